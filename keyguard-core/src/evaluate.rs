@@ -1,0 +1,374 @@
+//! The AWS Config verdict for one user.
+
+use std::fmt;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::annotation::{truncate_annotation, ANNOTATION_MAX_CHARS};
+use crate::model::{parse_date_or_time, AccessKey, User};
+use crate::{days_between, Settings};
+
+/// A Config compliance type, spelled as Config spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Compliance {
+    /// The user's keys are within policy, or the user is validly exempt.
+    Compliant,
+    /// At least one [`Reason`] applies.
+    NonCompliant,
+    /// The user no longer exists or left the rule's scope.
+    NotApplicable,
+}
+
+impl Compliance {
+    /// Config's spelling: `COMPLIANT`, `NON_COMPLIANT`, `NOT_APPLICABLE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compliance::Compliant => "COMPLIANT",
+            Compliance::NonCompliant => "NON_COMPLIANT",
+            Compliance::NotApplicable => "NOT_APPLICABLE",
+        }
+    }
+
+    /// Parses Config's spelling; `None` for `INSUFFICIENT_DATA` and anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "COMPLIANT" => Some(Compliance::Compliant),
+            "NON_COMPLIANT" => Some(Compliance::NonCompliant),
+            "NOT_APPLICABLE" => Some(Compliance::NotApplicable),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Compliance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The user's standing with respect to the exemption group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Exemption {
+    /// Not a member of the exemption group.
+    None,
+    /// A member with a future expiry date: the user is COMPLIANT until then.
+    Valid {
+        /// The exemption group.
+        group: String,
+        /// The last moment of the exemption.
+        until: DateTime<Utc>,
+    },
+    /// A member without the expiry tag: not exempt (an exemption must end).
+    MissingExpiry {
+        /// The exemption group.
+        group: String,
+    },
+    /// A member whose expiry tag is not a date.
+    InvalidExpiry {
+        /// The exemption group.
+        group: String,
+        /// The tag's value as found.
+        value: String,
+    },
+    /// A member whose expiry date has passed.
+    Expired {
+        /// The exemption group.
+        group: String,
+        /// The last moment of the exemption.
+        until: DateTime<Utc>,
+    },
+}
+
+impl Exemption {
+    /// Reads the user's exemption at `now`: group membership plus the expiry tag. A `YYYY-MM-DD`
+    /// expiry includes that whole day (UTC).
+    pub fn of(user: &User, settings: &Settings, now: DateTime<Utc>) -> Self {
+        let group = &settings.exemption_group;
+        if !user.groups.iter().any(|g| g == group) {
+            return Exemption::None;
+        }
+        let group = group.clone();
+        let Some(raw) = user.tag(&settings.exemption_expiry_tag) else {
+            return Exemption::MissingExpiry { group };
+        };
+        match parse_date_or_time(raw, true) {
+            None => Exemption::InvalidExpiry {
+                group,
+                value: raw.to_string(),
+            },
+            Some(until) if now <= until => Exemption::Valid { group, until },
+            Some(until) => Exemption::Expired { group, until },
+        }
+    }
+
+    /// True only for [`Exemption::Valid`].
+    pub fn is_valid(&self) -> bool {
+        matches!(self, Exemption::Valid { .. })
+    }
+}
+
+/// Why a user is out of policy. Keys are named by their masked label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Reason {
+    /// An active key is `RotationPeriod` days old or older.
+    RotationDue {
+        /// Masked key.
+        key: String,
+        /// Whole days since creation.
+        age_days: i64,
+    },
+    /// An active key was not used for `UnusedKeyPeriod` days (never-used keys count from
+    /// creation).
+    Unused {
+        /// Masked key.
+        key: String,
+        /// Whole days since last use (or creation).
+        idle_days: i64,
+        /// The key never authenticated a request.
+        never_used: bool,
+    },
+    /// Two active keys while `SingleActiveKey` is on.
+    TwoActiveKeys,
+    /// In the exemption group, but no expiry tag.
+    ExemptionMissingExpiry {
+        /// The exemption group.
+        group: String,
+    },
+    /// In the exemption group, but the expiry tag is not a date.
+    ExemptionInvalidExpiry {
+        /// The exemption group.
+        group: String,
+    },
+    /// In the exemption group, but the expiry date has passed.
+    ExemptionExpired {
+        /// The exemption group.
+        group: String,
+        /// The exemption's last day.
+        until: DateTime<Utc>,
+    },
+}
+
+impl Reason {
+    /// True for reasons about a specific key (these need the key's id to be acted on).
+    pub fn is_about_a_key(&self) -> bool {
+        matches!(
+            self,
+            Reason::RotationDue { .. } | Reason::Unused { .. } | Reason::TwoActiveKeys
+        )
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::RotationDue { key, age_days } => write!(f, "{key} is {age_days}d old"),
+            Reason::Unused {
+                key,
+                idle_days,
+                never_used: true,
+            } => {
+                write!(f, "{key} never used in {idle_days}d")
+            }
+            Reason::Unused {
+                key,
+                idle_days,
+                never_used: false,
+            } => {
+                write!(f, "{key} unused for {idle_days}d")
+            }
+            Reason::TwoActiveKeys => f.write_str("2 active keys"),
+            Reason::ExemptionMissingExpiry { group } => {
+                write!(f, "in {group} without an expiry tag")
+            }
+            Reason::ExemptionInvalidExpiry { group } => {
+                write!(f, "in {group} with an expiry tag that is not a date")
+            }
+            Reason::ExemptionExpired { group, until } => {
+                write!(
+                    f,
+                    "exemption via {group} expired {}",
+                    until.format("%Y-%m-%d")
+                )
+            }
+        }
+    }
+}
+
+/// The verdict on one user, ready to become a Config evaluation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The user name.
+    pub user_name: String,
+    /// The IAM UserId: Config's resource id for `AWS::IAM::User`.
+    pub user_id: String,
+    /// The verdict.
+    pub compliance: Compliance,
+    /// Every policy violation found, including those a valid exemption waives.
+    pub reasons: Vec<Reason>,
+    /// The exemption standing.
+    pub exemption: Exemption,
+    /// At most [`ANNOTATION_MAX_CHARS`] characters: why, and each key's age and last use.
+    pub annotation: String,
+}
+
+impl Finding {
+    /// A NOT_APPLICABLE verdict for a user that was deleted or left the rule's scope.
+    pub fn not_applicable(user_name: &str, user_id: &str, why: &str) -> Self {
+        Finding {
+            user_name: user_name.into(),
+            user_id: user_id.into(),
+            compliance: Compliance::NotApplicable,
+            reasons: vec![],
+            exemption: Exemption::None,
+            annotation: truncate_annotation(why, ANNOTATION_MAX_CHARS),
+        }
+    }
+
+    /// True when acting on this finding needs the key ids (a non-compliant verdict about keys).
+    pub fn needs_key_ids(&self) -> bool {
+        self.compliance == Compliance::NonCompliant
+            && self.reasons.iter().any(Reason::is_about_a_key)
+    }
+}
+
+/// Evaluates one user's keys at `now`. `keys` may come from a credential report (ids unknown) or
+/// from ListAccessKeys; inactive keys never make a user non-compliant.
+///
+/// Thresholds are inclusive: a key exactly `RotationPeriod` days old is due, so the verdict
+/// at the boundary second is deterministic and agrees with [`crate::plan()`].
+pub fn evaluate(
+    user: &User,
+    keys: &[AccessKey],
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Finding {
+    let exemption = Exemption::of(user, settings, now);
+    let mut reasons = key_reasons(keys, settings, now);
+    match &exemption {
+        Exemption::None | Exemption::Valid { .. } => {}
+        Exemption::MissingExpiry { group } => reasons.insert(
+            0,
+            Reason::ExemptionMissingExpiry {
+                group: group.clone(),
+            },
+        ),
+        Exemption::InvalidExpiry { group, .. } => reasons.insert(
+            0,
+            Reason::ExemptionInvalidExpiry {
+                group: group.clone(),
+            },
+        ),
+        Exemption::Expired { group, until } => reasons.insert(
+            0,
+            Reason::ExemptionExpired {
+                group: group.clone(),
+                until: *until,
+            },
+        ),
+    }
+    let compliance = if exemption.is_valid() || reasons.is_empty() {
+        Compliance::Compliant
+    } else {
+        Compliance::NonCompliant
+    };
+    let annotation = annotate(&exemption, &reasons, keys, now);
+    Finding {
+        user_name: user.name.clone(),
+        user_id: user.user_id.clone(),
+        compliance,
+        reasons,
+        exemption,
+        annotation,
+    }
+}
+
+/// The key-policy violations, in key order.
+fn key_reasons(keys: &[AccessKey], settings: &Settings, now: DateTime<Utc>) -> Vec<Reason> {
+    let mut reasons = Vec::new();
+    for key in keys.iter().filter(|k| k.is_active()) {
+        if now >= settings.rotation_due(key.created) {
+            reasons.push(Reason::RotationDue {
+                key: key.label(),
+                age_days: days_between(key.created, now),
+            });
+        }
+        if let Some(idle_since) = unused_since(key, settings, now) {
+            reasons.push(Reason::Unused {
+                key: key.label(),
+                idle_days: days_between(idle_since, now),
+                never_used: key.last_used.is_none(),
+            });
+        }
+    }
+    if settings.single_active_key && keys.iter().filter(|k| k.is_active()).count() >= 2 {
+        reasons.push(Reason::TwoActiveKeys);
+    }
+    reasons
+}
+
+/// When `key` counts as unused at `now` (UnusedKeyPeriod on and reached), the moment its idleness
+/// started: the last use, or the creation for a never-used key.
+pub(crate) fn unused_since(
+    key: &AccessKey,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    if settings.unused_key_period == 0 || !key.is_active() {
+        return None;
+    }
+    let since = key.last_used.unwrap_or(key.created);
+    (now >= since + Duration::days(settings.unused_key_period.into())).then_some(since)
+}
+
+fn annotate(
+    exemption: &Exemption,
+    reasons: &[Reason],
+    keys: &[AccessKey],
+    now: DateTime<Utc>,
+) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if let Exemption::Valid { group, until } = exemption {
+        parts.push(format!(
+            "Exempt via {group} until {}",
+            until.format("%Y-%m-%d")
+        ));
+    }
+    if !reasons.is_empty() {
+        let list = reasons
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        parts.push(if exemption.is_valid() {
+            format!("waived: {list}")
+        } else {
+            list
+        });
+    }
+    if keys.is_empty() {
+        parts.push("no access keys".into());
+    } else {
+        let summary = keys
+            .iter()
+            .map(|k| {
+                let state = if k.is_active() { "active" } else { "inactive" };
+                let used = match k.last_used {
+                    Some(t) => format!("used {}d ago", days_between(t, now).max(0)),
+                    None => "never used".into(),
+                };
+                format!(
+                    "{} {state} {}d {used}",
+                    k.label(),
+                    days_between(k.created, now).max(0)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        parts.push(format!("Keys: {summary}"));
+    }
+    truncate_annotation(&parts.join(". "), ANNOTATION_MAX_CHARS)
+}

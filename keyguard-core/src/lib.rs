@@ -1,0 +1,30 @@
+//! keyguard's policy, with no I/O: plain data and `now` go in, findings and plans come out.
+//!
+//! - [`Settings`]: the policy knobs (names follow the aws-samples solution), validated once.
+//! - [`model`]: accounts, IAM users and their access keys as keyguard sees them.
+//! - [`evaluate()`]: the AWS Config verdict for one user ([`Finding`]), with a ≤ 256-character
+//!   annotation that names each key masked.
+//! - [`plan()`]: the dated lifecycle of every key of one user ([`Plan`]): warn, rotate, disable,
+//!   delete, notify, honouring the six safety invariants of DESIGN.md.
+//!
+//! Nothing here reads the clock: `now` is always an argument, so `--as-of` previews are exact and
+//! every threshold is testable to the second.
+
+mod annotation;
+mod error;
+mod evaluate;
+pub mod model;
+mod plan;
+mod settings;
+
+pub use annotation::{mask_key_id, truncate_annotation, ANNOTATION_MAX_CHARS};
+pub use error::{Error, Result};
+pub use evaluate::{evaluate, Compliance, Exemption, Finding, Reason};
+pub use model::{AccessKey, Account, KeyStatus, User};
+pub use plan::{plan, Action, Plan, PlanNote, PlannedAction, Step};
+pub use settings::{Settings, DISABLED_TAG_PREFIX};
+
+/// Whole days from `from` to `to`, rounded down; negative when `to` is earlier.
+pub fn days_between(from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>) -> i64 {
+    (to - from).num_days()
+}

@@ -1,0 +1,1 @@
+//! The reporter: weekly and monthly auditor reports (issue 4). Nothing here yet.
