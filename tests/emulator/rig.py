@@ -1,0 +1,601 @@
+"""keyguard's AWS emulator rig: moto's standalone server plus the few things moto lacks.
+
+Run: .venv/bin/python rig.py [--host 127.0.0.1] [--port 0]
+It prints one line `RIG_READY port=<port>` on stdout once it listens, then serves until killed.
+
+What it adds, inside the moto process (see ../../../shared/EMULATOR-FACTS.md for why):
+
+- Call counts per account and action:         GET  /_rig/calls?account=A   POST /_rig/calls/reset?account=A
+- Key backdating (CreateDate, last use):       POST /_rig/iam/access-key    {"account", "access_key_id",
+                                                     "created"?, "last_used"? (ISO or null), "service"?, "region"?}
+- Config evaluations: PutEvaluations is stored per (account, region, rule) and answered by
+  GetComplianceDetailsByConfigRule, DescribeComplianceByConfigRule, GetComplianceDetailsByResource
+  and GetAggregateComplianceDetailsByConfigRule. The rule is named by the ResultToken, which the
+  rig reads as `<rule-name>` or `<rule-name>/<anything>` (real tokens are opaque; tests make them).
+  GET /_rig/config/evaluations?account=A lists what is stored.
+- CloudTrail LookupEvents built from the IAM write calls the server answered (us-east-1 only, as
+  AWS records IAM there), with the secret access key removed as CloudTrail does.
+- Sent email read-back (SESv2 SendEmail, SES SendEmail/SendRawEmail): GET /_rig/emails?account=A
+- Faults for the next N matching calls: POST /_rig/faults {"account"?, "action", "error",
+  "status"?, "count"?, "failed_evaluations"?}; error "FailedEvaluations" makes PutEvaluations
+  report its first `failed_evaluations` items as failed instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import re
+import sys
+import threading
+import uuid
+from collections import defaultdict
+from datetime import datetime, timezone
+from urllib.parse import parse_qs
+
+from moto.moto_server.threaded_moto_server import MotoRequestHandler  # noqa: F401  (import check)
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import make_server
+
+DEFAULT_ACCOUNT = "123456789012"
+CONFIG_PREFIX = "StarlingDoveService."
+CLOUDTRAIL_PREFIX = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."
+# IAM calls that CloudTrail records and keyguard reports on.
+IAM_WRITES = {
+    "CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey", "CreateUser", "DeleteUser",
+    "AddUserToGroup", "RemoveUserFromGroup", "CreateGroup", "DeleteGroup", "TagUser", "UntagUser",
+    "PutGroupPolicy", "DeleteGroupPolicy", "AttachGroupPolicy", "DetachGroupPolicy",
+}
+CREDENTIAL_RE = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/")
+
+lock = threading.RLock()
+calls: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+# (account, region, rule) -> resource_id -> evaluation dict
+evaluations: dict[tuple[str, str, str], dict[str, dict]] = defaultdict(dict)
+trail: dict[str, list[dict]] = defaultdict(list)
+emails: dict[str, list[dict]] = defaultdict(list)
+faults: list[dict] = []
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(t: datetime) -> str:
+    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value) -> datetime:
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, timezone.utc)
+    text = str(value).replace("Z", "+00:00")
+    t = datetime.fromisoformat(text)
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+class Call:
+    """What the rig needs to know about one request."""
+
+    def __init__(self, environ: dict, body: bytes):
+        self.environ = environ
+        self.body = body
+        self.method = environ.get("REQUEST_METHOD", "GET")
+        self.path = environ.get("PATH_INFO", "/")
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        m = CREDENTIAL_RE.search(auth)
+        self.access_key = m.group(1) if m else None
+        self.region = m.group(2) if m else "us-east-1"
+        self.service = m.group(3) if m else "unknown"
+        self.target = environ.get("HTTP_X_AMZ_TARGET", "")
+        self.form = {}
+        ctype = environ.get("CONTENT_TYPE", "")
+        if "x-www-form-urlencoded" in ctype:
+            self.form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        self.action = (
+            self.form.get("Action")
+            or query.get("Action")
+            or (self.target.split(".")[-1] if self.target else None)
+            or rest_action(self.service, self.method, self.path)
+        )
+        self.account = self._account()
+
+    def _account(self) -> str:
+        explicit = self.environ.get("HTTP_X_MOTO_ACCOUNT_ID")
+        if explicit:
+            return explicit
+        if not self.access_key:
+            return DEFAULT_ACCOUNT
+        from moto.iam.models import get_account_id_from
+
+        return get_account_id_from(self.access_key)
+
+    def json(self) -> dict:
+        try:
+            return json.loads(self.body or b"{}")
+        except ValueError:
+            return {}
+
+
+def rest_action(service: str, method: str, path: str) -> str:
+    if service == "ses" and path.startswith("/v2/email/outbound-emails"):
+        return "SendEmail"
+    if service == "ses" and path.startswith("/v2/email/identities"):
+        return {"POST": "CreateEmailIdentity", "GET": "GetEmailIdentity"}.get(method, f"{method}Identity")
+    if service == "s3":
+        parts = [p for p in path.split("/") if p]
+        if method == "GET":
+            return "GetObject" if len(parts) > 1 else ("ListObjectsV2" if parts else "ListBuckets")
+        return {"PUT": "PutObject" if len(parts) > 1 else "CreateBucket", "DELETE": "DeleteObject", "HEAD": "HeadObject"}.get(method, method)
+    return f"{method} {path.split('?')[0][:40]}"
+
+
+def json_response(start_response, status: int, payload, error_type: str | None = None):
+    body = json.dumps(payload, default=str).encode()
+    headers = [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))]
+    if error_type:
+        headers.append(("x-amzn-ErrorType", error_type))
+    start_response(f"{status} {'OK' if status < 400 else 'Error'}", headers)
+    return [body]
+
+
+def error_response(start_response, call: Call, status: int, code: str, message: str):
+    if call.target or call.service == "ses":
+        return json_response(start_response, status, {"__type": code, "message": message, "Message": message}, code)
+    body = (
+        f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    ).encode()
+    start_response(f"{status} Error", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def take_fault(call: Call) -> dict | None:
+    with lock:
+        for f in faults:
+            if f["action"] != call.action:
+                continue
+            if f.get("account") and f["account"] != call.account:
+                continue
+            f["count"] -= 1
+            if f["count"] <= 0:
+                faults.remove(f)
+            return f
+    return None
+
+
+# ---------------------------------------------------------------- Config
+
+
+def rule_of(token: str) -> str:
+    return (token or "").split("/")[0] or "default"
+
+
+def known_rule(account: str, region: str, rule: str) -> bool:
+    if (account, region, rule) in evaluations:
+        return True
+    try:
+        from moto.config.models import config_backends
+
+        return rule in config_backends[account][region].config_rules
+    except Exception:  # noqa: BLE001 - moto's backend layout is not an API
+        return False
+
+
+def result_of(rule: str, e: dict) -> dict:
+    return {
+        "EvaluationResultIdentifier": {
+            "EvaluationResultQualifier": {
+                "ConfigRuleName": rule,
+                "ResourceType": e["ComplianceResourceType"],
+                "ResourceId": e["ComplianceResourceId"],
+            },
+            "OrderingTimestamp": e["OrderingTimestamp"],
+        },
+        "ComplianceType": e["ComplianceType"],
+        "ResultRecordedTime": e["ResultRecordedTime"],
+        "ConfigRuleInvokedTime": e["ResultRecordedTime"],
+        **({"Annotation": e["Annotation"]} if e.get("Annotation") else {}),
+    }
+
+
+def page(items: list, limit: int, token: str | None, maximum: int = 100):
+    limit = min(limit or maximum, maximum)
+    start = int(token or 0)
+    chunk = items[start : start + limit]
+    nxt = str(start + limit) if start + limit < len(items) else None
+    return chunk, nxt
+
+
+def config_call(call: Call, start_response):
+    action = call.action
+    req = call.json()
+    acct, region = call.account, call.region
+    if action == "PutEvaluations":
+        evs = req.get("Evaluations") or []
+        if len(evs) > 100:
+            return error_response(start_response, call, 400, "ValidationException", "Evaluations has more than 100 items")
+        token = req.get("ResultToken")
+        if not token:
+            return error_response(start_response, call, 400, "InvalidResultTokenException", "ResultToken is empty")
+        for e in evs:
+            if e.get("ComplianceType") not in ("COMPLIANT", "NON_COMPLIANT", "NOT_APPLICABLE"):
+                return error_response(start_response, call, 400, "InvalidParameterValueException", f"ComplianceType {e.get('ComplianceType')} is not allowed")
+            if len(e.get("Annotation") or "") > 256:
+                return error_response(start_response, call, 400, "ValidationException", "Annotation is longer than 256 characters")
+            if "OrderingTimestamp" not in e:
+                return error_response(start_response, call, 400, "ValidationException", "OrderingTimestamp is required")
+        fault = take_fault(call)
+        failed = evs[: fault.get("failed_evaluations", len(evs))] if fault and fault.get("error") == "FailedEvaluations" else []
+        if fault and fault.get("error") != "FailedEvaluations":
+            return error_response(start_response, call, fault.get("status", 400), fault["error"], "injected by the rig")
+        if req.get("TestMode"):
+            return json_response(start_response, 200, {"FailedEvaluations": []})
+        rule = rule_of(token)
+        with lock:
+            store = evaluations[(acct, region, rule)]
+            for e in evs[len(failed):]:
+                ts = parse_time(e["OrderingTimestamp"])
+                old = store.get(e["ComplianceResourceId"])
+                if old and parse_time(old["OrderingTimestamp"]) > ts:
+                    continue  # Config keeps the newest evaluation of a resource
+                store[e["ComplianceResourceId"]] = {
+                    "ComplianceResourceType": e["ComplianceResourceType"],
+                    "ComplianceResourceId": e["ComplianceResourceId"],
+                    "ComplianceType": e["ComplianceType"],
+                    "Annotation": e.get("Annotation"),
+                    "OrderingTimestamp": ts.timestamp(),
+                    "ResultRecordedTime": now().timestamp(),
+                }
+        return json_response(start_response, 200, {"FailedEvaluations": failed})
+    if action == "GetComplianceDetailsByConfigRule":
+        rule = req.get("ConfigRuleName", "")
+        if not known_rule(acct, region, rule):
+            return error_response(start_response, call, 400, "NoSuchConfigRuleException", f"The ConfigRule '{rule}' provided in the request is invalid.")
+        if (req.get("Limit") or 0) > 100:
+            return error_response(start_response, call, 400, "InvalidLimitException", "Limit must be at most 100")
+        types = req.get("ComplianceTypes") or ["COMPLIANT", "NON_COMPLIANT"]
+        with lock:
+            items = [result_of(rule, e) for _, e in sorted(evaluations.get((acct, region, rule), {}).items()) if e["ComplianceType"] in types]
+        chunk, nxt = page(items, req.get("Limit"), req.get("NextToken"))
+        return json_response(start_response, 200, {"EvaluationResults": chunk, **({"NextToken": nxt} if nxt else {})})
+    if action == "GetComplianceDetailsByResource":
+        rid = req.get("ResourceId")
+        types = req.get("ComplianceTypes") or ["COMPLIANT", "NON_COMPLIANT"]
+        with lock:
+            items = [
+                result_of(rule, e)
+                for (a, r, rule), store in sorted(evaluations.items())
+                if a == acct and r == region
+                for e in [store.get(rid)]
+                if e and e["ComplianceType"] in types
+            ]
+        return json_response(start_response, 200, {"EvaluationResults": items})
+    if action == "DescribeComplianceByConfigRule":
+        names = req.get("ConfigRuleNames")
+        out = []
+        with lock:
+            for (a, r, rule), store in sorted(evaluations.items()):
+                if a != acct or r != region or (names and rule not in names):
+                    continue
+                non = sum(1 for e in store.values() if e["ComplianceType"] == "NON_COMPLIANT")
+                kind = "NON_COMPLIANT" if non else ("COMPLIANT" if store else "INSUFFICIENT_DATA")
+                comp = {"ComplianceType": kind}
+                if non:
+                    comp["ComplianceContributorCount"] = {"CappedCount": min(non, 100), "CapExceeded": non > 100}
+                out.append({"ConfigRuleName": rule, "Compliance": comp})
+        return json_response(start_response, 200, {"ComplianceByConfigRules": out})
+    if action == "GetAggregateComplianceDetailsByConfigRule":
+        rule = req.get("ConfigRuleName", "")
+        want_acct, want_region = req.get("AccountId"), req.get("AwsRegion")
+        ctype = req.get("ComplianceType")
+        with lock:
+            items = []
+            for (a, r, rname), store in sorted(evaluations.items()):
+                if rname != rule or (want_acct and a != want_acct) or (want_region and r != want_region):
+                    continue
+                for _, e in sorted(store.items()):
+                    if ctype and e["ComplianceType"] != ctype:
+                        continue
+                    res = result_of(rule, e)
+                    res["AccountId"], res["AwsRegion"] = a, r
+                    items.append(res)
+        chunk, nxt = page(items, req.get("Limit"), req.get("NextToken"))
+        return json_response(start_response, 200, {"AggregateEvaluationResults": chunk, **({"NextToken": nxt} if nxt else {})})
+    return None  # not ours: moto answers
+
+
+# ---------------------------------------------------------------- CloudTrail
+
+
+def identity_of(call: Call) -> dict:
+    key = call.access_key or "AKIAEXAMPLE"
+    ident = {"accessKeyId": key, "accountId": call.account}
+    try:
+        from moto.sts.models import sts_backends
+
+        role = sts_backends[call.account]["aws"].get_assumed_role_from_access_key(key)
+    except Exception:  # noqa: BLE001
+        role = None
+    if role is not None:
+        ident.update(type="AssumedRole", arn=role.arn, principalId=f"AROA{key[4:12]}:{role.session_name}")
+        return ident
+    try:
+        from moto.iam.models import iam_backends
+
+        backend = iam_backends[call.account]["aws"]
+        for user in backend.users.values():
+            if any(k.access_key_id == key for k in user.access_keys):
+                ident.update(type="IAMUser", arn=user.arn, principalId=user.id, userName=user.name)
+                return ident
+    except Exception:  # noqa: BLE001
+        pass
+    ident.update(type="Root", arn=f"arn:aws:iam::{call.account}:root", principalId=call.account)
+    return ident
+
+
+def lower_first(name: str) -> str:
+    return name[:1].lower() + name[1:]
+
+
+def record_iam_event(call: Call, response_body: bytes):
+    params = {}
+    tags = {}
+    tag_keys = []
+    for k, v in call.form.items():
+        if k in ("Action", "Version"):
+            continue
+        m = re.match(r"Tags\.member\.(\d+)\.(Key|Value)", k)
+        if m:
+            tags.setdefault(m.group(1), {})[m.group(2).lower()] = v
+            continue
+        if k.startswith("TagKeys.member."):
+            tag_keys.append(v)
+            continue
+        params[lower_first(k)] = v
+    if tags:
+        params["tags"] = [tags[i] for i in sorted(tags, key=int)]
+    if tag_keys:
+        params["tagKeys"] = tag_keys
+    response = None
+    if call.action == "CreateAccessKey":
+        text = response_body.decode("utf-8", "replace")
+        get = lambda tag: (re.search(f"<{tag}>([^<]*)</{tag}>", text) or [None, None])[1]  # noqa: E731
+        # CloudTrail never records the secret access key.
+        response = {"accessKey": {"accessKeyId": get("AccessKeyId"), "status": get("Status"), "userName": get("UserName"), "createDate": get("CreateDate")}}
+    t = now()
+    event = {
+        "eventVersion": "1.08",
+        "userIdentity": identity_of(call),
+        "eventTime": iso(t),
+        "eventSource": "iam.amazonaws.com",
+        "eventName": call.action,
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "127.0.0.1",
+        "userAgent": call.environ.get("HTTP_USER_AGENT", ""),
+        "requestParameters": params,
+        "responseElements": response,
+        "requestID": str(uuid.uuid4()),
+        "eventID": str(uuid.uuid4()),
+        "readOnly": False,
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": call.account,
+        "eventCategory": "Management",
+    }
+    with lock:
+        trail[call.account].append(event)
+
+
+def lookup_events(call: Call, start_response):
+    req = call.json()
+    if call.region != "us-east-1":
+        return json_response(start_response, 200, {"Events": []})
+    attrs = req.get("LookupAttributes") or []
+    if len(attrs) > 1:
+        return error_response(start_response, call, 400, "InvalidLookupAttributesException", "only one lookup attribute is allowed")
+    if (req.get("MaxResults") or 50) > 50:
+        return error_response(start_response, call, 400, "InvalidMaxResultsException", "MaxResults must be at most 50")
+    start = parse_time(req["StartTime"]) if req.get("StartTime") else None
+    end = parse_time(req["EndTime"]) if req.get("EndTime") else None
+
+    def matches(e: dict) -> bool:
+        t = parse_time(e["eventTime"])
+        if (start and t < start) or (end and t > end):
+            return False
+        for a in attrs:
+            key, value = a.get("AttributeKey"), a.get("AttributeValue")
+            if key == "EventName" and e["eventName"] != value:
+                return False
+            if key == "EventSource" and e["eventSource"] != value:
+                return False
+            if key == "Username" and e["userIdentity"].get("userName", e["userIdentity"].get("arn", "").split("/")[-1]) != value:
+                return False
+            if key == "ResourceName" and value not in json.dumps(e["requestParameters"]):
+                return False
+        return True
+
+    with lock:
+        found = [e for e in reversed(trail.get(call.account, [])) if matches(e)]  # newest first, as AWS
+    chunk, nxt = page(found, req.get("MaxResults") or 50, req.get("NextToken"), 50)
+    out = []
+    for e in chunk:
+        rp = e["requestParameters"]
+        resources = [
+            {"ResourceType": t, "ResourceName": rp[k]}
+            for k, t in (("userName", "AWS::IAM::User"), ("groupName", "AWS::IAM::Group"), ("accessKeyId", "AWS::IAM::AccessKey"))
+            if rp.get(k)
+        ]
+        out.append({
+            "EventId": e["eventID"],
+            "EventName": e["eventName"],
+            "ReadOnly": "false",
+            "AccessKeyId": e["userIdentity"].get("accessKeyId"),
+            "EventTime": parse_time(e["eventTime"]).timestamp(),
+            "EventSource": e["eventSource"],
+            "Username": e["userIdentity"].get("userName") or e["userIdentity"].get("arn", "").split("/")[-1],
+            "Resources": resources,
+            "CloudTrailEvent": json.dumps(e),
+        })
+    return json_response(start_response, 200, {"Events": out, **({"NextToken": nxt} if nxt else {})})
+
+
+# ---------------------------------------------------------------- email
+
+
+def record_email(call: Call):
+    if call.form:  # SES v1
+        dest = [v for k, v in call.form.items() if k.startswith("Destination.") or k.startswith("Destinations.")]
+        item = {"api": "ses", "action": call.action, "from": call.form.get("Source"), "to": dest,
+                "subject": call.form.get("Message.Subject.Data"),
+                "text": call.form.get("Message.Body.Text.Data"), "html": call.form.get("Message.Body.Html.Data")}
+        if call.form.get("RawMessage.Data"):
+            item["raw"] = base64.b64decode(call.form["RawMessage.Data"]).decode("utf-8", "replace")
+    else:
+        req = call.json()
+        d = req.get("Destination") or {}
+        content = req.get("Content") or {}
+        simple = content.get("Simple") or {}
+        item = {"api": "sesv2", "action": "SendEmail", "from": req.get("FromEmailAddress"),
+                "to": d.get("ToAddresses", []), "cc": d.get("CcAddresses", []), "bcc": d.get("BccAddresses", []),
+                "subject": (simple.get("Subject") or {}).get("Data"),
+                "text": ((simple.get("Body") or {}).get("Text") or {}).get("Data"),
+                "html": ((simple.get("Body") or {}).get("Html") or {}).get("Data")}
+        if content.get("Raw"):
+            item["raw"] = base64.b64decode(content["Raw"]["Data"]).decode("utf-8", "replace")
+    item["time"] = iso(now())
+    with lock:
+        emails[call.account].append(item)
+
+
+# ---------------------------------------------------------------- rig control API
+
+
+def backdate_key(req: dict) -> dict:
+    from moto.iam.models import AccessKeyLastUsed, iam_backends
+
+    backend = iam_backends[req["account"]]["aws"]
+    for user in backend.users.values():
+        for key in user.access_keys:
+            if key.access_key_id == req["access_key_id"]:
+                if req.get("created"):
+                    key.create_date = parse_time(req["created"]).replace(tzinfo=None)
+                if "last_used" in req:
+                    lu = req["last_used"]
+                    key.last_used = None if lu is None else AccessKeyLastUsed(
+                        timestamp=parse_time(lu).replace(tzinfo=None), service=req.get("service", "s3"), region=req.get("region", "us-east-1"))
+                # moto lists a user's keys in creation order, as the credential report does.
+                user.access_keys.sort(key=lambda k: k.create_date)
+                return {"ok": True, "user": user.name}
+    raise KeyError(f"no access key {req['access_key_id']} in account {req['account']}")
+
+
+def rig_api(environ, start_response, body: bytes):
+    path = environ["PATH_INFO"]
+    method = environ["REQUEST_METHOD"]
+    query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+    req = json.loads(body or b"{}") if method == "POST" and body else {}
+    account = query.get("account")
+    try:
+        with lock:
+            if path == "/_rig/health":
+                out = {"ok": True}
+            elif path == "/_rig/calls" and method == "GET":
+                out = {a: dict(c) for a, c in calls.items()} if not account else dict(calls.get(account, {}))
+            elif path == "/_rig/calls/reset":
+                if account:
+                    calls.pop(account, None)
+                else:
+                    calls.clear()
+                out = {"ok": True}
+            elif path == "/_rig/iam/access-key" and method == "POST":
+                out = backdate_key(req)
+            elif path == "/_rig/config/evaluations":
+                out = [
+                    {"account": a, "region": r, "rule": rule, **e}
+                    for (a, r, rule), store in sorted(evaluations.items())
+                    if not account or a == account
+                    for e in store.values()
+                ]
+            elif path == "/_rig/emails":
+                out = emails.get(account, []) if account else {a: m for a, m in emails.items()}
+            elif path == "/_rig/trail":
+                out = trail.get(account, []) if account else dict(trail)
+            elif path == "/_rig/faults" and method == "POST":
+                fault = {"count": 1, "status": 400, **req}
+                faults.append(fault)
+                out = {"ok": True}
+            else:
+                return json_response(start_response, 404, {"error": f"unknown rig path {method} {path}"})
+    except KeyError as e:
+        return json_response(start_response, 404, {"error": str(e)})
+    return json_response(start_response, 200, out)
+
+
+class Rig:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        if environ.get("PATH_INFO", "").startswith("/_rig/"):
+            return rig_api(environ, start_response, body)
+        call = Call(environ, body)
+        with lock:
+            calls[call.account][f"{call.service}:{call.action}"] += 1
+        fault = take_fault(call) if call.action != "PutEvaluations" else None
+        if fault:
+            return error_response(start_response, call, fault.get("status", 400), fault["error"], "injected by the rig")
+        if call.target.startswith(CONFIG_PREFIX):
+            answered = config_call(call, start_response)
+            if answered is not None:
+                return answered
+        if call.target == CLOUDTRAIL_PREFIX + "LookupEvents":
+            return lookup_events(call, start_response)
+
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        chunks = self.app(environ, capture)
+        try:
+            payload = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        ok = captured["status"].startswith("2")
+        if ok and call.service == "iam" and call.action in IAM_WRITES:
+            record_iam_event(call, payload)
+        if ok and call.service in ("ses", "email") and call.action in ("SendEmail", "SendRawEmail"):
+            record_email(call)
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(payload))))
+        start_response(captured["status"], headers)
+        return [payload]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server(args.host, args.port, Rig(app), threaded=True)
+    import os
+
+    os.environ.setdefault("MOTO_PORT", str(server.port))
+    print(f"RIG_READY port={server.port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
