@@ -1,1 +1,40 @@
-//! keyguard-aws
+//! keyguard's thin AWS adapters, shared by every binary.
+//!
+//! In: an [`aws_config::SdkConfig`] (from the environment, so `AWS_ENDPOINT_URL` points the whole
+//! tool at an emulator) and keyguard-core's [`Settings`](keyguard_core::Settings).
+//! Out: keyguard-core's model ([`keyguard_core::Account`], [`keyguard_core::User`],
+//! [`keyguard_core::AccessKey`]) and typed [`Error`]s.
+//!
+//! - [`sdk`]: one `SdkConfig` with keyguard's retry policy; AssumeRole into member accounts.
+//! - [`org`]: the organization's ACTIVE accounts, paged, with include/exclude lists.
+//! - [`inventory`]: users and key slots of one account in 3 + ⌈U/1000⌉ IAM calls, key ids only
+//!   for users whose finding needs them, and the live re-read of one user's keys.
+//! - [`config`]: `PutEvaluations` in batches with retries, and the compliance queries.
+//! - [`evidence`]: the evidence folder (AWS CLI exports), read and written.
+//!
+//! Every list is paged, every fan-out is bounded ([`CONCURRENCY`]), and throttling is retried by
+//! the SDK's standard retry strategy with jittered exponential backoff ([`sdk::retry_config`]).
+
+pub mod config;
+mod error;
+pub mod evidence;
+pub mod inventory;
+pub mod org;
+pub mod sdk;
+pub mod settings_env;
+
+pub use error::{Error, Result};
+
+/// Upper bound on concurrent API calls of one fan-out (users of an account, accounts of an org).
+/// IAM's control plane throttles early; eight in flight stays well below its limits.
+pub const CONCURRENCY: usize = 8;
+
+/// Converts an SDK timestamp to chrono's.
+pub fn to_chrono(t: &aws_smithy_types::DateTime) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()).unwrap_or_default()
+}
+
+/// Converts a chrono timestamp to the SDK's.
+pub fn to_smithy(t: chrono::DateTime<chrono::Utc>) -> aws_smithy_types::DateTime {
+    aws_smithy_types::DateTime::from_secs_and_nanos(t.timestamp(), t.timestamp_subsec_nanos())
+}

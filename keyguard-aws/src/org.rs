@@ -1,0 +1,142 @@
+//! The organization's accounts.
+
+use keyguard_core::Account;
+
+use crate::{Error, Result};
+
+/// Which accounts to work on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountFilter {
+    /// When not empty, only these account ids.
+    pub include: Vec<String>,
+    /// Never these account ids.
+    pub exclude: Vec<String>,
+}
+
+impl AccountFilter {
+    /// True when `id` passes the filter.
+    pub fn admits(&self, id: &str) -> bool {
+        (self.include.is_empty() || self.include.iter().any(|i| i == id))
+            && !self.exclude.iter().any(|e| e == id)
+    }
+}
+
+/// Lists the organization's ACTIVE accounts (20 a page, every page), filtered. Suspended, closed
+/// and pending accounts are skipped: their IAM cannot be changed anyway.
+pub async fn list_accounts(
+    client: &aws_sdk_organizations::Client,
+    filter: &AccountFilter,
+) -> Result<Vec<Account>> {
+    use aws_sdk_organizations::types::{AccountState, AccountStatus};
+    let mut out = Vec::new();
+    let mut pages = client
+        .list_accounts()
+        .max_results(20)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::sdk("ListAccounts", e))?;
+        for a in page.accounts() {
+            // `State` replaces the deprecated `Status`; older endpoints send only `Status`.
+            #[allow(deprecated)]
+            let active = match (a.state(), a.status()) {
+                (Some(state), _) => *state == AccountState::Active,
+                (None, Some(status)) => *status == AccountStatus::Active,
+                (None, None) => false,
+            };
+            let Some(id) = a.id() else { continue };
+            if active && filter.admits(id) {
+                out.push(Account {
+                    id: id.to_string(),
+                    name: a.name().unwrap_or_default().to_string(),
+                    email: a.email().map(str::to_string),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_organizations::operation::list_accounts::ListAccountsOutput;
+    use aws_sdk_organizations::types::{Account as OrgAccount, AccountState};
+    use aws_sdk_organizations::Client;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    fn acct(id: &str, state: AccountState) -> OrgAccount {
+        OrgAccount::builder()
+            .id(id)
+            .name(format!("n{id}"))
+            .email(format!("{id}@x.test"))
+            .state(state)
+            .build()
+    }
+
+    fn two_pages() -> [aws_smithy_mocks::Rule; 2] {
+        let first = mock!(Client::list_accounts)
+            .match_requests(|r| r.next_token().is_none() && r.max_results() == Some(20))
+            .then_output(|| {
+                ListAccountsOutput::builder()
+                    .accounts(acct("111111111111", AccountState::Active))
+                    .accounts(acct("222222222222", AccountState::Suspended))
+                    .next_token("page2")
+                    .build()
+            });
+        let second = mock!(Client::list_accounts)
+            .match_requests(|r| r.next_token() == Some("page2"))
+            .then_output(|| {
+                ListAccountsOutput::builder()
+                    .accounts(acct("333333333333", AccountState::Active))
+                    .accounts(acct("444444444444", AccountState::Active))
+                    .build()
+            });
+        [first, second]
+    }
+
+    #[tokio::test]
+    async fn pages_filters_and_keeps_only_active() {
+        let [first, second] = two_pages();
+        let client = mock_client!(
+            aws_sdk_organizations,
+            RuleMode::Sequential,
+            [&first, &second]
+        );
+        let all = list_accounts(&client, &AccountFilter::default())
+            .await
+            .unwrap();
+        let ids: Vec<_> = all.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["111111111111", "333333333333", "444444444444"]);
+        assert_eq!(first.num_calls() + second.num_calls(), 2);
+
+        let [first, second] = two_pages();
+        let client = mock_client!(
+            aws_sdk_organizations,
+            RuleMode::Sequential,
+            [&first, &second]
+        );
+        let filter = AccountFilter {
+            include: vec![],
+            exclude: vec!["333333333333".into()],
+        };
+        let ids: Vec<_> = list_accounts(&client, &filter)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
+        assert_eq!(ids, ["111111111111", "444444444444"]);
+    }
+
+    #[test]
+    fn filter_semantics() {
+        let f = AccountFilter {
+            include: vec!["1".into(), "2".into()],
+            exclude: vec!["2".into()],
+        };
+        assert!(f.admits("1") && !f.admits("2") && !f.admits("3"));
+        assert!(AccountFilter::default().admits("9"));
+    }
+}

@@ -1,0 +1,120 @@
+//! One `SdkConfig` for the whole run, and AssumeRole into member accounts.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_types::sdk_config::SharedCredentialsProvider;
+
+use crate::{Error, Result};
+
+/// keyguard's retry policy for every client: the SDK's standard strategy (exponential backoff with
+/// full jitter, throttling and transient errors retried) with more attempts than the default 3,
+/// because an org-wide run makes bursts of IAM calls that IAM throttles at low rates.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(8)
+        .with_initial_backoff(Duration::from_millis(200))
+        .with_max_backoff(Duration::from_secs(20))
+}
+
+/// Loads the SDK configuration from the environment (credentials chain, `AWS_REGION`,
+/// `AWS_ENDPOINT_URL`, profiles) with keyguard's retry policy. IAM, Organizations and CloudTrail's
+/// IAM events live in us-east-1, so that is the region when none is configured.
+pub async fn load() -> SdkConfig {
+    let region =
+        aws_config::meta::region::RegionProviderChain::default_provider().or_else("us-east-1");
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .retry_config(retry_config())
+        .load()
+        .await
+}
+
+/// Who the base credentials belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The caller's account id.
+    pub account: String,
+    /// The partition (`aws`, `aws-us-gov`, `aws-cn`), taken from the caller's ARN.
+    pub partition: String,
+}
+
+/// Asks STS who the base credentials are (one call).
+pub async fn caller(sts: &aws_sdk_sts::Client) -> Result<Caller> {
+    let me = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| Error::sdk("GetCallerIdentity", e))?;
+    let arn = me.arn().unwrap_or("arn:aws:");
+    Ok(Caller {
+        account: me.account().unwrap_or_default().to_string(),
+        partition: arn
+            .split(':')
+            .nth(1)
+            .filter(|p| !p.is_empty())
+            .unwrap_or("aws")
+            .to_string(),
+    })
+}
+
+/// How to reach member accounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleSpec {
+    /// The role name deployed in every member account (by the StackSet).
+    pub role_name: String,
+    /// The session name, visible in the member account's CloudTrail as the actor.
+    pub session_name: String,
+}
+
+/// Returns an `SdkConfig` acting in `account`: `base` itself when the caller is already in that
+/// account, otherwise credentials from STS AssumeRole of `role`. The assumed credentials last one
+/// hour, longer than any Lambda invocation.
+pub async fn for_account(
+    base: &SdkConfig,
+    caller: &Caller,
+    account: &str,
+    role: &RoleSpec,
+) -> Result<SdkConfig> {
+    if account == caller.account {
+        return Ok(base.clone());
+    }
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::Invalid(format!(
+            "{account:?} is not a 12-digit account id"
+        )));
+    }
+    let role_arn = format!(
+        "arn:{}:iam::{account}:role/{}",
+        caller.partition, role.role_name
+    );
+    let sts = aws_sdk_sts::Client::new(base);
+    let out = sts
+        .assume_role()
+        .role_arn(&role_arn)
+        .role_session_name(&role.session_name)
+        .duration_seconds(3600)
+        .send()
+        .await
+        .map_err(|e| Error::AssumeRole {
+            role_arn: role_arn.clone(),
+            message: Error::sdk("AssumeRole", e).to_string(),
+        })?;
+    let c = out.credentials().ok_or_else(|| Error::AssumeRole {
+        role_arn: role_arn.clone(),
+        message: "STS returned no credentials".into(),
+    })?;
+    let expiry = std::time::SystemTime::try_from(*c.expiration()).ok();
+    let creds = aws_credential_types::Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_string()),
+        expiry,
+        "keyguard-assume-role",
+    );
+    Ok(base
+        .to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(creds))
+        .build())
+}

@@ -1,0 +1,89 @@
+//! The policy settings as command-line flags and environment variables, shared by every binary.
+
+use keyguard_core::Settings;
+
+/// keyguard's settings, each a flag and an environment variable (the names of the serverless port
+/// of the aws-samples solution where it had one, so a migration keeps its configuration).
+/// Parse once at start, then call [`SettingsArgs::settings`]: a bad value fails there, naming it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SettingsArgs {
+    /// Days after which an active key is rotated.
+    #[arg(long, env = "ROTATION_PERIOD", default_value_t = 90)]
+    pub rotation_period: u32,
+    /// Days from rotation to disabling the old key.
+    #[arg(long, env = "INSTALLATION_GRACE_PERIOD", default_value_t = 10)]
+    pub installation_grace_period: u32,
+    /// Days from disabling to deleting a key.
+    #[arg(long, env = "RECOVERY_GRACE_PERIOD", default_value_t = 10)]
+    pub recovery_grace_period: u32,
+    /// Days without use after which an active key is disabled (0 = off).
+    #[arg(long, env = "UNUSED_KEY_PERIOD", default_value_t = 45)]
+    pub unused_key_period: u32,
+    /// Days of warning before each action.
+    #[arg(long, env = "PENDING_ACTION_WARN_PERIOD", default_value_t = 14)]
+    pub pending_action_warn_period: u32,
+    /// Two active keys on one user is a finding.
+    #[arg(long, env = "SINGLE_ACTIVE_KEY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub single_active_key: bool,
+    /// The exemption group.
+    #[arg(
+        long,
+        env = "IAM_EXEMPTION_GROUP",
+        default_value = "IAMKeyRotationExemptionGroup"
+    )]
+    pub exemption_group: String,
+    /// The user tag with the exemption's expiry date.
+    #[arg(
+        long,
+        env = "EXEMPTION_EXPIRY_TAG",
+        default_value = "keyguard:exemption-expires"
+    )]
+    pub exemption_expiry_tag: String,
+    /// The user tag with the owner's email address.
+    #[arg(long, env = "OWNER_EMAIL_TAG", default_value = "owner-email")]
+    pub owner_email_tag: String,
+    /// Enforce nothing (the default); set to false to let the remediator write.
+    #[arg(long, env = "DRY_RUN_FLAG", default_value_t = true, action = clap::ArgAction::Set)]
+    pub dry_run: bool,
+}
+
+impl SettingsArgs {
+    /// The validated settings; the error names the offending setting.
+    pub fn settings(&self) -> keyguard_core::Result<Settings> {
+        let s = Settings {
+            rotation_period: self.rotation_period,
+            installation_grace_period: self.installation_grace_period,
+            recovery_grace_period: self.recovery_grace_period,
+            unused_key_period: self.unused_key_period,
+            pending_action_warn_period: self.pending_action_warn_period,
+            single_active_key: self.single_active_key,
+            exemption_group: self.exemption_group.clone(),
+            exemption_expiry_tag: self.exemption_expiry_tag.clone(),
+            owner_email_tag: self.owner_email_tag.clone(),
+            dry_run: self.dry_run,
+        };
+        s.validate()?;
+        Ok(s)
+    }
+}
+
+/// How to reach member accounts, as flags and environment variables.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RoleArgs {
+    /// The role keyguard assumes in each member account.
+    #[arg(long, env = "KEYGUARD_MEMBER_ROLE", default_value = "keyguard-member")]
+    pub member_role: String,
+    /// The session name member accounts see in CloudTrail.
+    #[arg(long, env = "KEYGUARD_SESSION_NAME", default_value = "keyguard")]
+    pub session_name: String,
+}
+
+impl RoleArgs {
+    /// As a [`crate::sdk::RoleSpec`].
+    pub fn spec(&self) -> crate::sdk::RoleSpec {
+        crate::sdk::RoleSpec {
+            role_name: self.member_role.clone(),
+            session_name: self.session_name.clone(),
+        }
+    }
+}
