@@ -152,16 +152,6 @@ pub enum Reason {
     },
 }
 
-impl Reason {
-    /// True for reasons about a specific key (these need the key's id to be acted on).
-    pub fn is_about_a_key(&self) -> bool {
-        matches!(
-            self,
-            Reason::RotationDue { .. } | Reason::Unused { .. } | Reason::TwoActiveKeys
-        )
-    }
-}
-
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -228,10 +218,11 @@ impl Finding {
         }
     }
 
-    /// True when acting on this finding needs the key ids (a non-compliant verdict about keys).
+    /// True when the annotation should name the keys by id: every NON_COMPLIANT verdict (the
+    /// remediator and the reader of the finding need them). Compliant users keep slot names
+    /// (`key1`), which saves one ListAccessKeys per compliant user.
     pub fn needs_key_ids(&self) -> bool {
         self.compliance == Compliance::NonCompliant
-            && self.reasons.iter().any(Reason::is_about_a_key)
     }
 }
 

@@ -163,7 +163,8 @@ pub async fn fetch_item(
     config: &aws_sdk_config::Client,
     summary: &ConfigurationItem,
 ) -> Result<ConfigurationItem> {
-    let out = config
+    use aws_sdk_config::operation::get_resource_config_history::GetResourceConfigHistoryError;
+    let out = match config
         .get_resource_config_history()
         .resource_type(ResourceType::from(summary.resource_type.as_str()))
         .resource_id(&summary.resource_id)
@@ -171,7 +172,20 @@ pub async fn fetch_item(
         .limit(1)
         .send()
         .await
-        .map_err(|e| keyguard_aws::Error::sdk("GetResourceConfigHistory", e))?;
+    {
+        Ok(out) => out,
+        // Not recorded (recording off for IAM, or already gone): IAM still knows.
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(GetResourceConfigHistoryError::ResourceNotDiscoveredException(_))
+            ) =>
+        {
+            tracing::warn!(resource = %summary.resource_id, "resource not discovered by Config; reading the user from IAM");
+            return Ok(summary.clone());
+        }
+        Err(e) => return Err(keyguard_aws::Error::sdk("GetResourceConfigHistory", e).into()),
+    };
     let Some(item) = out.configuration_items().first() else {
         tracing::warn!(resource = %summary.resource_id, "no configuration history; reading the user from IAM");
         return Ok(summary.clone());

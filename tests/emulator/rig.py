@@ -24,6 +24,7 @@ What it adds, inside the moto process (see ../../../shared/EMULATOR-FACTS.md for
 from __future__ import annotations
 
 import argparse
+import os
 import base64
 import io
 import json
@@ -523,6 +524,9 @@ def rig_api(environ, start_response, body: bytes):
                 out = emails.get(account, []) if account else {a: m for a, m in emails.items()}
             elif path == "/_rig/trail":
                 out = trail.get(account, []) if account else dict(trail)
+            elif path == "/_rig/faults/clear":
+                faults[:] = [f for f in faults if account and f.get("account") != account]
+                out = {"ok": True}
             elif path == "/_rig/faults" and method == "POST":
                 fault = {"count": 1, "status": 400, **req}
                 faults.append(fault)
@@ -584,12 +588,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--exit-with-stdin", action="store_true", help="exit when stdin closes (the test process ended)")
     args = parser.parse_args()
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server(args.host, args.port, Rig(app), threaded=True)
-    import os
-
     os.environ.setdefault("MOTO_PORT", str(server.port))
+    if args.exit_with_stdin:
+        def watch() -> None:
+            sys.stdin.read()
+            os._exit(0)
+
+        threading.Thread(target=watch, daemon=True).start()
     print(f"RIG_READY port={server.port}", flush=True)
     try:
         server.serve_forever()

@@ -1,0 +1,333 @@
+//! Test support: the AWS emulator rig (tests/emulator/rig.py, moto's server plus keyguard's
+//! extensions), started once per test binary on a free loopback port, and isolated organizations
+//! so that tests run in parallel.
+//!
+//! Nothing here fakes keyguard's AWS layer: tests call the real SDK clients against the rig over
+//! HTTP, exactly as the binaries call AWS.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Value};
+
+/// The running rig.
+pub struct Rig {
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+    _child: Mutex<Child>,
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The rig's Python, or a panic that says how to install it. Tests never skip silently.
+pub fn rig_python() -> PathBuf {
+    let python = repo().join("tests/emulator/.venv/bin/python");
+    if !python.exists() {
+        panic!(
+            "the AWS emulator rig is not installed: {} is missing.\n\
+             Run `tests/emulator/setup.sh` (needs python3; installs moto[server] and cargo-lambda into \
+             tests/emulator/.venv), or run the README's test command `./test.sh`, which does it for you.",
+            python.display()
+        );
+    }
+    python
+}
+
+impl Rig {
+    /// The rig of this test binary, started on first use.
+    pub fn get() -> &'static Rig {
+        static RIG: OnceLock<Rig> = OnceLock::new();
+        RIG.get_or_init(|| {
+            let mut child = Command::new(rig_python())
+                .arg(repo().join("tests/emulator/rig.py"))
+                .args(["--host", "127.0.0.1", "--port", "0", "--exit-with-stdin"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start the emulator rig");
+            let stdout = child.stdout.take().unwrap();
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).expect("read the rig's first line");
+            let port = line
+                .trim()
+                .strip_prefix("RIG_READY port=")
+                .unwrap_or_else(|| panic!("the rig did not start: {line:?} (run tests/emulator/.venv/bin/python tests/emulator/rig.py to see why)"));
+            Rig { endpoint: format!("http://127.0.0.1:{port}"), _child: Mutex::new(child) }
+        })
+    }
+
+    /// SDK configuration for the rig's default account (123456789012) with test credentials.
+    pub async fn base_config(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "AKIDRIGTESTING000000",
+                "rig-testing-secret",
+                None,
+                None,
+                "rig",
+            ))
+            .retry_config(keyguard_aws::sdk::retry_config())
+            .load()
+            .await
+    }
+
+    /// An `SdkConfig` acting in `account` (through STS AssumeRole, as in AWS).
+    pub async fn account_config(&self, account: &str) -> SdkConfig {
+        let base = self.base_config().await;
+        let caller = keyguard_aws::sdk::Caller {
+            account: "123456789012".into(),
+            partition: "aws".into(),
+        };
+        let role = keyguard_aws::sdk::RoleSpec {
+            role_name: "keyguard-test".into(),
+            session_name: "keyguard-test".into(),
+        };
+        keyguard_aws::sdk::for_account(&base, &caller, account, &role)
+            .await
+            .expect("assume role in the rig")
+    }
+
+    fn get_json(&self, path: &str) -> Value {
+        ureq::get(format!("{}{path}", self.endpoint))
+            .call()
+            .expect("rig GET")
+            .body_mut()
+            .read_json()
+            .expect("rig JSON")
+    }
+
+    fn post_json(&self, path: &str, body: Value) -> Value {
+        ureq::post(format!("{}{path}", self.endpoint))
+            .send_json(body)
+            .expect("rig POST")
+            .body_mut()
+            .read_json()
+            .expect("rig JSON")
+    }
+
+    /// Calls per `service:Action` made in `account`.
+    pub fn calls(&self, account: &str) -> BTreeMap<String, u64> {
+        serde_json::from_value(self.get_json(&format!("/_rig/calls?account={account}"))).unwrap()
+    }
+
+    /// Forgets `account`'s call counts.
+    pub fn reset_calls(&self, account: &str) {
+        self.post_json(&format!("/_rig/calls/reset?account={account}"), json!({}));
+    }
+
+    /// Sets a key's creation time and last use.
+    pub fn backdate(
+        &self,
+        account: &str,
+        key_id: &str,
+        created: DateTime<Utc>,
+        last_used: Option<DateTime<Utc>>,
+    ) {
+        self.post_json(
+            "/_rig/iam/access-key",
+            json!({"account": account, "access_key_id": key_id, "created": created.to_rfc3339(), "last_used": last_used.map(|t| t.to_rfc3339())}),
+        );
+    }
+
+    /// Makes the next `count` calls of `action` (in `account`, if given) fail with `error`.
+    pub fn fault(&self, account: Option<&str>, action: &str, error: &str, count: u32) {
+        self.post_json(
+            "/_rig/faults",
+            json!({"account": account, "action": action, "error": error, "count": count}),
+        );
+    }
+
+    /// Drops the faults still pending for `account`.
+    pub fn clear_faults(&self, account: &str) {
+        self.post_json(&format!("/_rig/faults/clear?account={account}"), json!({}));
+    }
+
+    /// Emails sent from `account`.
+    pub fn emails(&self, account: &str) -> Vec<Value> {
+        serde_json::from_value(self.get_json(&format!("/_rig/emails?account={account}"))).unwrap()
+    }
+}
+
+static NEXT_ACCOUNT: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh 12-digit account id no other test of any test binary uses.
+pub fn unique_account() -> String {
+    let n = NEXT_ACCOUNT.fetch_add(1, Ordering::SeqCst);
+    format!("9{:05}{:06}", std::process::id() % 100_000, n)
+}
+
+/// An organization of its own: a management account and member accounts.
+pub struct Org {
+    /// The management account.
+    pub management: String,
+    /// The management account's SDK configuration.
+    pub config: SdkConfig,
+    /// Member account ids (created with Organizations CreateAccount).
+    pub members: Vec<String>,
+}
+
+impl Org {
+    /// Creates an organization with `members` member accounts.
+    pub async fn new(members: usize) -> Org {
+        let rig = Rig::get();
+        let management = unique_account();
+        let config = rig.account_config(&management).await;
+        let org = aws_sdk_organizations::Client::new(&config);
+        org.create_organization()
+            .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+            .send()
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for i in 0..members {
+            let out = org
+                .create_account()
+                .account_name(format!("member-{i}"))
+                .email(format!("member-{i}@{management}.example.com"))
+                .send()
+                .await
+                .unwrap();
+            ids.push(
+                out.create_account_status()
+                    .unwrap()
+                    .account_id()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        Org {
+            management,
+            config,
+            members: ids,
+        }
+    }
+
+    /// The SDK configuration of a member account.
+    pub async fn member(&self, i: usize) -> SdkConfig {
+        Rig::get().account_config(&self.members[i]).await
+    }
+}
+
+/// A user to create in the rig.
+#[derive(Debug, Clone, Default)]
+pub struct UserSpec {
+    /// Name (may contain `+=,.@-`).
+    pub name: String,
+    /// Path (`/` when empty).
+    pub path: String,
+    /// Groups to join (created on demand).
+    pub groups: Vec<String>,
+    /// Tags.
+    pub tags: Vec<(String, String)>,
+    /// Keys as (age in days, days since last use or None for never, active).
+    pub keys: Vec<(i64, Option<i64>, bool)>,
+}
+
+/// A user the rig created, with its key ids (never its secrets).
+#[derive(Debug, Clone)]
+pub struct Seeded {
+    /// Name.
+    pub name: String,
+    /// UserId (Config's resource id).
+    pub user_id: String,
+    /// Access key ids, in the order of `UserSpec::keys`.
+    pub keys: Vec<String>,
+}
+
+/// Creates the users of `specs` in the account of `config`, with backdated keys (relative to `now`).
+pub async fn seed(
+    config: &SdkConfig,
+    account: &str,
+    specs: &[UserSpec],
+    now: DateTime<Utc>,
+) -> HashMap<String, Seeded> {
+    let iam = aws_sdk_iam::Client::new(config);
+    let rig = Rig::get();
+    let mut out = HashMap::new();
+    for s in specs {
+        let mut req = iam
+            .create_user()
+            .user_name(&s.name)
+            .path(if s.path.is_empty() { "/" } else { &s.path });
+        for (k, v) in &s.tags {
+            req = req.tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .unwrap(),
+            );
+        }
+        let user = req.send().await.unwrap().user.unwrap();
+        for g in &s.groups {
+            let _ = iam.create_group().group_name(g).send().await;
+            iam.add_user_to_group()
+                .group_name(g)
+                .user_name(&s.name)
+                .send()
+                .await
+                .unwrap();
+        }
+        let mut keys = Vec::new();
+        for (age, used, active) in &s.keys {
+            let key = iam
+                .create_access_key()
+                .user_name(&s.name)
+                .send()
+                .await
+                .unwrap()
+                .access_key
+                .unwrap();
+            let id = key.access_key_id().to_string();
+            if !active {
+                iam.update_access_key()
+                    .user_name(&s.name)
+                    .access_key_id(&id)
+                    .status(aws_sdk_iam::types::StatusType::Inactive)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            rig.backdate(
+                account,
+                &id,
+                now - Duration::days(*age),
+                used.map(|d| now - Duration::days(d)),
+            );
+            keys.push(id);
+        }
+        out.insert(
+            s.name.clone(),
+            Seeded {
+                name: s.name.clone(),
+                user_id: user.user_id().to_string(),
+                keys,
+            },
+        );
+    }
+    out
+}
+
+/// A fixture file's text.
+pub fn fixture(path: &str) -> String {
+    std::fs::read_to_string(repo().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The repository root.
+pub fn repo_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(repo)
+}
