@@ -1,1 +1,92 @@
-fn main() {}
+//! `keyguard`: keeps every IAM access key of an AWS Organization in policy, and proves it.
+//!
+//! The CLI runs locally what the Lambdas run in AWS, through the same libraries: `audit`
+//! evaluates an organization (live, or from an evidence folder) exactly as the Config rule does;
+//! `collect` writes an evidence folder from a live organization.
+
+mod audit;
+mod collect;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use keyguard_aws::settings_env::{RoleArgs, SettingsArgs};
+
+#[derive(Parser)]
+#[command(
+    name = "keyguard",
+    version,
+    about = "Keeps every IAM access key of an AWS Organization in policy, and proves it."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluate every IAM user's keys (the Config rule's verdicts) and print the findings.
+    Audit(audit::AuditArgs),
+    /// Write an evidence folder (AWS CLI exports) from a live organization.
+    Collect(collect::CollectArgs),
+}
+
+/// Which accounts of a live organization to read.
+#[derive(Debug, Clone, Args)]
+pub struct Scope {
+    /// Only these accounts (repeatable). Without it, every ACTIVE account of the organization
+    /// (Organizations ListAccounts, from the management or delegated-admin account).
+    #[arg(long = "account", value_name = "ID")]
+    pub accounts: Vec<String>,
+    /// Never these accounts (repeatable).
+    #[arg(long = "exclude", value_name = "ID")]
+    pub exclude: Vec<String>,
+    /// The member role and session name.
+    #[command(flatten)]
+    pub role: RoleArgs,
+}
+
+/// Policy settings, shared by the commands that evaluate.
+#[derive(Debug, Clone, Args)]
+pub struct Policy {
+    /// The policy settings.
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+}
+
+/// An evidence folder.
+#[derive(Debug, Clone, Args)]
+pub struct EvidenceArg {
+    /// Read this evidence folder instead of AWS (see README: the evidence folder).
+    #[arg(long, value_name = "DIR")]
+    pub evidence: Option<PathBuf>,
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            EnvFilter::try_from_env("KEYGUARD_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_target(false)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Audit(args) => audit::run(args).await,
+        Command::Collect(args) => collect::run(args).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("keyguard: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -260,16 +260,19 @@ pub async fn read_inventory(
     })
 }
 
-/// A key as ListAccessKeys shows it.
+/// A key as ListAccessKeys shows it (no last use).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Listed {
-    id: String,
-    status: KeyStatus,
-    created: DateTime<Utc>,
+pub struct Listed {
+    /// The access key id.
+    pub id: String,
+    /// Active or Inactive.
+    pub status: KeyStatus,
+    /// Creation time.
+    pub created: DateTime<Utc>,
 }
 
 /// ListAccessKeys of one user, every page. `None` when the user no longer exists.
-async fn list_keys(iam: &aws_sdk_iam::Client, user_name: &str) -> Result<Option<Vec<Listed>>> {
+pub async fn list_keys(iam: &aws_sdk_iam::Client, user_name: &str) -> Result<Option<Vec<Listed>>> {
     let items: std::result::Result<Vec<_>, _> = iam
         .list_access_keys()
         .user_name(user_name)

@@ -1,0 +1,275 @@
+//! `keyguard audit`: the Config rule's verdicts for an organization, as a table or JSON.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, NaiveDate, Utc};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use futures::StreamExt;
+use keyguard_aws::evidence::Evidence;
+use keyguard_aws::inventory::{evaluate_inventory, read_inventory, Evaluated, ReportPolling};
+use keyguard_aws::org::{list_accounts, AccountFilter};
+use keyguard_aws::sdk::{self, Caller};
+use keyguard_core::{evaluate, Account, Compliance, Settings};
+use serde::Serialize;
+
+use crate::{EvidenceArg, Policy, Scope};
+
+/// Arguments of `keyguard audit`.
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    evidence: EvidenceArg,
+    #[command(flatten)]
+    scope: Scope,
+    #[command(flatten)]
+    policy: Policy,
+    /// Evaluate as of this date (YYYY-MM-DD, start of the day UTC, or RFC 3339). Default: now, or
+    /// for an evidence folder the moment it was collected.
+    #[arg(long, value_name = "DATE", value_parser = parse_as_of)]
+    as_of: Option<DateTime<Utc>>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_as_of(s: &str) -> std::result::Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
+        .map_err(|_| format!("{s:?} is not a date (YYYY-MM-DD) or an RFC 3339 time"))
+}
+
+/// One account's outcome: its findings, or why it could not be read.
+pub struct AccountOutcome {
+    /// The account.
+    pub account: Account,
+    /// Findings, or the error that stopped this account (the others go on).
+    pub result: std::result::Result<Vec<Evaluated>, String>,
+}
+
+/// One line of `--json` output.
+#[derive(Serialize)]
+struct Row<'a> {
+    account: &'a str,
+    account_name: &'a str,
+    #[serde(flatten)]
+    finding: &'a keyguard_core::Finding,
+}
+
+pub async fn run(args: AuditArgs) -> Result<ExitCode> {
+    let settings = args.policy.settings.settings().context("settings")?;
+    let (now, outcomes) = match &args.evidence.evidence {
+        Some(dir) => {
+            let evidence = Evidence::open(dir)?;
+            let now = args
+                .as_of
+                .or(evidence.collected.as_ref().map(|c| c.collected_at))
+                .unwrap_or_else(Utc::now);
+            if args.as_of.is_none() && evidence.collected.is_some() {
+                eprintln!("keyguard: evaluating as of {} (when the evidence was collected; --as-of to change)", now.format("%Y-%m-%d %H:%M UTC"));
+            }
+            (now, from_evidence(&evidence, &args.scope, &settings, now))
+        }
+        None => {
+            let now = args.as_of.unwrap_or_else(Utc::now);
+            (now, live(&args.scope, &settings, now).await?)
+        }
+    };
+    let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
+    if args.json {
+        print_json(&outcomes)?;
+    } else {
+        print_table(&outcomes, now);
+    }
+    for o in outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().err().map(|e| (o, e)))
+    {
+        eprintln!(
+            "keyguard: account {} could not be read: {}",
+            o.0.account.id, o.1
+        );
+    }
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn from_evidence(
+    evidence: &Evidence,
+    scope: &Scope,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Vec<AccountOutcome> {
+    let filter = AccountFilter {
+        include: scope.accounts.clone(),
+        exclude: scope.exclude.clone(),
+    };
+    evidence
+        .accounts
+        .iter()
+        .filter(|a| filter.admits(&a.id))
+        .map(|account| AccountOutcome {
+            account: account.clone(),
+            result: evidence
+                .inventory(&account.id)
+                .map(|inv| {
+                    inv.users
+                        .into_iter()
+                        .map(|record| {
+                            let finding = evaluate(&record.user, &record.keys, settings, now);
+                            Evaluated { record, finding }
+                        })
+                        .collect()
+                })
+                .map_err(|e| e.to_string()),
+        })
+        .collect()
+}
+
+/// The accounts of a live run: `--account` as given, or the organization's ACTIVE accounts.
+pub async fn accounts(base: &aws_config::SdkConfig, scope: &Scope) -> Result<Vec<Account>> {
+    let filter = AccountFilter {
+        include: scope.accounts.clone(),
+        exclude: scope.exclude.clone(),
+    };
+    if !scope.accounts.is_empty() {
+        return Ok(scope
+            .accounts
+            .iter()
+            .filter(|a| filter.admits(a))
+            .map(|id| Account {
+                id: id.clone(),
+                name: String::new(),
+                email: None,
+            })
+            .collect());
+    }
+    let org = aws_sdk_organizations::Client::new(base);
+    list_accounts(&org, &filter)
+        .await
+        .context("listing the organization's accounts (run from the management or delegated-admin account, or name accounts with --account)")
+}
+
+/// Runs `work` for every account with bounded concurrency; one account's failure does not stop
+/// the others.
+pub async fn per_account<F, Fut, T>(
+    accounts: Vec<Account>,
+    work: F,
+) -> Vec<(Account, std::result::Result<T, String>)>
+where
+    F: Fn(Account) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, String>>,
+{
+    let mut out: Vec<(Account, std::result::Result<T, String>)> = futures::stream::iter(accounts)
+        .map(|a| {
+            let fut = work(a.clone());
+            async move { (a, fut.await) }
+        })
+        .buffer_unordered(keyguard_aws::CONCURRENCY)
+        .collect()
+        .await;
+    out.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    out
+}
+
+async fn live(
+    scope: &Scope,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Result<Vec<AccountOutcome>> {
+    let base = sdk::load().await;
+    let caller: Caller = sdk::caller(&aws_sdk_sts::Client::new(&base))
+        .await
+        .context("who am I (sts:GetCallerIdentity)")?;
+    let accounts = accounts(&base, scope).await?;
+    let role = scope.role.spec();
+    let results = per_account(accounts, |account| {
+        let (base, caller, role) = (&base, &caller, &role);
+        async move {
+            let span = tracing::info_span!("account", account = %account.id);
+            let _e = span.enter();
+            let cfg = sdk::for_account(base, caller, &account.id, role)
+                .await
+                .map_err(|e| e.to_string())?;
+            let iam = aws_sdk_iam::Client::new(&cfg);
+            let inv = read_inventory(&iam, &account.id, ReportPolling::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            evaluate_inventory(&iam, inv, settings, now)
+                .await
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await;
+    Ok(results
+        .into_iter()
+        .map(|(account, result)| AccountOutcome { account, result })
+        .collect())
+}
+
+fn order(c: Compliance) -> u8 {
+    match c {
+        Compliance::NonCompliant => 0,
+        Compliance::Compliant => 1,
+        Compliance::NotApplicable => 2,
+    }
+}
+
+fn print_table(outcomes: &[AccountOutcome], now: DateTime<Utc>) {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    table.set_header(["account", "user", "verdict", "why"]);
+    let (mut compliant, mut non) = (0, 0);
+    for o in outcomes {
+        let Ok(found) = &o.result else { continue };
+        let mut found: Vec<&Evaluated> = found.iter().collect();
+        found.sort_by_key(|e| (order(e.finding.compliance), e.finding.user_name.clone()));
+        for e in found {
+            match e.finding.compliance {
+                Compliance::Compliant => compliant += 1,
+                Compliance::NonCompliant => non += 1,
+                Compliance::NotApplicable => {}
+            }
+            let user = if e.record.user.path == "/" {
+                e.record.user.name.clone()
+            } else {
+                format!("{}{}", e.record.user.path, e.record.user.name)
+            };
+            table.add_row([
+                o.account.id.clone(),
+                user,
+                e.finding.compliance.to_string(),
+                e.finding.annotation.clone(),
+            ]);
+        }
+    }
+    println!("{table}");
+    let read = outcomes.iter().filter(|o| o.result.is_ok()).count();
+    println!(
+        "{non} NON_COMPLIANT, {compliant} COMPLIANT users in {read} account(s), as of {}",
+        now.format("%Y-%m-%d %H:%M UTC")
+    );
+}
+
+fn print_json(outcomes: &[AccountOutcome]) -> Result<()> {
+    let mut rows = Vec::new();
+    for o in outcomes {
+        if let Ok(found) = &o.result {
+            rows.extend(found.iter().map(|e| Row {
+                account: &o.account.id,
+                account_name: &o.account.name,
+                finding: &e.finding,
+            }));
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&rows)?);
+    Ok(())
+}
