@@ -1,0 +1,344 @@
+//! The `keyguard` binary: `audit` on the bundled example, and `collect` + `audit` against a live
+//! organization in the emulator rig (the binary reaches it through `AWS_ENDPOINT_URL`, exactly as
+//! it reaches AWS).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::{Command, Output};
+
+use aws_credential_types::provider::ProvideCredentials;
+use chrono::{SubsecRound, Utc};
+use serde_json::Value;
+use support::{seed, Org, Rig, UserSpec};
+
+fn keyguard(args: &[&str], env: &[(&str, String)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyguard"));
+    cmd.args(args).current_dir(support::repo_root());
+    // Never let a developer's real AWS configuration leak into a test.
+    for var in [
+        "AWS_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run keyguard")
+}
+
+/// `audit --json` as (account, user) → (verdict, annotation).
+fn verdicts(out: &Output) -> BTreeMap<(String, String), (String, String)> {
+    assert!(
+        out.status.success(),
+        "keyguard failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    rows.iter()
+        .map(|r| {
+            (
+                (
+                    r["account"].as_str().unwrap().to_string(),
+                    r["user_name"].as_str().unwrap().to_string(),
+                ),
+                (
+                    r["compliance"].as_str().unwrap().to_string(),
+                    r["annotation"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn audit_of_the_bundled_example() {
+    let out = keyguard(&["audit", "--evidence", "examples/acme"], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(
+        text.contains(
+            "28 NON_COMPLIANT, 24 COMPLIANT users in 4 account(s), as of 2026-11-20 09:00 UTC"
+        ),
+        "{text}"
+    );
+
+    let v = verdicts(&keyguard(
+        &["audit", "--evidence", "examples/acme", "--json"],
+        &[],
+    ));
+    assert_eq!(v.len(), 52);
+    assert!(
+        !v.keys().any(|(a, _)| a == "610987654321"),
+        "the SUSPENDED account is skipped"
+    );
+    let p = |u: &str| v[&("310987654321".to_string(), u.to_string())].clone();
+    assert_eq!(p("payments-deploy").0, "COMPLIANT");
+    assert_eq!(
+        p("payments-terraform").0,
+        "COMPLIANT",
+        "80 days: warned, not yet due"
+    );
+    assert_eq!(
+        p("payments-backup"),
+        (
+            "NON_COMPLIANT".into(),
+            "AKIA…U1S6 is 97d old. Keys: AKIA…U1S6 active 97d used 1d ago".into()
+        )
+    );
+    assert!(p("payments-reporting").1.contains("never used in 120d"));
+    assert!(p("payments-metrics")
+        .1
+        .starts_with("AKIA…YUZH unused for 52d"));
+    assert!(p("payments-sync").1.contains("2 active keys"));
+    assert!(p("payments-vendor")
+        .1
+        .starts_with("Exempt via IAMKeyRotationExemptionGroup until 2027-01-04"));
+    assert!(p("payments-vendor-old")
+        .1
+        .starts_with("exemption via IAMKeyRotationExemptionGroup expired 2026-10-31"));
+    assert!(p("payments-scanner")
+        .1
+        .starts_with("in IAMKeyRotationExemptionGroup without an expiry tag"));
+    assert_eq!(
+        p("payments+ops@acme.example"),
+        ("COMPLIANT".into(), "no access keys".into())
+    );
+    assert_eq!(
+        p("payments-old-batch").0,
+        "COMPLIANT",
+        "an inactive key is not a finding"
+    );
+
+    // --as-of moves the evaluation: eleven days later the 80-day key is due.
+    let later = verdicts(&keyguard(
+        &[
+            "audit",
+            "--evidence",
+            "examples/acme",
+            "--json",
+            "--as-of",
+            "2026-12-01",
+        ],
+        &[],
+    ));
+    assert_eq!(
+        later[&("310987654321".to_string(), "payments-terraform".to_string())].0,
+        "NON_COMPLIANT"
+    );
+    // --account narrows, settings flags apply.
+    let one = verdicts(&keyguard(
+        &[
+            "audit",
+            "--evidence",
+            "examples/acme",
+            "--json",
+            "--account",
+            "410987654321",
+            "--rotation-period",
+            "75",
+        ],
+        &[],
+    ));
+    assert_eq!(one.len(), 13);
+    assert_eq!(
+        one[&("410987654321".to_string(), "data-terraform".to_string())].0,
+        "NON_COMPLIANT"
+    );
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("keyguard-bad-evidence-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("accounts.json"), "{ not json").unwrap();
+    let out = keyguard(&["audit", "--evidence", dir.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("accounts.json") && err.contains("not the expected AWS CLI JSON"),
+        "{err}"
+    );
+
+    // A readable org with one broken account: the others are still printed, the exit code says so.
+    std::fs::write(
+        dir.join("accounts.json"),
+        r#"{"Accounts":[{"Id":"111111111111","Name":"a"},{"Id":"210987654321","Name":"b"}]}"#,
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("210987654321")).unwrap();
+    for f in [
+        "credential-report.csv",
+        "account-authorization-details.json",
+    ] {
+        std::fs::copy(
+            support::repo_root()
+                .join("examples/acme/210987654321")
+                .join(f),
+            dir.join("210987654321").join(f),
+        )
+        .unwrap();
+    }
+    let out = keyguard(
+        &["audit", "--evidence", dir.to_str().unwrap(), "--json"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("account 111111111111 could not be read"));
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), 13);
+
+    let out = keyguard(
+        &[
+            "audit",
+            "--evidence",
+            "examples/acme",
+            "--recovery-grace-period",
+            "0",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RecoveryGracePeriod"));
+    let out = keyguard(
+        &[
+            "audit",
+            "--evidence",
+            "examples/acme",
+            "--as-of",
+            "next week",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a date"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn live_audit_and_collect_round_trip() {
+    let org = Org::new(2).await;
+    let t = Utc::now().trunc_subsecs(0);
+    let spec = |name: &str, keys: &[(i64, Option<i64>, bool)]| UserSpec {
+        name: name.into(),
+        keys: keys.to_vec(),
+        ..UserSpec::default()
+    };
+    seed(
+        &org.member(0).await,
+        &org.members[0],
+        &[
+            spec("ci", &[(100, Some(1), true)]),
+            spec("ok", &[(5, Some(1), true)]),
+        ],
+        t,
+    )
+    .await;
+    seed(
+        &org.member(1).await,
+        &org.members[1],
+        &[UserSpec {
+            path: "/ci/".into(),
+            ..spec("deploy+bot@x", &[(50, None, true), (10, Some(1), true)])
+        }],
+        t,
+    )
+    .await;
+    let creds = org
+        .config
+        .credentials_provider()
+        .unwrap()
+        .provide_credentials()
+        .await
+        .unwrap();
+    let env = vec![
+        ("AWS_ENDPOINT_URL", Rig::get().endpoint.clone()),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_ACCESS_KEY_ID", creds.access_key_id().to_string()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            creds.secret_access_key().to_string(),
+        ),
+        (
+            "AWS_SESSION_TOKEN",
+            creds.session_token().unwrap_or_default().to_string(),
+        ),
+    ];
+    let as_of = t.to_rfc3339();
+    let live = verdicts(&keyguard(&["audit", "--json", "--as-of", &as_of], &env));
+    // The management account (no users) and both members.
+    let (m0, m1) = (&org.members[0], &org.members[1]);
+    assert_eq!(live[&(m0.clone(), "ci".into())].0, "NON_COMPLIANT");
+    assert_eq!(live[&(m0.clone(), "ok".into())].0, "COMPLIANT");
+    let bot = &live[&(m1.clone(), "deploy+bot@x".into())];
+    assert!(
+        bot.1.contains("never used in 50d") && bot.1.contains("2 active keys"),
+        "{bot:?}"
+    );
+    assert_eq!(live.len(), 3);
+
+    // collect writes an evidence folder that audits to exactly the same verdicts.
+    let dir = std::env::temp_dir().join(format!(
+        "keyguard-collect-{}-{}",
+        std::process::id(),
+        org.management
+    ));
+    let out = keyguard(&["collect", "--out", dir.to_str().unwrap()], &env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in [
+        "credential-report.csv",
+        "account-authorization-details.json",
+        "access-keys.json",
+    ] {
+        assert!(dir.join(m1).join(f).exists(), "{f}");
+    }
+    let offline = verdicts(&keyguard(
+        &[
+            "audit",
+            "--json",
+            "--evidence",
+            dir.to_str().unwrap(),
+            "--as-of",
+            &as_of,
+        ],
+        &env,
+    ));
+    assert_eq!(
+        offline.keys().collect::<Vec<_>>(),
+        live.keys().collect::<Vec<_>>()
+    );
+    for (who, (verdict, why)) in &live {
+        assert_eq!(&offline[who].0, verdict, "{who:?}");
+        // Compliant users are named by slot live (no ListAccessKeys spent); evidence has ids.
+        if verdict == "NON_COMPLIANT" {
+            assert_eq!(&offline[who].1, why, "{who:?}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // An account whose role cannot be assumed is reported; the others are audited.
+    let out = keyguard(
+        &["audit", "--json", "--account", m0, "--account", "12345"],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("account 12345 could not be read"));
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), 2);
+}
