@@ -106,7 +106,14 @@ fn evaluate_table() {
     use Compliance::*;
     let s = Settings::default();
     // (case, exemption, keys, verdict, reasons)
-    let table: Vec<(&str, Ex, Vec<AccessKey>, Compliance, Vec<&str>)> = vec![
+    type Case = (
+        &'static str,
+        Ex,
+        Vec<AccessKey>,
+        Compliance,
+        Vec<&'static str>,
+    );
+    let table: Vec<Case> = vec![
         ("no keys", Ex::No, vec![], Compliant, vec![]),
         (
             "fresh used",
@@ -371,7 +378,13 @@ fn plan_table() {
     let s = Settings::default();
     let no = user(Ex::No);
     // (case, user, keys, due steps now)
-    let table: Vec<(&str, User, Vec<AccessKey>, Vec<(&str, &str)>)> = vec![
+    type Case = (
+        &'static str,
+        User,
+        Vec<AccessKey>,
+        Vec<(&'static str, &'static str)>,
+    );
+    let table: Vec<Case> = vec![
         ("fresh", no.clone(), vec![active(K1, 10, Some(1))], vec![]),
         ("day 89", no.clone(), vec![active(K1, 89, Some(1))], vec![]),
         (
