@@ -12,6 +12,7 @@ use keyguard_aws::org::{list_accounts, AccountFilter};
 use keyguard_aws::sdk::{self, Caller};
 use keyguard_core::{evaluate, Account, Compliance, Settings};
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::{EvidenceArg, Policy, Scope};
 
@@ -191,9 +192,8 @@ async fn live(
     let role = scope.role.spec();
     let results = per_account(accounts, |account| {
         let (base, caller, role) = (&base, &caller, &role);
+        let span = tracing::info_span!("account", account = %account.id);
         async move {
-            let span = tracing::info_span!("account", account = %account.id);
-            let _e = span.enter();
             let cfg = sdk::for_account(base, caller, &account.id, role)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -205,6 +205,7 @@ async fn live(
                 .await
                 .map_err(|e| e.to_string())
         }
+        .instrument(span)
     })
     .await;
     Ok(results

@@ -29,6 +29,7 @@ use keyguard_aws::inventory::{
 use keyguard_aws::sdk::{for_account, Caller, RoleSpec};
 use keyguard_core::{evaluate, Compliance, Finding, Settings, User};
 use serde::Serialize;
+use tracing::Instrument;
 
 pub use aws_lambda_events::event::config::ConfigEvent;
 pub use event::{ConfigurationItem, InvokingEvent};
@@ -109,63 +110,66 @@ pub async fn handle(ctx: &RuleContext, event: ConfigEvent, now: DateTime<Utc>) -
         .ok_or_else(|| Error::MalformedEvent("accountId is missing".into()))?;
     let span =
         tracing::info_span!("rule", account = %account, message_type = invoking.message_type());
-    let _enter = span.enter();
-    // Everything happens in the rule's account: reads, and PutEvaluations with its token.
-    let sdk = for_account(&ctx.sdk, &ctx.caller, &account, &ctx.role).await?;
-    let iam = aws_sdk_iam::Client::new(&sdk);
-    let config = aws_sdk_config::Client::new(&sdk);
-    let rule = event.config_rule_name.clone().unwrap_or_default();
+    async {
+        // Everything happens in the rule's account: reads, and PutEvaluations with its token.
+        let sdk = for_account(&ctx.sdk, &ctx.caller, &account, &ctx.role).await?;
+        let iam = aws_sdk_iam::Client::new(&sdk);
+        let config = aws_sdk_config::Client::new(&sdk);
+        let rule = event.config_rule_name.clone().unwrap_or_default();
 
-    let evaluations = match &invoking {
-        InvokingEvent::Scheduled {
-            notification_creation_time,
-            ..
-        } => {
-            scheduled(
-                &iam,
-                &config,
-                ctx,
-                &account,
-                &rule,
-                &settings,
-                now,
-                *notification_creation_time,
-            )
-            .await?
+        let evaluations = match &invoking {
+            InvokingEvent::Scheduled {
+                notification_creation_time,
+                ..
+            } => {
+                scheduled(
+                    &iam,
+                    &config,
+                    ctx,
+                    &account,
+                    &rule,
+                    &settings,
+                    now,
+                    *notification_creation_time,
+                )
+                .await?
+            }
+            InvokingEvent::Change { configuration_item } => {
+                let item = configuration_item;
+                vec![item_evaluation(&iam, item, event.event_left_scope, &settings, now).await?]
+            }
+            InvokingEvent::Oversized {
+                configuration_item_summary,
+            } => {
+                let summary = configuration_item_summary;
+                let item = event::fetch_item(&config, summary).await?;
+                vec![item_evaluation(&iam, &item, event.event_left_scope, &settings, now).await?]
+            }
+        };
+        let test_mode = token == "TESTMODE";
+        let outcome = put_evaluations(&config, &token, &evaluations, test_mode).await?;
+        let count = |c: Compliance| evaluations.iter().filter(|e| e.compliance == c).count();
+        let summary = Summary {
+            account,
+            message_type: invoking.message_type().into(),
+            compliant: count(Compliance::Compliant),
+            non_compliant: count(Compliance::NonCompliant),
+            not_applicable: count(Compliance::NotApplicable),
+            put_calls: outcome.calls,
+        };
+        tracing::info!(
+            compliant = summary.compliant,
+            non_compliant = summary.non_compliant,
+            not_applicable = summary.not_applicable,
+            "evaluations written"
+        );
+        if !outcome.failed.is_empty() {
+            return Err(Error::EvaluationsFailed(outcome.failed));
         }
-        InvokingEvent::Change { configuration_item } => {
-            let item = configuration_item;
-            vec![item_evaluation(&iam, item, event.event_left_scope, &settings, now).await?]
-        }
-        InvokingEvent::Oversized {
-            configuration_item_summary,
-        } => {
-            let summary = configuration_item_summary;
-            let item = event::fetch_item(&config, summary).await?;
-            vec![item_evaluation(&iam, &item, event.event_left_scope, &settings, now).await?]
-        }
-    };
-    let test_mode = token == "TESTMODE";
-    let outcome = put_evaluations(&config, &token, &evaluations, test_mode).await?;
-    let count = |c: Compliance| evaluations.iter().filter(|e| e.compliance == c).count();
-    let summary = Summary {
-        account,
-        message_type: invoking.message_type().into(),
-        compliant: count(Compliance::Compliant),
-        non_compliant: count(Compliance::NonCompliant),
-        not_applicable: count(Compliance::NotApplicable),
-        put_calls: outcome.calls,
-    };
-    tracing::info!(
-        compliant = summary.compliant,
-        non_compliant = summary.non_compliant,
-        not_applicable = summary.not_applicable,
-        "evaluations written"
-    );
-    if !outcome.failed.is_empty() {
-        return Err(Error::EvaluationsFailed(outcome.failed));
+        Ok(summary)
     }
-    Ok(summary)
+    .instrument(span)
+    .await
 }
 
 fn evaluation(finding: &Finding, ordering: DateTime<Utc>) -> Evaluation {
