@@ -15,6 +15,9 @@ step() { echo "== $* ($(( $(date +%s) - start ))s)"; }
 step "emulator rig: tests/emulator/setup.sh"
 tests/emulator/setup.sh
 
+step "emulator rig self-test"
+tests/emulator/.venv/bin/python tests/emulator/selftest.py
+
 step "rustfmt"
 cargo fmt --all --check
 

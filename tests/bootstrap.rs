@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_credential_types::provider::ProvideCredentials;
 use chrono::{SubsecRound, Utc};
 use serde_json::Value;
 use support::{fixture, seed, Org, Rig, UserSpec};
@@ -133,13 +132,7 @@ async fn release_bootstrap_answers_a_config_event_under_cargo_lambda() {
     }
 
     // The function runs as the central account, as it would in AWS.
-    let creds = org
-        .config
-        .credentials_provider()
-        .unwrap()
-        .provide_credentials()
-        .await
-        .unwrap();
+    let env = org.env().await;
     let _function = Running(
         Command::new(bootstrap())
             .env_clear()
@@ -151,14 +144,7 @@ async fn release_bootstrap_answers_a_config_event_under_cargo_lambda() {
             .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .env("AWS_ENDPOINT_URL", &Rig::get().endpoint)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", creds.access_key_id())
-            .env("AWS_SECRET_ACCESS_KEY", creds.secret_access_key())
-            .env(
-                "AWS_SESSION_TOKEN",
-                creds.session_token().unwrap_or_default(),
-            )
+            .envs(env)
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("KEYGUARD_MEMBER_ROLE", "keyguard-member")
             .stdout(Stdio::null())

@@ -7,10 +7,9 @@ mod support;
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
 
-use aws_credential_types::provider::ProvideCredentials;
 use chrono::{SubsecRound, Utc};
 use serde_json::Value;
-use support::{seed, Org, Rig, UserSpec};
+use support::{seed, Org, UserSpec};
 
 fn keyguard(args: &[&str], env: &[(&str, String)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyguard"));
@@ -256,26 +255,7 @@ async fn live_audit_and_collect_round_trip() {
         t,
     )
     .await;
-    let creds = org
-        .config
-        .credentials_provider()
-        .unwrap()
-        .provide_credentials()
-        .await
-        .unwrap();
-    let env = vec![
-        ("AWS_ENDPOINT_URL", Rig::get().endpoint.clone()),
-        ("AWS_REGION", "us-east-1".to_string()),
-        ("AWS_ACCESS_KEY_ID", creds.access_key_id().to_string()),
-        (
-            "AWS_SECRET_ACCESS_KEY",
-            creds.secret_access_key().to_string(),
-        ),
-        (
-            "AWS_SESSION_TOKEN",
-            creds.session_token().unwrap_or_default().to_string(),
-        ),
-    ];
+    let env = org.env().await;
     let as_of = t.to_rfc3339();
     let live = verdicts(&keyguard(&["audit", "--json", "--as-of", &as_of], &env));
     // The management account (no users) and both members.

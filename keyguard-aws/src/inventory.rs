@@ -273,16 +273,14 @@ pub struct Listed {
 
 /// ListAccessKeys of one user, every page. `None` when the user no longer exists.
 pub async fn list_keys(iam: &aws_sdk_iam::Client, user_name: &str) -> Result<Option<Vec<Listed>>> {
-    let items: std::result::Result<Vec<_>, _> = iam
+    let items = iam
         .list_access_keys()
         .user_name(user_name)
         .into_paginator()
         .items()
         .send()
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect();
+        .try_collect()
+        .await;
     match items {
         Ok(items) => Ok(Some(
             items
@@ -428,16 +426,14 @@ pub async fn user_by_name(iam: &aws_sdk_iam::Client, name: &str) -> Result<Optio
         Err(e) => return Err(Error::sdk("GetUser", e)),
     };
     let Some(u) = out.user() else { return Ok(None) };
-    let groups: Vec<_> = iam
+    let groups = iam
         .list_groups_for_user()
         .user_name(name)
         .into_paginator()
         .items()
         .send()
-        .collect::<Vec<_>>()
+        .try_collect()
         .await
-        .into_iter()
-        .collect::<std::result::Result<_, _>>()
         .map_err(|e| Error::sdk("ListGroupsForUser", e))?;
     Ok(Some(User {
         name: u.user_name().to_string(),

@@ -12,6 +12,8 @@ What it adds, inside the moto process (see ../../../shared/EMULATOR-FACTS.md for
   GetComplianceDetailsByConfigRule, DescribeComplianceByConfigRule, GetComplianceDetailsByResource
   and GetAggregateComplianceDetailsByConfigRule. The rule is named by the ResultToken, which the
   rig reads as `<rule-name>` or `<rule-name>/<anything>` (real tokens are opaque; tests make them).
+  A rule exists in an account once evaluations were put for it there (or moto has it from
+  PutConfigRule); queries for any other rule answer NoSuchConfigRuleException, as AWS does.
   GET /_rig/config/evaluations?account=A lists what is stored.
 - CloudTrail LookupEvents built from the IAM write calls the server answered (us-east-1 only, as
   AWS records IAM there), with the secret access key removed as CloudTrail does.

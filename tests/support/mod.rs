@@ -215,6 +215,32 @@ impl Org {
         }
     }
 
+    /// The environment a keyguard binary needs to act as this organization's management account
+    /// against the rig (rig credentials, never real ones).
+    pub async fn env(&self) -> Vec<(&'static str, String)> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let creds = self
+            .config
+            .credentials_provider()
+            .unwrap()
+            .provide_credentials()
+            .await
+            .unwrap();
+        vec![
+            ("AWS_ENDPOINT_URL", Rig::get().endpoint.clone()),
+            ("AWS_REGION", "us-east-1".to_string()),
+            ("AWS_ACCESS_KEY_ID", creds.access_key_id().to_string()),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                creds.secret_access_key().to_string(),
+            ),
+            (
+                "AWS_SESSION_TOKEN",
+                creds.session_token().unwrap_or_default().to_string(),
+            ),
+        ]
+    }
+
     /// The SDK configuration of a member account.
     pub async fn member(&self, i: usize) -> SdkConfig {
         Rig::get().account_config(&self.members[i]).await

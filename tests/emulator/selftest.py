@@ -1,0 +1,109 @@
+"""Self-test of the emulator rig's extensions, with boto3 (installed with moto): backdating, the
+Config store and its queries, LookupEvents (without secrets), email read-back, call counts, faults.
+Run by ./test.sh; prints `N passed, 0 failed` and exits non-zero on any failure."""
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import ClientError
+
+here = Path(__file__).resolve().parent
+proc = subprocess.Popen([sys.executable, str(here / "rig.py"), "--port", "0", "--exit-with-stdin"],
+                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+line = proc.stdout.readline()
+assert line.startswith("RIG_READY port="), line
+ep = f"http://127.0.0.1:{line.strip().split('=')[1]}"
+passed = failed = 0
+
+
+def check(name, cond, detail=""):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAILED: {name} {detail}")
+
+
+def rig(path, body=None):
+    req = urllib.request.Request(ep + path, data=None if body is None else json.dumps(body).encode(), method="GET" if body is None else "POST")
+    return json.loads(urllib.request.urlopen(req).read())
+
+
+try:
+    base = dict(endpoint_url=ep, region_name="us-east-1", aws_access_key_id="AKIDSELFTEST", aws_secret_access_key="selftest")
+    c = boto3.client("sts", **base).assume_role(RoleArn="arn:aws:iam::200000000001:role/self", RoleSessionName="selftest")["Credentials"]
+    kw = dict(endpoint_url=ep, region_name="us-east-1", aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
+    acct = "200000000001"
+    iam = boto3.client("iam", **kw)
+    iam.create_user(UserName="ci+deploy@x", Path="/ci/")
+    iam.create_group(GroupName="IAMKeyRotationExemptionGroup")
+    iam.add_user_to_group(GroupName="IAMKeyRotationExemptionGroup", UserName="ci+deploy@x")
+    key = iam.create_access_key(UserName="ci+deploy@x")["AccessKey"]
+    rig("/_rig/iam/access-key", {"account": acct, "access_key_id": key["AccessKeyId"], "created": "2026-01-01T00:00:00Z", "last_used": "2026-05-01T00:00:00Z"})
+    listed = iam.list_access_keys(UserName="ci+deploy@x")["AccessKeyMetadata"][0]
+    check("backdated CreateDate", listed["CreateDate"].isoformat().startswith("2026-01-01T00:00:00"), listed)
+    used = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])["AccessKeyLastUsed"]
+    check("backdated last use", used["LastUsedDate"].isoformat().startswith("2026-05-01"), used)
+    while iam.generate_credential_report()["State"] != "COMPLETE":
+        time.sleep(0.01)
+    row = iam.get_credential_report()["Content"].decode().splitlines()[1]
+    check("credential report shows backdating", "2026-01-01T00:00:00+00:00,2026-05-01T00:00:00+00:00" in row, row)
+
+    cfg = boto3.client("config", **kw)
+    ev = lambda rid, ctype, ts: {"ComplianceResourceType": "AWS::IAM::User", "ComplianceResourceId": rid, "ComplianceType": ctype, "Annotation": "a", "OrderingTimestamp": ts}  # noqa: E731
+    cfg.put_evaluations(Evaluations=[ev(f"u{i:03}", "COMPLIANT", 100) for i in range(100)], ResultToken="kg/1")
+    cfg.put_evaluations(Evaluations=[ev("u000", "NON_COMPLIANT", 200), ev("u001", "NON_COMPLIANT", 50)], ResultToken="kg/2")
+    try:
+        cfg.put_evaluations(Evaluations=[ev(f"x{i}", "COMPLIANT", 1) for i in range(101)], ResultToken="kg/3")
+        check("more than 100 evaluations refused", False)
+    except ClientError as e:
+        check("more than 100 evaluations refused", e.response["Error"]["Code"] == "ValidationException")
+    r1 = cfg.get_compliance_details_by_config_rule(ConfigRuleName="kg", Limit=60)
+    r2 = cfg.get_compliance_details_by_config_rule(ConfigRuleName="kg", Limit=60, NextToken=r1["NextToken"])
+    results = r1["EvaluationResults"] + r2["EvaluationResults"]
+    by_id = {r["EvaluationResultIdentifier"]["EvaluationResultQualifier"]["ResourceId"]: r["ComplianceType"] for r in results}
+    check("compliance results paged", len(results) == 100 and "NextToken" not in r2, len(results))
+    check("newest ordering timestamp wins", by_id["u000"] == "NON_COMPLIANT" and by_id["u001"] == "COMPLIANT", by_id)
+    other = boto3.client("config", **base)
+    try:
+        other.get_compliance_details_by_config_rule(ConfigRuleName="kg")
+        check("results are per account", False)
+    except ClientError as e:
+        check("results are per account", e.response["Error"]["Code"] == "NoSuchConfigRuleException")
+    agg = cfg.get_aggregate_compliance_details_by_config_rule(ConfigurationAggregatorName="a", ConfigRuleName="kg", AccountId=acct, AwsRegion="us-east-1")
+    check("aggregate query", len(agg["AggregateEvaluationResults"]) == 100)
+
+    ct = boto3.client("cloudtrail", **kw)
+    events = ct.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreateAccessKey"}])["Events"]
+    check("LookupEvents records CreateAccessKey", len(events) == 1, events)
+    check("LookupEvents holds no secret", key["SecretAccessKey"] not in json.dumps(events, default=str))
+    trail = json.loads(events[0]["CloudTrailEvent"])
+    check("event names the actor", trail["userIdentity"]["type"] == "AssumedRole" and "self/selftest" in trail["userIdentity"]["arn"], trail["userIdentity"])
+    adds = ct.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "AddUserToGroup"}])["Events"]
+    check("group change recorded", json.loads(adds[0]["CloudTrailEvent"])["requestParameters"]["groupName"] == "IAMKeyRotationExemptionGroup")
+
+    ses = boto3.client("sesv2", **kw)
+    ses.create_email_identity(EmailIdentity="keyguard@x.test")
+    ses.send_email(FromEmailAddress="keyguard@x.test", Destination={"ToAddresses": ["o@x.test"]}, Content={"Simple": {"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "b"}}}})
+    mails = rig(f"/_rig/emails?account={acct}")
+    check("email read back", len(mails) == 1 and mails[0]["to"] == ["o@x.test"] and mails[0]["subject"] == "s", mails)
+
+    calls = rig(f"/_rig/calls?account={acct}")
+    check("calls counted", calls.get("iam:CreateUser") == 1 and calls.get("config:PutEvaluations") == 3, calls)
+    rig("/_rig/faults", {"account": acct, "action": "ListUsers", "error": "Throttling", "count": 1})
+    try:
+        boto3.client("iam", **kw, config=boto3.session.Config(retries={"total_max_attempts": 1})).list_users()
+        check("fault injected", False, "no error raised")
+    except ClientError as e:
+        check("fault injected", e.response["Error"]["Code"] == "Throttling", e.response)
+    check("fault used up", len(iam.list_users()["Users"]) == 1)
+finally:
+    proc.kill()
+print(f"rig self-test: {passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
