@@ -25,8 +25,17 @@ pub struct Rig {
     _child: Mutex<Child>,
 }
 
+/// The repository root: the nearest folder above the test's package holding the rig (this module
+/// is shared by the root package's tests and rule-lambda's).
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    while !dir.join("tests/emulator/rig.py").exists() {
+        dir = dir
+            .parent()
+            .expect("tests/emulator/rig.py above the package")
+            .to_path_buf();
+    }
+    dir
 }
 
 /// The rig's Python, or a panic that says how to install it. Tests never skip silently.

@@ -3,6 +3,7 @@
 //! API, the prebuilt binary polls it as it polls AWS Lambda's, `cargo lambda invoke` sends the
 //! event. The function reaches the emulator rig through `AWS_ENDPOINT_URL`.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::net::{TcpListener, TcpStream};
@@ -31,12 +32,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The bootstrap built by this same `cargo test` invocation (same profile, same target dir).
+/// The bootstrap binary, built by this same `cargo test` (same profile, same target dir).
 fn bootstrap() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("rule-lambda");
-    assert!(bin.exists(), "{} is missing: build it with `cargo build --release -p rule-lambda` (the test command builds it)", bin.display());
-    bin
+    PathBuf::from(env!("CARGO_BIN_EXE_rule-lambda"))
 }
 
 /// `PATH` with the rig's venv first (cargo-lambda is installed there by tests/emulator/setup.sh).
