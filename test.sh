@@ -15,8 +15,11 @@ step() { echo "== $* ($(( $(date +%s) - start ))s)"; }
 step "emulator rig: tests/emulator/setup.sh"
 tests/emulator/setup.sh
 
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
 step "emulator rig self-test"
-tests/emulator/.venv/bin/python tests/emulator/selftest.py
+tests/emulator/.venv/bin/python tests/emulator/selftest.py | tee -a "$log"
 
 step "rustfmt"
 cargo fmt --all --check
@@ -25,6 +28,9 @@ step "clippy (warnings denied)"
 cargo clippy --release --workspace --all-targets --locked -- -D warnings
 
 step "tests (release)"
-cargo test --release --workspace --locked
+cargo test --release --workspace --locked --no-fail-fast 2>&1 | tee -a "$log"
 
 step "done"
+# One closing line with the totals (cargo's own last lines are doc-test binaries with 0 tests).
+awk '/(^test result:|^rig self-test:)/ { for (i = 2; i <= NF; i++) { if ($i ~ /^passed[;,]?$/) p += $(i-1); if ($i ~ /^failed[;,]?$/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
