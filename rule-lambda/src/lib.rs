@@ -27,7 +27,7 @@ use keyguard_aws::inventory::{
     evaluate_inventory, read_inventory, read_keys_live, user_by_name, ReportPolling,
 };
 use keyguard_aws::sdk::{for_account, Caller, RoleSpec};
-use keyguard_core::{evaluate, Compliance, Finding, Settings, User};
+use keyguard_core::{evaluate, Compliance, Finding, Settings};
 use serde::Serialize;
 use tracing::Instrument;
 
@@ -278,9 +278,4 @@ async fn item_evaluation(
         None => Finding::not_applicable(&user.name, &user.user_id, "The IAM user was deleted."),
     };
     Ok(evaluation(&finding, ordering))
-}
-
-/// Users as a change event shows them; exposed for tests.
-pub fn user_from_item(item: &ConfigurationItem) -> Result<Option<User>> {
-    item.user()
 }
