@@ -287,10 +287,10 @@ fn key_reasons(keys: &[AccessKey], settings: &Settings, now: DateTime<Utc>) -> V
                 age_days: days_between(key.created, now),
             });
         }
-        if let Some(idle_since) = unused_since(key, settings, now) {
+        if unused_from(key, settings).is_some_and(|at| now >= at) {
             reasons.push(Reason::Unused {
                 key: key.label(),
-                idle_days: days_between(idle_since, now),
+                idle_days: days_between(key.last_used.unwrap_or(key.created), now),
                 never_used: key.last_used.is_none(),
             });
         }
@@ -301,18 +301,13 @@ fn key_reasons(keys: &[AccessKey], settings: &Settings, now: DateTime<Utc>) -> V
     reasons
 }
 
-/// When `key` counts as unused at `now` (UnusedKeyPeriod on and reached), the moment its idleness
-/// started: the last use, or the creation for a never-used key.
-pub(crate) fn unused_since(
-    key: &AccessKey,
-    settings: &Settings,
-    now: DateTime<Utc>,
-) -> Option<DateTime<Utc>> {
-    if settings.unused_key_period == 0 || !key.is_active() {
-        return None;
-    }
-    let since = key.last_used.unwrap_or(key.created);
-    (now >= since + Duration::days(settings.unused_key_period.into())).then_some(since)
+/// The moment an active `key` becomes (or became) unused if it is not used again: its last use,
+/// or its creation when never used, plus UnusedKeyPeriod. `None` for an inactive key or with the
+/// check off (UnusedKeyPeriod 0).
+pub(crate) fn unused_from(key: &AccessKey, settings: &Settings) -> Option<DateTime<Utc>> {
+    (settings.unused_key_period > 0 && key.is_active()).then(|| {
+        key.last_used.unwrap_or(key.created) + Duration::days(settings.unused_key_period.into())
+    })
 }
 
 fn annotate(

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::evaluate::Exemption;
+use crate::evaluate::{unused_from, Exemption};
 use crate::model::{AccessKey, User};
 use crate::Settings;
 
@@ -377,14 +377,14 @@ fn stale_from(key: &AccessKey, settings: &Settings) -> Option<DateTime<Utc>> {
     if !key.is_active() {
         return None;
     }
-    let unused = (settings.unused_key_period > 0).then(|| {
-        key.last_used.unwrap_or(key.created) + Duration::days(settings.unused_key_period.into())
-    });
     let never_used = key
         .last_used
         .is_none()
         .then(|| settings.rotation_due(key.created));
-    unused.into_iter().chain(never_used).min()
+    unused_from(key, settings)
+        .into_iter()
+        .chain(never_used)
+        .min()
 }
 
 /// A lone, not-yet-stale active key: rotated when due if it has been used, disabled if it becomes
