@@ -8,9 +8,9 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use futures::StreamExt;
 use keyguard_aws::evidence::Evidence;
 use keyguard_aws::inventory::{evaluate_inventory, read_inventory, Evaluated, ReportPolling};
-use keyguard_aws::org::{list_accounts, AccountFilter};
+use keyguard_aws::org::list_accounts;
 use keyguard_aws::sdk::{self, Caller};
-use keyguard_core::{evaluate, Account, Compliance, Settings};
+use keyguard_core::{Account, Compliance, Settings};
 use serde::Serialize;
 use tracing::Instrument;
 
@@ -107,10 +107,7 @@ fn from_evidence(
     settings: &Settings,
     now: DateTime<Utc>,
 ) -> Vec<AccountOutcome> {
-    let filter = AccountFilter {
-        include: scope.accounts.clone(),
-        exclude: scope.exclude.clone(),
-    };
+    let filter = scope.filter();
     evidence
         .accounts
         .iter()
@@ -122,10 +119,7 @@ fn from_evidence(
                 .map(|inv| {
                     inv.users
                         .into_iter()
-                        .map(|record| {
-                            let finding = evaluate(&record.user, &record.keys, settings, now);
-                            Evaluated { record, finding }
-                        })
+                        .map(|record| Evaluated::of(record, settings, now))
                         .collect()
                 })
                 .map_err(|e| e.to_string()),
@@ -133,12 +127,20 @@ fn from_evidence(
         .collect()
 }
 
+/// A live run's start: the SDK configuration from the environment, who it acts as, and the
+/// accounts in scope.
+pub async fn connect(scope: &Scope) -> Result<(aws_config::SdkConfig, Caller, Vec<Account>)> {
+    let base = sdk::load().await;
+    let caller = sdk::caller(&aws_sdk_sts::Client::new(&base))
+        .await
+        .context("who am I (sts:GetCallerIdentity)")?;
+    let accounts = accounts(&base, scope).await?;
+    Ok((base, caller, accounts))
+}
+
 /// The accounts of a live run: `--account` as given, or the organization's ACTIVE accounts.
-pub async fn accounts(base: &aws_config::SdkConfig, scope: &Scope) -> Result<Vec<Account>> {
-    let filter = AccountFilter {
-        include: scope.accounts.clone(),
-        exclude: scope.exclude.clone(),
-    };
+async fn accounts(base: &aws_config::SdkConfig, scope: &Scope) -> Result<Vec<Account>> {
+    let filter = scope.filter();
     if !scope.accounts.is_empty() {
         return Ok(scope
             .accounts
@@ -184,11 +186,7 @@ async fn live(
     settings: &Settings,
     now: DateTime<Utc>,
 ) -> Result<Vec<AccountOutcome>> {
-    let base = sdk::load().await;
-    let caller: Caller = sdk::caller(&aws_sdk_sts::Client::new(&base))
-        .await
-        .context("who am I (sts:GetCallerIdentity)")?;
-    let accounts = accounts(&base, scope).await?;
+    let (base, caller, accounts) = connect(scope).await?;
     let role = scope.role.spec();
     let results = per_account(accounts, |account| {
         let (base, caller, role) = (&base, &caller, &role);

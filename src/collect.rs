@@ -17,7 +17,7 @@ use keyguard_aws::inventory::{
 use keyguard_aws::sdk;
 use keyguard_core::{Compliance, KeyStatus};
 
-use crate::audit::{accounts, per_account};
+use crate::audit::{connect, per_account};
 use crate::Scope;
 
 /// Arguments of `keyguard collect`.
@@ -38,11 +38,7 @@ pub struct CollectArgs {
 }
 
 pub async fn run(args: CollectArgs) -> Result<ExitCode> {
-    let base = sdk::load().await;
-    let caller = sdk::caller(&aws_sdk_sts::Client::new(&base))
-        .await
-        .context("who am I (sts:GetCallerIdentity)")?;
-    let accounts = accounts(&base, &args.scope).await?;
+    let (base, caller, accounts) = connect(&args.scope).await?;
     let collected_at = Utc::now();
     let file = AccountsFile {
         accounts: accounts

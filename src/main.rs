@@ -47,6 +47,16 @@ pub struct Scope {
     pub role: RoleArgs,
 }
 
+impl Scope {
+    /// `--account` / `--exclude` as a filter.
+    pub fn filter(&self) -> keyguard_aws::org::AccountFilter {
+        keyguard_aws::org::AccountFilter {
+            include: self.accounts.clone(),
+            exclude: self.exclude.clone(),
+        }
+    }
+}
+
 /// Policy settings, shared by the commands that evaluate.
 #[derive(Debug, Clone, Args)]
 pub struct Policy {

@@ -48,6 +48,14 @@ pub struct Evaluated {
     pub finding: Finding,
 }
 
+impl Evaluated {
+    /// Evaluates `record` at `now`.
+    pub fn of(record: UserRecord, settings: &Settings, now: DateTime<Utc>) -> Self {
+        let finding = evaluate(&record.user, &record.keys, settings, now);
+        Evaluated { record, finding }
+    }
+}
+
 /// How long to wait for IAM to generate the credential report.
 #[derive(Debug, Clone, Copy)]
 pub struct ReportPolling {
@@ -384,10 +392,10 @@ pub async fn evaluate_inventory(
     settings: &Settings,
     now: DateTime<Utc>,
 ) -> Result<Vec<Evaluated>> {
-    let evaluated = inventory.users.into_iter().map(|record| {
-        let finding = evaluate(&record.user, &record.keys, settings, now);
-        Evaluated { record, finding }
-    });
+    let evaluated = inventory
+        .users
+        .into_iter()
+        .map(|record| Evaluated::of(record, settings, now));
     futures::stream::iter(evaluated)
         .map(|e| async move {
             if !e.finding.needs_key_ids() || e.record.keys.iter().all(|k| k.id.is_some()) {
@@ -400,8 +408,7 @@ pub async fn evaluate_inventory(
                 user: e.record.user,
                 keys,
             };
-            let finding = evaluate(&record.user, &record.keys, settings, now);
-            Ok::<_, Error>(Some(Evaluated { record, finding }))
+            Ok::<_, Error>(Some(Evaluated::of(record, settings, now)))
         })
         .buffered(CONCURRENCY)
         .try_filter_map(|e| async move { Ok(e) })
