@@ -212,7 +212,7 @@ def page(items: list, limit: int, token: str | None, maximum: int = 100):
     return chunk, nxt
 
 
-def config_call(call: Call, start_response):
+def config_call(call: Call, start_response, fault: dict | None):
     action = call.action
     req = call.json()
     acct, region = call.account, call.region
@@ -230,10 +230,7 @@ def config_call(call: Call, start_response):
                 return error_response(start_response, call, 400, "ValidationException", "Annotation is longer than 256 characters")
             if "OrderingTimestamp" not in e:
                 return error_response(start_response, call, 400, "ValidationException", "OrderingTimestamp is required")
-        fault = take_fault(call)
-        failed = evs[: fault.get("failed_evaluations", len(evs))] if fault and fault.get("error") == "FailedEvaluations" else []
-        if fault and fault.get("error") != "FailedEvaluations":
-            return error_response(start_response, call, fault.get("status", 400), fault["error"], "injected by the rig")
+        failed = evs[: fault.get("failed_evaluations", len(evs))] if fault else []
         if req.get("TestMode"):
             return json_response(start_response, 200, {"FailedEvaluations": []})
         rule = rule_of(token)
@@ -553,11 +550,12 @@ class Rig:
         call = Call(environ, body)
         with lock:
             calls[call.account][f"{call.service}:{call.action}"] += 1
-        fault = take_fault(call) if call.action != "PutEvaluations" else None
-        if fault:
+        fault = take_fault(call)
+        # FailedEvaluations is not an error response: PutEvaluations answers it in its body.
+        if fault and fault["error"] != "FailedEvaluations":
             return error_response(start_response, call, fault.get("status", 400), fault["error"], "injected by the rig")
         if call.target.startswith(CONFIG_PREFIX):
-            answered = config_call(call, start_response)
+            answered = config_call(call, start_response, fault)
             if answered is not None:
                 return answered
         if call.target == CLOUDTRAIL_PREFIX + "LookupEvents":
