@@ -29,6 +29,7 @@ fn ctx(org: &Org) -> RuleContext {
         caller: Caller {
             account: org.management.clone(),
             partition: "aws".into(),
+            arn: "arn:aws:iam::123456789012:user/rig".into(),
         },
         settings: Settings::default(),
         role: RoleSpec {

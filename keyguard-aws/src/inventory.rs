@@ -316,7 +316,8 @@ pub async fn list_keys(iam: &aws_sdk_iam::Client, user_name: &str) -> Result<Opt
     }
 }
 
-async fn last_used(iam: &aws_sdk_iam::Client, key_id: &str) -> Result<Option<DateTime<Utc>>> {
+/// When a key was last used, live (GetAccessKeyLastUsed); `None` when never.
+pub async fn last_used(iam: &aws_sdk_iam::Client, key_id: &str) -> Result<Option<DateTime<Utc>>> {
     let out = iam
         .get_access_key_last_used()
         .access_key_id(key_id)

@@ -38,6 +38,26 @@ pub struct Caller {
     pub account: String,
     /// The partition (`aws`, `aws-us-gov`, `aws-cn`), taken from the caller's ARN.
     pub partition: String,
+    /// The caller's ARN (`…:assumed-role/<role>/<session>` in a Lambda).
+    pub arn: String,
+}
+
+impl Caller {
+    /// The ARN of the IAM principal keyguard acts as in `account`: the member role there, or in
+    /// the caller's own account the caller's role (or user). The secrets' resource policies name
+    /// it. A role's path is not visible in an assumed-role ARN: deploy keyguard's roles at `/`.
+    pub fn principal_in(&self, account: &str, role: &RoleSpec) -> String {
+        if account != self.account {
+            return format!("arn:{}:iam::{account}:role/{}", self.partition, role.role_name);
+        }
+        let parts: Vec<&str> = self.arn.split(':').collect();
+        match parts.get(5).map(|r| r.split('/').collect::<Vec<_>>()) {
+            Some(r) if r.first() == Some(&"assumed-role") && r.len() >= 2 => {
+                format!("arn:{}:iam::{account}:role/{}", self.partition, r[1])
+            }
+            _ => self.arn.clone(),
+        }
+    }
 }
 
 /// Asks STS who the base credentials are (one call).
@@ -49,6 +69,7 @@ pub async fn caller(sts: &aws_sdk_sts::Client) -> Result<Caller> {
         .map_err(|e| Error::sdk("GetCallerIdentity", e))?;
     let arn = me.arn().unwrap_or("arn:aws:");
     Ok(Caller {
+        arn: arn.to_string(),
         account: me.account().unwrap_or_default().to_string(),
         partition: arn
             .split(':')

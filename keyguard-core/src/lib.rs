@@ -6,6 +6,9 @@
 //!   annotation that names each key masked.
 //! - [`plan()`]: the dated lifecycle of every key of one user ([`Plan`]): warn, rotate, disable,
 //!   delete, notify, honouring the six safety invariants of DESIGN.md.
+//! - [`needs_attention()`], [`orphans()`], [`forced_rotation()`], [`restorable()`]: the
+//!   remediator's decisions around the plan (which users to read live, what an interrupted
+//!   rotation left behind, when a manual rotation or restore is allowed).
 //!
 //! Nothing here reads the clock: `now` is always an argument, so `--as-of` previews are exact and
 //! every threshold is testable to the second.
@@ -16,13 +19,18 @@ mod evaluate;
 pub mod model;
 mod plan;
 mod settings;
+mod triage;
 
 pub use annotation::{mask_key_id, truncate_annotation, ANNOTATION_MAX_CHARS};
 pub use error::{Error, Result};
 pub use evaluate::{evaluate, Compliance, Exemption, Finding, Reason};
 pub use model::{AccessKey, Account, KeyStatus, User};
 pub use plan::{plan, Action, Plan, PlanNote, PlannedAction, Step};
-pub use settings::{Settings, DISABLED_TAG_PREFIX};
+pub use settings::{Settings, DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX, ROTATING_TAG, WARNED_TAG};
+pub use triage::{
+    forced_rotation, needs_attention, orphans, restorable, stale_tags, warned, warning_marks, Restorable,
+    ORPHAN_WINDOW,
+};
 
 /// Whole days from `from` to `to`, rounded down; negative when `to` is earlier.
 pub fn days_between(from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>) -> i64 {

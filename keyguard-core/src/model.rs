@@ -95,6 +95,14 @@ impl AccessKey {
         let raw = user.tag(&format!("{}{id}", crate::DISABLED_TAG_PREFIX))?;
         parse_date_or_time(raw, false)
     }
+
+    /// When `keyguard restore` re-enabled this key, from the user's
+    /// `keyguard:restored:<AccessKeyId>` tag.
+    pub fn restored_at(&self, user: &User) -> Option<DateTime<Utc>> {
+        let id = self.id.as_deref()?;
+        let raw = user.tag(&format!("{}{id}", crate::RESTORED_TAG_PREFIX))?;
+        parse_date_or_time(raw, false)
+    }
 }
 
 /// Parses `YYYY-MM-DD` (as the start of that day, or its last second when `end_of_day`) or an

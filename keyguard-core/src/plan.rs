@@ -288,6 +288,16 @@ pub fn plan(user: &User, keys: &[AccessKey], settings: &Settings, now: DateTime<
         } else {
             next_fate(key, settings)
         };
+        // A key re-enabled by `keyguard restore` gets a fresh installation grace.
+        let fate = match (fate, key.restored_at(user)) {
+            (Fate::Disable { due, why }, Some(restored)) if restored + install > due => {
+                Fate::Disable {
+                    due: restored + install,
+                    why: format!("{why}; restored {}", restored.format("%Y-%m-%d")),
+                }
+            }
+            (fate, _) => fate,
+        };
         fates.push((key, fate));
     }
 

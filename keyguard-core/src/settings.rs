@@ -8,6 +8,19 @@ use crate::error::{Error, Result};
 /// (`keyguard:disabled:<AccessKeyId>` = RFC 3339 time). IAM keeps no such timestamp.
 pub const DISABLED_TAG_PREFIX: &str = "keyguard:disabled:";
 
+/// The user-tag prefix under which `keyguard restore` records when it re-enabled a key
+/// (`keyguard:restored:<AccessKeyId>` = RFC 3339 time): the key is then not disabled again before
+/// InstallationGracePeriod has passed, so the pipeline that broke has time to move to the new key.
+pub const RESTORED_TAG_PREFIX: &str = "keyguard:restored:";
+
+/// The user tag set just before the remediator creates a key and removed once its secret is
+/// stored (RFC 3339 time). A run that finds it repairs an interrupted rotation (invariant 6).
+pub const ROTATING_TAG: &str = "keyguard:rotating";
+
+/// The user tag listing the warnings already sent (`rotate@2026-12-01 disable@2026-12-11`), so
+/// that each coming step is announced once, not on every daily run.
+pub const WARNED_TAG: &str = "keyguard:warned";
+
 /// keyguard's policy. Build it with [`Settings::default`] and change fields, then call
 /// [`Settings::validate`] once at start: every function of this crate assumes valid settings.
 ///

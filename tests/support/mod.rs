@@ -99,6 +99,7 @@ impl Rig {
         let caller = keyguard_aws::sdk::Caller {
             account: "123456789012".into(),
             partition: "aws".into(),
+            arn: "arn:aws:iam::123456789012:user/rig".into(),
         };
         let role = keyguard_aws::sdk::RoleSpec {
             role_name: "keyguard-test".into(),

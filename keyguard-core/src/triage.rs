@@ -1,0 +1,441 @@
+//! The remediator's decisions around [`plan()`]: which users are worth a live look, what an
+//! interrupted rotation left behind, when a manual rotation or a restore is allowed, and which
+//! warnings were already sent. Pure, like the rest of the crate.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::model::{parse_date_or_time, AccessKey, User};
+use crate::plan::{plan, Action, Plan, PlannedAction};
+use crate::{Settings, Step, DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX, ROTATING_TAG, WARNED_TAG};
+
+/// How long after the [`ROTATING_TAG`] mark a key counts as created by that rotation. The
+/// remediator creates the key milliseconds after setting the mark; a key made by a person minutes
+/// later is theirs and is never touched.
+pub const ORPHAN_WINDOW: Duration = Duration::minutes(5);
+
+/// True when `user` may need a write or a notice at `now`, judged from the credential report's
+/// key slots (ids unknown) and the user's tags, without a single extra API call. False only when
+/// nothing can be due: no finding, no open unsent warning, no interrupted rotation, and every
+/// Inactive key has a recorded disable date whose recovery grace is still running.
+///
+/// Errs on the side of true (the live re-read then decides): inactive keys all take the earliest
+/// recorded disable date, and restores are ignored, which only make steps earlier.
+pub fn needs_attention(
+    user: &User,
+    keys: &[AccessKey],
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> bool {
+    if user.tag(ROTATING_TAG).is_some() {
+        return true;
+    }
+    let mut disabled: Vec<DateTime<Utc>> = user
+        .tags
+        .iter()
+        .filter(|(k, _)| k.starts_with(DISABLED_TAG_PREFIX))
+        .filter_map(|(_, v)| parse_date_or_time(v, false))
+        .collect();
+    disabled.sort();
+    let inactive = keys.iter().filter(|k| !k.is_active()).count();
+    if inactive > disabled.len() {
+        // Some Inactive key has no recorded disable date: RecordDisabled is due.
+        return true;
+    }
+    let mut synthetic_user = user.clone();
+    synthetic_user
+        .tags
+        .retain(|k, _| !k.starts_with(DISABLED_TAG_PREFIX) && !k.starts_with(RESTORED_TAG_PREFIX));
+    let synthetic: Vec<AccessKey> = keys
+        .iter()
+        .map(|k| {
+            let id = format!("slot-{}", k.slot);
+            if !k.is_active() {
+                synthetic_user.tags.insert(
+                    format!("{DISABLED_TAG_PREFIX}{id}"),
+                    disabled[0].to_rfc3339(),
+                );
+            }
+            AccessKey {
+                id: Some(id),
+                ..k.clone()
+            }
+        })
+        .collect();
+    let p = plan(&synthetic_user, &synthetic, settings, now);
+    if p.due(now).next().is_some() {
+        return true;
+    }
+    let sent = warned(user);
+    warning_marks(&p, now).iter().any(|m| !sent.contains(m))
+}
+
+/// The open, firm warnings of `plan` at `now` as marks `step@YYYY-MM-DD` (the warned step and its
+/// day), the form kept in the [`WARNED_TAG`] user tag. Projected steps are not warned: they are
+/// announced in the notice of the step they follow.
+pub fn warning_marks(plan: &Plan, now: DateTime<Utc>) -> BTreeSet<String> {
+    plan.warnings(now)
+        .filter(|a| !a.projected)
+        .filter_map(|a| match a.action {
+            Action::Warn { step, step_due } => Some(mark(step, step_due)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The mark of a warning of `step` due at `due`.
+pub(crate) fn mark(step: Step, due: DateTime<Utc>) -> String {
+    format!("{}@{}", step.as_str(), due.format("%Y-%m-%d"))
+}
+
+/// The marks of the warnings already sent to `user` (the [`WARNED_TAG`] tag).
+pub fn warned(user: &User) -> BTreeSet<String> {
+    user.tag(WARNED_TAG)
+        .map(|v| v.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// The keys an interrupted rotation left behind: created within [`ORPHAN_WINDOW`] after the
+/// user's [`ROTATING_TAG`] mark (a second of clock skew allowed), and not the key the user's
+/// secret holds (`stored_key_id`, `None` when there is no secret). Nobody has ever seen such a
+/// key's secret access key, so deleting it is safe, and invariant 6 requires it. Empty when the
+/// user carries no (valid) mark.
+pub fn orphans(user: &User, keys: &[AccessKey], stored_key_id: Option<&str>) -> Vec<String> {
+    let Some(mark) = user
+        .tag(ROTATING_TAG)
+        .and_then(|v| parse_date_or_time(v, false))
+    else {
+        return vec![];
+    };
+    keys.iter()
+        .filter(|k| k.created >= mark - Duration::seconds(1) && k.created <= mark + ORPHAN_WINDOW)
+        .filter_map(|k| k.id.clone())
+        .filter(|id| Some(id.as_str()) != stored_key_id)
+        .collect()
+}
+
+/// A rotation the operator asked for (a leaked key, a departing colleague), due at `now`.
+/// Allowed only when the user has exactly one key and it is Active: never a third key, never a
+/// second active one next to a key keyguard would then have to choose between (invariants 3, 4).
+/// The old key then follows the normal course: disabled after InstallationGracePeriod.
+pub fn forced_rotation(keys: &[AccessKey], now: DateTime<Utc>) -> Result<PlannedAction, String> {
+    match keys {
+        [key] if key.is_active() => Ok(PlannedAction {
+            key_id: key.id.clone().ok_or("the key's id is unknown")?,
+            action: Action::Rotate,
+            due: now,
+            projected: false,
+            why: "rotation forced by an operator".into(),
+        }),
+        [] => Err("the user has no access key to rotate".into()),
+        [key] => Err(format!(
+            "the user's only key {} is Inactive: nothing to rotate",
+            key.label()
+        )),
+        _ => Err(format!(
+            "the user has {} keys and IAM allows two: delete one first (keyguard never creates a third)",
+            keys.len()
+        )),
+    }
+}
+
+/// Whether `keyguard restore` may re-enable a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Restorable {
+    /// Inactive and inside its recovery grace (or with no recorded disable date, so its grace has
+    /// not started): it may be re-enabled. `delete_due` is when it would otherwise be deleted.
+    Yes {
+        /// The planned delete, if a disable date is recorded.
+        delete_due: Option<DateTime<Utc>>,
+    },
+    /// The key is not restorable, and why.
+    No(String),
+}
+
+/// Decides whether `key_id` of `user` may be re-enabled at `now`: it must exist, be Inactive, and
+/// be within its recovery grace.
+pub fn restorable(
+    user: &User,
+    keys: &[AccessKey],
+    key_id: &str,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Restorable {
+    let Some(key) = keys.iter().find(|k| k.id.as_deref() == Some(key_id)) else {
+        return Restorable::No(format!(
+            "{} is not a key of {} (deleted keys cannot be restored)",
+            crate::mask_key_id(key_id),
+            user.name
+        ));
+    };
+    if key.is_active() {
+        return Restorable::No(format!("{} is already Active", key.label()));
+    }
+    match key.disabled_at(user) {
+        None => Restorable::Yes { delete_due: None },
+        Some(at) => {
+            let due = at + Duration::days(settings.recovery_grace_period.into());
+            if now < due {
+                Restorable::Yes {
+                    delete_due: Some(due),
+                }
+            } else {
+                Restorable::No(format!(
+                    "{}'s recovery grace ended {} (disabled {}); the next run deletes it",
+                    key.label(),
+                    due.format("%Y-%m-%d"),
+                    at.format("%Y-%m-%d")
+                ))
+            }
+        }
+    }
+}
+
+/// keyguard's per-key tags on `user` that name a key the user no longer has (deleted by a
+/// person, or by keyguard in a run that stopped before cleaning up): to be removed.
+pub fn stale_tags(user: &User, keys: &[AccessKey]) -> Vec<String> {
+    user.tags
+        .keys()
+        .filter_map(|k| {
+            let id = k
+                .strip_prefix(DISABLED_TAG_PREFIX)
+                .or_else(|| k.strip_prefix(RESTORED_TAG_PREFIX))?;
+            (!keys.iter().any(|key| key.id.as_deref() == Some(id))).then(|| k.clone())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KeyStatus;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        parse_date_or_time(s, false).unwrap()
+    }
+
+    fn key(
+        id: Option<&str>,
+        slot: u8,
+        active: bool,
+        created: &str,
+        used: Option<&str>,
+    ) -> AccessKey {
+        AccessKey {
+            id: id.map(str::to_string),
+            slot,
+            status: if active {
+                KeyStatus::Active
+            } else {
+                KeyStatus::Inactive
+            },
+            created: at(created),
+            last_used: used.map(at),
+        }
+    }
+
+    fn user(tags: &[(&str, &str)]) -> User {
+        User {
+            name: "ci+deploy@x".into(),
+            user_id: "AIDA1".into(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..User::default()
+        }
+    }
+
+    #[test]
+    fn attention_only_when_something_can_happen() {
+        let s = Settings::default();
+        let now = at("2026-06-01");
+        let fresh = [key(None, 1, true, "2026-05-01", Some("2026-05-31"))];
+        assert!(!needs_attention(&user(&[]), &fresh, &s, now));
+        // Inside the warning window of the rotation (90 - 14 = day 76): attention until warned.
+        let warn = [key(None, 1, true, "2026-03-10", Some("2026-05-31"))];
+        assert!(needs_attention(&user(&[]), &warn, &s, now));
+        assert!(!needs_attention(
+            &user(&[(WARNED_TAG, "rotate@2026-06-08")]),
+            &warn,
+            &s,
+            now
+        ));
+        // An inactive key without a recorded disable date.
+        let inactive = [key(None, 1, false, "2026-01-01", None)];
+        assert!(needs_attention(&user(&[]), &inactive, &s, now));
+        let recorded = user(&[("keyguard:disabled:AKIAX", "2026-05-30T00:00:00Z")]);
+        assert!(
+            needs_attention(&recorded, &inactive, &s, now),
+            "delete warning open"
+        );
+        let recorded = user(&[
+            ("keyguard:disabled:AKIAX", "2026-05-30T00:00:00Z"),
+            (WARNED_TAG, "delete@2026-06-09"),
+        ]);
+        assert!(!needs_attention(&recorded, &inactive, &s, now));
+        assert!(
+            needs_attention(&recorded, &inactive, &s, at("2026-06-09")),
+            "delete due"
+        );
+        // An interrupted rotation.
+        assert!(needs_attention(
+            &user(&[(ROTATING_TAG, "2026-05-31T00:00:00Z")]),
+            &fresh,
+            &s,
+            now
+        ));
+    }
+
+    #[test]
+    fn orphans_are_keys_of_the_interrupted_rotation_only() {
+        let u = user(&[(ROTATING_TAG, "2026-06-01T10:00:00Z")]);
+        let keys = [
+            key(
+                Some("AKIAOLD0000000000001"),
+                1,
+                true,
+                "2026-01-01T00:00:00Z",
+                Some("2026-05-31"),
+            ),
+            key(
+                Some("AKIANEW0000000000002"),
+                2,
+                true,
+                "2026-06-01T10:00:01Z",
+                None,
+            ),
+        ];
+        assert_eq!(orphans(&u, &keys, None), ["AKIANEW0000000000002"]);
+        assert_eq!(
+            orphans(&u, &keys, Some("AKIAOLD0000000000001")),
+            ["AKIANEW0000000000002"]
+        );
+        assert!(
+            orphans(&u, &keys, Some("AKIANEW0000000000002")).is_empty(),
+            "stored: not an orphan"
+        );
+        let late = [key(
+            Some("AKIAPERSON0000000003"),
+            2,
+            true,
+            "2026-06-01T10:20:00Z",
+            None,
+        )];
+        assert!(
+            orphans(&u, &late, None).is_empty(),
+            "a person's key minutes later is theirs"
+        );
+        assert!(
+            orphans(&user(&[]), &keys, None).is_empty(),
+            "no mark, no orphan"
+        );
+    }
+
+    #[test]
+    fn forced_rotation_needs_exactly_one_active_key() {
+        let now = at("2026-06-01");
+        let one = [key(
+            Some("AKIAONE0000000000001"),
+            1,
+            true,
+            "2026-05-01",
+            None,
+        )];
+        assert_eq!(forced_rotation(&one, now).unwrap().action, Action::Rotate);
+        let two = [
+            one[0].clone(),
+            key(Some("AKIATWO0000000000002"), 2, false, "2026-05-02", None),
+        ];
+        assert!(forced_rotation(&two, now)
+            .unwrap_err()
+            .contains("never creates a third"));
+        assert!(forced_rotation(&[], now).is_err());
+        assert!(forced_rotation(&two[1..], now)
+            .unwrap_err()
+            .contains("Inactive"));
+    }
+
+    #[test]
+    fn restore_only_within_the_recovery_grace() {
+        let s = Settings::default();
+        let id = "AKIAOLD0000000000001";
+        let u = user(&[(
+            "keyguard:disabled:AKIAOLD0000000000001",
+            "2026-06-01T00:00:00Z",
+        )]);
+        let keys = [key(Some(id), 1, false, "2026-01-01", None)];
+        assert!(matches!(
+            restorable(&u, &keys, id, &s, at("2026-06-05")),
+            Restorable::Yes {
+                delete_due: Some(_)
+            }
+        ));
+        assert!(matches!(
+            restorable(&u, &keys, id, &s, at("2026-06-11")),
+            Restorable::No(_)
+        ));
+        assert!(matches!(
+            restorable(&user(&[]), &keys, id, &s, at("2026-09-01")),
+            Restorable::Yes { delete_due: None }
+        ));
+        assert!(matches!(
+            restorable(&u, &keys, "AKIAGONE000000000009", &s, at("2026-06-05")),
+            Restorable::No(_)
+        ));
+    }
+
+    #[test]
+    fn a_restored_key_gets_a_fresh_installation_grace() {
+        let s = Settings::default();
+        let old = "AKIAOLD0000000000001";
+        let keys = [
+            key(Some(old), 1, true, "2026-01-01", Some("2026-06-05")),
+            key(
+                Some("AKIANEW0000000000002"),
+                2,
+                true,
+                "2026-05-01",
+                Some("2026-06-05"),
+            ),
+        ];
+        let now = at("2026-06-06");
+        let before = plan(&user(&[]), &keys, &s, now);
+        assert!(before
+            .due(now)
+            .any(|a| a.action == Action::Disable && a.key_id == old));
+        let restored = user(&[(
+            "keyguard:restored:AKIAOLD0000000000001",
+            "2026-06-05T00:00:00Z",
+        )]);
+        let after = plan(&restored, &keys, &s, now);
+        assert!(
+            !after.due(now).any(|a| a.action == Action::Disable),
+            "{after:?}"
+        );
+        assert!(after
+            .due(at("2026-06-15"))
+            .any(|a| a.action == Action::Disable && a.key_id == old));
+    }
+
+    #[test]
+    fn stale_tags_name_keys_that_are_gone() {
+        let u = user(&[
+            ("keyguard:disabled:AKIAGONE000000000009", "2026-01-01"),
+            ("keyguard:disabled:AKIAOLD0000000000001", "2026-01-01"),
+            ("owner-email", "a@b"),
+        ]);
+        let keys = [key(
+            Some("AKIAOLD0000000000001"),
+            1,
+            false,
+            "2025-01-01",
+            None,
+        )];
+        assert_eq!(
+            stale_tags(&u, &keys),
+            ["keyguard:disabled:AKIAGONE000000000009"]
+        );
+    }
+}

@@ -1,0 +1,362 @@
+//! Owner notices and the admin digest (SESv2, handlebars templates from `report-templates/`), and
+//! optional EventBridge events, one per action.
+//!
+//! One email per owner per run lists every key action of that owner's users; one digest per
+//! account per run goes to the administrators. Templates render in strict mode: a field the
+//! template names but the data lacks is an error, not an empty string. Nothing here ever sees a
+//! secret access key: the records carry masked key ids and secret *names* only.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use chrono::{DateTime, Utc};
+use handlebars::Handlebars;
+use serde::Serialize;
+
+use crate::{ActionRecord, Error, Outcome, Result};
+
+const OWNER_HTML: &str = include_str!("../../report-templates/owner-notice.html.hbs");
+const OWNER_TEXT: &str = include_str!("../../report-templates/owner-notice.txt.hbs");
+const DIGEST_HTML: &str = include_str!("../../report-templates/admin-digest.html.hbs");
+const DIGEST_TEXT: &str = include_str!("../../report-templates/admin-digest.txt.hbs");
+
+/// Where notices go. Without a sender no email is sent (the summary says so).
+#[derive(Debug, Clone, Default)]
+pub struct NoticeConfig {
+    /// The SES identity emails come from (`keyguard@example.com`).
+    pub sender: Option<String>,
+    /// Administrators: the digest's recipients and the owners' last fallback.
+    pub admins: Vec<String>,
+    /// An EventBridge bus to publish one `keyguard key action` event per action to.
+    pub event_bus: Option<String>,
+}
+
+/// The compiled templates.
+pub struct Templates {
+    html: Handlebars<'static>,
+    text: Handlebars<'static>,
+}
+
+impl Templates {
+    /// Compiles the embedded templates (strict mode; HTML escaped, text not).
+    pub fn new() -> Result<Self> {
+        let mut html = Handlebars::new();
+        html.set_strict_mode(true);
+        let mut text = Handlebars::new();
+        text.set_strict_mode(true);
+        text.register_escape_fn(handlebars::no_escape);
+        let register = |reg: &mut Handlebars<'static>, name: &str, src: &str| {
+            reg.register_template_string(name, src)
+                .map_err(|e| Error::Notice(format!("template {name}: {e}")))
+        };
+        register(&mut html, "owner", OWNER_HTML)?;
+        register(&mut html, "digest", DIGEST_HTML)?;
+        register(&mut text, "owner", OWNER_TEXT)?;
+        register(&mut text, "digest", DIGEST_TEXT)?;
+        Ok(Templates { html, text })
+    }
+
+    /// Renders template `name` (`owner` or `digest`) as (html, text).
+    pub fn render<T: Serialize>(&self, name: &str, data: &T) -> Result<(String, String)> {
+        let html = self
+            .html
+            .render(name, data)
+            .map_err(|e| Error::Notice(format!("rendering {name} (HTML): {e}")))?;
+        let text = self
+            .text
+            .render(name, data)
+            .map_err(|e| Error::Notice(format!("rendering {name} (text): {e}")))?;
+        Ok((html, text))
+    }
+}
+
+/// One line of a notice.
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    /// Masked key.
+    pub key: String,
+    /// `rotate`, `disable`, `delete`…
+    pub action: String,
+    /// The day it happened or will happen.
+    pub date: String,
+    /// Why.
+    pub why: String,
+}
+
+/// One user's part of an owner notice.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserNotice {
+    /// The user name.
+    pub name: String,
+    /// Steps done (or previewed) in this run.
+    pub done: Vec<Item>,
+    /// Steps that failed.
+    pub failed: Vec<Item>,
+    /// Steps whose warning window opened.
+    pub warnings: Vec<Item>,
+    /// Later steps already planned.
+    pub coming: Vec<Item>,
+    /// The secret holding the new key, when one was created.
+    pub secret_name: Option<String>,
+    /// The command that reads it.
+    pub read_command: Option<String>,
+}
+
+impl UserNotice {
+    /// True when there is something to tell the owner.
+    pub fn is_empty(&self) -> bool {
+        self.done.is_empty() && self.failed.is_empty() && self.warnings.is_empty()
+    }
+}
+
+/// The data of an owner notice.
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnerNotice {
+    /// The email subject.
+    pub subject: String,
+    /// DryRun: nothing was changed.
+    pub preview: bool,
+    /// The account id.
+    pub account: String,
+    /// The account name, when known.
+    pub account_name: String,
+    /// The owner's address.
+    pub owner: String,
+    /// The run's time.
+    pub run_at: String,
+    /// Policy numbers shown in the text.
+    pub rotation_period: u32,
+    /// See [`keyguard_core::Settings`].
+    pub installation_grace_period: u32,
+    /// See [`keyguard_core::Settings`].
+    pub recovery_grace_period: u32,
+    /// The owner's users.
+    pub users: Vec<UserNotice>,
+}
+
+/// One row of the digest.
+#[derive(Debug, Clone, Serialize)]
+pub struct DigestRow {
+    /// Masked key.
+    pub key: String,
+    /// The action.
+    pub action: String,
+    /// done, preview, failed, warned, skipped.
+    pub outcome: String,
+    /// The day.
+    pub date: String,
+    /// Why.
+    pub why: String,
+}
+
+/// One user in the digest.
+#[derive(Debug, Clone, Serialize)]
+pub struct DigestUser {
+    /// The user name.
+    pub name: String,
+    /// Who was notified (or `nobody: …`).
+    pub owner: String,
+    /// The user's rows.
+    pub rows: Vec<DigestRow>,
+}
+
+/// The data of the admin digest.
+#[derive(Debug, Clone, Serialize)]
+pub struct Digest {
+    /// The email subject.
+    pub subject: String,
+    /// DryRun.
+    pub preview: bool,
+    /// The account id.
+    pub account: String,
+    /// The account name.
+    pub account_name: String,
+    /// The run's time.
+    pub run_at: String,
+    /// Actions done or previewed.
+    pub done: usize,
+    /// Actions failed.
+    pub failed: usize,
+    /// Warnings sent.
+    pub warned: usize,
+    /// Users read live.
+    pub examined: usize,
+    /// Why the account could not be processed.
+    pub error: Option<String>,
+    /// Users with rows.
+    pub users: Vec<DigestUser>,
+    /// Other things the administrators should know.
+    pub notes: Vec<String>,
+}
+
+/// Formats a day for notices.
+pub fn day(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+/// A plausible email address: one `@`, something on both sides, no spaces or list separators.
+/// Tags are typed by people; a bad one falls back to the next address rather than bouncing.
+pub fn valid_address(s: &str) -> bool {
+    let s = s.trim();
+    let mut parts = s.split('@');
+    matches!((parts.next(), parts.next(), parts.next()), (Some(l), Some(d), None)
+        if !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
+        && !s.contains(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == '<' || c == '>')
+}
+
+/// Sends one email with an HTML and a text part.
+pub async fn send(
+    ses: &aws_sdk_sesv2::Client,
+    from: &str,
+    to: &[String],
+    subject: &str,
+    html: &str,
+    text: &str,
+) -> Result<()> {
+    let content = |s: &str| {
+        Content::builder()
+            .data(s)
+            .charset("UTF-8")
+            .build()
+            .map_err(|e| Error::Notice(e.to_string()))
+    };
+    let message = Message::builder()
+        .subject(content(subject)?)
+        .body(Body::builder().html(content(html)?).text(content(text)?).build())
+        .build();
+    ses.send_email()
+        .from_email_address(from)
+        .destination(Destination::builder().set_to_addresses(Some(to.to_vec())).build())
+        .content(EmailContent::builder().simple(message).build())
+        .send()
+        .await
+        .map_err(|e| Error::aws("SendEmail", e))?;
+    Ok(())
+}
+
+/// The EventBridge `detail` of one action.
+#[derive(Debug, Serialize)]
+struct EventDetail<'a> {
+    account: &'a str,
+    user: &'a str,
+    key: &'a str,
+    action: &'a str,
+    outcome: &'a Outcome,
+    date: DateTime<Utc>,
+    why: &'a str,
+    dry_run: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_name: Option<&'a str>,
+}
+
+/// Publishes one `keyguard key action` event per record to `bus`, ten per PutEvents call.
+/// Returns how many entries EventBridge refused.
+pub async fn publish(
+    events: &aws_sdk_eventbridge::Client,
+    bus: &str,
+    account: &str,
+    records: &[ActionRecord],
+    dry_run: bool,
+) -> Result<usize> {
+    let mut refused = 0;
+    for chunk in records.chunks(10) {
+        let mut req = events.put_events();
+        for r in chunk {
+            let detail = EventDetail {
+                account,
+                user: &r.user,
+                key: &r.key,
+                action: &r.action,
+                outcome: &r.outcome,
+                date: r.date,
+                why: &r.why,
+                dry_run,
+                secret_name: r.secret_name.as_deref(),
+            };
+            req = req.entries(
+                PutEventsRequestEntry::builder()
+                    .source("keyguard")
+                    .detail_type("keyguard key action")
+                    .event_bus_name(bus)
+                    .resources(format!("arn:aws:iam::{account}:user/{}", r.user))
+                    .detail(serde_json::to_string(&detail).map_err(|e| Error::Internal(e.to_string()))?)
+                    .build(),
+            );
+        }
+        let out = req.send().await.map_err(|e| Error::aws("PutEvents", e))?;
+        refused += out.failed_entry_count().max(0) as usize;
+    }
+    Ok(refused)
+}
+
+/// Groups users by the address their notices go to.
+pub fn by_owner(users: Vec<(String, UserNotice)>) -> BTreeMap<String, Vec<UserNotice>> {
+    let mut out: BTreeMap<String, Vec<UserNotice>> = BTreeMap::new();
+    for (owner, n) in users {
+        out.entry(owner).or_default().push(n);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notice(preview: bool) -> OwnerNotice {
+        OwnerNotice {
+            subject: "s".into(),
+            preview,
+            account: "111122223333".into(),
+            account_name: "prod".into(),
+            owner: "a@example.com".into(),
+            run_at: "2026-11-22 10:00 UTC".into(),
+            rotation_period: 90,
+            installation_grace_period: 10,
+            recovery_grace_period: 10,
+            users: vec![UserNotice {
+                name: "ci+deploy@x".into(),
+                done: vec![Item {
+                    key: "AKIA…WXYZ".into(),
+                    action: "rotate".into(),
+                    date: "2026-11-22".into(),
+                    why: "RotationPeriod reached".into(),
+                }],
+                failed: vec![],
+                warnings: vec![],
+                coming: vec![],
+                secret_name: Some("Account_111122223333_User_ci+deploy@x_AccessKey".into()),
+                read_command: Some("aws secretsmanager get-secret-value …".into()),
+            }],
+        }
+    }
+
+    #[test]
+    fn templates_render_and_mark_previews() {
+        let t = Templates::new().unwrap();
+        let (html, text) = t.render("owner", &notice(false)).unwrap();
+        assert!(html.contains("Done in this run") && !html.contains("Preview"));
+        assert!(text.contains("rotate key AKIA…WXYZ") && text.contains("ci+deploy@x"), "{text}");
+        assert!(html.contains("ci+deploy@x"), "escaping keeps IAM names readable");
+        let (html, text) = t.render("owner", &notice(true)).unwrap();
+        assert!(html.contains("Preview") && text.starts_with("PREVIEW"));
+        assert!(text.contains("Would be done"));
+    }
+
+    #[test]
+    fn a_missing_field_is_an_error() {
+        let t = Templates::new().unwrap();
+        let err = t
+            .render("owner", &serde_json::json!({"preview": false, "users": []}))
+            .unwrap_err();
+        assert!(err.to_string().contains("rendering owner"), "{err}");
+    }
+
+    #[test]
+    fn addresses() {
+        assert!(valid_address("dev+ci@example.com"));
+        for bad in ["", "x", "a@b", "a b@c.com", "a@b.com,c@d.com", "@x.com", "a@@b.com"] {
+            assert!(!valid_address(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! The remediator's three entry points, parsed from the invocation's JSON.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::{Error, Result};
+
+/// Whether the run may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Follow the function's DryRun setting.
+    #[default]
+    Auto,
+    /// Never write, whatever DryRun says; send preview notices.
+    Preview,
+    /// Write, if the function's DryRun is off. An event cannot switch enforcement on: DryRun is
+    /// the one switch, owned by whoever deploys the function.
+    Enforce,
+}
+
+/// What one invocation asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Config remediation through the SSM Automation document: one user by UserId.
+    Remediation {
+        /// The IAM UserId (Config's resource id).
+        user_id: String,
+        /// The user's account.
+        account: String,
+        /// Write or preview.
+        mode: Mode,
+    },
+    /// The scheduled org-wide sweep (EventBridge `Scheduled Event`).
+    Sweep {
+        /// Write or preview.
+        mode: Mode,
+    },
+    /// A person's request: one account, optionally one user and a forced rotation.
+    Manual {
+        /// The account.
+        account: String,
+        /// Only this user (by name).
+        user: Option<String>,
+        /// Rotate the user's key now, due or not (needs `user`).
+        force_rotate: bool,
+        /// Write or preview.
+        mode: Mode,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RemediationEvent {
+    resource_id: String,
+    account_id: String,
+    #[serde(default)]
+    resource_type: Option<String>,
+    #[serde(default)]
+    mode: Mode,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ManualEvent {
+    #[allow(dead_code)]
+    kind: String,
+    account: String,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    force_rotate: bool,
+    #[serde(default)]
+    mode: Mode,
+}
+
+fn typed<T: for<'de> Deserialize<'de>>(what: &str, v: Value) -> Result<T> {
+    serde_path_to_error::deserialize(v)
+        .map_err(|e| Error::MalformedEvent(format!("{what}: {} (at {})", e.inner(), e.path())))
+}
+
+impl Request {
+    /// Parses an invocation payload. Unknown shapes and fields are errors that say what was
+    /// expected, so a misconfigured schedule or SSM document fails loudly instead of doing
+    /// nothing.
+    pub fn parse(event: Value) -> Result<Request> {
+        let Some(obj) = event.as_object() else {
+            return Err(Error::MalformedEvent("the event is not a JSON object".into()));
+        };
+        if obj.contains_key("resourceId") {
+            let e: RemediationEvent = typed("remediation event", event)?;
+            if let Some(t) = e.resource_type.as_deref().filter(|t| *t != "AWS::IAM::User") {
+                return Err(Error::MalformedEvent(format!(
+                    "remediation event: resourceType {t:?} is not AWS::IAM::User"
+                )));
+            }
+            check_account(&e.account_id)?;
+            if e.resource_id.trim().is_empty() {
+                return Err(Error::MalformedEvent("remediation event: resourceId is empty".into()));
+            }
+            return Ok(Request::Remediation {
+                user_id: e.resource_id,
+                account: e.account_id,
+                mode: e.mode,
+            });
+        }
+        if obj.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
+            let mode = match obj.get("detail").and_then(|d| d.get("mode")) {
+                Some(m) => typed("scheduled event detail.mode", m.clone())?,
+                None => Mode::Auto,
+            };
+            return Ok(Request::Sweep { mode });
+        }
+        match obj.get("kind").and_then(Value::as_str) {
+            Some("manual") => {
+                let e: ManualEvent = typed("manual event", event)?;
+                check_account(&e.account)?;
+                if e.force_rotate && e.user.is_none() {
+                    return Err(Error::MalformedEvent(
+                        "manual event: forceRotate needs a user".into(),
+                    ));
+                }
+                Ok(Request::Manual {
+                    account: e.account,
+                    user: e.user,
+                    force_rotate: e.force_rotate,
+                    mode: e.mode,
+                })
+            }
+            Some("sweep") => {
+                let mode = match obj.get("mode") {
+                    Some(m) => typed("sweep event mode", m.clone())?,
+                    None => Mode::Auto,
+                };
+                Ok(Request::Sweep { mode })
+            }
+            Some(other) => Err(Error::MalformedEvent(format!(
+                "unknown kind {other:?}: expected \"manual\" or \"sweep\""
+            ))),
+            None => Err(Error::MalformedEvent(
+                "unknown event: expected a Config remediation payload ({\"resourceId\", \"accountId\"}), \
+                 an EventBridge Scheduled Event, or {\"kind\": \"manual\" | \"sweep\", …}"
+                    .into(),
+            )),
+        }
+    }
+}
+
+fn check_account(a: &str) -> Result<()> {
+    if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(Error::MalformedEvent(format!("{a:?} is not a 12-digit account id")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_three_entry_points() {
+        assert_eq!(
+            Request::parse(json!({"resourceId": "AIDA1", "accountId": "111122223333", "resourceType": "AWS::IAM::User"})).unwrap(),
+            Request::Remediation { user_id: "AIDA1".into(), account: "111122223333".into(), mode: Mode::Auto }
+        );
+        let scheduled = json!({"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "111122223333", "time": "2026-11-22T06:00:00Z", "region": "us-east-1", "resources": [], "detail": {}});
+        assert_eq!(Request::parse(scheduled).unwrap(), Request::Sweep { mode: Mode::Auto });
+        assert_eq!(
+            Request::parse(json!({"kind": "manual", "account": "111122223333", "user": "a,b", "forceRotate": true, "mode": "preview"})).unwrap(),
+            Request::Manual { account: "111122223333".into(), user: Some("a,b".into()), force_rotate: true, mode: Mode::Preview }
+        );
+    }
+
+    #[test]
+    fn bad_events_say_what_is_wrong() {
+        let msg = |v: Value| Request::parse(v).unwrap_err().to_string();
+        assert!(msg(json!([])).contains("not a JSON object"));
+        assert!(msg(json!({"hello": 1})).contains("unknown event"));
+        assert!(msg(json!({"kind": "nuke"})).contains("unknown kind"));
+        assert!(msg(json!({"resourceId": "A", "accountId": "12"})).contains("12-digit"));
+        assert!(msg(json!({"resourceId": "A", "accountId": "111122223333", "mode": "yolo"})).contains("mode"));
+        assert!(msg(json!({"resourceId": "A", "accountId": "111122223333", "extra": 1})).contains("extra"));
+        assert!(msg(json!({"kind": "manual", "account": "111122223333", "forceRotate": true})).contains("needs a user"));
+    }
+}

@@ -1,0 +1,227 @@
+//! One Secrets Manager secret per user, holding the user's current access key.
+//!
+//! The secret keeps the aws-samples name (`Account_<account>_User_<user>_AccessKey`) so that a
+//! migration keeps every consumer working. Its resource policy lets only the user and keyguard's
+//! own role read it; public policies are blocked. The value is stored last, after the policy, so
+//! a secret never holds a key that the wrong principals could read.
+
+use aws_sdk_secretsmanager::operation::create_secret::CreateSecretError;
+use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+use aws_sdk_secretsmanager::types::Tag;
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// The secret's name for `user` in `account`. Secrets Manager names allow IAM's `+=.@-` but not
+/// `,`, which becomes `=2C` (so two users never share a secret).
+pub fn secret_name(account: &str, user: &str) -> String {
+    format!("Account_{account}_User_{}_AccessKey", user.replace(',', "=2C"))
+}
+
+/// The command an owner runs to read the new key (given in owner notices).
+pub fn read_command(name: &str, region: &str) -> String {
+    format!(
+        "aws secretsmanager get-secret-value --region {region} --secret-id '{name}' --query SecretString --output text"
+    )
+}
+
+/// A new access key, as stored. Its `Debug` never shows the secret.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StoredKey<'a> {
+    /// The access key id.
+    pub access_key_id: &'a str,
+    /// The secret access key.
+    #[serde(serialize_with = "expose")]
+    pub secret_access_key: &'a SecretString,
+    /// The IAM user name.
+    pub user_name: &'a str,
+    /// When IAM created the key (RFC 3339).
+    pub create_date: String,
+}
+
+fn expose<S: serde::Serializer>(s: &&SecretString, ser: S) -> std::result::Result<S::Ok, S::Error> {
+    ser.serialize_str(s.expose_secret())
+}
+
+/// Where and how to store secrets in one account.
+#[derive(Debug, Clone)]
+pub struct SecretTarget<'a> {
+    /// The account.
+    pub account: &'a str,
+    /// The IAM user name.
+    pub user_name: &'a str,
+    /// The user's ARN (the reader the policy allows).
+    pub user_arn: &'a str,
+    /// keyguard's principal in the account (the other allowed reader).
+    pub keyguard_arn: &'a str,
+    /// Optional customer-managed KMS key for new secrets.
+    pub kms_key_id: Option<&'a str>,
+}
+
+/// The resource policy: only the user and keyguard may read; everybody else is denied, so an
+/// over-broad identity policy in the account does not expose the key.
+pub fn resource_policy(user_arn: &str, keyguard_arn: &str) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "OwnerAndKeyguardRead",
+                "Effect": "Allow",
+                "Principal": {"AWS": [user_arn, keyguard_arn]},
+                "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                "Resource": "*"
+            },
+            {
+                "Sid": "NobodyElseReads",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": "*",
+                "Condition": {"StringNotEquals": {"aws:PrincipalArn": [user_arn, keyguard_arn]}}
+            }
+        ]
+    })
+    .to_string()
+}
+
+/// Stores `key` as the secret's current value: creates the secret (tags, KMS key) when it does
+/// not exist, puts the resource policy, then the value (a new AWSCURRENT version when the secret
+/// existed). Three calls. An error means the value may not be stored: the caller deletes the key.
+pub async fn store(
+    sm: &aws_sdk_secretsmanager::Client,
+    target: &SecretTarget<'_>,
+    key_id: &str,
+    secret: &SecretString,
+    created: DateTime<Utc>,
+) -> Result<String> {
+    let name = secret_name(target.account, target.user_name);
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+    let created_secret = sm
+        .create_secret()
+        .name(&name)
+        .description(format!(
+            "Access key of IAM user {} in {}, kept current by keyguard",
+            target.user_name, target.account
+        ))
+        .set_kms_key_id(target.kms_key_id.map(str::to_string))
+        .tags(tag("managed-by", "keyguard"))
+        .tags(tag("keyguard:account", target.account))
+        .tags(tag("keyguard:user", target.user_name))
+        .send()
+        .await;
+    match created_secret {
+        Ok(_) => {}
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(CreateSecretError::ResourceExistsException(_))
+            ) => {}
+        Err(e) => return Err(Error::aws("CreateSecret", e)),
+    }
+    sm.put_resource_policy()
+        .secret_id(&name)
+        .resource_policy(resource_policy(target.user_arn, target.keyguard_arn))
+        .block_public_policy(true)
+        .send()
+        .await
+        .map_err(|e| Error::aws("PutResourcePolicy", e))?;
+    let value = StoredKey {
+        access_key_id: key_id,
+        secret_access_key: secret,
+        user_name: target.user_name,
+        create_date: created.to_rfc3339(),
+    };
+    // The JSON holds the secret: it goes straight into a SecretString and into the request,
+    // whose Debug output the SDK redacts.
+    let json = SecretString::from(serde_json::to_string(&value).map_err(|e| Error::Internal(e.to_string()))?);
+    sm.put_secret_value()
+        .secret_id(&name)
+        .secret_string(json.expose_secret())
+        .send()
+        .await
+        .map_err(|e| Error::aws("PutSecretValue", e))?;
+    Ok(name)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct KeyIdOnly {
+    access_key_id: String,
+}
+
+/// The access key id the user's secret holds now; `None` when there is no secret (or no value).
+/// Reads the value (keyguard's role may) and keeps only the id.
+pub async fn stored_key_id(
+    sm: &aws_sdk_secretsmanager::Client,
+    account: &str,
+    user_name: &str,
+) -> Result<Option<String>> {
+    let name = secret_name(account, user_name);
+    match sm.get_secret_value().secret_id(&name).send().await {
+        Ok(out) => {
+            let Some(value) = out.secret_string() else {
+                return Ok(None);
+            };
+            // Parse only the id; a value in another shape (not keyguard's) counts as none.
+            Ok(serde_json::from_str::<KeyIdOnly>(value)
+                .ok()
+                .map(|v| v.access_key_id))
+        }
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(GetSecretValueError::ResourceNotFoundException(_))
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(Error::aws("GetSecretValue", e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_aws_samples_and_stay_valid() {
+        assert_eq!(
+            secret_name("111122223333", "ci+deploy@x.com"),
+            "Account_111122223333_User_ci+deploy@x.com_AccessKey"
+        );
+        assert_eq!(
+            secret_name("111122223333", "a,b"),
+            "Account_111122223333_User_a=2Cb_AccessKey"
+        );
+    }
+
+    #[test]
+    fn the_stored_value_has_the_documented_shape() {
+        let secret = SecretString::from("s3cr3t".to_string());
+        let v = StoredKey {
+            access_key_id: "AKIA1",
+            secret_access_key: &secret,
+            user_name: "u",
+            create_date: "2026-01-01T00:00:00+00:00".into(),
+        };
+        let json: serde_json::Value = serde_json::to_value(&v).unwrap();
+        assert_eq!(json["AccessKeyId"], "AKIA1");
+        assert_eq!(json["SecretAccessKey"], "s3cr3t");
+        assert_eq!(json["UserName"], "u");
+        assert_eq!(json["CreateDate"], "2026-01-01T00:00:00+00:00");
+    }
+
+    #[test]
+    fn the_policy_denies_everybody_else() {
+        let p: serde_json::Value =
+            serde_json::from_str(&resource_policy("arn:u", "arn:r")).unwrap();
+        assert_eq!(p["Statement"][1]["Effect"], "Deny");
+        assert_eq!(
+            p["Statement"][1]["Condition"]["StringNotEquals"]["aws:PrincipalArn"],
+            serde_json::json!(["arn:u", "arn:r"])
+        );
+    }
+}
