@@ -34,7 +34,7 @@ pub struct AuditArgs {
     json: bool,
 }
 
-fn parse_as_of(s: &str) -> std::result::Result<DateTime<Utc>, String> {
+pub fn parse_as_of(s: &str) -> std::result::Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }

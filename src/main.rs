@@ -2,10 +2,12 @@
 //!
 //! The CLI runs locally what the Lambdas run in AWS, through the same libraries: `audit`
 //! evaluates an organization (live, or from an evidence folder) exactly as the Config rule does;
-//! `collect` writes an evidence folder from a live organization.
+//! `collect` writes an evidence folder from a live organization; `plan`, `remediate` and `restore`
+//! run the remediator's library.
 
 mod audit;
 mod collect;
+mod remediate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +32,12 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Write an evidence folder (AWS CLI exports) from a live organization.
     Collect(collect::CollectArgs),
+    /// Print what the remediator will do to every key, and when (live or from evidence).
+    Plan(remediate::PlanArgs),
+    /// Run the remediator: rotate, disable, delete due keys (DryRun unless --dry-run false).
+    Remediate(remediate::RemediateArgs),
+    /// Re-enable a disabled key that is still within its recovery grace.
+    Restore(remediate::RestoreArgs),
 }
 
 /// Which accounts of a live organization to read.
@@ -91,6 +99,9 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Audit(args) => audit::run(args).await,
         Command::Collect(args) => collect::run(args).await,
+        Command::Plan(args) => remediate::run_plan(args).await,
+        Command::Remediate(args) => remediate::run_remediate(args).await,
+        Command::Restore(args) => remediate::run_restore(args).await,
     };
     match result {
         Ok(code) => code,

@@ -20,7 +20,7 @@ pub enum Error {
         message: String,
     },
     /// An API call failed after the SDK's retries (throttling included).
-    #[error("{operation} failed: {message}")]
+    #[error("{operation} failed{}: {message}", code.as_ref().map(|c| format!(" ({c})")).unwrap_or_default())]
     Api {
         /// The API operation.
         operation: &'static str,

@@ -137,11 +137,49 @@ struct RawRow {
 
 /// Parses a credential report (the CSV IAM returns, already base64-decoded). The root account's
 /// row is skipped; a slot whose `last_rotated` is `N/A` holds no key.
+///
+/// IAM user names may contain `,`, and a report may leave such a name unquoted (moto does): a
+/// row with more fields than the header has its extra fields joined back into the user name,
+/// up to the field that starts the ARN.
 pub fn parse_credential_report(csv_bytes: &[u8]) -> Result<Vec<ReportRow>> {
-    let mut reader = csv::Reader::from_reader(csv_bytes);
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(csv_bytes);
+    let headers = reader
+        .headers()
+        .map_err(|e| Error::CredentialReport(format!("header: {e}")))?
+        .clone();
     let mut rows = Vec::new();
-    for (i, raw) in reader.deserialize::<RawRow>().enumerate() {
-        let raw = raw.map_err(|e| Error::CredentialReport(format!("row {}: {e}", i + 2)))?;
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let mut record = record.map_err(|e| Error::CredentialReport(format!("row {line}: {e}")))?;
+        let extra = record.len().saturating_sub(headers.len());
+        if extra > 0 {
+            // The name's commas appear twice: in the user column and at the end of the ARN.
+            let commas = extra / 2;
+            let user = (0..=commas).map(|f| &record[f]).collect::<Vec<_>>().join(",");
+            let arn = (commas + 1..=2 * commas + 1)
+                .map(|f| &record[f])
+                .collect::<Vec<_>>()
+                .join(",");
+            if extra % 2 != 0 || !arn.starts_with("arn:") || !arn.ends_with(&format!("/{user}")) {
+                return Err(Error::CredentialReport(format!(
+                    "row {line}: {} fields for a {}-column header",
+                    record.len(),
+                    headers.len()
+                )));
+            }
+            let mut fixed = csv::StringRecord::new();
+            fixed.push_field(&user);
+            fixed.push_field(&arn);
+            for f in 2 * commas + 2..record.len() {
+                fixed.push_field(&record[f]);
+            }
+            record = fixed;
+        }
+        let raw: RawRow = record
+            .deserialize(Some(&headers))
+            .map_err(|e| Error::CredentialReport(format!("row {line}: {e}")))?;
         if raw.user == "<root_account>" {
             continue;
         }
@@ -496,6 +534,12 @@ nokeys,arn:aws:iam::111111111111:user/nokeys,2020-01-01T00:00:00+00:00,false,N/A
         assert_eq!(rows[0].keys[1].last_used, None);
         assert!(rows[1].keys.is_empty());
         assert!(parse_credential_report(b"user,arn\nx").is_err());
+        // An unquoted user name with commas.
+        let unquoted = REPORT.replace("ci+deploy@x,arn:aws:iam::111111111111:user/ci/ci+deploy@x", "a,b=c,arn:aws:iam::111111111111:user/a,b=c");
+        let rows = parse_credential_report(unquoted.as_bytes()).unwrap();
+        assert_eq!(rows[0].user, "a,b=c");
+        assert_eq!(rows[0].arn, "arn:aws:iam::111111111111:user/a,b=c");
+        assert_eq!(rows[0].keys.len(), 2);
     }
 
     #[tokio::test]

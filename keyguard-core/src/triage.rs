@@ -31,31 +31,53 @@ pub fn needs_attention(
     if user.tag(ROTATING_TAG).is_some() {
         return true;
     }
-    let mut disabled: Vec<DateTime<Utc>> = user
+    let inactive = keys.iter().filter(|k| !k.is_active()).count();
+    if inactive > disabled_dates(user).len() {
+        // Some Inactive key has no recorded disable date: RecordDisabled is due.
+        return true;
+    }
+    let (synthetic_user, synthetic) = with_slot_ids(user, keys);
+    let p = plan(&synthetic_user, &synthetic, settings, now);
+    if p.due(now).next().is_some() {
+        return true;
+    }
+    let sent = warned(user);
+    warning_marks(&p, now).iter().any(|m| !sent.contains(m))
+}
+
+fn disabled_dates(user: &User) -> Vec<DateTime<Utc>> {
+    let mut dates: Vec<DateTime<Utc>> = user
         .tags
         .iter()
         .filter(|(k, _)| k.starts_with(DISABLED_TAG_PREFIX))
         .filter_map(|(_, v)| parse_date_or_time(v, false))
         .collect();
-    disabled.sort();
-    let inactive = keys.iter().filter(|k| !k.is_active()).count();
-    if inactive > disabled.len() {
-        // Some Inactive key has no recorded disable date: RecordDisabled is due.
-        return true;
+    dates.sort();
+    dates
+}
+
+/// Gives credential-report keys (ids unknown) the ids `key1` / `key2` (their slots) so that they
+/// can be planned, and maps the user's recorded disable dates onto the Inactive ones: every
+/// Inactive key takes the earliest recorded date (which can only make its delete earlier than
+/// the real one). Keys that have ids keep them. For previews and triage; the remediator plans
+/// from the real ids.
+pub fn with_slot_ids(user: &User, keys: &[AccessKey]) -> (User, Vec<AccessKey>) {
+    let earliest = disabled_dates(user).first().copied();
+    let mut out_user = user.clone();
+    if keys.iter().all(|k| k.id.is_some()) {
+        return (out_user, keys.to_vec());
     }
-    let mut synthetic_user = user.clone();
-    synthetic_user
+    out_user
         .tags
         .retain(|k, _| !k.starts_with(DISABLED_TAG_PREFIX) && !k.starts_with(RESTORED_TAG_PREFIX));
-    let synthetic: Vec<AccessKey> = keys
+    let out_keys = keys
         .iter()
         .map(|k| {
-            let id = format!("slot-{}", k.slot);
-            if !k.is_active() {
-                synthetic_user.tags.insert(
-                    format!("{DISABLED_TAG_PREFIX}{id}"),
-                    disabled[0].to_rfc3339(),
-                );
+            let id = k.id.clone().unwrap_or_else(|| format!("key{}", k.slot));
+            if let (false, Some(at)) = (k.is_active(), earliest) {
+                out_user
+                    .tags
+                    .insert(format!("{DISABLED_TAG_PREFIX}{id}"), at.to_rfc3339());
             }
             AccessKey {
                 id: Some(id),
@@ -63,12 +85,7 @@ pub fn needs_attention(
             }
         })
         .collect();
-    let p = plan(&synthetic_user, &synthetic, settings, now);
-    if p.due(now).next().is_some() {
-        return true;
-    }
-    let sent = warned(user);
-    warning_marks(&p, now).iter().any(|m| !sent.contains(m))
+    (out_user, out_keys)
 }
 
 /// The open, firm warnings of `plan` at `now` as marks `step@YYYY-MM-DD` (the warned step and its

@@ -60,6 +60,9 @@ pub enum Error {
     /// The user or key asked for does not exist.
     #[error("not found: {0}")]
     NotFound(String),
+    /// A new key's secret could not be stored (what happened to the key is in the message).
+    #[error("secret not stored: {0}")]
+    SecretNotStored(String),
     /// A bug: something that cannot fail did.
     #[error("internal error: {0}")]
     Internal(String),

@@ -267,7 +267,7 @@ impl Ctx<'_> {
         let mut tags = TagChanges::default();
         if let Err(e) = self.user_steps(&mut w, &mut tags, slots, force_rotate).await {
             let now = self.now;
-            w.record("", "read", Outcome::Failed, now, e.to_string());
+            w.record("", "examine", Outcome::Failed, now, e.to_string());
         }
         if let Err(e) = self.write_tags(&w.user.name, &tags).await {
             let now = self.now;
@@ -386,8 +386,18 @@ impl Ctx<'_> {
                 sent.insert(mark);
             }
         }
-        if !open.is_empty() && open != warned(&w.user) {
-            tags.set.insert(WARNED_TAG.to_string(), join(&open));
+        // Each step is announced once: by its warning, or by the notice of the step before it.
+        // The tag is written only when something new was announced (a quiet day writes nothing);
+        // marks of past days are dropped then.
+        let before = warned(&w.user);
+        if !open.is_subset(&before) && !tags.set.contains_key(WARNED_TAG) {
+            let today = day(self.now);
+            let keep: BTreeSet<String> = before
+                .union(&open)
+                .filter(|m| m.rsplit('@').next().is_some_and(|d| d >= today.as_str()))
+                .cloned()
+                .collect();
+            tags.set.insert(WARNED_TAG.to_string(), join(&keep));
         }
 
         // 5. What comes later, for the owner.
@@ -484,6 +494,7 @@ impl Ctx<'_> {
                 }
                 tags.set.insert(format!("{DISABLED_TAG_PREFIX}{id}"), now.to_rfc3339());
                 tags.unset.insert(format!("{RESTORED_TAG_PREFIX}{id}"));
+                announce_follow_ups(p, id, open);
                 w.record(id, "disable", outcome, now, a.why.clone());
                 true
             }
@@ -493,15 +504,7 @@ impl Ctx<'_> {
                     w.record(id, "rotate", Outcome::Skipped, now, "the user's keys changed since the plan (no free slot or the key is not Active)");
                     return false;
                 }
-                // The disable that follows this rotation is announced by its notice: mark it
-                // warned in the same call that marks the rotation.
-                if let Some(next) = p
-                    .actions
-                    .iter()
-                    .find(|x| x.key_id == id && x.action == Action::Disable && x.projected)
-                {
-                    open.insert(format!("disable@{}", day(next.due)));
-                }
+                announce_follow_ups(p, id, open);
                 if preview {
                     let mut rec_name = None;
                     if let Some(_k) = &key {
@@ -514,6 +517,9 @@ impl Ctx<'_> {
                 match self.rotate(&w.user, open).await {
                     Ok((new_id, secret_name)) => {
                         tags.unset.insert(ROTATING_TAG.to_string());
+                        // The mark call wrote the announced steps already.
+                        let marks: BTreeSet<String> = warned(&w.user).union(open).cloned().collect();
+                        w.user.tags.insert(WARNED_TAG.to_string(), join(&marks));
                         w.record(id, "rotate", Outcome::Done, now, format!("{}; new key {}", a.why, mask_key_id(&new_id)));
                         if let Some(r) = w.records.last_mut() {
                             r.secret_name = Some(secret_name.clone());
@@ -521,7 +527,11 @@ impl Ctx<'_> {
                         w.secret_name = Some(secret_name);
                         true
                     }
-                    Err(e) => {
+                    Err((e, clean)) => {
+                        if clean {
+                            // Nothing was left behind: the mark can go.
+                            tags.unset.insert(ROTATING_TAG.to_string());
+                        }
                         w.record(id, "rotate", Outcome::Failed, now, e.to_string());
                         false
                     }
@@ -533,11 +543,17 @@ impl Ctx<'_> {
 
     /// Creates the successor key and stores it. Returns the new key's id and the secret's name.
     /// Order: mark the user (crash safety), create, store; a failed store deletes the key at once.
-    async fn rotate(&self, user: &User, warned_marks: &BTreeSet<String>) -> Result<(String, String)> {
+    /// On failure, the error and whether nothing is left behind (so the mark can be removed).
+    async fn rotate(
+        &self,
+        user: &User,
+        announced: &BTreeSet<String>,
+    ) -> std::result::Result<(String, String), (Error, bool)> {
         let name = &user.name;
         let mut mark = vec![tag(ROTATING_TAG, &self.now.to_rfc3339())];
-        if !warned_marks.is_empty() {
-            mark.push(tag(WARNED_TAG, &join(warned_marks)));
+        let marks: BTreeSet<String> = warned(user).union(announced).cloned().collect();
+        if !marks.is_empty() {
+            mark.push(tag(WARNED_TAG, &join(&marks)));
         }
         self.iam
             .tag_user()
@@ -545,20 +561,23 @@ impl Ctx<'_> {
             .set_tags(Some(mark))
             .send()
             .await
-            .map_err(|e| Error::aws("TagUser", e))?;
+            .map_err(|e| (Error::aws("TagUser", e), false))?;
         let out = self
             .iam
             .create_access_key()
             .user_name(name)
             .send()
             .await
-            .map_err(|e| Error::aws("CreateAccessKey", e))?;
+            .map_err(|e| (Error::aws("CreateAccessKey", e), true))?;
         let Some(created) = out.access_key else {
-            return Err(Error::Internal("CreateAccessKey returned no key".into()));
+            return Err((Error::Internal("CreateAccessKey returned no key".into()), true));
         };
         let new_id = created.access_key_id().to_string();
         let secret = SecretString::from(created.secret_access_key().to_string());
-        let create_date = keyguard_aws::to_chrono(created.create_date().unwrap_or(&keyguard_aws::to_smithy(self.now)));
+        let create_date = created
+            .create_date()
+            .map(keyguard_aws::to_chrono)
+            .unwrap_or(self.now);
         drop(created);
         let target = SecretTarget {
             account: &self.account.id,
@@ -567,23 +586,28 @@ impl Ctx<'_> {
             keyguard_arn: &self.principal,
             kms_key_id: self.r.kms_key_id.as_deref(),
         };
-        match secrets::store(&self.sm, &target, &new_id, &secret, create_date).await {
+        let stored = secrets::store(&self.sm, &target, &new_id, &secret, create_date).await;
+        drop(secret);
+        match stored {
             Ok(secret_name) => Ok((new_id, secret_name)),
-            Err(store_err) => {
-                drop(secret);
-                // Invariant 6: IAM showed the secret once and it is lost now; the key must go.
-                match self.delete_key(name, &new_id).await {
-                    Ok(()) => Err(Error::Aws(keyguard_aws::Error::Invalid(format!(
-                        "the new key {} was deleted because its secret could not be stored: {store_err}",
+            // Invariant 6: IAM showed the secret once and it is lost now; the key must go.
+            Err(store_err) => match self.delete_key(name, &new_id).await {
+                Ok(()) => Err((
+                    Error::SecretNotStored(format!(
+                        "the new key {} was deleted again: {store_err}",
                         mask_key_id(&new_id)
-                    )))),
-                    Err(del_err) => Err(Error::Aws(keyguard_aws::Error::Invalid(format!(
+                    )),
+                    true,
+                )),
+                Err(del_err) => Err((
+                    Error::SecretNotStored(format!(
                         "the new key {} could not be stored ({store_err}) nor deleted ({del_err}); \
                          the next run deletes it (the user is marked {ROTATING_TAG})",
                         mask_key_id(&new_id)
-                    )))),
-                }
-            }
+                    )),
+                    false,
+                )),
+            },
         }
     }
 
@@ -627,6 +651,16 @@ impl Ctx<'_> {
                 .map_err(|e| Error::aws("UntagUser", e))?;
         }
         Ok(())
+    }
+}
+
+/// The steps that follow a step done on `key_id` in this run are announced by its notice (which
+/// lists them with their dates): mark them as warned.
+fn announce_follow_ups(p: &Plan, key_id: &str, open: &mut BTreeSet<String>) {
+    for a in p.actions.iter().filter(|a| a.key_id == key_id && a.projected) {
+        if let Some(step) = a.action.step().filter(|_| !matches!(a.action, Action::Warn { .. } | Action::Notify { .. })) {
+            open.insert(format!("{}@{}", step.as_str(), day(a.due)));
+        }
     }
 }
 

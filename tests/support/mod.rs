@@ -152,6 +152,14 @@ impl Rig {
         );
     }
 
+    /// Sets only a key's last use (a pipeline used it at `at`).
+    pub fn use_key(&self, account: &str, key_id: &str, at: DateTime<Utc>) {
+        self.post_json(
+            "/_rig/iam/access-key",
+            json!({"account": account, "access_key_id": key_id, "last_used": at.to_rfc3339()}),
+        );
+    }
+
     /// Makes the next `count` calls of `action` (in `account`, if given) fail with `error`.
     pub fn fault(&self, account: Option<&str>, action: &str, error: &str, count: u32) {
         self.post_json(

@@ -1,0 +1,369 @@
+//! `keyguard plan`, `keyguard remediate` and `keyguard restore`: the remediator run locally.
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Utc};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use keyguard_aws::evidence::Evidence;
+use keyguard_aws::inventory::{read_inventory, with_key_ids, ReportPolling};
+use keyguard_core::{
+    mask_key_id, needs_attention, plan, with_slot_ids, Action, Plan, PlanNote, Settings,
+};
+use remediator::{
+    restore, run_account, sweep_accounts, Mode, NoticeArgs, Outcome, Remediator, Selection,
+    Summary,
+};
+use serde::Serialize;
+
+use crate::audit::{connect, parse_as_of, per_account};
+use crate::{EvidenceArg, Policy, Scope};
+
+/// Arguments of `keyguard plan`.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    evidence: EvidenceArg,
+    #[command(flatten)]
+    scope: Scope,
+    #[command(flatten)]
+    policy: Policy,
+    /// Plan as of this date (YYYY-MM-DD or RFC 3339). Default: now, or when the evidence was
+    /// collected.
+    #[arg(long, value_name = "DATE", value_parser = parse_as_of)]
+    as_of: Option<DateTime<Utc>>,
+    /// Also list users with nothing planned in the next RotationPeriod.
+    #[arg(long)]
+    all: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct PlanRow<'a> {
+    account: &'a str,
+    #[serde(flatten)]
+    plan: &'a Plan,
+}
+
+/// A key id for display: masked when it is a real id, as-is for a slot name (`key1`).
+fn shown(id: &str) -> String {
+    if id.len() > 8 {
+        mask_key_id(id)
+    } else {
+        id.to_string()
+    }
+}
+
+/// Runs `keyguard plan`.
+pub async fn run_plan(args: PlanArgs) -> Result<ExitCode> {
+    let settings = args.policy.settings.settings().context("settings")?;
+    let mut failed = Vec::new();
+    let (now, plans) = match &args.evidence.evidence {
+        Some(dir) => {
+            let evidence = Evidence::open(dir)?;
+            let now = args
+                .as_of
+                .or(evidence.collected.as_ref().map(|c| c.collected_at))
+                .unwrap_or_else(Utc::now);
+            let filter = args.scope.filter();
+            let mut plans = Vec::new();
+            for account in evidence.accounts.iter().filter(|a| filter.admits(&a.id)) {
+                match evidence.inventory(&account.id) {
+                    Ok(inv) => plans.extend(inv.users.iter().map(|r| {
+                        let (user, keys) = with_slot_ids(&r.user, &r.keys);
+                        (account.id.clone(), plan(&user, &keys, &settings, now))
+                    })),
+                    Err(e) => failed.push((account.id.clone(), e.to_string())),
+                }
+            }
+            (now, plans)
+        }
+        None => {
+            let now = args.as_of.unwrap_or_else(Utc::now);
+            let (base, caller, accounts) = connect(&args.scope).await?;
+            let role = args.scope.role.spec();
+            let settings = &settings;
+            let results = per_account(accounts, |account| {
+                let (base, caller, role) = (&base, &caller, &role);
+                async move {
+                    let cfg = keyguard_aws::sdk::for_account(base, caller, &account.id, role)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let iam = aws_sdk_iam::Client::new(&cfg);
+                    let inv = read_inventory(&iam, &account.id, ReportPolling::default())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let mut plans = Vec::new();
+                    for r in inv.users {
+                        // Real key ids (one read call) only where something may be due.
+                        let keys = if needs_attention(&r.user, &r.keys, settings, now) {
+                            with_key_ids(&iam, &r).await.map_err(|e| e.to_string())?
+                        } else {
+                            None
+                        };
+                        let (user, keys) = with_slot_ids(&r.user, keys.as_deref().unwrap_or(&r.keys));
+                        plans.push(plan(&user, &keys, settings, now));
+                    }
+                    Ok(plans)
+                }
+            })
+            .await;
+            let mut plans = Vec::new();
+            for (account, result) in results {
+                match result {
+                    Ok(p) => plans.extend(p.into_iter().map(|p| (account.id.clone(), p))),
+                    Err(e) => failed.push((account.id.clone(), e)),
+                }
+            }
+            (now, plans)
+        }
+    };
+    if args.json {
+        let rows: Vec<PlanRow> = plans
+            .iter()
+            .map(|(a, p)| PlanRow { account: a, plan: p })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print_plans(&plans, &settings, now, args.all);
+    }
+    for (account, e) in &failed {
+        eprintln!("keyguard: account {account} could not be read: {e}");
+    }
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_plans(plans: &[(String, Plan)], settings: &Settings, now: DateTime<Utc>, all: bool) {
+    let horizon = now + chrono::Duration::days(settings.rotation_period.into());
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    table.set_header(["account", "user", "key", "action", "when", "why"]);
+    let mut due_now = 0;
+    for (account, p) in plans {
+        let mut rows = 0;
+        for a in &p.actions {
+            if matches!(a.action, Action::Notify { .. } | Action::Warn { .. }) || a.due > horizon {
+                continue;
+            }
+            let when = if a.is_due(now) {
+                due_now += 1;
+                "due now".to_string()
+            } else if a.projected {
+                format!("~{} (after the step before)", a.due.format("%Y-%m-%d"))
+            } else {
+                a.due.format("%Y-%m-%d").to_string()
+            };
+            table.add_row([
+                account.clone(),
+                p.user_name.clone(),
+                shown(&a.key_id),
+                a.action.name(),
+                when,
+                a.why.clone(),
+            ]);
+            rows += 1;
+        }
+        for n in &p.notes {
+            let (key, text) = match n {
+                PlanNote::RotationBlocked { key_id, until, why } => (
+                    shown(key_id),
+                    format!("rotation blocked until {}: {why}", until.format("%Y-%m-%d")),
+                ),
+                PlanNote::Exempt { until } => {
+                    (String::new(), format!("exempt until {}", until.format("%Y-%m-%d")))
+                }
+                PlanNote::KeyIdUnknown { slot } => (format!("key{slot}"), "key id unknown".into()),
+            };
+            table.add_row([account.clone(), p.user_name.clone(), key, "note".into(), String::new(), text]);
+            rows += 1;
+        }
+        if rows == 0 && all {
+            table.add_row([account.clone(), p.user_name.clone(), String::new(), "nothing".into(), String::new(), String::new()]);
+        }
+    }
+    println!("{table}");
+    println!(
+        "{due_now} step(s) due now for {} user(s), as of {}",
+        plans.len(),
+        now.format("%Y-%m-%d %H:%M UTC")
+    );
+}
+
+/// Arguments of `keyguard remediate`.
+#[derive(Debug, clap::Args)]
+pub struct RemediateArgs {
+    #[command(flatten)]
+    scope: Scope,
+    #[command(flatten)]
+    policy: Policy,
+    #[command(flatten)]
+    notices: NoticeArgs,
+    /// Only this user (by name; needs exactly one --account).
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
+    /// Rotate the user's key now, due or not (a leaked key). Needs --user.
+    #[arg(long, requires = "user")]
+    force_rotate: bool,
+    /// Run as of this date. Only with DryRun: a preview of what a later run would do.
+    #[arg(long, value_name = "DATE", value_parser = parse_as_of)]
+    as_of: Option<DateTime<Utc>>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `keyguard remediate`.
+pub async fn run_remediate(args: RemediateArgs) -> Result<ExitCode> {
+    let settings = args.policy.settings.settings().context("settings")?;
+    if args.as_of.is_some() && !settings.dry_run {
+        bail!("--as-of previews a later run and works only with DryRun on (--dry-run true)");
+    }
+    if args.user.is_some() && args.scope.accounts.len() != 1 {
+        bail!("--user needs exactly one --account");
+    }
+    let notices = args.notices.config()?;
+    let now = args.as_of.unwrap_or_else(Utc::now);
+    let (sdk, caller, accounts) = connect(&args.scope).await?;
+    let r = Remediator {
+        sdk,
+        caller,
+        settings,
+        role: args.scope.role.spec(),
+        polling: ReportPolling::default(),
+        notices,
+        kms_key_id: args.notices.secret_kms_key_id.clone(),
+    };
+    let summary = match &args.user {
+        Some(user) => {
+            let account = accounts.into_iter().next().expect("one account");
+            let report = run_account(
+                &r,
+                account,
+                &Selection::Name(user.clone()),
+                args.force_rotate,
+                Mode::Auto,
+                now,
+            )
+            .await;
+            Summary {
+                dry_run: r.settings.dry_run,
+                at: now,
+                accounts: vec![report],
+            }
+        }
+        None => sweep_accounts(&r, accounts, Mode::Auto, now).await?,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_summary(&summary);
+    }
+    Ok(if summary.failures() > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_summary(s: &Summary) {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    table.set_header(["account", "user", "key", "action", "outcome", "date", "why"]);
+    for a in &s.accounts {
+        for r in &a.actions {
+            table.add_row([
+                a.account.clone(),
+                r.user.clone(),
+                r.key.clone(),
+                r.action.clone(),
+                serde_json::to_value(r.outcome)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                r.date.format("%Y-%m-%d").to_string(),
+                r.why.clone(),
+            ]);
+        }
+    }
+    println!("{table}");
+    for a in &s.accounts {
+        for n in &a.notes {
+            println!("note: {}: {n}", a.account);
+        }
+        if let Some(e) = &a.error {
+            eprintln!("keyguard: account {} could not be processed: {e}", a.account);
+        }
+    }
+    println!(
+        "{}{} done, {} previewed, {} warned, {} skipped, {} failed in {} account(s)",
+        if s.dry_run { "DryRun (nothing written): " } else { "" },
+        s.count(Outcome::Done),
+        s.count(Outcome::Preview),
+        s.count(Outcome::Warned),
+        s.count(Outcome::Skipped),
+        s.failures(),
+        s.accounts.len()
+    );
+}
+
+/// Arguments of `keyguard restore`.
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// The account.
+    #[arg(long, value_name = "ID")]
+    account: String,
+    /// The IAM user name.
+    #[arg(long, value_name = "NAME")]
+    user: String,
+    /// The access key id to re-enable.
+    #[arg(long, value_name = "AKIA…")]
+    key: String,
+    /// Only check that the key can be restored.
+    #[arg(long)]
+    check: bool,
+    #[command(flatten)]
+    policy: Policy,
+    #[command(flatten)]
+    role: keyguard_aws::settings_env::RoleArgs,
+}
+
+/// Runs `keyguard restore`.
+pub async fn run_restore(args: RestoreArgs) -> Result<ExitCode> {
+    let settings = args.policy.settings.settings().context("settings")?;
+    let scope = Scope {
+        accounts: vec![args.account.clone()],
+        exclude: vec![],
+        role: args.role.clone(),
+    };
+    let (sdk, caller, _) = connect(&scope).await?;
+    let r = Remediator {
+        sdk,
+        caller,
+        settings,
+        role: args.role.spec(),
+        polling: ReportPolling::default(),
+        notices: Default::default(),
+        kms_key_id: None,
+    };
+    let record = restore(&r, &args.account, &args.user, &args.key, args.check, Utc::now())
+        .await
+        .with_context(|| format!("restore {} of {}", mask_key_id(&args.key), args.user))?;
+    println!(
+        "{} {} of {}: {}",
+        if args.check { "can restore" } else { "restored" },
+        record.key,
+        record.user,
+        record.why
+    );
+    Ok(ExitCode::SUCCESS)
+}
