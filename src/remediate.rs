@@ -11,8 +11,7 @@ use keyguard_core::{
     mask_key_id, needs_attention, plan, with_slot_ids, Action, Plan, PlanNote, Settings,
 };
 use remediator::{
-    restore, run_account, sweep_accounts, Mode, NoticeArgs, Outcome, Remediator, Selection,
-    Summary,
+    restore, run_account, sweep_accounts, Mode, NoticeArgs, Outcome, Remediator, Selection, Summary,
 };
 use serde::Serialize;
 
@@ -103,7 +102,8 @@ pub async fn run_plan(args: PlanArgs) -> Result<ExitCode> {
                         } else {
                             None
                         };
-                        let (user, keys) = with_slot_ids(&r.user, keys.as_deref().unwrap_or(&r.keys));
+                        let (user, keys) =
+                            with_slot_ids(&r.user, keys.as_deref().unwrap_or(&r.keys));
                         plans.push(plan(&user, &keys, settings, now));
                     }
                     Ok(plans)
@@ -123,7 +123,10 @@ pub async fn run_plan(args: PlanArgs) -> Result<ExitCode> {
     if args.json {
         let rows: Vec<PlanRow> = plans
             .iter()
-            .map(|(a, p)| PlanRow { account: a, plan: p })
+            .map(|(a, p)| PlanRow {
+                account: a,
+                plan: p,
+            })
             .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
@@ -177,16 +180,31 @@ fn print_plans(plans: &[(String, Plan)], settings: &Settings, now: DateTime<Utc>
                     shown(key_id),
                     format!("rotation blocked until {}: {why}", until.format("%Y-%m-%d")),
                 ),
-                PlanNote::Exempt { until } => {
-                    (String::new(), format!("exempt until {}", until.format("%Y-%m-%d")))
-                }
+                PlanNote::Exempt { until } => (
+                    String::new(),
+                    format!("exempt until {}", until.format("%Y-%m-%d")),
+                ),
                 PlanNote::KeyIdUnknown { slot } => (format!("key{slot}"), "key id unknown".into()),
             };
-            table.add_row([account.clone(), p.user_name.clone(), key, "note".into(), String::new(), text]);
+            table.add_row([
+                account.clone(),
+                p.user_name.clone(),
+                key,
+                "note".into(),
+                String::new(),
+                text,
+            ]);
             rows += 1;
         }
         if rows == 0 && all {
-            table.add_row([account.clone(), p.user_name.clone(), String::new(), "nothing".into(), String::new(), String::new()]);
+            table.add_row([
+                account.clone(),
+                p.user_name.clone(),
+                String::new(),
+                "nothing".into(),
+                String::new(),
+                String::new(),
+            ]);
         }
     }
     println!("{table}");
@@ -301,12 +319,19 @@ fn print_summary(s: &Summary) {
             println!("note: {}: {n}", a.account);
         }
         if let Some(e) = &a.error {
-            eprintln!("keyguard: account {} could not be processed: {e}", a.account);
+            eprintln!(
+                "keyguard: account {} could not be processed: {e}",
+                a.account
+            );
         }
     }
     println!(
         "{}{} done, {} previewed, {} warned, {} skipped, {} failed in {} account(s)",
-        if s.dry_run { "DryRun (nothing written): " } else { "" },
+        if s.dry_run {
+            "DryRun (nothing written): "
+        } else {
+            ""
+        },
         s.count(Outcome::Done),
         s.count(Outcome::Preview),
         s.count(Outcome::Warned),
@@ -355,12 +380,23 @@ pub async fn run_restore(args: RestoreArgs) -> Result<ExitCode> {
         notices: Default::default(),
         kms_key_id: None,
     };
-    let record = restore(&r, &args.account, &args.user, &args.key, args.check, Utc::now())
-        .await
-        .with_context(|| format!("restore {} of {}", mask_key_id(&args.key), args.user))?;
+    let record = restore(
+        &r,
+        &args.account,
+        &args.user,
+        &args.key,
+        args.check,
+        Utc::now(),
+    )
+    .await
+    .with_context(|| format!("restore {} of {}", mask_key_id(&args.key), args.user))?;
     println!(
         "{} {} of {}: {}",
-        if args.check { "can restore" } else { "restored" },
+        if args.check {
+            "can restore"
+        } else {
+            "restored"
+        },
         record.key,
         record.user,
         record.why

@@ -68,7 +68,11 @@ impl Error {
     {
         let code = err.code().map(str::to_string);
         let message = match &err {
-            SdkError::ServiceError(e) => e.err().message().unwrap_or("no message").to_string(),
+            SdkError::ServiceError(e) => match e.err().message() {
+                Some(m) => m.to_string(),
+                // Modeled errors built without metadata (mocks) still display their message.
+                None => e.err().to_string(),
+            },
             _ => DisplayErrorContext(&err).to_string(),
         };
         // IAM, STS and Organizations do not model AccessDenied as a typed error; the code is all

@@ -157,7 +157,10 @@ pub fn parse_credential_report(csv_bytes: &[u8]) -> Result<Vec<ReportRow>> {
         if extra > 0 {
             // The name's commas appear twice: in the user column and at the end of the ARN.
             let commas = extra / 2;
-            let user = (0..=commas).map(|f| &record[f]).collect::<Vec<_>>().join(",");
+            let user = (0..=commas)
+                .map(|f| &record[f])
+                .collect::<Vec<_>>()
+                .join(",");
             let arn = (commas + 1..=2 * commas + 1)
                 .map(|f| &record[f])
                 .collect::<Vec<_>>()
@@ -535,7 +538,10 @@ nokeys,arn:aws:iam::111111111111:user/nokeys,2020-01-01T00:00:00+00:00,false,N/A
         assert!(rows[1].keys.is_empty());
         assert!(parse_credential_report(b"user,arn\nx").is_err());
         // An unquoted user name with commas.
-        let unquoted = REPORT.replace("ci+deploy@x,arn:aws:iam::111111111111:user/ci/ci+deploy@x", "a,b=c,arn:aws:iam::111111111111:user/a,b=c");
+        let unquoted = REPORT.replace(
+            "ci+deploy@x,arn:aws:iam::111111111111:user/ci/ci+deploy@x",
+            "a,b=c,arn:aws:iam::111111111111:user/a,b=c",
+        );
         let rows = parse_credential_report(unquoted.as_bytes()).unwrap();
         assert_eq!(rows[0].user, "a,b=c");
         assert_eq!(rows[0].arn, "arn:aws:iam::111111111111:user/a,b=c");

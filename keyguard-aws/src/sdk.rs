@@ -48,7 +48,10 @@ impl Caller {
     /// it. A role's path is not visible in an assumed-role ARN: deploy keyguard's roles at `/`.
     pub fn principal_in(&self, account: &str, role: &RoleSpec) -> String {
         if account != self.account {
-            return format!("arn:{}:iam::{account}:role/{}", self.partition, role.role_name);
+            return format!(
+                "arn:{}:iam::{account}:role/{}",
+                self.partition, role.role_name
+            );
         }
         let parts: Vec<&str> = self.arn.split(':').collect();
         match parts.get(5).map(|r| r.split('/').collect::<Vec<_>>()) {

@@ -223,11 +223,20 @@ pub async fn send(
     };
     let message = Message::builder()
         .subject(content(subject)?)
-        .body(Body::builder().html(content(html)?).text(content(text)?).build())
+        .body(
+            Body::builder()
+                .html(content(html)?)
+                .text(content(text)?)
+                .build(),
+        )
         .build();
     ses.send_email()
         .from_email_address(from)
-        .destination(Destination::builder().set_to_addresses(Some(to.to_vec())).build())
+        .destination(
+            Destination::builder()
+                .set_to_addresses(Some(to.to_vec()))
+                .build(),
+        )
         .content(EmailContent::builder().simple(message).build())
         .send()
         .await
@@ -280,7 +289,10 @@ pub async fn publish(
                     .detail_type("keyguard key action")
                     .event_bus_name(bus)
                     .resources(format!("arn:aws:iam::{account}:user/{}", r.user))
-                    .detail(serde_json::to_string(&detail).map_err(|e| Error::Internal(e.to_string()))?)
+                    .detail(
+                        serde_json::to_string(&detail)
+                            .map_err(|e| Error::Internal(e.to_string()))?,
+                    )
                     .build(),
             );
         }
@@ -336,8 +348,14 @@ mod tests {
         let t = Templates::new().unwrap();
         let (html, text) = t.render("owner", &notice(false)).unwrap();
         assert!(html.contains("Done in this run") && !html.contains("Preview"));
-        assert!(text.contains("rotate key AKIA…WXYZ") && text.contains("ci+deploy@x"), "{text}");
-        assert!(html.contains("ci+deploy@x"), "escaping keeps IAM names readable");
+        assert!(
+            text.contains("rotate key AKIA…WXYZ") && text.contains("ci+deploy@x"),
+            "{text}"
+        );
+        assert!(
+            html.contains("ci+deploy@x"),
+            "escaping keeps IAM names readable"
+        );
         let (html, text) = t.render("owner", &notice(true)).unwrap();
         assert!(html.contains("Preview") && text.starts_with("PREVIEW"));
         assert!(text.contains("Would be done"));
@@ -355,7 +373,15 @@ mod tests {
     #[test]
     fn addresses() {
         assert!(valid_address("dev+ci@example.com"));
-        for bad in ["", "x", "a@b", "a b@c.com", "a@b.com,c@d.com", "@x.com", "a@@b.com"] {
+        for bad in [
+            "",
+            "x",
+            "a@b",
+            "a b@c.com",
+            "a@b.com,c@d.com",
+            "@x.com",
+            "a@@b.com",
+        ] {
             assert!(!valid_address(bad), "{bad}");
         }
     }

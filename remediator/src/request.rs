@@ -85,18 +85,26 @@ impl Request {
     /// nothing.
     pub fn parse(event: Value) -> Result<Request> {
         let Some(obj) = event.as_object() else {
-            return Err(Error::MalformedEvent("the event is not a JSON object".into()));
+            return Err(Error::MalformedEvent(
+                "the event is not a JSON object".into(),
+            ));
         };
         if obj.contains_key("resourceId") {
             let e: RemediationEvent = typed("remediation event", event)?;
-            if let Some(t) = e.resource_type.as_deref().filter(|t| *t != "AWS::IAM::User") {
+            if let Some(t) = e
+                .resource_type
+                .as_deref()
+                .filter(|t| *t != "AWS::IAM::User")
+            {
                 return Err(Error::MalformedEvent(format!(
                     "remediation event: resourceType {t:?} is not AWS::IAM::User"
                 )));
             }
             check_account(&e.account_id)?;
             if e.resource_id.trim().is_empty() {
-                return Err(Error::MalformedEvent("remediation event: resourceId is empty".into()));
+                return Err(Error::MalformedEvent(
+                    "remediation event: resourceId is empty".into(),
+                ));
             }
             return Ok(Request::Remediation {
                 user_id: e.resource_id,
@@ -150,7 +158,9 @@ fn check_account(a: &str) -> Result<()> {
     if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
-        Err(Error::MalformedEvent(format!("{a:?} is not a 12-digit account id")))
+        Err(Error::MalformedEvent(format!(
+            "{a:?} is not a 12-digit account id"
+        )))
     }
 }
 
@@ -167,7 +177,10 @@ mod tests {
         );
         let scheduled = json!({"version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events",
             "account": "111122223333", "time": "2026-11-22T06:00:00Z", "region": "us-east-1", "resources": [], "detail": {}});
-        assert_eq!(Request::parse(scheduled).unwrap(), Request::Sweep { mode: Mode::Auto });
+        assert_eq!(
+            Request::parse(scheduled).unwrap(),
+            Request::Sweep { mode: Mode::Auto }
+        );
         assert_eq!(
             Request::parse(json!({"kind": "manual", "account": "111122223333", "user": "a,b", "forceRotate": true, "mode": "preview"})).unwrap(),
             Request::Manual { account: "111122223333".into(), user: Some("a,b".into()), force_rotate: true, mode: Mode::Preview }
@@ -181,8 +194,17 @@ mod tests {
         assert!(msg(json!({"hello": 1})).contains("unknown event"));
         assert!(msg(json!({"kind": "nuke"})).contains("unknown kind"));
         assert!(msg(json!({"resourceId": "A", "accountId": "12"})).contains("12-digit"));
-        assert!(msg(json!({"resourceId": "A", "accountId": "111122223333", "mode": "yolo"})).contains("mode"));
-        assert!(msg(json!({"resourceId": "A", "accountId": "111122223333", "extra": 1})).contains("extra"));
-        assert!(msg(json!({"kind": "manual", "account": "111122223333", "forceRotate": true})).contains("needs a user"));
+        assert!(
+            msg(json!({"resourceId": "A", "accountId": "111122223333", "mode": "yolo"}))
+                .contains("mode")
+        );
+        assert!(
+            msg(json!({"resourceId": "A", "accountId": "111122223333", "extra": 1}))
+                .contains("extra")
+        );
+        assert!(
+            msg(json!({"kind": "manual", "account": "111122223333", "forceRotate": true}))
+                .contains("needs a user")
+        );
     }
 }

@@ -19,9 +19,13 @@ use secrecy::SecretString;
 use serde_json::Value;
 use tracing::{info, warn, Instrument};
 
-use crate::notices::{self, by_owner, day, Digest, DigestRow, DigestUser, Item, OwnerNotice, UserNotice};
+use crate::notices::{
+    self, by_owner, day, Digest, DigestRow, DigestUser, Item, OwnerNotice, UserNotice,
+};
 use crate::secrets::{self, SecretTarget};
-use crate::{AccountReport, ActionRecord, Error, Mode, Outcome, Remediator, Request, Result, Summary};
+use crate::{
+    AccountReport, ActionRecord, Error, Mode, Outcome, Remediator, Request, Result, Summary,
+};
 
 /// Which users of an account a run looks at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +54,12 @@ pub async fn handle(r: &Remediator, event: Value, now: DateTime<Utc>) -> Result<
                 name: String::new(),
                 email: None,
             };
-            Ok(single(r, run_account(r, account, &Selection::UserId(user_id), false, mode, now).await, mode, now))
+            Ok(single(
+                r,
+                run_account(r, account, &Selection::UserId(user_id), false, mode, now).await,
+                mode,
+                now,
+            ))
         }
         Request::Manual {
             account,
@@ -64,7 +73,12 @@ pub async fn handle(r: &Remediator, event: Value, now: DateTime<Utc>) -> Result<
                 email: None,
             };
             let selection = user.map_or(Selection::All, Selection::Name);
-            Ok(single(r, run_account(r, account, &selection, force_rotate, mode, now).await, mode, now))
+            Ok(single(
+                r,
+                run_account(r, account, &selection, force_rotate, mode, now).await,
+                mode,
+                now,
+            ))
         }
     }
 }
@@ -130,7 +144,17 @@ pub async fn run_account(
             account: account.id.clone(),
             ..AccountReport::default()
         };
-        let works = match act(r, &account, selection, force_rotate, dry_run(r, mode), now, &mut report).await {
+        let works = match act(
+            r,
+            &account,
+            selection,
+            force_rotate,
+            dry_run(r, mode),
+            now,
+            &mut report,
+        )
+        .await
+        {
             Ok(works) => works,
             Err(e) => {
                 warn!(error = %e, "account not processed");
@@ -200,9 +224,18 @@ async fn act(
         Selection::UserId(id) => {
             // Config's resource id is the UserId; IAM has no lookup by id, so page the users
             // (one call per 1000). Names with paths and `+=,.@-` come back exactly as IAM has them.
-            match users(&ctx.iam).await?.into_iter().find(|u| &u.user_id == id) {
+            match users(&ctx.iam)
+                .await?
+                .into_iter()
+                .find(|u| &u.user_id == id)
+            {
                 Some(u) => vec![(u, None)],
-                None => return Err(Error::NotFound(format!("no user with UserId {id} in {}", account.id))),
+                None => {
+                    return Err(Error::NotFound(format!(
+                        "no user with UserId {id} in {}",
+                        account.id
+                    )))
+                }
             }
         }
     };
@@ -229,9 +262,20 @@ struct Work {
 }
 
 impl Work {
-    fn record(&mut self, key: &str, action: &str, outcome: Outcome, date: DateTime<Utc>, why: impl Into<String>) {
+    fn record(
+        &mut self,
+        key: &str,
+        action: &str,
+        outcome: Outcome,
+        date: DateTime<Utc>,
+        why: impl Into<String>,
+    ) {
         let why = why.into();
-        let masked = if key.is_empty() { String::new() } else { mask_key_id(key) };
+        let masked = if key.is_empty() {
+            String::new()
+        } else {
+            mask_key_id(key)
+        };
         match outcome {
             Outcome::Failed => warn!(key = %masked, action, why = %why, "failed"),
             _ => info!(key = %masked, action, outcome = ?outcome, why = %why, "step"),
@@ -265,7 +309,10 @@ impl Ctx<'_> {
             secret_name: None,
         };
         let mut tags = TagChanges::default();
-        if let Err(e) = self.user_steps(&mut w, &mut tags, slots, force_rotate).await {
+        if let Err(e) = self
+            .user_steps(&mut w, &mut tags, slots, force_rotate)
+            .await
+        {
             let now = self.now;
             w.record("", "examine", Outcome::Failed, now, e.to_string());
         }
@@ -313,7 +360,13 @@ impl Ctx<'_> {
                     match self.delete_key(&name, &id).await {
                         Ok(()) => w.record(&id, "delete-orphan", Outcome::Done, self.now, why),
                         Err(e) => {
-                            w.record(&id, "delete-orphan", Outcome::Failed, self.now, e.to_string());
+                            w.record(
+                                &id,
+                                "delete-orphan",
+                                Outcome::Failed,
+                                self.now,
+                                e.to_string(),
+                            );
                             return Ok(());
                         }
                     }
@@ -332,8 +385,7 @@ impl Ctx<'_> {
                 .any(|k| k.id.as_deref() == Some(id) && k.is_active())
         };
         if from_report
-            && p
-                .due(self.now)
+            && p.due(self.now)
                 .any(|a| a.action == Action::Disable && active(&keys, &a.key_id))
         {
             for k in keys.iter_mut().filter(|k| k.is_active()) {
@@ -357,7 +409,9 @@ impl Ctx<'_> {
         let due: Vec<PlannedAction> = if force_rotate {
             match forced_rotation(&keys, self.now) {
                 Ok(a) => vec![a],
-                Err(why) => return Err(Error::Refused(format!("forced rotation of {name}: {why}"))),
+                Err(why) => {
+                    return Err(Error::Refused(format!("forced rotation of {name}: {why}")))
+                }
             }
         } else {
             p.due(self.now)
@@ -382,7 +436,13 @@ impl Ctx<'_> {
                     continue;
                 }
                 let outcome = Outcome::Warned;
-                w.record(&a.key_id, &format!("warn:{}", step.as_str()), outcome, step_due, a.why.clone());
+                w.record(
+                    &a.key_id,
+                    &format!("warn:{}", step.as_str()),
+                    outcome,
+                    step_due,
+                    a.why.clone(),
+                );
                 sent.insert(mark);
             }
         }
@@ -444,17 +504,28 @@ impl Ctx<'_> {
         let id = a.key_id.as_str();
         let key = keys.iter().find(|k| k.id.as_deref() == Some(id)).cloned();
         let preview = self.dry_run;
-        let outcome = if preview { Outcome::Preview } else { Outcome::Done };
+        let outcome = if preview {
+            Outcome::Preview
+        } else {
+            Outcome::Done
+        };
         match a.action {
             Action::RecordDisabled => {
-                tags.set.insert(format!("{DISABLED_TAG_PREFIX}{id}"), now.to_rfc3339());
+                tags.set
+                    .insert(format!("{DISABLED_TAG_PREFIX}{id}"), now.to_rfc3339());
                 w.record(id, "record-disabled", outcome, now, a.why.clone());
                 true
             }
             Action::Delete => {
                 // Invariant 1: only an Inactive key, checked against the live read.
                 if key.as_ref().is_none_or(|k| k.is_active()) {
-                    w.record(id, "delete", Outcome::Skipped, now, "the key is Active or gone since the plan");
+                    w.record(
+                        id,
+                        "delete",
+                        Outcome::Skipped,
+                        now,
+                        "the key is Active or gone since the plan",
+                    );
                     return true;
                 }
                 if !preview {
@@ -464,15 +535,25 @@ impl Ctx<'_> {
                     }
                 }
                 keys.retain(|k| k.id.as_deref() != Some(id));
-                tags.unset.insert(format!("{DISABLED_TAG_PREFIX}{id}"));
-                tags.unset.insert(format!("{RESTORED_TAG_PREFIX}{id}"));
-                tags.set.remove(&format!("{DISABLED_TAG_PREFIX}{id}"));
+                for prefix in [DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX] {
+                    let k = format!("{prefix}{id}");
+                    if w.user.tags.contains_key(&k) {
+                        tags.unset.insert(k.clone());
+                    }
+                    tags.set.remove(&k);
+                }
                 w.record(id, "delete", outcome, now, a.why.clone());
                 true
             }
             Action::Disable => {
                 if !key.as_ref().is_some_and(|k| k.is_active()) {
-                    w.record(id, "disable", Outcome::Skipped, now, "the key is Inactive or gone since the plan");
+                    w.record(
+                        id,
+                        "disable",
+                        Outcome::Skipped,
+                        now,
+                        "the key is Inactive or gone since the plan",
+                    );
                     return true;
                 }
                 if !preview {
@@ -485,15 +566,25 @@ impl Ctx<'_> {
                         .send()
                         .await;
                     if let Err(e) = res {
-                        w.record(id, "disable", Outcome::Failed, now, Error::aws("UpdateAccessKey", e).to_string());
+                        w.record(
+                            id,
+                            "disable",
+                            Outcome::Failed,
+                            now,
+                            Error::aws("UpdateAccessKey", e).to_string(),
+                        );
                         return false;
                     }
                 }
                 if let Some(k) = keys.iter_mut().find(|k| k.id.as_deref() == Some(id)) {
                     k.status = keyguard_core::KeyStatus::Inactive;
                 }
-                tags.set.insert(format!("{DISABLED_TAG_PREFIX}{id}"), now.to_rfc3339());
-                tags.unset.insert(format!("{RESTORED_TAG_PREFIX}{id}"));
+                tags.set
+                    .insert(format!("{DISABLED_TAG_PREFIX}{id}"), now.to_rfc3339());
+                let restored = format!("{RESTORED_TAG_PREFIX}{id}");
+                if w.user.tags.contains_key(&restored) {
+                    tags.unset.insert(restored);
+                }
                 announce_follow_ups(p, id, open);
                 w.record(id, "disable", outcome, now, a.why.clone());
                 true
@@ -518,9 +609,16 @@ impl Ctx<'_> {
                     Ok((new_id, secret_name)) => {
                         tags.unset.insert(ROTATING_TAG.to_string());
                         // The mark call wrote the announced steps already.
-                        let marks: BTreeSet<String> = warned(&w.user).union(open).cloned().collect();
+                        let marks: BTreeSet<String> =
+                            warned(&w.user).union(open).cloned().collect();
                         w.user.tags.insert(WARNED_TAG.to_string(), join(&marks));
-                        w.record(id, "rotate", Outcome::Done, now, format!("{}; new key {}", a.why, mask_key_id(&new_id)));
+                        w.record(
+                            id,
+                            "rotate",
+                            Outcome::Done,
+                            now,
+                            format!("{}; new key {}", a.why, mask_key_id(&new_id)),
+                        );
                         if let Some(r) = w.records.last_mut() {
                             r.secret_name = Some(secret_name.clone());
                         }
@@ -570,7 +668,10 @@ impl Ctx<'_> {
             .await
             .map_err(|e| (Error::aws("CreateAccessKey", e), true))?;
         let Some(created) = out.access_key else {
-            return Err((Error::Internal("CreateAccessKey returned no key".into()), true));
+            return Err((
+                Error::Internal("CreateAccessKey returned no key".into()),
+                true,
+            ));
         };
         let new_id = created.access_key_id().to_string();
         let secret = SecretString::from(created.secret_access_key().to_string());
@@ -657,15 +758,27 @@ impl Ctx<'_> {
 /// The steps that follow a step done on `key_id` in this run are announced by its notice (which
 /// lists them with their dates): mark them as warned.
 fn announce_follow_ups(p: &Plan, key_id: &str, open: &mut BTreeSet<String>) {
-    for a in p.actions.iter().filter(|a| a.key_id == key_id && a.projected) {
-        if let Some(step) = a.action.step().filter(|_| !matches!(a.action, Action::Warn { .. } | Action::Notify { .. })) {
+    for a in p
+        .actions
+        .iter()
+        .filter(|a| a.key_id == key_id && a.projected)
+    {
+        if let Some(step) = a
+            .action
+            .step()
+            .filter(|_| !matches!(a.action, Action::Warn { .. } | Action::Notify { .. }))
+        {
             open.insert(format!("{}@{}", step.as_str(), day(a.due)));
         }
     }
 }
 
 fn tag(k: &str, v: &str) -> Tag {
-    Tag::builder().key(k).value(v).build().expect("key and value are set")
+    Tag::builder()
+        .key(k)
+        .value(v)
+        .build()
+        .expect("key and value are set")
 }
 
 fn join(marks: &BTreeSet<String>) -> String {
@@ -695,8 +808,14 @@ fn owner_of(r: &Remediator, user: &User, account: &Account) -> std::result::Resu
         .or_else(|| r.notices.admins.first().cloned());
     match (tag, fallback) {
         (_, Some(f)) => Ok(f),
-        (Some(bad), None) => Err(format!("the {} tag {bad:?} is not an address and there is no fallback", r.settings.owner_email_tag)),
-        (None, None) => Err(format!("no {} tag, no account email, no admin address", r.settings.owner_email_tag)),
+        (Some(bad), None) => Err(format!(
+            "the {} tag {bad:?} is not an address and there is no fallback",
+            r.settings.owner_email_tag
+        )),
+        (None, None) => Err(format!(
+            "no {} tag, no account email, no admin address",
+            r.settings.owner_email_tag
+        )),
     }
 }
 
@@ -717,8 +836,18 @@ fn user_notice(w: &Work) -> UserNotice {
             .filter(|r| matches!(r.outcome, Outcome::Done | Outcome::Preview))
             .map(item)
             .collect(),
-        failed: w.records.iter().filter(|r| r.outcome == Outcome::Failed).map(item).collect(),
-        warnings: w.records.iter().filter(|r| r.outcome == Outcome::Warned).map(item).collect(),
+        failed: w
+            .records
+            .iter()
+            .filter(|r| r.outcome == Outcome::Failed)
+            .map(item)
+            .collect(),
+        warnings: w
+            .records
+            .iter()
+            .filter(|r| r.outcome == Outcome::Warned)
+            .map(item)
+            .collect(),
         coming: w.coming.clone(),
         read_command: w
             .secret_name
@@ -738,7 +867,11 @@ async fn notify(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let run_at = now.format("%Y-%m-%d %H:%M UTC").to_string();
-    let tag = if preview { "[keyguard preview] " } else { "[keyguard] " };
+    let tag = if preview {
+        "[keyguard preview] "
+    } else {
+        "[keyguard] "
+    };
     let mut owned = Vec::new();
     let mut digest_users = Vec::new();
     for w in works {
@@ -754,7 +887,10 @@ async fn notify(
                     .map(|x| DigestRow {
                         key: x.key.clone(),
                         action: x.action.clone(),
-                        outcome: serde_json::to_value(x.outcome).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+                        outcome: serde_json::to_value(x.outcome)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default(),
                         date: day(x.date),
                         why: x.why.clone(),
                     })
@@ -766,7 +902,9 @@ async fn notify(
         }
         match owner {
             Ok(o) => owned.push((o, n)),
-            Err(e) => report.notes.push(format!("{}: owner not notified: {e}", w.user.name)),
+            Err(e) => report
+                .notes
+                .push(format!("{}: owner not notified: {e}", w.user.name)),
         }
     }
 
@@ -774,22 +912,32 @@ async fn notify(
         let events = aws_sdk_eventbridge::Client::new(&r.sdk);
         let refused = notices::publish(&events, bus, &account.id, &report.actions, preview).await?;
         if refused > 0 {
-            report.notes.push(format!("EventBridge refused {refused} event(s)"));
+            report
+                .notes
+                .push(format!("EventBridge refused {refused} event(s)"));
         }
     }
 
     let Some(sender) = &r.notices.sender else {
         if !owned.is_empty() {
-            report.notes.push("no sender address configured (NOTICE_SENDER): no email sent".into());
+            report
+                .notes
+                .push("no sender address configured (NOTICE_SENDER): no email sent".into());
         }
         return Ok(());
     };
     let templates = Templates::get()?;
     let ses = aws_sdk_sesv2::Client::new(&r.sdk);
     for (owner, users) in by_owner(owned) {
-        let steps: usize = users.iter().map(|u| u.done.len() + u.failed.len() + u.warnings.len()).sum();
+        let steps: usize = users
+            .iter()
+            .map(|u| u.done.len() + u.failed.len() + u.warnings.len())
+            .sum();
         let notice = OwnerNotice {
-            subject: format!("{tag}{steps} access key action(s) for your IAM users in {}", account.id),
+            subject: format!(
+                "{tag}{steps} access key action(s) for your IAM users in {}",
+                account.id
+            ),
             preview,
             account: account.id.clone(),
             account_name: account.name.clone(),
@@ -801,12 +949,25 @@ async fn notify(
             users,
         };
         let (html, text) = templates.render("owner", &notice)?;
-        match notices::send(&ses, sender, &[owner.clone()], &notice.subject, &html, &text).await {
+        match notices::send(
+            &ses,
+            sender,
+            std::slice::from_ref(&owner),
+            &notice.subject,
+            &html,
+            &text,
+        )
+        .await
+        {
             Ok(()) => report.emails += 1,
-            Err(e) => report.notes.push(format!("notice to {owner} not sent: {e}")),
+            Err(e) => report
+                .notes
+                .push(format!("notice to {owner} not sent: {e}")),
         }
     }
-    if !r.notices.admins.is_empty() && (!digest_users.is_empty() || report.error.is_some() || !report.notes.is_empty()) {
+    if !r.notices.admins.is_empty()
+        && (!digest_users.is_empty() || report.error.is_some() || !report.notes.is_empty())
+    {
         let count = |o: Outcome| report.actions.iter().filter(|a| a.outcome == o).count();
         let digest = Digest {
             subject: format!(
@@ -828,7 +989,15 @@ async fn notify(
             notes: report.notes.clone(),
         };
         let (html, text) = templates.render("digest", &digest)?;
-        notices::send(&ses, sender, &r.notices.admins, &digest.subject, &html, &text).await?;
+        notices::send(
+            &ses,
+            sender,
+            &r.notices.admins,
+            &digest.subject,
+            &html,
+            &text,
+        )
+        .await?;
         report.emails += 1;
     }
     Ok(())
@@ -839,7 +1008,8 @@ use crate::notices::Templates;
 impl Templates {
     /// The compiled templates, built once per process.
     pub fn get() -> Result<&'static Templates> {
-        static T: std::sync::OnceLock<std::result::Result<Templates, String>> = std::sync::OnceLock::new();
+        static T: std::sync::OnceLock<std::result::Result<Templates, String>> =
+            std::sync::OnceLock::new();
         T.get_or_init(|| Templates::new().map_err(|e| e.to_string()))
             .as_ref()
             .map_err(|e| Error::Notice(e.clone()))
@@ -872,7 +1042,9 @@ pub async fn restore(
     let until = now + chrono::Duration::days(r.settings.installation_grace_period.into());
     let why = format!(
         "re-enabled by an operator{}; keyguard will not disable it before {}",
-        delete_due.map(|d| format!(" (it was to be deleted {})", day(d))).unwrap_or_default(),
+        delete_due
+            .map(|d| format!(" (it was to be deleted {})", day(d)))
+            .unwrap_or_default(),
         day(until)
     );
     if !dry_run {
@@ -885,7 +1057,10 @@ pub async fn restore(
             .map_err(|e| Error::aws("UpdateAccessKey", e))?;
         iam.tag_user()
             .user_name(user_name)
-            .tags(tag(&format!("{RESTORED_TAG_PREFIX}{key_id}"), &now.to_rfc3339()))
+            .tags(tag(
+                &format!("{RESTORED_TAG_PREFIX}{key_id}"),
+                &now.to_rfc3339(),
+            ))
             .send()
             .await
             .map_err(|e| Error::aws("TagUser", e))?;
@@ -901,7 +1076,11 @@ pub async fn restore(
         user: user_name.to_string(),
         key: mask_key_id(key_id),
         action: "restore".into(),
-        outcome: if dry_run { Outcome::Preview } else { Outcome::Done },
+        outcome: if dry_run {
+            Outcome::Preview
+        } else {
+            Outcome::Done
+        },
         date: now,
         why,
         secret_name: None,

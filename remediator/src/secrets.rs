@@ -17,7 +17,10 @@ use crate::{Error, Result};
 /// The secret's name for `user` in `account`. Secrets Manager names allow IAM's `+=.@-` but not
 /// `,`, which becomes `=2C` (so two users never share a secret).
 pub fn secret_name(account: &str, user: &str) -> String {
-    format!("Account_{account}_User_{}_AccessKey", user.replace(',', "=2C"))
+    format!(
+        "Account_{account}_User_{}_AccessKey",
+        user.replace(',', "=2C")
+    )
 }
 
 /// The command an owner runs to read the new key (given in owner notices).
@@ -136,7 +139,9 @@ pub async fn store(
     };
     // The JSON holds the secret: it goes straight into a SecretString and into the request,
     // whose Debug output the SDK redacts.
-    let json = SecretString::from(serde_json::to_string(&value).map_err(|e| Error::Internal(e.to_string()))?);
+    let json = SecretString::from(
+        serde_json::to_string(&value).map_err(|e| Error::Internal(e.to_string()))?,
+    );
     sm.put_secret_value()
         .secret_id(&name)
         .secret_string(json.expose_secret())
@@ -223,5 +228,101 @@ mod tests {
             p["Statement"][1]["Condition"]["StringNotEquals"]["aws:PrincipalArn"],
             serde_json::json!(["arn:u", "arn:r"])
         );
+    }
+
+    use aws_sdk_secretsmanager::operation::create_secret::CreateSecretOutput;
+    use aws_sdk_secretsmanager::operation::put_resource_policy::PutResourcePolicyOutput;
+    use aws_sdk_secretsmanager::operation::put_secret_value::{
+        PutSecretValueError, PutSecretValueOutput,
+    };
+    use aws_sdk_secretsmanager::types::error::{
+        EncryptionFailure, ResourceExistsException, ResourceNotFoundException,
+    };
+    use aws_sdk_secretsmanager::Client;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    fn target() -> SecretTarget<'static> {
+        SecretTarget {
+            account: "111122223333",
+            user_name: "u",
+            user_arn: "arn:aws:iam::111122223333:user/u",
+            keyguard_arn: "arn:aws:iam::111122223333:role/keyguard-member",
+            kms_key_id: Some("alias/keys"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_existing_secret_gets_a_new_version_and_the_policy_comes_first() {
+        let create = mock!(Client::create_secret)
+            .match_requests(|r| r.kms_key_id() == Some("alias/keys") && r.secret_string().is_none())
+            .then_error(|| {
+                CreateSecretError::ResourceExistsException(
+                    ResourceExistsException::builder().build(),
+                )
+            });
+        let policy = mock!(Client::put_resource_policy)
+            .match_requests(|r| r.block_public_policy() == Some(true))
+            .then_output(|| PutResourcePolicyOutput::builder().build());
+        let put = mock!(Client::put_secret_value)
+            .match_requests(|r| {
+                r.secret_string()
+                    .is_some_and(|s| s.contains("\"AccessKeyId\":\"AKIA1\""))
+            })
+            .then_output(|| PutSecretValueOutput::builder().build());
+        let sm = mock_client!(
+            aws_sdk_secretsmanager,
+            RuleMode::Sequential,
+            [&create, &policy, &put]
+        );
+        let secret = SecretString::from("s3cr3t".to_string());
+        let name = store(&sm, &target(), "AKIA1", &secret, Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(name, "Account_111122223333_User_u_AccessKey");
+        assert_eq!(
+            (create.num_calls(), policy.num_calls(), put.num_calls()),
+            (1, 1, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_store_is_an_error_without_the_secret() {
+        let create =
+            mock!(Client::create_secret).then_output(|| CreateSecretOutput::builder().build());
+        let policy = mock!(Client::put_resource_policy)
+            .then_output(|| PutResourcePolicyOutput::builder().build());
+        let put = mock!(Client::put_secret_value).then_error(|| {
+            PutSecretValueError::EncryptionFailure(
+                EncryptionFailure::builder()
+                    .message("KMS key disabled")
+                    .build(),
+            )
+        });
+        let sm = mock_client!(
+            aws_sdk_secretsmanager,
+            RuleMode::Sequential,
+            [&create, &policy, &put]
+        );
+        let secret = SecretString::from("s3cr3t-value".to_string());
+        let err = store(&sm, &target(), "AKIA1", &secret, Utc::now())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("PutSecretValue") && err.contains("KMS key disabled"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cr3t-value"));
+    }
+
+    #[tokio::test]
+    async fn no_secret_means_no_stored_key() {
+        let get = mock!(Client::get_secret_value).then_error(|| {
+            GetSecretValueError::ResourceNotFoundException(
+                ResourceNotFoundException::builder().build(),
+            )
+        });
+        let sm = mock_client!(aws_sdk_secretsmanager, RuleMode::Sequential, [&get]);
+        assert_eq!(stored_key_id(&sm, "111122223333", "u").await.unwrap(), None);
     }
 }
