@@ -306,9 +306,27 @@ async fn a_member_account_goes_through_120_days_of_policy() {
                 rig.use_key(&member, id, now - Duration::days(1));
             }
         }
+        rig.reset_calls(&member);
         let summary = sweep(&r, &filter, Mode::Auto, now).await.unwrap();
         assert_eq!(summary.failures(), 0, "day {day}: {summary:#?}");
         let after = keys_of(&cfg).await;
+        // Every key creation attempted succeeded: never a third key tried.
+        let created: usize = after
+            .iter()
+            .map(|(u, keys)| {
+                keys.iter()
+                    .filter(|k| !before.get(u).is_some_and(|b| b.iter().any(|o| o.0 == k.0)))
+                    .count()
+            })
+            .sum();
+        assert_eq!(
+            rig.calls(&member)
+                .get("iam:CreateAccessKey")
+                .copied()
+                .unwrap_or(0),
+            created as u64,
+            "day {day}: CreateAccessKey calls = new keys"
+        );
         for (user, old) in &before {
             let new = after.get(user).cloned().unwrap_or_default();
             assert!(new.len() <= 2, "day {day}: {user} has {} keys", new.len());
@@ -346,7 +364,7 @@ async fn a_member_account_goes_through_120_days_of_policy() {
                 "deploy+bot@x",
                 "rotate key",
                 &secret_name(&member, "deploy+bot@x"),
-                "aws secretsmanager get-secret-value",
+                "aws secretsmanager get-secret-value --region us-east-1",
                 "Done in this run",
             ] {
                 assert!(text.contains(needle), "{needle:?} missing from {text}");

@@ -819,7 +819,7 @@ fn owner_of(r: &Remediator, user: &User, account: &Account) -> std::result::Resu
     }
 }
 
-fn user_notice(w: &Work) -> UserNotice {
+fn user_notice(w: &Work, region: &str) -> UserNotice {
     let item = |r: &ActionRecord| Item {
         key: r.key.clone(),
         action: r.action.trim_start_matches("warn:").to_string(),
@@ -852,7 +852,7 @@ fn user_notice(w: &Work) -> UserNotice {
         read_command: w
             .secret_name
             .as_ref()
-            .map(|n| secrets::read_command(n, "<the account's region>")),
+            .map(|n| secrets::read_command(n, region)),
         secret_name: w.secret_name.clone(),
     }
 }
@@ -875,7 +875,8 @@ async fn notify(
     let mut owned = Vec::new();
     let mut digest_users = Vec::new();
     for w in works {
-        let n = user_notice(w);
+        let region = r.sdk.region().map_or("us-east-1", |r| r.as_ref());
+        let n = user_notice(w, region);
         let owner = owner_of(r, &w.user, account);
         if !w.records.is_empty() {
             digest_users.push(DigestUser {

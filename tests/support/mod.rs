@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod lambda;
+
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,111 @@
+//! The `remediator` bootstrap binary (the one packaged for Lambda) under cargo-lambda's local
+//! runtime (see tests/support/lambda.rs): the SSM document's payload rotates a due key, and a
+//! failed step fails the invocation so that the SSM Automation and Config see it.
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+use chrono::Utc;
+use serde_json::Value;
+use support::lambda::LocalLambda;
+use support::{fixture, seed, Org, Rig, UserSpec};
+
+#[tokio::test]
+async fn release_bootstrap_remediates_a_user_and_fails_on_a_failed_step() {
+    let org = Org::new(1).await;
+    let member = org.members[0].clone();
+    let cfg = org.member(0).await;
+    let spec = |name: &str| UserSpec {
+        name: name.into(),
+        path: "/ci/".into(),
+        keys: vec![(120, Some(1), true)],
+        ..UserSpec::default()
+    };
+    let users = seed(
+        &cfg,
+        &member,
+        &[spec("deploy+bot@x"), spec("second")],
+        Utc::now(),
+    )
+    .await;
+    let mut env = org.env().await;
+    env.push(("DRY_RUN_FLAG", "false".into()));
+    let lambda = LocalLambda::start(env!("CARGO_BIN_EXE_remediator").as_ref(), env);
+    let event = |user: &str| -> Value {
+        let text = fixture("remediator/fixtures/remediation.json")
+            .replace("{{user_id}}", &users[user].user_id)
+            .replace("{{account}}", &member);
+        serde_json::from_str(&text).unwrap()
+    };
+
+    let out = lambda.invoke(&event("deploy+bot@x"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("the handler's JSON summary");
+    let actions = summary["accounts"][0]["actions"].as_array().unwrap();
+    assert_eq!(actions[0]["action"], "rotate", "{summary}");
+    assert_eq!(actions[0]["outcome"], "done");
+    assert_eq!(summary["dry_run"], false);
+    let iam = aws_sdk_iam::Client::new(&cfg);
+    let keys = iam
+        .list_access_keys()
+        .user_name("deploy+bot@x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(keys.access_key_metadata().len(), 2);
+
+    // A step that fails makes the invocation fail, with the summary in the error.
+    Rig::get().fault(Some(&member), "CreateAccessKey", "ServiceFailure", 1);
+    let out = lambda.invoke(&event("second"));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !out.status.success()
+            && all.contains("1 action(s) or account(s) failed")
+            && all.contains("CreateAccessKey"),
+        "{all}"
+    );
+
+    // An unknown event is an invocation error naming what was expected.
+    let out = lambda.invoke(&serde_json::json!({"hello": "world"}));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !out.status.success() && all.contains("unknown event"),
+        "{all}"
+    );
+
+    // The scheduled event parses as the sweep (its handling is covered in tests/remediator.rs).
+    let scheduled: Value =
+        serde_json::from_str(&fixture("remediator/fixtures/scheduled.json")).unwrap();
+    assert_eq!(
+        remediator::Request::parse(scheduled).unwrap(),
+        remediator::Request::Sweep {
+            mode: remediator::Mode::Auto
+        }
+    );
+    let manual: Value = serde_json::from_str(
+        &fixture("remediator/fixtures/manual.json")
+            .replace("{{account}}", &member)
+            .replace("{{mode}}", "preview"),
+    )
+    .unwrap();
+    assert!(matches!(
+        remediator::Request::parse(manual).unwrap(),
+        remediator::Request::Manual {
+            mode: remediator::Mode::Preview,
+            ..
+        }
+    ));
+}
