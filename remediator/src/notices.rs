@@ -57,6 +57,15 @@ impl Templates {
         Ok(Templates { html, text })
     }
 
+    /// The compiled templates, built once per process.
+    pub fn get() -> Result<&'static Templates> {
+        static T: std::sync::OnceLock<std::result::Result<Templates, String>> =
+            std::sync::OnceLock::new();
+        T.get_or_init(|| Templates::new().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| Error::Notice(e.clone()))
+    }
+
     /// Renders template `name` (`owner` or `digest`) as (html, text).
     pub fn render<T: Serialize>(&self, name: &str, data: &T) -> Result<(String, String)> {
         let html = self

@@ -597,12 +597,8 @@ impl Ctx<'_> {
                 }
                 announce_follow_ups(p, id, open);
                 if preview {
-                    let mut rec_name = None;
-                    if let Some(_k) = &key {
-                        rec_name = Some(secrets::secret_name(&self.account.id, &name));
-                    }
                     w.record(id, "rotate", outcome, now, a.why.clone());
-                    w.secret_name = rec_name;
+                    w.secret_name = Some(secrets::secret_name(&self.account.id, &name));
                     return true;
                 }
                 match self.rotate(&w.user, open).await {
@@ -927,7 +923,7 @@ async fn notify(
         }
         return Ok(());
     };
-    let templates = Templates::get()?;
+    let templates = notices::Templates::get()?;
     let ses = aws_sdk_sesv2::Client::new(&r.sdk);
     for (owner, users) in by_owner(owned) {
         let steps: usize = users
@@ -1004,19 +1000,6 @@ async fn notify(
     Ok(())
 }
 
-use crate::notices::Templates;
-
-impl Templates {
-    /// The compiled templates, built once per process.
-    pub fn get() -> Result<&'static Templates> {
-        static T: std::sync::OnceLock<std::result::Result<Templates, String>> =
-            std::sync::OnceLock::new();
-        T.get_or_init(|| Templates::new().map_err(|e| e.to_string()))
-            .as_ref()
-            .map_err(|e| Error::Notice(e.clone()))
-    }
-}
-
 /// Re-enables a disabled key still inside its recovery grace (the incident runbook: "pipeline X
 /// broke after the key was disabled"), and records the restore so that the key gets a fresh
 /// installation grace before keyguard disables it again. `dry_run` only checks.
@@ -1086,4 +1069,76 @@ pub async fn restore(
         why,
         secret_name: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NoticeConfig;
+
+    fn remediator(admins: &[&str]) -> Remediator {
+        Remediator {
+            sdk: aws_config::SdkConfig::builder().build(),
+            caller: keyguard_aws::sdk::Caller {
+                account: "111122223333".into(),
+                partition: "aws".into(),
+                arn: "arn:aws:sts::111122223333:assumed-role/r/s".into(),
+            },
+            settings: keyguard_core::Settings::default(),
+            role: keyguard_aws::sdk::RoleSpec {
+                role_name: "keyguard-member".into(),
+                session_name: "keyguard".into(),
+            },
+            polling: Default::default(),
+            notices: NoticeConfig {
+                sender: Some("k@example.com".into()),
+                admins: admins.iter().map(|a| a.to_string()).collect(),
+                event_bus: None,
+            },
+            kms_key_id: None,
+        }
+    }
+
+    #[test]
+    fn owners_fall_back_from_tag_to_account_to_admin() {
+        let mut user = User {
+            name: "u".into(),
+            ..User::default()
+        };
+        let mut account = Account {
+            id: "111122223333".into(),
+            name: "prod".into(),
+            email: Some("aws-prod@example.com".into()),
+        };
+        let r = remediator(&["admins@example.com"]);
+        user.tags
+            .insert("owner-email".into(), " dev@example.com ".into());
+        assert_eq!(owner_of(&r, &user, &account).unwrap(), "dev@example.com");
+        user.tags
+            .insert("owner-email".into(), "the dev team".into());
+        assert_eq!(
+            owner_of(&r, &user, &account).unwrap(),
+            "aws-prod@example.com"
+        );
+        account.email = None;
+        assert_eq!(owner_of(&r, &user, &account).unwrap(), "admins@example.com");
+        let err = owner_of(&remediator(&[]), &user, &account).unwrap_err();
+        assert!(err.contains("\"the dev team\" is not an address"), "{err}");
+        user.tags.clear();
+        let err = owner_of(&remediator(&[]), &user, &account).unwrap_err();
+        assert!(err.contains("no owner-email tag"), "{err}");
+    }
+
+    #[test]
+    fn the_keyguard_principal_is_the_member_role_or_the_callers_role() {
+        let r = remediator(&[]);
+        assert_eq!(
+            r.caller.principal_in("444455556666", &r.role),
+            "arn:aws:iam::444455556666:role/keyguard-member"
+        );
+        assert_eq!(
+            r.caller.principal_in("111122223333", &r.role),
+            "arn:aws:iam::111122223333:role/r"
+        );
+    }
 }
