@@ -1,0 +1,346 @@
+//! CloudTrail log files in, the IAM events the report needs out.
+//!
+//! A trail file is a gzip of `{"Records": [...]}`. Each file is decompressed whole (libdeflate,
+//! sized from the gzip trailer), parsed with serde into borrowed structs that name only the fields
+//! keyguard reads (request parameters stay raw JSON until the record is known to matter), and
+//! only exemption-group changes and key actions are kept, owned. Files are read one at a time per
+//! worker, in parallel across cores, so memory is bounded by the largest files in flight, not by
+//! the number of files. Duplicates (an org trail delivers a record once per copy) are removed by
+//! `eventID`.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::{Error, Result};
+
+/// The IAM API calls the report follows.
+pub const FOLLOWED: &[&str] = &[
+    "AddUserToGroup",
+    "RemoveUserFromGroup",
+    "CreateGroup",
+    "DeleteGroup",
+    "TagUser",
+    "UntagUser",
+    "CreateAccessKey",
+    "UpdateAccessKey",
+    "DeleteAccessKey",
+];
+
+/// One followed IAM call, as the report uses it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrailEvent {
+    /// CloudTrail's `eventID` (the de-duplication key).
+    pub id: String,
+    /// When the call was made.
+    pub time: DateTime<Utc>,
+    /// The account the call acted in.
+    pub account: String,
+    /// The API call (`AddUserToGroup`…).
+    pub name: String,
+    /// Who made it: the caller's ARN (for a role session, the assumed-role ARN).
+    pub actor: String,
+    /// The caller's identity type (`IAMUser`, `AssumedRole`, `Root`…).
+    pub actor_type: String,
+    /// `requestParameters.userName`.
+    pub user_name: Option<String>,
+    /// `requestParameters.groupName`.
+    pub group_name: Option<String>,
+    /// `requestParameters.accessKeyId` (UpdateAccessKey, DeleteAccessKey) or the created key's id
+    /// (CreateAccessKey's `responseElements`).
+    pub access_key_id: Option<String>,
+    /// `requestParameters.status` of UpdateAccessKey.
+    pub status: Option<String>,
+    /// Tags set by TagUser (key, value).
+    pub tags: Vec<(String, String)>,
+    /// Tag keys removed by UntagUser.
+    pub tag_keys: Vec<String>,
+    /// The error code when the call failed (it changed nothing).
+    pub error_code: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TrailFile<'a> {
+    #[serde(rename = "Records", borrow)]
+    records: Vec<Record<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Record<'a> {
+    #[serde(rename = "eventID", borrow)]
+    event_id: Cow<'a, str>,
+    #[serde(borrow)]
+    event_time: Cow<'a, str>,
+    #[serde(borrow)]
+    event_source: Cow<'a, str>,
+    #[serde(borrow)]
+    event_name: Cow<'a, str>,
+    #[serde(default, borrow)]
+    recipient_account_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    error_code: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    user_identity: Option<Identity<'a>>,
+    #[serde(default, borrow)]
+    request_parameters: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    response_elements: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Identity<'a> {
+    #[serde(rename = "type", default, borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    arn: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Params {
+    user_name: Option<String>,
+    group_name: Option<String>,
+    access_key_id: Option<String>,
+    status: Option<String>,
+    #[serde(default)]
+    tags: Vec<TagParam>,
+    #[serde(default)]
+    tag_keys: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct TagParam {
+    key: String,
+    #[serde(default)]
+    value: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct CreatedKey {
+    access_key: Option<CreatedKeyId>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreatedKeyId {
+    access_key_id: String,
+}
+
+/// Decompresses one gzip file whole. The output buffer is sized from the gzip trailer (ISIZE),
+/// so there is one allocation and no streaming state.
+pub fn gunzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    if bytes.len() < 18 || bytes[0] != 0x1f || bytes[1] != 0x8b {
+        return Err(Error::Trail("not a gzip file".into()));
+    }
+    let isize = u32::from_le_bytes(bytes[bytes.len() - 4..].try_into().expect("4 bytes")) as usize;
+    let mut out = vec![0u8; isize];
+    let mut d = libdeflater::Decompressor::new();
+    let n = d
+        .gzip_decompress(bytes, &mut out)
+        .map_err(|e| Error::Trail(format!("gzip: {e} (truncated or corrupt file?)")))?;
+    out.truncate(n);
+    Ok(out)
+}
+
+/// Parses one decompressed trail file and keeps the followed IAM events.
+pub fn parse(json: &[u8]) -> Result<Vec<TrailEvent>> {
+    let file: TrailFile = serde_json::from_slice(json).map_err(|e| {
+        Error::Trail(format!(
+            "not a CloudTrail log file (expected {{\"Records\": [...]}}): {e}"
+        ))
+    })?;
+    let mut out = Vec::new();
+    for r in file.records {
+        if r.event_source != "iam.amazonaws.com" || !FOLLOWED.contains(&r.event_name.as_ref()) {
+            continue;
+        }
+        let time = DateTime::parse_from_rfc3339(&r.event_time)
+            .map_err(|e| Error::Trail(format!("event {}: eventTime: {e}", r.event_id)))?
+            .with_timezone(&Utc);
+        let params: Params = match r.request_parameters {
+            Some(raw) if raw.get() != "null" => serde_json::from_str(raw.get()).map_err(|e| {
+                Error::Trail(format!("event {}: requestParameters: {e}", r.event_id))
+            })?,
+            _ => Params::default(),
+        };
+        let created = match (r.event_name.as_ref(), r.response_elements) {
+            ("CreateAccessKey", Some(raw)) if raw.get() != "null" => {
+                serde_json::from_str::<CreatedKey>(raw.get())
+                    .ok()
+                    .and_then(|c| c.access_key)
+                    .map(|k| k.access_key_id)
+            }
+            _ => None,
+        };
+        let identity = r.user_identity.as_ref();
+        out.push(TrailEvent {
+            id: r.event_id.into_owned(),
+            time,
+            account: r
+                .recipient_account_id
+                .map(Cow::into_owned)
+                .unwrap_or_default(),
+            name: r.event_name.into_owned(),
+            actor: identity
+                .and_then(|i| i.arn.as_deref())
+                .unwrap_or("")
+                .to_string(),
+            actor_type: identity
+                .and_then(|i| i.kind.as_deref())
+                .unwrap_or("")
+                .to_string(),
+            user_name: params.user_name,
+            group_name: params.group_name,
+            access_key_id: params.access_key_id.or(created),
+            status: params.status,
+            tags: params.tags.into_iter().map(|t| (t.key, t.value)).collect(),
+            tag_keys: params.tag_keys,
+            error_code: r.error_code.map(Cow::into_owned),
+        });
+    }
+    Ok(out)
+}
+
+/// Reads one `.json.gz` trail file.
+pub fn read_file(path: &Path) -> Result<Vec<TrailEvent>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::Io(path.to_path_buf(), e))?;
+    parse(&gunzip(&bytes)?)
+}
+
+/// What a scan found: the events (sorted by time, de-duplicated) and the files it could not read.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Followed events, oldest first, each `eventID` once.
+    pub events: Vec<TrailEvent>,
+    /// Files read.
+    pub files: usize,
+    /// Files that could not be read, and why (a truncated gzip, a JSON file that is not a trail
+    /// file…). The report lists them; the rest is still used.
+    pub problems: Vec<(PathBuf, String)>,
+}
+
+/// Every `*.json.gz` under `dir` (recursively), sorted.
+pub fn trail_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).map_err(|e| Error::Io(d.clone(), e))? {
+            let entry = entry.map_err(|e| Error::Io(d.clone(), e))?;
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.to_string_lossy().ends_with(".json.gz") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Scans `files` in parallel (rayon's pool, one file per worker at a time).
+pub fn scan(files: &[PathBuf]) -> Scan {
+    let results: Vec<(PathBuf, Result<Vec<TrailEvent>>)> = files
+        .par_iter()
+        .map(|p| (p.clone(), read_file(p)))
+        .collect();
+    let mut scan = Scan {
+        files: files.len(),
+        ..Scan::default()
+    };
+    let mut seen = HashSet::new();
+    for (path, result) in results {
+        match result {
+            Ok(events) => scan
+                .events
+                .extend(events.into_iter().filter(|e| seen.insert(e.id.clone()))),
+            Err(e) => scan.problems.push((path, e.to_string())),
+        }
+    }
+    scan.events
+        .sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
+    scan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trailgen;
+
+    #[test]
+    fn keeps_followed_iam_events_with_who_and_what() {
+        let json = br#"{"Records":[
+          {"eventID":"1","eventTime":"2026-11-20T10:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","requestParameters":{"bucketName":"b"}},
+          {"eventID":"2","eventTime":"2026-11-20T10:01:00Z","eventSource":"iam.amazonaws.com","eventName":"AddUserToGroup","recipientAccountId":"111122223333",
+           "userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::111122223333:assumed-role/Admin/alice"},
+           "requestParameters":{"groupName":"IAMKeyRotationExemptionGroup","userName":"ci\"bot"}},
+          {"eventID":"3","eventTime":"2026-11-20T10:02:00Z","eventSource":"iam.amazonaws.com","eventName":"TagUser",
+           "requestParameters":{"userName":"ci","tags":[{"key":"keyguard:exemption-expires","value":"2026-12-31"}]}},
+          {"eventID":"4","eventTime":"2026-11-20T10:03:00Z","eventSource":"iam.amazonaws.com","eventName":"CreateAccessKey","requestParameters":{"userName":"ci"},
+           "responseElements":{"accessKey":{"accessKeyId":"AKIANEW","status":"Active","userName":"ci"}}},
+          {"eventID":"5","eventTime":"2026-11-20T10:04:00Z","eventSource":"iam.amazonaws.com","eventName":"ListUsers","requestParameters":null}
+        ]}"#;
+        let events = parse(json).unwrap();
+        assert_eq!(events.len(), 3);
+        assert_eq!(
+            events[0].actor,
+            "arn:aws:sts::111122223333:assumed-role/Admin/alice"
+        );
+        assert_eq!(
+            events[0].user_name.as_deref(),
+            Some("ci\"bot"),
+            "escaped strings"
+        );
+        assert_eq!(
+            events[1].tags,
+            [(
+                "keyguard:exemption-expires".to_string(),
+                "2026-12-31".to_string()
+            )]
+        );
+        assert_eq!(events[2].access_key_id.as_deref(), Some("AKIANEW"));
+    }
+
+    #[test]
+    fn bad_files_are_named_and_the_rest_is_read() {
+        let dir = std::env::temp_dir().join(format!("keyguard-trail-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let written = trailgen::write_org_trail(&dir, 3, 2000, 7).unwrap();
+        assert!(written.followed > 0);
+        let good = trail_files(&dir).unwrap();
+        assert_eq!(good.len(), 3);
+        let whole = std::fs::read(&good[0]).unwrap();
+        std::fs::write(dir.join("truncated.json.gz"), &whole[..whole.len() / 2]).unwrap();
+        std::fs::write(
+            dir.join("other.json.gz"),
+            trailgen::gzip(br#"{"hello": "world"}"#),
+        )
+        .unwrap();
+        // The same file again (an org trail copy): its events count once.
+        std::fs::write(dir.join("copy.json.gz"), &whole).unwrap();
+        let scan = scan(&trail_files(&dir).unwrap());
+        assert_eq!(scan.files, 6);
+        assert_eq!(scan.events.len(), written.followed, "duplicates removed");
+        let problems: Vec<String> = scan
+            .problems
+            .iter()
+            .map(|(p, m)| format!("{}: {m}", p.display()))
+            .collect();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems
+            .iter()
+            .any(|p| p.contains("truncated.json.gz") && p.contains("gzip")));
+        assert!(problems
+            .iter()
+            .any(|p| p.contains("other.json.gz") && p.contains("not a CloudTrail log file")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
