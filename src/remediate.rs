@@ -304,10 +304,7 @@ fn print_summary(s: &Summary) {
                 r.user.clone(),
                 r.key.clone(),
                 r.action.clone(),
-                serde_json::to_value(r.outcome)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
+                r.outcome.as_str().to_string(),
                 r.date.format("%Y-%m-%d").to_string(),
                 r.why.clone(),
             ]);

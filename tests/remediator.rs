@@ -121,6 +121,23 @@ async fn user_tags(cfg: &SdkConfig, user: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Records, as keyguard does, that `key` of `user` was disabled at `at`.
+async fn record_disabled(cfg: &SdkConfig, user: &str, key: &str, at: DateTime<Utc>) {
+    aws_sdk_iam::Client::new(cfg)
+        .tag_user()
+        .user_name(user)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key(format!("keyguard:disabled:{key}"))
+                .value(at.to_rfc3339())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
 /// The key a user's secret holds, and whether that key authenticates (STS GetCallerIdentity
 /// signed with it answers with the user's ARN). The secret itself never leaves this function.
 async fn stored_key(cfg: &SdkConfig, account: &str, user: &str) -> Option<(String, bool)> {
@@ -272,19 +289,13 @@ async fn a_member_account_goes_through_120_days_of_policy() {
     let seeded = seed(&cfg, &member, &stages(t0), t0).await;
     // The inactive key was disabled by keyguard 15 days ago.
     let inactive = &seeded["disabled-past-recovery"].keys[0];
-    aws_sdk_iam::Client::new(&cfg)
-        .tag_user()
-        .user_name("disabled-past-recovery")
-        .tags(
-            aws_sdk_iam::types::Tag::builder()
-                .key(format!("keyguard:disabled:{inactive}"))
-                .value((t0 - Duration::days(15)).to_rfc3339())
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    record_disabled(
+        &cfg,
+        "disabled-past-recovery",
+        inactive,
+        t0 - Duration::days(15),
+    )
+    .await;
     let r = remediator(&org, false).await;
     let filter = AccountFilter {
         include: vec![member.clone()],
@@ -698,19 +709,7 @@ async fn remediation_events_forced_rotation_and_restore() {
 
     // Restore: the disabled key of "broke" was disabled 3 days ago.
     let disabled = seeded["broke"].keys[0].clone();
-    aws_sdk_iam::Client::new(&cfg)
-        .tag_user()
-        .user_name("broke")
-        .tags(
-            aws_sdk_iam::types::Tag::builder()
-                .key(format!("keyguard:disabled:{disabled}"))
-                .value((now - Duration::days(3)).to_rfc3339())
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    record_disabled(&cfg, "broke", &disabled, now - Duration::days(3)).await;
     let record = remediator::restore(&r, &member, "broke", &disabled, false, now)
         .await
         .unwrap();
@@ -844,23 +843,11 @@ async fn api_calls_stay_within_the_budget() {
         ));
     }
     let seeded = seed(&cfg, &member, &specs, now).await;
-    let iam = aws_sdk_iam::Client::new(&cfg);
     let sm = aws_sdk_secretsmanager::Client::new(&cfg);
     for i in 0..3 {
         let user = format!("delete-{i}");
         let id = &seeded[&user].keys[0];
-        iam.tag_user()
-            .user_name(&user)
-            .tags(
-                aws_sdk_iam::types::Tag::builder()
-                    .key(format!("keyguard:disabled:{id}"))
-                    .value((now - Duration::days(15)).to_rfc3339())
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
+        record_disabled(&cfg, &user, id, now - Duration::days(15)).await;
     }
     for i in 0..2 {
         // A secret from an earlier rotation (or from the aws-samples solution) exists.

@@ -28,8 +28,8 @@ pub use model::{AccessKey, Account, KeyStatus, User};
 pub use plan::{plan, Action, Plan, PlanNote, PlannedAction, Step};
 pub use settings::{Settings, DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX, ROTATING_TAG, WARNED_TAG};
 pub use triage::{
-    forced_rotation, needs_attention, orphans, restorable, stale_tags, warned, warning_marks,
-    with_slot_ids, Restorable, ORPHAN_WINDOW,
+    forced_rotation, needs_attention, orphans, restorable, stale_tags, warned, warning_mark,
+    warning_marks, with_slot_ids, Restorable, ORPHAN_WINDOW,
 };
 
 /// Whole days from `from` to `to`, rounded down; negative when `to` is earlier.

@@ -95,14 +95,14 @@ pub fn warning_marks(plan: &Plan, now: DateTime<Utc>) -> BTreeSet<String> {
     plan.warnings(now)
         .filter(|a| !a.projected)
         .filter_map(|a| match a.action {
-            Action::Warn { step, step_due } => Some(mark(step, step_due)),
+            Action::Warn { step, step_due } => Some(warning_mark(step, step_due)),
             _ => None,
         })
         .collect()
 }
 
-/// The mark of a warning of `step` due at `due`.
-pub(crate) fn mark(step: Step, due: DateTime<Utc>) -> String {
+/// The mark of a warning of `step` due at `due`, as kept in the [`WARNED_TAG`] tag.
+pub fn warning_mark(step: Step, due: DateTime<Utc>) -> String {
     format!("{}@{}", step.as_str(), due.format("%Y-%m-%d"))
 }
 

@@ -168,6 +168,20 @@ pub enum Outcome {
     Warned,
 }
 
+impl Outcome {
+    /// The outcome as the summary's JSON spells it: `done`, `preview`, `failed`, `skipped`,
+    /// `warned`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Preview => "preview",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+            Outcome::Warned => "warned",
+        }
+    }
+}
+
 /// One step of one key, as the summary, the notices and the events report it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ActionRecord {

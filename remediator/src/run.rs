@@ -12,8 +12,8 @@ use keyguard_aws::org::{list_accounts, AccountFilter};
 use keyguard_aws::sdk::for_account;
 use keyguard_core::{
     forced_rotation, mask_key_id, needs_attention, orphans, plan, restorable, stale_tags, warned,
-    warning_marks, AccessKey, Account, Action, Plan, PlannedAction, Restorable, Step, User,
-    DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX, ROTATING_TAG, WARNED_TAG,
+    warning_mark, warning_marks, AccessKey, Account, Action, Plan, PlannedAction, Restorable, Step,
+    User, DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX, ROTATING_TAG, WARNED_TAG,
 };
 use secrecy::SecretString;
 use serde_json::Value;
@@ -42,53 +42,37 @@ pub enum Selection {
 /// steps failed; the Lambda turns failures into an invocation error with
 /// [`Summary::into_result`].
 pub async fn handle(r: &Remediator, event: Value, now: DateTime<Utc>) -> Result<Summary> {
-    match Request::parse(event)? {
-        Request::Sweep { mode } => sweep(r, &AccountFilter::default(), mode, now).await,
+    let (account, selection, force_rotate, mode) = match Request::parse(event)? {
+        Request::Sweep { mode } => return sweep(r, &AccountFilter::default(), mode, now).await,
         Request::Remediation {
             user_id,
             account,
             mode,
-        } => {
-            let account = Account {
-                id: account,
-                name: String::new(),
-                email: None,
-            };
-            Ok(single(
-                r,
-                run_account(r, account, &Selection::UserId(user_id), false, mode, now).await,
-                mode,
-                now,
-            ))
-        }
+        } => (account, Selection::UserId(user_id), false, mode),
         Request::Manual {
             account,
             user,
             force_rotate,
             mode,
-        } => {
-            let account = Account {
-                id: account,
-                name: String::new(),
-                email: None,
-            };
-            let selection = user.map_or(Selection::All, Selection::Name);
-            Ok(single(
-                r,
-                run_account(r, account, &selection, force_rotate, mode, now).await,
-                mode,
-                now,
-            ))
-        }
-    }
-}
-
-fn single(r: &Remediator, report: AccountReport, mode: Mode, now: DateTime<Utc>) -> Summary {
-    Summary {
+        } => (
+            account,
+            user.map_or(Selection::All, Selection::Name),
+            force_rotate,
+            mode,
+        ),
+    };
+    // The event names only the id; the account's name and email are not needed to act.
+    let account = Account {
+        id: account,
+        name: String::new(),
+        email: None,
+    };
+    let report = run_account(r, account, &selection, force_rotate, mode, now).await;
+    Ok(Summary {
         dry_run: dry_run(r, mode),
         at: now,
         accounts: vec![report],
-    }
+    })
 }
 
 fn dry_run(r: &Remediator, mode: Mode) -> bool {
@@ -431,7 +415,7 @@ impl Ctx<'_> {
         // 4. Warnings whose window opened and that were not sent yet.
         for a in p.warnings(self.now).filter(|a| !a.projected) {
             if let Action::Warn { step, step_due } = a.action {
-                let mark = format!("{}@{}", step.as_str(), day(step_due));
+                let mark = warning_mark(step, step_due);
                 if sent.contains(&mark) {
                     continue;
                 }
@@ -764,7 +748,7 @@ fn announce_follow_ups(p: &Plan, key_id: &str, open: &mut BTreeSet<String>) {
             .step()
             .filter(|_| !matches!(a.action, Action::Warn { .. } | Action::Notify { .. }))
         {
-            open.insert(format!("{}@{}", step.as_str(), day(a.due)));
+            open.insert(warning_mark(step, a.due));
         }
     }
 }
@@ -884,10 +868,7 @@ async fn notify(
                     .map(|x| DigestRow {
                         key: x.key.clone(),
                         action: x.action.clone(),
-                        outcome: serde_json::to_value(x.outcome)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_default(),
+                        outcome: x.outcome.as_str().to_string(),
                         date: day(x.date),
                         why: x.why.clone(),
                     })
