@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs the emulator rig's Python packages into
-# tests/emulator/.venv (moto's server, cargo-lambda), then checks formatting and clippy, then runs
+# tests/emulator/.venv (moto's server, cargo-lambda) and Debian's chromium (the report's rendering
+# test) when missing, then checks formatting and clippy, then runs
 # every test against one release build (the Lambda bootstrap tests need release binaries, and one
 # profile means the AWS SDK crates compile once).
 #
@@ -14,6 +15,13 @@ step() { echo "== $* ($(( $(date +%s) - start ))s)"; }
 
 step "emulator rig: tests/emulator/setup.sh"
 tests/emulator/setup.sh
+
+if ! command -v chromium >/dev/null 2>&1; then
+  step "headless Chromium for the report test: apt-get install chromium"
+  sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_="sudo"
+  $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
+    || { $sudo_ apt-get update -q >/dev/null && $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
+fi
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

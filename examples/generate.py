@@ -3,12 +3,22 @@
 AWS CLI exports (see README, "The evidence folder"). Deterministic: running it again gives the same
 files. Keys are placed at every stage of keyguard's policy relative to COLLECTED_AT.
 
-    python3 examples/generate.py
+Besides the inventory it writes the org trail's log files (cloudtrail/AWSLogs/...: key rotations,
+disables and deletes by keyguard's role, exemption-group changes by people, unrelated noise, one
+file delivered twice) and each account's Config results, except the sandbox account's (so that the
+report shows an account that is not evaluated). The Config results are keyguard's own verdicts,
+taken from `keyguard audit --json` on the inventory just written, so the release binary must be
+built first:
+
+    cargo build --release && python3 examples/generate.py
 """
 
 import csv
+import gzip
+import subprocess
 import io
 import json
+import os
 import random
 import string
 from datetime import datetime, timedelta, timezone
@@ -21,8 +31,12 @@ EXPIRY = "keyguard:exemption-expires"
 rng = random.Random(20261120)
 
 
-def ident(prefix: str, n: int) -> str:
-    return prefix + "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(n))
+trail_rng = random.Random(20261121)  # separate, so the trail does not shift the inventory's ids
+late_rng = random.Random(20261122)   # for users added later, for the same reason
+
+
+def ident(prefix: str, n: int, r: random.Random = rng) -> str:
+    return prefix + "".join(r.choice(string.ascii_uppercase + string.digits) for _ in range(n))
 
 
 def t(days_ago: float) -> datetime:
@@ -45,6 +59,7 @@ ACCOUNTS = [
 def stages(team: str, owner: str):
     exempt_until = (COLLECTED_AT + timedelta(days=45)).strftime("%Y-%m-%d")
     expired_on = (COLLECTED_AT - timedelta(days=20)).strftime("%Y-%m-%d")
+    ends_soon = (COLLECTED_AT + timedelta(days=20)).strftime("%Y-%m-%d")
     o = {"owner-email": owner}
     return [
         (f"{team}-deploy", "/ci/", [], o, [(12, 0.2, True, None)]),                         # fresh, used
@@ -59,6 +74,7 @@ def stages(team: str, owner: str):
         (f"{team}-vendor", "/vendors/", [GROUP], {**o, EXPIRY: exempt_until}, [(300, 1, True, None)]),   # exempt
         (f"{team}-vendor-old", "/vendors/", [GROUP], {**o, EXPIRY: expired_on}, [(200, 2, True, None)]), # exemption expired
         (f"{team}-scanner", "/", [GROUP], o, [(40, 1, True, None)]),                         # exempt without expiry
+        (f"{team}-audit-tool", "/vendors/", [GROUP], {**o, EXPIRY: ends_soon}, [(95, 1, True, None)]),  # exemption ends in 20 days
         (f"{team}+ops@acme.example", "/people/", ["developers"], {"owner-email": f"{team}+ops@acme.example"}, []),  # console user, no keys
     ]
 
@@ -78,6 +94,119 @@ def write(path: Path, text: str) -> None:
     path.write_text(text)
 
 
+ORG = "o-acme0example"
+KEYGUARD = "arn:aws:sts::{acct}:assumed-role/keyguard-member/keyguard"
+ALICE = "arn:aws:sts::{acct}:assumed-role/AWSReservedSSO_SecurityAdmin_5e1f/alice@acme.example"
+BOB = "arn:aws:sts::{acct}:assumed-role/AWSReservedSSO_PlatformAdmin_77c2/bob@acme.example"
+NOT_EVALUATED = {"510987654321"}   # no config-compliance.json: the report must say "not evaluated"
+STALE = {"410987654321": 4}        # Config last evaluated 4 days before collection
+
+
+def event(acct: str, when: datetime, name: str, actor: str, params: dict, response=None, source="iam.amazonaws.com") -> dict:
+    kind = "AssumedRole" if ":assumed-role/" in actor else "IAMUser"
+    return {
+        "eventVersion": "1.09",
+        "userIdentity": {"type": kind, "arn": actor, "accountId": acct, "accessKeyId": ident("ASIA", 16, trail_rng)},
+        "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": source,
+        "eventName": name,
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "198.51.100.7",
+        "userAgent": "aws-cli/2.17",
+        "requestParameters": params,
+        "responseElements": response,
+        "requestID": ident("", 32, trail_rng).lower(),
+        "eventID": "%08x-%04x-%04x-%04x-%012x" % (trail_rng.getrandbits(32), trail_rng.getrandbits(16), trail_rng.getrandbits(16), trail_rng.getrandbits(16), trail_rng.getrandbits(48)),
+        "readOnly": False,
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": acct,
+        "eventCategory": "Management",
+    }
+
+
+def trail_events(acct: str, team: str, keys: dict, expiry: dict) -> list:
+    """The account's followed IAM events of the last five weeks, plus noise."""
+    kg, alice, bob = KEYGUARD.format(acct=acct), ALICE.format(acct=acct), BOB.format(acct=acct)
+    out = []
+    def key_of(user, i):
+        return keys[f"{team}-{user}"][i]
+    # keyguard's rotations: the new key of -sync (6 days ago) and of -etl (13 days ago)
+    for user, i in (("sync", 1), ("etl", 1)):
+        kid, created = key_of(user, i)
+        out.append(event(acct, created, "CreateAccessKey", kg, {"userName": f"{team}-{user}"},
+                         {"accessKey": {"accessKeyId": kid, "status": "Active", "userName": f"{team}-{user}", "createDate": cli(created)}}))
+    # keyguard's disables: -legacy-app (5 days ago), -old-batch (14 days ago)
+    for user, days in (("legacy-app", 5), ("old-batch", 14)):
+        kid, _ = key_of(user, 0)
+        out.append(event(acct, t(days), "UpdateAccessKey", kg, {"userName": f"{team}-{user}", "accessKeyId": kid, "status": "Inactive"}))
+    # keyguard deleted the previous key of -deploy 2 days ago (that key is gone from the inventory)
+    out.append(event(acct, t(2.2), "DeleteAccessKey", kg, {"userName": f"{team}-deploy", "accessKeyId": ident("AKIA", 16, trail_rng)}))
+    # a person created -deploy's current key (12 days ago)
+    kid, created = key_of("deploy", 0)
+    out.append(event(acct, created, "CreateAccessKey", bob, {"userName": f"{team}-deploy"},
+                     {"accessKey": {"accessKeyId": kid, "status": "Active", "userName": f"{team}-deploy", "createDate": cli(created)}}))
+    # exemptions: -vendor added 4 days ago while its 300-day key was overdue, expiry tagged 2 minutes later
+    out.append(event(acct, t(4), "AddUserToGroup", alice, {"groupName": GROUP, "userName": f"{team}-vendor"}))
+    out.append(event(acct, t(4) + timedelta(minutes=2), "TagUser", alice,
+                     {"userName": f"{team}-vendor", "tags": [{"key": EXPIRY, "value": expiry[f"{team}-vendor"]}]}))
+    # -scanner added 10 days ago (the week before) and never given an expiry
+    out.append(event(acct, t(10), "AddUserToGroup", bob, {"groupName": GROUP, "userName": f"{team}-scanner"}))
+    if acct == "310987654321":
+        # payments: one exemption withdrawn, and a key restored by hand
+        out.append(event(acct, t(1.5), "RemoveUserFromGroup", alice, {"groupName": GROUP, "userName": f"{team}-metrics"}))
+        kid, _ = key_of("legacy-app", 0)
+        out.append(event(acct, t(3), "UpdateAccessKey", bob, {"userName": f"{team}-legacy-app", "accessKeyId": kid, "status": "Active"}))
+        out.append(event(acct, t(2.9), "UpdateAccessKey", kg, {"userName": f"{team}-legacy-app", "accessKeyId": kid, "status": "Inactive"}))
+    # noise the reader must skip
+    for d in range(0, 35, 3):
+        out.append(event(acct, t(d + 0.5), "GetObject", bob, {"bucketName": "acme-data", "key": "x"}, source="s3.amazonaws.com"))
+        out.append(event(acct, t(d + 0.6), "ListUsers", kg, {}))
+        out.append(event(acct, t(d + 0.7), "CreateAccessKey", bob, {"userName": "denied-user"}) | {"errorCode": "AccessDenied"})
+    return out
+
+
+def write_trail(acct: str, events: list) -> None:
+    by_hour = {}
+    for e in events:
+        by_hour.setdefault(e["eventTime"][:13], []).append(e)
+    for hour, evs in sorted(by_hour.items()):
+        when = datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=timezone.utc)
+        name = f"{acct}_CloudTrail_us-east-1_{when.strftime('%Y%m%dT%H%M')}Z_{ident('', 16, trail_rng).lower()}.json.gz"
+        folder = OUT / "cloudtrail" / "AWSLogs" / ORG / acct / "CloudTrail" / "us-east-1" / when.strftime("%Y/%m/%d")
+        folder.mkdir(parents=True, exist_ok=True)
+        data = gzip.compress(json.dumps({"Records": evs}).encode(), mtime=0)
+        (folder / name).write_bytes(data)
+        if any(e["eventName"] == "AddUserToGroup" for e in evs):  # delivered twice: must count once
+            (folder / name.replace(".json.gz", "_copy.json.gz")).write_bytes(data)
+
+
+def config_results() -> None:
+    """Each account's Config results: keyguard's own verdicts on the inventory just written."""
+    cmd = [os.environ["KEYGUARD_BIN"]] if os.environ.get("KEYGUARD_BIN") else ["cargo", "run", "--release", "-q", "--"]
+    out = subprocess.run(
+        cmd + ["audit", "--evidence", str(OUT), "--json"],
+        check=True, capture_output=True, text=True, cwd=OUT.parent.parent,
+    ).stdout
+    rows = json.loads(out)
+    for acct in sorted({r["account"] for r in rows}):
+        if acct in NOT_EVALUATED:
+            (OUT / acct / "config-compliance.json").unlink(missing_ok=True)
+            continue
+        recorded = COLLECTED_AT - timedelta(days=STALE.get(acct, 0), hours=3)
+        results = [{
+            "EvaluationResultIdentifier": {
+                "EvaluationResultQualifier": {"ConfigRuleName": "keyguard-access-keys", "ResourceType": "AWS::IAM::User", "ResourceId": r["user_id"]},
+                "OrderingTimestamp": cli(recorded),
+            },
+            "ComplianceType": r["compliance"],
+            "ResultRecordedTime": cli(recorded),
+            "ConfigRuleInvokedTime": cli(recorded),
+            "Annotation": r["annotation"],
+        } for r in rows if r["account"] == acct]
+        write(OUT / acct / "config-compliance.json", json.dumps({"EvaluationResults": results}, indent=4) + "\n")
+
+
 def main() -> None:
     accounts = {"Accounts": []}
     for acct, name, email, state in ACCOUNTS:
@@ -92,6 +221,7 @@ def main() -> None:
              "410987654321": ("data", "data-eng@acme.example"), "510987654321": ("lab", "lab@acme.example")}
     for acct, (team, owner) in teams.items():
         users, keys_out = [], []
+        key_ids, expiry = {}, {}
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(HEADER)
@@ -99,17 +229,21 @@ def main() -> None:
                     "not_supported", "true", "false", "N/A", "N/A", "N/A", "N/A", "false", "N/A", "N/A", "N/A", "N/A",
                     "false", "N/A", "false", "N/A"])
         for name, path, groups, tags, keys in stages(team, owner):
+            r = late_rng if name.endswith("-audit-tool") else rng
             created = t(400)
             arn = f"arn:aws:iam::{acct}:user{path}{name}"
             tag_list = [{"Key": k, "Value": v} for k, v in tags.items()]
             slots = []
             for age, used, active, disabled in keys:
-                key_id = ident("AKIA", 16)
+                key_id = ident("AKIA", 16, r)
                 if disabled is not None:
                     tag_list.append({"Key": f"keyguard:disabled:{key_id}", "Value": cli(t(disabled))})
                 slots.append((key_id, t(age), None if used is None else t(used), active))
+                key_ids.setdefault(name, []).append((key_id, t(age)))
                 keys_out.append({"UserName": name, "AccessKeyId": key_id, "Status": "Active" if active else "Inactive", "CreateDate": cli(t(age))})
-            users.append({"Path": path, "UserName": name, "UserId": ident("AIDA", 17), "Arn": arn, "CreateDate": cli(created),
+            if EXPIRY in tags:
+                expiry[name] = tags[EXPIRY]
+            users.append({"Path": path, "UserName": name, "UserId": ident("AIDA", 17, r), "Arn": arn, "CreateDate": cli(created),
                           "UserPolicyList": [], "GroupList": groups, "AttachedManagedPolicies": [], "Tags": tag_list})
             row = [name, arn, cli(created), "true" if not keys else "false", cli(t(2)) if not keys else "N/A",
                    cli(t(60)) if not keys else "N/A", "N/A", "true" if not keys else "false"]
@@ -117,7 +251,7 @@ def main() -> None:
                 if i < len(slots):
                     _, c, u, active = slots[i]
                     row += ["true" if active else "false", cli(c), "N/A" if u is None else cli(u),
-                            "N/A" if u is None else "us-east-1", "N/A" if u is None else rng.choice(["s3", "sts", "ecr", "dynamodb"])]
+                            "N/A" if u is None else "us-east-1", "N/A" if u is None else r.choice(["s3", "sts", "ecr", "dynamodb"])]
                 else:
                     row += ["false", "N/A", "N/A", "N/A", "N/A"]
             row += ["false", "N/A", "false", "N/A"]
@@ -127,6 +261,8 @@ def main() -> None:
         details = {"UserDetailList": users, "GroupDetailList": [], "RoleDetailList": [], "Policies": []}
         write(d / "account-authorization-details.json", json.dumps(details, indent=4) + "\n")
         write(d / "access-keys.json", json.dumps({"AccessKeyMetadata": keys_out}, indent=4) + "\n")
+        write_trail(acct, trail_events(acct, team, key_ids, expiry))
+    config_results()
 
 
 if __name__ == "__main__":

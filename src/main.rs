@@ -3,11 +3,12 @@
 //! The CLI runs locally what the Lambdas run in AWS, through the same libraries: `audit`
 //! evaluates an organization (live, or from an evidence folder) exactly as the Config rule does;
 //! `collect` writes an evidence folder from a live organization; `plan`, `remediate` and `restore`
-//! run the remediator's library.
+//! run the remediator's library; `report` runs the reporter's.
 
 mod audit;
 mod collect;
 mod remediate;
+mod report;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +39,8 @@ enum Command {
     Remediate(remediate::RemediateArgs),
     /// Re-enable a disabled key that is still within its recovery grace.
     Restore(remediate::RestoreArgs),
+    /// Write the weekly or monthly auditor report (HTML + CSV) to a folder, S3 or email.
+    Report(report::ReportArgs),
 }
 
 /// Which accounts of a live organization to read.
@@ -102,6 +105,7 @@ async fn main() -> ExitCode {
         Command::Plan(args) => remediate::run_plan(args).await,
         Command::Remediate(args) => remediate::run_remediate(args).await,
         Command::Restore(args) => remediate::run_restore(args).await,
+        Command::Report(args) => report::run(args).await,
     };
     match result {
         Ok(code) => code,

@@ -954,7 +954,7 @@ fn plan_from_evidence_prints_dated_steps() {
         .output()
         .unwrap();
     let plans: Vec<Value> = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(plans.len(), 52, "one plan per user of the example");
+    assert_eq!(plans.len(), 56, "one plan per user of the example");
     assert!(plans.iter().any(|p| p["notes"]
         .as_array()
         .unwrap()

@@ -209,6 +209,19 @@ pub fn parse(json: &[u8]) -> Result<Vec<TrailEvent>> {
     Ok(out)
 }
 
+/// Parses single records (as `LookupEvents` returns each in `CloudTrailEvent`) and keeps the
+/// followed IAM events.
+pub fn parse_records(records: &[&str]) -> Result<Vec<TrailEvent>> {
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut json = String::with_capacity(records.iter().map(|r| r.len() + 1).sum::<usize>() + 16);
+    json.push_str("{\"Records\":[");
+    json.push_str(&records.join(","));
+    json.push_str("]}");
+    parse(json.as_bytes())
+}
+
 /// Reads one `.json.gz` trail file.
 pub fn read_file(path: &Path) -> Result<Vec<TrailEvent>> {
     let bytes = std::fs::read(path).map_err(|e| Error::Io(path.to_path_buf(), e))?;

@@ -1,0 +1,273 @@
+//! Delivery: a local folder, S3, and SESv2 email to auditors (HTML body, CSVs attached, the MIME
+//! built by `mail-builder`). Earlier reports (their `summary.json`) are read back from the same
+//! place for the comparison and the trend.
+
+use std::path::PathBuf;
+
+use aws_config::SdkConfig;
+use futures::StreamExt;
+
+use crate::live::{s3_client, split_s3};
+use crate::model::{Report, Snapshot};
+use crate::period::PeriodKind;
+use crate::render::{render, Rendered, HTML_NAME, SNAPSHOT_NAME};
+use crate::{Error, Result};
+
+/// Earlier reports read back, at most.
+pub const HISTORY_MAX: usize = 24;
+
+/// Where a report goes. At least one of the three must be set.
+#[derive(Debug, Clone, Default)]
+pub struct Delivery {
+    /// A local folder; the report goes to `<out>/<period id>/`.
+    pub out: Option<PathBuf>,
+    /// `s3://bucket/prefix`; the report goes to `prefix/<period id>/`.
+    pub s3_uri: Option<String>,
+    /// Auditors to email.
+    pub email_to: Vec<String>,
+    /// The verified SES identity to send from (required with `email_to`).
+    pub sender: Option<String>,
+}
+
+/// Earlier reports of `kind`: from the local folder if given, else from S3. Problems (an
+/// unreadable `summary.json`, S3 errors) are returned, not raised.
+pub async fn history(
+    d: &Delivery,
+    sdk: Option<&SdkConfig>,
+    kind: PeriodKind,
+) -> (Vec<Snapshot>, Vec<String>) {
+    if let Some(out) = &d.out {
+        return crate::evidence::history(out, kind);
+    }
+    match (&d.s3_uri, sdk) {
+        (Some(uri), Some(cfg)) => s3_history(cfg, uri, kind).await,
+        _ => (Vec::new(), Vec::new()),
+    }
+}
+
+async fn s3_history(cfg: &SdkConfig, uri: &str, kind: PeriodKind) -> (Vec<Snapshot>, Vec<String>) {
+    let s3 = s3_client(cfg);
+    let (bucket, prefix) = split_s3(uri);
+    let list_prefix = format!("{}{}-", slash(&prefix), kind.as_str());
+    let mut keys = Vec::new();
+    let mut problems = Vec::new();
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix(&list_prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(p) => keys.extend(
+                p.contents()
+                    .iter()
+                    .filter_map(|o| o.key())
+                    .filter(|k| k.ends_with(&format!("/{SNAPSHOT_NAME}")))
+                    .map(str::to_string),
+            ),
+            Err(e) => {
+                problems.push(format!(
+                    "s3://{bucket}/{list_prefix}: {}; earlier reports not compared",
+                    keyguard_aws::Error::sdk("ListObjectsV2", e)
+                ));
+                return (Vec::new(), problems);
+            }
+        }
+    }
+    keys.sort();
+    let skip = keys.len().saturating_sub(HISTORY_MAX);
+    let fetched: Vec<(String, std::result::Result<Snapshot, String>)> =
+        futures::stream::iter(keys.into_iter().skip(skip))
+            .map(|key| {
+                let (s3, bucket) = (&s3, &bucket);
+                async move {
+                    let r = match s3.get_object().bucket(bucket).key(&key).send().await {
+                        Ok(o) => match o.body.collect().await {
+                            Ok(b) => serde_json::from_slice::<Snapshot>(&b.into_bytes())
+                                .map_err(|e| e.to_string()),
+                            Err(e) => Err(e.to_string()),
+                        },
+                        Err(e) => Err(keyguard_aws::Error::sdk("GetObject", e).to_string()),
+                    };
+                    (key, r)
+                }
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+    let mut found = Vec::new();
+    for (key, r) in fetched {
+        match r {
+            Ok(s) => found.push(s),
+            Err(e) => problems.push(format!(
+                "s3://{bucket}/{key}: earlier report unreadable ({e}); not compared"
+            )),
+        }
+    }
+    (found, problems)
+}
+
+fn slash(prefix: &str) -> String {
+    if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}/")
+    }
+}
+
+/// Renders and delivers the report everywhere `d` names. Returns one line per place written
+/// (a folder, an S3 prefix, `email to …`). `sdk` is needed for S3 and email.
+pub async fn deliver(
+    report: &Report,
+    d: &Delivery,
+    sdk: Option<&SdkConfig>,
+) -> Result<Vec<String>> {
+    let files = render(report)?;
+    let id = report.period.id();
+    let mut done = Vec::new();
+    if let Some(out) = &d.out {
+        let dir = out.join(&id);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Io(dir.clone(), e))?;
+        for f in &files {
+            let path = dir.join(&f.name);
+            std::fs::write(&path, &f.bytes).map_err(|e| Error::Io(path.clone(), e))?;
+        }
+        done.push(dir.display().to_string());
+    }
+    if let Some(uri) = &d.s3_uri {
+        let cfg = sdk.ok_or_else(|| Error::Input("S3 delivery needs AWS credentials".into()))?;
+        done.push(upload(cfg, uri, &id, &files).await?);
+    }
+    if !d.email_to.is_empty() {
+        let cfg = sdk.ok_or_else(|| Error::Input("email delivery needs AWS credentials".into()))?;
+        let sender = d
+            .sender
+            .as_deref()
+            .ok_or_else(|| Error::Input("email delivery needs a sender (NOTICE_SENDER)".into()))?;
+        send(cfg, sender, &d.email_to, report, &files).await?;
+        done.push(format!("email to {}", d.email_to.join(", ")));
+    }
+    Ok(done)
+}
+
+async fn upload(cfg: &SdkConfig, uri: &str, id: &str, files: &[Rendered]) -> Result<String> {
+    let s3 = s3_client(cfg);
+    let (bucket, prefix) = split_s3(uri);
+    let base = format!("{}{id}", slash(&prefix));
+    // summary.json last: a report is "there" for the next comparison only once it is complete.
+    let mut ordered: Vec<&Rendered> = files.iter().filter(|f| f.name != SNAPSHOT_NAME).collect();
+    ordered.extend(files.iter().filter(|f| f.name == SNAPSHOT_NAME));
+    for f in ordered {
+        let key = format!("{base}/{}", f.name);
+        s3.put_object()
+            .bucket(&bucket)
+            .key(&key)
+            .content_type(f.content_type)
+            .body(f.bytes.clone().into())
+            .send()
+            .await
+            .map_err(|e| {
+                Error::Input(format!(
+                    "s3://{bucket}/{key}: {}",
+                    keyguard_aws::Error::sdk("PutObject", e)
+                ))
+            })?;
+    }
+    Ok(format!("s3://{bucket}/{base}/"))
+}
+
+/// The email: the HTML report as the body, a short text part, every CSV attached.
+pub fn mime(sender: &str, to: &[String], report: &Report, files: &[Rendered]) -> Result<Vec<u8>> {
+    let html = files
+        .iter()
+        .find(|f| f.name == HTML_NAME)
+        .map(|f| String::from_utf8_lossy(&f.bytes).into_owned())
+        .unwrap_or_default();
+    let text = {
+        let mut t = format!(
+            "IAM access key compliance — {} — {} report for {}\n\n",
+            report.organization,
+            report.period.kind.as_str(),
+            report.period_label
+        );
+        for r in &report.summary {
+            t.push_str(&format!(
+                "{}: {}{}\n",
+                r.label,
+                r.value,
+                if r.change.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", r.change)
+                }
+            ));
+        }
+        t.push_str(
+            "\nThe full report is the HTML part of this email; every table is attached as CSV.\n",
+        );
+        t
+    };
+    let mut msg = mail_builder::MessageBuilder::new()
+        .from(sender)
+        .to(to.iter().map(String::as_str).collect::<Vec<_>>())
+        .subject(format!(
+            "IAM access key compliance — {} — {}",
+            report.organization, report.period_label
+        ))
+        .text_body(text)
+        .html_body(html);
+    for f in files.iter().filter(|f| f.name.ends_with(".csv")) {
+        msg = msg.attachment("text/csv", f.name.clone(), f.bytes.clone());
+    }
+    msg.write_to_vec()
+        .map_err(|e| Error::Render(format!("email: {e}")))
+}
+
+async fn send(
+    cfg: &SdkConfig,
+    sender: &str,
+    to: &[String],
+    report: &Report,
+    files: &[Rendered],
+) -> Result<()> {
+    use aws_sdk_sesv2::types::{Destination, EmailContent, RawMessage};
+    let raw = mime(sender, to, report, files)?;
+    let ses = aws_sdk_sesv2::Client::new(cfg);
+    let message = RawMessage::builder()
+        .data(aws_sdk_sesv2::primitives::Blob::new(raw))
+        .build()
+        .map_err(|e| Error::Render(format!("email: {e}")))?;
+    ses.send_email()
+        .from_email_address(sender)
+        .destination(
+            Destination::builder()
+                .set_to_addresses(Some(to.to_vec()))
+                .build(),
+        )
+        .content(EmailContent::builder().raw(message).build())
+        .send()
+        .await
+        .map_err(|e| {
+            Error::Input(format!(
+                "sending the report: {}",
+                keyguard_aws::Error::sdk("SendEmail", e)
+            ))
+        })?;
+    Ok(())
+}
+
+/// The whole run after the inputs are read: earlier reports from the delivery place, the report
+/// built, rendered and delivered. Returns the report and the places written.
+pub async fn produce(
+    mut inputs: crate::Inputs,
+    d: &Delivery,
+    sdk: Option<&SdkConfig>,
+) -> Result<(Report, Vec<String>)> {
+    let (history, problems) = history(d, sdk, inputs.period.kind).await;
+    inputs.history = history;
+    inputs.trail.problems.extend(problems);
+    let report = crate::build(&inputs)?;
+    let written = deliver(&report, d, sdk).await?;
+    Ok((report, written))
+}

@@ -1,0 +1,152 @@
+//! Report inputs from an evidence folder (see README "The evidence folder"), and earlier reports
+//! from an output folder.
+//!
+//! Nothing missing is fatal except the folder itself: an account without `config-compliance.json`
+//! is "not evaluated", an unreadable inventory is listed, unreadable trail files are listed and
+//! the rest is read.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use keyguard_aws::evidence::Evidence;
+use keyguard_core::Settings;
+
+use crate::cloudtrail;
+use crate::model::{AccountInput, ConfigState, Inputs, Snapshot, TrailInput};
+use crate::period::{Period, PeriodKind};
+use crate::render::SNAPSHOT_NAME;
+use crate::{Error, Result};
+
+/// The trail files of an evidence folder live here.
+pub const TRAIL_DIR: &str = "cloudtrail";
+
+/// What a report run needs besides the data.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Weekly or monthly.
+    pub kind: PeriodKind,
+    /// The report date; `None`: when the evidence was collected (or now).
+    pub as_of: Option<DateTime<Utc>>,
+    /// The policy.
+    pub settings: Settings,
+    /// The Config rule's name.
+    pub rule_name: String,
+    /// keyguard's role names (actions by them are keyguard's).
+    pub keyguard_roles: Vec<String>,
+    /// Only these accounts (empty: all).
+    pub accounts: Vec<String>,
+}
+
+/// Reads every input of a report from `dir`. `now` is used only when neither `as_of` nor the
+/// folder's `collected.json` gives the report date.
+pub fn inputs(dir: &Path, opts: &Options, now: DateTime<Utc>) -> Result<Inputs> {
+    let evidence =
+        Evidence::open(dir).map_err(|e| Error::Input(format!("evidence folder: {e}")))?;
+    let as_of = opts
+        .as_of
+        .or(evidence.collected.as_ref().map(|c| c.collected_at))
+        .unwrap_or(now);
+    let accounts = evidence
+        .accounts
+        .iter()
+        .filter(|a| opts.accounts.is_empty() || opts.accounts.contains(&a.id))
+        .map(|account| AccountInput {
+            account: account.clone(),
+            inventory: evidence
+                .inventory(&account.id)
+                .map(|inv| inv.users)
+                .map_err(|e| e.to_string()),
+            config: match evidence.compliance(&account.id) {
+                Ok(Some(results)) => ConfigState::Results(results),
+                Ok(None) => ConfigState::NotCollected,
+                Err(e) => ConfigState::Unreadable(e.to_string()),
+            },
+        })
+        .collect();
+    let trail = trail_folder(&dir.join(TRAIL_DIR));
+    let organization = dir
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| dir.display().to_string());
+    Ok(Inputs {
+        organization,
+        as_of,
+        period: Period::of(opts.kind, as_of.date_naive()),
+        settings: opts.settings.clone(),
+        rule_name: opts.rule_name.clone(),
+        keyguard_roles: opts.keyguard_roles.clone(),
+        accounts,
+        trail,
+        history: Vec::new(),
+    })
+}
+
+/// Every trail file under `dir`, scanned; a missing folder is a listed problem, not an error.
+pub fn trail_folder(dir: &Path) -> TrailInput {
+    let source = format!("trail files in {}", dir.display());
+    if !dir.is_dir() {
+        return TrailInput {
+            problems: vec![format!(
+                "{}: no CloudTrail folder; no events were read",
+                dir.display()
+            )],
+            source,
+            ..TrailInput::default()
+        };
+    }
+    match cloudtrail::trail_files(dir) {
+        Ok(files) => {
+            let scan = cloudtrail::scan(&files);
+            TrailInput {
+                source: format!("{} ({} files)", source, scan.files),
+                events: scan.events,
+                files: scan.files,
+                problems: scan
+                    .problems
+                    .into_iter()
+                    .map(|(p, why)| format!("{}: {why}; the file was skipped", p.display()))
+                    .collect(),
+            }
+        }
+        Err(e) => TrailInput {
+            problems: vec![e.to_string()],
+            source,
+            ..TrailInput::default()
+        },
+    }
+}
+
+/// The folder a report of `period` is written to under an output folder.
+pub fn report_dir(out: &Path, period: &Period) -> PathBuf {
+    out.join(period.id())
+}
+
+/// The `summary.json` files of earlier reports of `kind` under `out` (`<out>/<kind>-…/`).
+/// Unreadable ones are returned as problems.
+pub fn history(out: &Path, kind: PeriodKind) -> (Vec<Snapshot>, Vec<String>) {
+    let mut found = Vec::new();
+    let mut problems = Vec::new();
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return (found, problems);
+    };
+    let prefix = format!("{}-", kind.as_str());
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path().join(SNAPSHOT_NAME);
+        if !name.starts_with(&prefix) || !path.is_file() {
+            continue;
+        }
+        match std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice::<Snapshot>(&b).map_err(|e| e.to_string()))
+        {
+            Ok(s) => found.push(s),
+            Err(e) => problems.push(format!(
+                "{}: earlier report unreadable ({e}); not compared",
+                path.display()
+            )),
+        }
+    }
+    (found, problems)
+}

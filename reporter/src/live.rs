@@ -1,0 +1,431 @@
+//! Report inputs read live from AWS: inventories and Config results per account (through the
+//! member role, or Config results through an aggregator), CloudTrail events from `LookupEvents`
+//! (paced), the org trail's files in S3, or a local folder.
+//!
+//! Every account is read on its own (at most [`keyguard_aws::CONCURRENCY`] at a time); what one
+//! account cannot give is recorded in its [`AccountInput`] or as a trail problem, and the report
+//! still gets the others.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Duration as StdDuration;
+
+use aws_config::SdkConfig;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use keyguard_aws::config::{compliance_results, ComplianceResult};
+use keyguard_aws::inventory::{read_inventory, ReportPolling};
+use keyguard_aws::sdk::{self, Caller, RoleSpec};
+use keyguard_aws::{to_chrono, to_smithy};
+use keyguard_core::{Account, Compliance};
+
+use crate::cloudtrail::{self, TrailEvent, FOLLOWED};
+use crate::evidence::{trail_folder, Options};
+use crate::model::{AccountInput, ConfigState, Inputs, TrailInput};
+use crate::period::Period;
+use crate::{Error, Result};
+
+/// CloudTrail records IAM (a global service) in us-east-1.
+pub const IAM_EVENTS_REGION: &str = "us-east-1";
+/// `LookupEvents` allows 2 calls per second per account and region; keyguard spaces its calls.
+pub const LOOKUP_INTERVAL: StdDuration = StdDuration::from_millis(500);
+/// S3 trail objects fetched at once per account.
+pub const S3_FETCHES: usize = 8;
+
+/// Where Config results come from.
+#[derive(Debug, Clone)]
+pub enum ConfigSource {
+    /// `GetComplianceDetailsByConfigRule` in each account, through the member role.
+    PerAccount,
+    /// `GetAggregateComplianceDetailsByConfigRule` on this aggregator, from the caller's account
+    /// (the delegated administrator).
+    Aggregator(String),
+}
+
+/// Where CloudTrail events come from.
+#[derive(Debug, Clone)]
+pub enum TrailSource {
+    /// `LookupEvents` in each account (us-east-1, one attribute per call, 50 a page, paced).
+    LookupEvents,
+    /// The org trail's bucket and prefix (`bucket/AWSLogs/o-xxxx`): only each account's
+    /// us-east-1 folders of the period's days are listed.
+    S3(String),
+    /// A local folder of trail files.
+    Folder(PathBuf),
+}
+
+/// Live-only options.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    /// Config results source.
+    pub config: ConfigSource,
+    /// CloudTrail source.
+    pub trail: TrailSource,
+    /// The member role.
+    pub role: RoleSpec,
+    /// The report title's organization name.
+    pub organization: String,
+}
+
+struct AccountRead {
+    input: AccountInput,
+    events: Vec<TrailEvent>,
+    calls: usize,
+    problems: Vec<String>,
+}
+
+/// Reads every input for `accounts`. `now` is the report date unless `opts.as_of` is given.
+pub async fn inputs(
+    base: &SdkConfig,
+    caller: &Caller,
+    accounts: Vec<Account>,
+    opts: &Options,
+    live: &LiveOptions,
+    now: DateTime<Utc>,
+) -> Result<Inputs> {
+    let as_of = opts.as_of.unwrap_or(now);
+    let period = Period::of(opts.kind, as_of.date_naive());
+    let accounts: Vec<Account> = accounts
+        .into_iter()
+        .filter(|a| opts.accounts.is_empty() || opts.accounts.contains(&a.id))
+        .collect();
+    let mut reads: Vec<AccountRead> = futures::stream::iter(accounts)
+        .map(|account| read_account(base, caller, account, opts, live, period))
+        .buffer_unordered(keyguard_aws::CONCURRENCY)
+        .collect()
+        .await;
+    reads.sort_by(|a, b| a.input.account.id.cmp(&b.input.account.id));
+    let mut trail = match &live.trail {
+        TrailSource::Folder(dir) => trail_folder(dir),
+        TrailSource::LookupEvents => TrailInput {
+            source: "CloudTrail LookupEvents (us-east-1)".into(),
+            ..TrailInput::default()
+        },
+        TrailSource::S3(uri) => TrailInput {
+            source: format!("org trail s3://{uri}"),
+            ..TrailInput::default()
+        },
+    };
+    let mut seen: HashSet<String> = trail.events.iter().map(|e| e.id.clone()).collect();
+    let mut accounts = Vec::new();
+    for r in reads {
+        trail.files += r.calls;
+        trail.problems.extend(r.problems);
+        trail
+            .events
+            .extend(r.events.into_iter().filter(|e| seen.insert(e.id.clone())));
+        accounts.push(r.input);
+    }
+    trail
+        .events
+        .sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
+    Ok(Inputs {
+        organization: live.organization.clone(),
+        as_of,
+        period,
+        settings: opts.settings.clone(),
+        rule_name: opts.rule_name.clone(),
+        keyguard_roles: opts.keyguard_roles.clone(),
+        accounts,
+        trail,
+        history: Vec::new(),
+    })
+}
+
+async fn read_account(
+    base: &SdkConfig,
+    caller: &Caller,
+    account: Account,
+    opts: &Options,
+    live: &LiveOptions,
+    period: Period,
+) -> AccountRead {
+    let id = account.id.clone();
+    let mut read = AccountRead {
+        input: AccountInput {
+            account,
+            inventory: Err("not read".into()),
+            config: ConfigState::Unreadable("not read".into()),
+        },
+        events: Vec::new(),
+        calls: 0,
+        problems: Vec::new(),
+    };
+    let cfg = match sdk::for_account(base, caller, &id, &live.role).await {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            let why = format!("assuming the member role: {e}");
+            read.input.inventory = Err(why.clone());
+            read.input.config = match &live.config {
+                ConfigSource::Aggregator(name) => {
+                    aggregate_results(base, name, &opts.rule_name, &id).await
+                }
+                ConfigSource::PerAccount => ConfigState::Unreadable(why.clone()),
+            };
+            read.problems
+                .push(format!("account {id}: CloudTrail not read ({why})"));
+            return read;
+        }
+    };
+    let iam = aws_sdk_iam::Client::new(&cfg);
+    read.input.inventory = read_inventory(&iam, &id, ReportPolling::default())
+        .await
+        .map(|inv| inv.users)
+        .map_err(|e| e.to_string());
+    read.input.config = match &live.config {
+        ConfigSource::PerAccount => {
+            let client = aws_sdk_config::Client::new(&cfg);
+            match compliance_results(&client, &opts.rule_name, &ALL_TYPES).await {
+                Ok(Some(r)) => ConfigState::Results(r),
+                Ok(None) => ConfigState::RuleMissing,
+                Err(e) => ConfigState::Unreadable(e.to_string()),
+            }
+        }
+        ConfigSource::Aggregator(name) => aggregate_results(base, name, &opts.rule_name, &id).await,
+    };
+    match &live.trail {
+        TrailSource::LookupEvents => match lookup_events(&cfg, period).await {
+            Ok((events, calls)) => {
+                read.events = events;
+                read.calls = calls;
+            }
+            Err(e) => read
+                .problems
+                .push(format!("account {id}: LookupEvents: {e}")),
+        },
+        TrailSource::S3(uri) => {
+            let (events, files, problems) = s3_trail(base, uri, &id, period).await;
+            read.events = events;
+            read.calls = files;
+            read.problems.extend(problems);
+        }
+        TrailSource::Folder(_) => {}
+    }
+    read
+}
+
+const ALL_TYPES: [Compliance; 3] = [
+    Compliance::Compliant,
+    Compliance::NonCompliant,
+    Compliance::NotApplicable,
+];
+
+/// One account's results through an aggregator (100 a page, every page). AWS requires the
+/// account and region: the region is the caller's.
+async fn aggregate_results(
+    base: &SdkConfig,
+    aggregator: &str,
+    rule: &str,
+    account: &str,
+) -> ConfigState {
+    let client = aws_sdk_config::Client::new(base);
+    let region = base
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| IAM_EVENTS_REGION.into());
+    let mut pages = client
+        .get_aggregate_compliance_details_by_config_rule()
+        .configuration_aggregator_name(aggregator)
+        .config_rule_name(rule)
+        .account_id(account)
+        .aws_region(region)
+        .limit(100)
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(p) => p,
+            Err(e) => {
+                let e = keyguard_aws::Error::sdk("GetAggregateComplianceDetailsByConfigRule", e);
+                return ConfigState::Unreadable(e.to_string());
+            }
+        };
+        for r in page.aggregate_evaluation_results() {
+            let q = r
+                .evaluation_result_identifier()
+                .and_then(|i| i.evaluation_result_qualifier());
+            out.push(ComplianceResult {
+                resource_type: q
+                    .and_then(|q| q.resource_type())
+                    .unwrap_or_default()
+                    .to_string(),
+                resource_id: q
+                    .and_then(|q| q.resource_id())
+                    .unwrap_or_default()
+                    .to_string(),
+                compliance: r
+                    .compliance_type()
+                    .and_then(|c| Compliance::parse(c.as_str())),
+                annotation: r.annotation().map(str::to_string),
+                ordering: r
+                    .evaluation_result_identifier()
+                    .and_then(|i| i.ordering_timestamp())
+                    .map(to_chrono),
+                recorded: r.result_recorded_time().map(to_chrono),
+            });
+        }
+    }
+    // An aggregator cannot tell "no such rule in that account" from "no results yet": both read
+    // as not evaluated (the report says "no results yet").
+    ConfigState::Results(out)
+}
+
+/// The followed IAM events of one account in `period`: one `EventName` attribute per call, 50 a
+/// page, every page, calls spaced by [`LOOKUP_INTERVAL`]. Returns the events and the calls made.
+pub async fn lookup_events(cfg: &SdkConfig, period: Period) -> Result<(Vec<TrailEvent>, usize)> {
+    use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
+    let conf = aws_sdk_cloudtrail::config::Builder::from(cfg)
+        .region(aws_sdk_cloudtrail::config::Region::new(IAM_EVENTS_REGION))
+        .build();
+    let client = aws_sdk_cloudtrail::Client::from_conf(conf);
+    let mut pace = tokio::time::interval(LOOKUP_INTERVAL);
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut events = Vec::new();
+    let mut calls = 0;
+    for name in FOLLOWED {
+        let attr = LookupAttribute::builder()
+            .attribute_key(LookupAttributeKey::EventName)
+            .attribute_value(*name)
+            .build()
+            .map_err(|e| Error::Input(format!("lookup attribute: {e}")))?;
+        let mut token: Option<String> = None;
+        loop {
+            pace.tick().await;
+            calls += 1;
+            let page = client
+                .lookup_events()
+                .lookup_attributes(attr.clone())
+                .start_time(to_smithy(period.start()))
+                .end_time(to_smithy(period.end()))
+                .max_results(50)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| {
+                    Error::Input(format!(
+                        "{name}: {}",
+                        keyguard_aws::Error::sdk("LookupEvents", e)
+                    ))
+                })?;
+            let records: Vec<&str> = page
+                .events()
+                .iter()
+                .filter_map(|e| e.cloud_trail_event())
+                .collect();
+            events.extend(
+                cloudtrail::parse_records(&records)
+                    .map_err(|e| Error::Input(format!("{name}: {e}")))?,
+            );
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+    }
+    Ok((events, calls))
+}
+
+/// Splits `bucket/prefix` (no scheme).
+pub fn split_s3(uri: &str) -> (String, String) {
+    let uri = uri.trim_start_matches("s3://");
+    match uri.split_once('/') {
+        Some((b, p)) => (b.to_string(), p.trim_end_matches('/').to_string()),
+        None => (uri.to_string(), String::new()),
+    }
+}
+
+/// A client for S3 from `cfg`: path-style addressing when an endpoint is overridden (emulators,
+/// VPC endpoints), virtual-hosted otherwise.
+pub fn s3_client(cfg: &SdkConfig) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::from(cfg)
+        .force_path_style(cfg.endpoint_url().is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// One account's org-trail files of the period's days, read from the caller's account (the log
+/// archive bucket policy must allow it). Returns events, files read and problems.
+async fn s3_trail(
+    base: &SdkConfig,
+    uri: &str,
+    account: &str,
+    period: Period,
+) -> (Vec<TrailEvent>, usize, Vec<String>) {
+    let s3 = s3_client(base);
+    let (bucket, prefix) = split_s3(uri);
+    let mut keys = Vec::new();
+    let mut problems = Vec::new();
+    for day in period.days() {
+        let day_prefix = format!(
+            "{}{account}/CloudTrail/{IAM_EVENTS_REGION}/{}/",
+            if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}/")
+            },
+            day.format("%Y/%m/%d")
+        );
+        let mut pages = s3
+            .list_objects_v2()
+            .bucket(&bucket)
+            .prefix(&day_prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            match page {
+                Ok(p) => keys.extend(
+                    p.contents()
+                        .iter()
+                        .filter_map(|o| o.key())
+                        .filter(|k| k.ends_with(".json.gz"))
+                        .map(str::to_string),
+                ),
+                Err(e) => {
+                    problems.push(format!(
+                        "s3://{bucket}/{day_prefix}: {}",
+                        keyguard_aws::Error::sdk("ListObjectsV2", e)
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+    let files = keys.len();
+    let results: Vec<(String, std::result::Result<Vec<TrailEvent>, String>)> =
+        futures::stream::iter(keys)
+            .map(|key| {
+                let s3 = &s3;
+                let bucket = &bucket;
+                async move {
+                    let got = s3.get_object().bucket(bucket).key(&key).send().await;
+                    let result = match got {
+                        Ok(o) => match o.body.collect().await {
+                            Ok(b) => {
+                                let bytes = b.into_bytes();
+                                tokio::task::spawn_blocking(move || {
+                                    cloudtrail::gunzip(&bytes).and_then(|j| cloudtrail::parse(&j))
+                                })
+                                .await
+                                .map_err(|e| e.to_string())
+                                .and_then(|r| r.map_err(|e| e.to_string()))
+                            }
+                            Err(e) => Err(e.to_string()),
+                        },
+                        Err(e) => Err(keyguard_aws::Error::sdk("GetObject", e).to_string()),
+                    };
+                    (key, result)
+                }
+            })
+            .buffer_unordered(S3_FETCHES)
+            .collect()
+            .await;
+    let mut events = Vec::new();
+    for (key, r) in results {
+        match r {
+            Ok(e) => events.extend(e),
+            Err(why) => problems.push(format!("s3://{bucket}/{key}: {why}; the file was skipped")),
+        }
+    }
+    (events, files, problems)
+}

@@ -1,0 +1,328 @@
+//! What goes into a report ([`Inputs`]) and what comes out ([`Report`]): plain data, no I/O.
+//!
+//! Every table row is already formatted for people (masked key ids, dates as `YYYY-MM-DD`), so
+//! the HTML template and the CSV writer print the same values.
+
+use chrono::{DateTime, Utc};
+use keyguard_aws::config::ComplianceResult;
+use keyguard_aws::inventory::UserRecord;
+use keyguard_core::{Account, Settings};
+use serde::{Deserialize, Serialize};
+
+use crate::cloudtrail::TrailEvent;
+use crate::period::Period;
+
+/// What Config said about one account.
+#[derive(Debug, Clone)]
+pub enum ConfigState {
+    /// The rule's results (every compliance type the source returned).
+    Results(Vec<ComplianceResult>),
+    /// The rule does not exist in the account (`NoSuchConfigRuleException`): nothing is evaluated.
+    RuleMissing,
+    /// The evidence folder has no `config-compliance.json` for the account.
+    NotCollected,
+    /// The results could not be read (the error, without secrets).
+    Unreadable(String),
+}
+
+/// One account's inputs.
+#[derive(Debug, Clone)]
+pub struct AccountInput {
+    /// The account.
+    pub account: Account,
+    /// Its users and keys on the report date, or why they could not be read.
+    pub inventory: Result<Vec<UserRecord>, String>,
+    /// Its Config results.
+    pub config: ConfigState,
+}
+
+/// Where the CloudTrail events came from and what could not be read.
+#[derive(Debug, Clone, Default)]
+pub struct TrailInput {
+    /// A description of the source (`LookupEvents`, `s3://…`, a folder).
+    pub source: String,
+    /// The followed events, any time range (the report picks its period), each `eventID` once.
+    pub events: Vec<TrailEvent>,
+    /// Log files or calls read.
+    pub files: usize,
+    /// What could not be read, each naming the file or account and why.
+    pub problems: Vec<String>,
+}
+
+/// Everything a report is built from.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// The organization's name for the title (an org id, or the evidence folder's name).
+    pub organization: String,
+    /// The moment the state figures describe (the inventory's time).
+    pub as_of: DateTime<Utc>,
+    /// The period reported on.
+    pub period: Period,
+    /// The policy (thresholds, exemption group and tag).
+    pub settings: Settings,
+    /// The Config rule's name.
+    pub rule_name: String,
+    /// The role keyguard acts through in member accounts: actions by it are keyguard's, any other
+    /// principal is a person or another tool.
+    pub keyguard_roles: Vec<String>,
+    /// Every account in scope.
+    pub accounts: Vec<AccountInput>,
+    /// CloudTrail.
+    pub trail: TrailInput,
+    /// Earlier reports of the same kind (their `summary.json`), in any order: the previous
+    /// period's gives the changes, all of them the trend.
+    pub history: Vec<Snapshot>,
+}
+
+/// The headline figures of one report, kept as `summary.json` so the next report can compare.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Kpis {
+    /// Accounts in scope.
+    pub accounts: u64,
+    /// Accounts whose inventory could be read.
+    pub accounts_read: u64,
+    /// IAM users in the accounts read.
+    pub users: u64,
+    /// Access keys (Active and Inactive).
+    pub keys: u64,
+    /// Active access keys.
+    pub active_keys: u64,
+    /// Users Config found COMPLIANT.
+    pub users_compliant: u64,
+    /// Users Config found NON_COMPLIANT.
+    pub users_non_compliant: u64,
+    /// Users with no Config result (rule missing, not collected, not yet evaluated).
+    pub users_not_evaluated: u64,
+    /// COMPLIANT users as a percentage of users in scope (NOT_APPLICABLE users excluded; users
+    /// not evaluated count against it). `None` with no users.
+    pub compliant_pct: Option<f64>,
+    /// Mean age in days of the Active keys.
+    pub mean_key_age: Option<f64>,
+    /// 90th percentile (linear interpolation) of the Active keys' ages, in days.
+    pub p90_key_age: Option<f64>,
+    /// Active keys at or over the rotation period.
+    pub keys_over_rotation: u64,
+    /// Users with a valid exemption on the report date.
+    pub exemptions_active: u64,
+}
+
+/// One point of the compliance trend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrendPoint {
+    /// The period's id (`weekly-2026-11-20`).
+    pub period: String,
+    /// Its last day.
+    pub last_day: chrono::NaiveDate,
+    /// `compliant_pct` of that report.
+    pub compliant_pct: Option<f64>,
+}
+
+/// What a report keeps for the next one (`summary.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Format version of this file.
+    pub version: u32,
+    /// The period reported.
+    pub period: Period,
+    /// When the state figures were taken.
+    pub as_of: DateTime<Utc>,
+    /// The figures.
+    pub kpis: Kpis,
+}
+
+/// One line of the summary table.
+#[derive(Debug, Clone, Serialize)]
+pub struct SummaryRow {
+    /// Stable machine name (`users`, `compliant_pct`…).
+    pub metric: &'static str,
+    /// What it is, for people.
+    pub label: &'static str,
+    /// This period's value, formatted.
+    pub value: String,
+    /// The previous period's value, formatted, or empty when there is no previous report.
+    pub previous: String,
+    /// The signed change, formatted (`+3`, `−2.5`), or empty.
+    pub change: String,
+    /// `better`, `worse` or `same` (empty without a previous value), for colouring.
+    pub trend: &'static str,
+    /// This period's value as a number (for the CSV).
+    pub value_raw: Option<f64>,
+    /// The previous period's value as a number.
+    pub previous_raw: Option<f64>,
+    /// The change as a number.
+    pub change_raw: Option<f64>,
+}
+
+/// A bar of the key-age chart.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgeBucket {
+    /// `0–60` … `≥110` (days).
+    pub label: &'static str,
+    /// Active keys in it.
+    pub keys: u64,
+    /// True for the buckets at or over the rotation period.
+    pub overdue: bool,
+}
+
+/// A NON_COMPLIANT user.
+#[derive(Debug, Clone, Serialize)]
+pub struct NonCompliantRow {
+    /// Account id.
+    pub account: String,
+    /// Account name.
+    pub account_name: String,
+    /// User name (or the UserId when the user is gone from the inventory).
+    pub user: String,
+    /// Why, from keyguard's evaluation on the report date (Config's annotation otherwise).
+    pub reason: String,
+    /// The key concerned, masked.
+    pub key: String,
+    /// Its age in days.
+    pub age_days: Option<i64>,
+    /// Whole days since the user fell out of policy, when it can be told.
+    pub days_out_of_policy: Option<i64>,
+    /// The remediator's next step (`rotate`, `disable`, `delete`) or a note.
+    pub next_action: String,
+    /// Its date (`YYYY-MM-DD`).
+    pub next_action_date: String,
+}
+
+/// A key action in the period.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionRow {
+    /// When (RFC 3339).
+    pub time: String,
+    /// Account id.
+    pub account: String,
+    /// User name.
+    pub user: String,
+    /// `rotation`/`created`, `disable`, `restore`, `delete`.
+    pub action: String,
+    /// The key, masked.
+    pub key: String,
+    /// `keyguard` or `person`.
+    pub by_kind: &'static str,
+    /// Who: the role session or IAM user.
+    pub by: String,
+}
+
+/// One change of the exemption group or of a user's expiry tag.
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerRow {
+    /// When (RFC 3339).
+    pub time: String,
+    /// Account id.
+    pub account: String,
+    /// The user (empty for a group creation or deletion).
+    pub user: String,
+    /// What changed.
+    pub change: String,
+    /// Who made it.
+    pub by: String,
+    /// The expiry tag's value right after the change (`none` when unset, `unknown` when the
+    /// trail does not reach back far enough to tell).
+    pub expiry_at_change: String,
+    /// True when the change granted or extended an exemption while an Active key of the user
+    /// was already at or over the rotation period.
+    pub granted_while_overdue: bool,
+}
+
+/// An exemption that ends within 30 days of the report date.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExpiringRow {
+    /// Account id.
+    pub account: String,
+    /// User name.
+    pub user: String,
+    /// The exemption's last day.
+    pub expires: String,
+    /// Whole days from the report date.
+    pub days_left: i64,
+    /// The user's oldest Active key's age, in days.
+    pub oldest_key_age: Option<i64>,
+}
+
+/// How current one account's data is.
+#[derive(Debug, Clone, Serialize)]
+pub struct FreshnessRow {
+    /// Account id.
+    pub account: String,
+    /// Account name.
+    pub account_name: String,
+    /// `read` or the reason the inventory could not be read.
+    pub inventory: String,
+    /// IAM users.
+    pub users: u64,
+    /// `evaluated`, `rule missing`, `not collected`, `unreadable: …`.
+    pub config: String,
+    /// Users with a Config result.
+    pub users_evaluated: u64,
+    /// When Config last recorded a result for the account (RFC 3339), empty if never.
+    pub last_evaluated: String,
+    /// True when that is more than 2 days before the report date (a periodic rule runs daily).
+    pub stale: bool,
+    /// Followed CloudTrail events of the account in the period.
+    pub trail_events: u64,
+}
+
+/// One control the report gives evidence for.
+#[derive(Debug, Clone, Serialize)]
+pub struct ControlRow {
+    /// `CIS AWS Foundations v1.4.0–v4.0.1`, `CIS AWS Foundations v5.0.0/v6.0.0`, `AWS Security Hub`.
+    pub framework: &'static str,
+    /// The control id (`1.14`, `IAM.3`).
+    pub control: &'static str,
+    /// Its title.
+    pub title: &'static str,
+    /// The keyguard check that covers it.
+    pub keyguard_check: &'static str,
+    /// Users failing it on the report date (keyguard's evaluation of the inventory).
+    pub failing_users: u64,
+}
+
+/// A finished report: every section, ready to render.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Organization name.
+    pub organization: String,
+    /// The period.
+    pub period: Period,
+    /// Its label for people.
+    pub period_label: String,
+    /// The previous period's label.
+    pub previous_label: String,
+    /// True when the previous period's report was found.
+    pub has_previous: bool,
+    /// The report date's state moment (RFC 3339).
+    pub as_of: String,
+    /// The policy's rotation period, in days.
+    pub rotation_period: u32,
+    /// The Config rule.
+    pub rule_name: String,
+    /// 1. Summary.
+    pub summary: Vec<SummaryRow>,
+    /// 2. Key-age distribution of Active keys.
+    pub age_buckets: Vec<AgeBucket>,
+    /// 2. Compliance trend, oldest first, this period last.
+    pub trend: Vec<TrendPoint>,
+    /// 3. NON_COMPLIANT users.
+    pub non_compliant: Vec<NonCompliantRow>,
+    /// 4. Key actions in the period.
+    pub actions: Vec<ActionRow>,
+    /// 4. Counts of actions by kind: `(action, by keyguard, by people)`.
+    pub action_counts: Vec<(String, u64, u64)>,
+    /// 5. Exemption ledger.
+    pub ledger: Vec<LedgerRow>,
+    /// 5. Exemptions ending within 30 days.
+    pub expiring: Vec<ExpiringRow>,
+    /// 6. Data freshness.
+    pub freshness: Vec<FreshnessRow>,
+    /// 7. Control mapping.
+    pub controls: Vec<ControlRow>,
+    /// Where CloudTrail came from.
+    pub trail_source: String,
+    /// Inputs that could not be used, each a sentence (also printed on stderr by the CLI).
+    pub problems: Vec<String>,
+    /// What the next report compares against.
+    pub snapshot: Snapshot,
+}

@@ -1,0 +1,150 @@
+//! `keyguard report`: the weekly or monthly auditor report, from an evidence folder or live.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Utc};
+use reporter::deliver::{self, Delivery};
+use reporter::evidence::{self as from_evidence, Options};
+use reporter::live::{self, ConfigSource, LiveOptions, TrailSource};
+use reporter::PeriodKind;
+
+use crate::audit::{connect, parse_as_of};
+use crate::{EvidenceArg, Policy, Scope};
+
+/// Arguments of `keyguard report`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("period").required(true).args(["weekly", "monthly"])))]
+pub struct ReportArgs {
+    #[command(flatten)]
+    evidence: EvidenceArg,
+    /// The 7 days ending on the report date, compared with the 7 days before.
+    #[arg(long)]
+    weekly: bool,
+    /// The last calendar month ended by the report date, compared with the month before.
+    #[arg(long)]
+    monthly: bool,
+    /// The report date (YYYY-MM-DD or RFC 3339). Default: now, or when the evidence was collected.
+    #[arg(long, value_name = "DATE", value_parser = parse_as_of)]
+    as_of: Option<DateTime<Utc>>,
+    /// Write the report into DIR/<period>/ (earlier reports there give the comparison).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Upload the report to s3://bucket/prefix/<period>/ (earlier reports there give the
+    /// comparison when --out is not given).
+    #[arg(long, value_name = "S3_URI", env = "REPORT_S3_URI")]
+    s3_uri: Option<String>,
+    /// Email the report (HTML body, CSVs attached) to these auditors through SESv2 (repeatable).
+    #[arg(
+        long = "email-to",
+        value_name = "ADDRESS",
+        env = "REPORT_RECIPIENTS",
+        value_delimiter = ','
+    )]
+    email_to: Vec<String>,
+    /// The verified SES identity the report is sent from.
+    #[arg(long, value_name = "ADDRESS", env = "NOTICE_SENDER")]
+    sender: Option<String>,
+    /// The Config rule whose results the report reads.
+    #[arg(
+        long,
+        env = "KEYGUARD_RULE_NAME",
+        default_value = "keyguard-access-keys"
+    )]
+    rule: String,
+    /// Live: read Config results through this aggregator (from the delegated-admin account)
+    /// instead of per account through the member role.
+    #[arg(long, value_name = "NAME", env = "CONFIG_AGGREGATOR")]
+    aggregator: Option<String>,
+    /// Live: where CloudTrail events come from: `lookup` (LookupEvents per account, paced at 2
+    /// calls/s), `s3://bucket/AWSLogs/o-xxxx` (the org trail's files), or a local folder.
+    #[arg(
+        long,
+        value_name = "SOURCE",
+        env = "TRAIL_SOURCE",
+        default_value = "lookup"
+    )]
+    trail: String,
+    #[command(flatten)]
+    scope: Scope,
+    #[command(flatten)]
+    policy: Policy,
+}
+
+/// Runs `keyguard report`.
+pub async fn run(args: ReportArgs) -> Result<ExitCode> {
+    let settings = args.policy.settings.settings().context("settings")?;
+    let kind = if args.monthly {
+        PeriodKind::Monthly
+    } else {
+        PeriodKind::Weekly
+    };
+    if args.out.is_none() && args.s3_uri.is_none() && args.email_to.is_empty() {
+        bail!("nowhere to deliver the report: give --out DIR, --s3-uri or --email-to");
+    }
+    if !args.email_to.is_empty() && args.sender.is_none() {
+        bail!("--email-to needs --sender (a verified SES identity)");
+    }
+    let opts = Options {
+        kind,
+        as_of: args.as_of,
+        settings,
+        rule_name: args.rule.clone(),
+        keyguard_roles: vec![args.scope.role.member_role.clone()],
+        accounts: args.scope.accounts.clone(),
+    };
+    let live_sdk =
+        if args.evidence.evidence.is_none() || args.s3_uri.is_some() || !args.email_to.is_empty() {
+            Some(connect(&args.scope).await?)
+        } else {
+            None
+        };
+    let inputs = match &args.evidence.evidence {
+        Some(dir) => {
+            let inputs = from_evidence::inputs(dir, &opts, Utc::now())?;
+            if args.as_of.is_none() {
+                eprintln!(
+                    "keyguard: reporting as of {} (when the evidence was collected; --as-of to change)",
+                    inputs.as_of.format("%Y-%m-%d %H:%M UTC")
+                );
+            }
+            inputs
+        }
+        None => {
+            let (base, caller, accounts) = live_sdk.clone().expect("connected above");
+            let trail = if args.trail == "lookup" {
+                TrailSource::LookupEvents
+            } else if let Some(uri) = args.trail.strip_prefix("s3://") {
+                TrailSource::S3(uri.to_string())
+            } else {
+                TrailSource::Folder(PathBuf::from(&args.trail))
+            };
+            let live = LiveOptions {
+                config: match &args.aggregator {
+                    Some(name) => ConfigSource::Aggregator(name.clone()),
+                    None => ConfigSource::PerAccount,
+                },
+                trail,
+                role: args.scope.role.spec(),
+                organization: caller.account.clone(),
+            };
+            live::inputs(&base, &caller, accounts, &opts, &live, Utc::now()).await?
+        }
+    };
+    let delivery = Delivery {
+        out: args.out.clone(),
+        s3_uri: args.s3_uri.clone(),
+        email_to: args.email_to.clone(),
+        sender: args.sender.clone(),
+    };
+    let sdk = live_sdk.as_ref().map(|(base, _, _)| base);
+    let (report, written) = deliver::produce(inputs, &delivery, sdk).await?;
+    for p in &report.problems {
+        eprintln!("keyguard: {p}");
+    }
+    for w in &written {
+        println!("{w}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,971 @@
+//! The reporter end to end: `keyguard report` on the bundled example (every section's numbers,
+//! CSV headers snapshot, the comparison with the previous week), the page in a real headless
+//! Chromium (screenshot and PDF), bad inputs, and the full live path against the emulator rig
+//! (evaluations from the rule handler, group changes and key actions made through IAM and read
+//! back through LookupEvents, org-trail files in the rig's S3, delivery to a folder, S3 and SES).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use aws_sdk_iam::types::{StatusType, Tag};
+use chrono::{Duration, SubsecRound, Utc};
+use keyguard_aws::inventory::ReportPolling;
+use keyguard_aws::sdk::{Caller, RoleSpec};
+use keyguard_core::Settings;
+use support::{seed, Org, Rig, UserSpec};
+
+const GROUP: &str = "IAMKeyRotationExemptionGroup";
+const EXPIRY: &str = "keyguard:exemption-expires";
+
+fn keyguard(args: &[&str], env: &[(&str, String)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyguard"));
+    cmd.args(args).current_dir(support::repo_root());
+    for var in [
+        "AWS_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run keyguard")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A CSV as rows of header → value.
+fn csv(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut r =
+        ::csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let headers = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            headers
+                .iter()
+                .zip(rec.unwrap().iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+fn metric(dir: &Path, name: &str) -> (String, String, String) {
+    let rows = csv(&dir.join("summary.csv"));
+    let r = rows
+        .iter()
+        .find(|r| r["metric"] == name)
+        .unwrap_or_else(|| panic!("metric {name}"));
+    (
+        r["value"].clone(),
+        r["previous"].clone(),
+        r["change"].clone(),
+    )
+}
+
+fn count(rows: &[BTreeMap<String, String>], pairs: &[(&str, &str)]) -> usize {
+    rows.iter()
+        .filter(|r| pairs.iter().all(|(k, v)| r[*k] == *v))
+        .count()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn weekly_report_of_the_bundled_example() {
+    let out_dir = tmp("example-report");
+    let out = keyguard(
+        &[
+            "report",
+            "--evidence",
+            "examples/acme",
+            "--weekly",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let stderr = ok(&out);
+    let dir = out_dir.join("weekly-2026-11-20");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        dir.display().to_string()
+    );
+    assert!(
+        stderr.contains("account 510987654321: no Config results"),
+        "{stderr}"
+    );
+
+    // The CSV schema is stable: headers are snapshot-tested.
+    let mut headers = String::new();
+    for (name, _) in reporter::render::CSV_TABLES {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap();
+        headers.push_str(&format!("{name}: {}\n", text.lines().next().unwrap()));
+    }
+    insta::assert_snapshot!("csv_headers", headers);
+
+    // 1. Summary (4 accounts × 14 users; the sandbox account has no Config results).
+    assert_eq!(metric(&dir, "accounts").0, "4");
+    assert_eq!(metric(&dir, "users").0, "56");
+    assert_eq!(metric(&dir, "keys").0, "68");
+    assert_eq!(metric(&dir, "users_not_evaluated").0, "14");
+    assert_eq!(metric(&dir, "keys_over_rotation").0, "28");
+    assert_eq!(metric(&dir, "exemptions_active").0, "8");
+    let (pct, prev, change) = metric(&dir, "compliant_pct");
+    // 21 of the 42 evaluated users are COMPLIANT; the 14 not evaluated count against it.
+    assert_eq!(
+        (pct.as_str(), prev.as_str(), change.as_str()),
+        ("37.5", "", "")
+    );
+    // 2. Key ages of the 60 Active keys.
+    let ages: Vec<(String, String)> = csv(&dir.join("key-ages.csv"))
+        .iter()
+        .map(|r| (r["age_days"].clone(), r["active_keys"].clone()))
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("0–60", "24"),
+        ("61–89", "8"),
+        ("90–99", "12"),
+        ("100–109", "4"),
+        ("≥110", "12"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(ages, want);
+    // 3. Non-compliant users: Config's 21 in the three evaluated accounts, each with a next step.
+    let nc = csv(&dir.join("non-compliant-users.csv"));
+    assert_eq!(nc.len(), 21);
+    assert!(nc.iter().all(|r| !r["next_action"].is_empty()), "{nc:?}");
+    let backup = nc.iter().find(|r| r["user"] == "payments-backup").unwrap();
+    assert_eq!(
+        (
+            backup["age_days"].as_str(),
+            backup["days_out_of_policy"].as_str(),
+            backup["next_action"].as_str()
+        ),
+        ("97", "7", "rotate")
+    );
+    assert!(
+        backup["key"].starts_with("AKIA…") && backup["key"].len() < 14,
+        "masked: {}",
+        backup["key"]
+    );
+    // 4. Actions in the week (the trail also holds the week before, noise and denied calls).
+    let actions = csv(&dir.join("actions.csv"));
+    assert_eq!(
+        count(&actions, &[("action", "rotation"), ("by_kind", "keyguard")]),
+        4
+    );
+    assert_eq!(
+        count(&actions, &[("action", "disable"), ("by_kind", "keyguard")]),
+        5
+    );
+    assert_eq!(
+        count(&actions, &[("action", "restore"), ("by_kind", "person")]),
+        1
+    );
+    assert_eq!(
+        count(&actions, &[("action", "delete"), ("by_kind", "keyguard")]),
+        4
+    );
+    assert_eq!(actions.len(), 14, "{actions:?}");
+    // 5. Ledger: each vendor added (file delivered twice, counted once) and tagged, one removal.
+    let ledger = csv(&dir.join("exemption-ledger.csv"));
+    assert_eq!(ledger.len(), 9, "{ledger:?}");
+    assert_eq!(count(&ledger, &[("granted_while_overdue", "true")]), 8);
+    let added = ledger
+        .iter()
+        .find(|r| r["user"] == "payments-vendor" && r["change"] == "added to the exemption group")
+        .unwrap();
+    assert!(added["by"].ends_with("/alice@acme.example"), "{added:?}");
+    assert_eq!(
+        added["expiry_at_change"], "unknown",
+        "the tag changed later; before that is not in the trail"
+    );
+    let tagged = ledger
+        .iter()
+        .find(|r| r["user"] == "payments-vendor" && r["change"].starts_with("expiry tag set"))
+        .unwrap();
+    assert_eq!(tagged["expiry_at_change"], "2027-01-04");
+    assert_eq!(
+        count(&ledger, &[("change", "removed from the exemption group")]),
+        1
+    );
+    let expiring = csv(&dir.join("exemptions-expiring.csv"));
+    assert_eq!(expiring.len(), 4);
+    assert!(expiring
+        .iter()
+        .all(|r| r["days_left"] == "20" && r["user"].ends_with("-audit-tool")));
+    // 6. Freshness.
+    let fresh = csv(&dir.join("freshness.csv"));
+    let acct = |id: &str| fresh.iter().find(|r| r["account"] == id).unwrap().clone();
+    assert_eq!(acct("510987654321")["config"], "no results collected");
+    assert_eq!(acct("510987654321")["users_evaluated"], "0");
+    assert_eq!(acct("410987654321")["stale"], "true");
+    assert_eq!(acct("310987654321")["stale"], "false");
+    assert_eq!(acct("310987654321")["users_evaluated"], "14");
+    assert_eq!(
+        acct("310987654321")["trail_events"],
+        "8",
+        "followed, in the week, not denied"
+    );
+    // 7. Controls.
+    let controls = csv(&dir.join("controls.csv"));
+    assert_eq!(controls.len(), 8);
+    let iam3 = controls.iter().find(|r| r["control"] == "IAM.3").unwrap();
+    assert_eq!(iam3["failing_users"], "20", "NON_COMPLIANT for age: backup, reporting, sync, etl, vendor-old × 4 (exempt users are not failing)");
+
+    // The page: every section, self-contained.
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    for id in [
+        "summary",
+        "charts",
+        "non-compliant",
+        "actions",
+        "ledger",
+        "freshness",
+        "controls",
+    ] {
+        assert!(html.contains(&format!("id=\"{id}\"")), "section {id}");
+    }
+    assert_self_contained(&html);
+
+    // A week later, the same folder: the previous report is found and compared.
+    let out = keyguard(
+        &[
+            "report",
+            "--evidence",
+            "examples/acme",
+            "--weekly",
+            "--as-of",
+            "2026-11-27",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        &[],
+    );
+    ok(&out);
+    let next = out_dir.join("weekly-2026-11-27");
+    assert_eq!(
+        metric(&next, "users"),
+        ("56".into(), "56".into(), "0".into())
+    );
+    let trend = csv(&next.join("trend.csv"));
+    assert_eq!(
+        trend
+            .iter()
+            .map(|r| r["period"].as_str())
+            .collect::<Vec<_>>(),
+        ["weekly-2026-11-20", "weekly-2026-11-27"]
+    );
+    assert!(std::fs::read_to_string(next.join("report.html"))
+        .unwrap()
+        .contains("compared with 2026-11-14 – 2026-11-20"));
+}
+
+/// No script, no external stylesheet, image or font: the page fetches nothing.
+fn assert_self_contained(html: &str) {
+    for bad in ["<script", "src=", "<link", "@import", "url("] {
+        assert!(
+            !html.contains(bad),
+            "the report must be self-contained, found {bad:?}"
+        );
+    }
+    let without_svg_ns = html.replace("http://www.w3.org/2000/svg", "");
+    assert!(
+        !without_svg_ns.contains("http://") && !without_svg_ns.contains("https://"),
+        "no external address"
+    );
+}
+
+fn chromium() -> PathBuf {
+    for name in ["chromium", "chromium-browser", "google-chrome"] {
+        for dir in ["/usr/bin", "/usr/local/bin"] {
+            let p = Path::new(dir).join(name);
+            if p.exists() {
+                return p;
+            }
+        }
+    }
+    panic!("headless Chromium is needed (Debian: apt-get install chromium); test.sh installs it");
+}
+
+fn headless(args: &[String]) -> Output {
+    let profile = tmp("chromium-profile");
+    Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .output()
+        .expect("run chromium")
+}
+
+#[test]
+fn the_page_renders_in_headless_chromium() {
+    let out_dir = tmp("chromium-report");
+    ok(&keyguard(
+        &[
+            "report",
+            "--evidence",
+            "examples/acme",
+            "--weekly",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    let html = out_dir.join("weekly-2026-11-20/report.html");
+    let url = format!("file://{}", html.display());
+    // Kept next to the test binaries so a person can look at it.
+    let png = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-screenshot.png");
+    let _ = std::fs::remove_file(&png);
+    let shot = headless(&[
+        format!("--screenshot={}", png.display()),
+        "--window-size=1280,4200".into(),
+        url.clone(),
+    ]);
+    let bytes = std::fs::read(&png).unwrap_or_else(|e| {
+        panic!(
+            "no screenshot ({e}): {}",
+            String::from_utf8_lossy(&shot.stderr)
+        )
+    });
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    assert_eq!((width, height), (1280, 4200));
+    // A blank page compresses to a few KB; tables, cards and two charts do not.
+    assert!(
+        bytes.len() > 60_000,
+        "screenshot looks empty ({} bytes)",
+        bytes.len()
+    );
+    eprintln!("screenshot: {}", png.display());
+
+    // It prints: a PDF of several pages.
+    let pdf = out_dir.join("report.pdf");
+    let printed = headless(&[
+        format!("--print-to-pdf={}", pdf.display()),
+        "--no-pdf-header-footer".into(),
+        url,
+    ]);
+    let bytes = std::fs::read(&pdf)
+        .unwrap_or_else(|e| panic!("no PDF ({e}): {}", String::from_utf8_lossy(&printed.stderr)));
+    assert!(bytes.starts_with(b"%PDF"));
+    let pages = bytes
+        .windows(10)
+        .filter(|w| w == b"/Type /Pag" || w == b"/Type/Page")
+        .count();
+    assert!(pages >= 2, "expected several pages, found {pages}");
+}
+
+#[test]
+fn bad_inputs_are_named_and_the_rest_is_reported() {
+    let evidence = tmp("bad-evidence");
+    copy_dir(&support::repo_root().join("examples/acme"), &evidence);
+    let trail = evidence
+        .join("cloudtrail/AWSLogs/o-acme0example/310987654321/CloudTrail/us-east-1/2026/11/18");
+    std::fs::create_dir_all(&trail).unwrap();
+    let good = std::fs::read_dir(
+        evidence
+            .join("cloudtrail/AWSLogs/o-acme0example/210987654321/CloudTrail/us-east-1/2026/11/16"),
+    )
+    .unwrap()
+    .next()
+    .unwrap()
+    .unwrap()
+    .path();
+    let bytes = std::fs::read(good).unwrap();
+    std::fs::write(trail.join("truncated.json.gz"), &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::write(
+        trail.join("not-a-trail.json.gz"),
+        reporter::trailgen::gzip(br#"{"items": [1, 2]}"#),
+    )
+    .unwrap();
+    std::fs::write(
+        evidence.join("410987654321/config-compliance.json"),
+        "{ not json",
+    )
+    .unwrap();
+    let out_dir = tmp("bad-report");
+    let out = keyguard(
+        &[
+            "report",
+            "--evidence",
+            evidence.to_str().unwrap(),
+            "--weekly",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let stderr = ok(&out);
+    for want in [
+        "truncated.json.gz: gzip",
+        "not-a-trail.json.gz: not a CloudTrail log file",
+        "account 410987654321: Config results could not be read",
+        "account 510987654321: no Config results",
+    ] {
+        assert!(stderr.contains(want), "stderr lacks {want:?}: {stderr}");
+    }
+    assert!(!stderr.contains("panicked"));
+    let dir = out_dir.join("weekly-2026-11-20");
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("Inputs that could not be used") && html.contains("truncated.json.gz"));
+    assert_eq!(
+        csv(&dir.join("actions.csv")).len(),
+        14,
+        "the readable files still count"
+    );
+    assert_eq!(metric(&dir, "users_not_evaluated").0, "28");
+
+    // An empty period: said so, and still a complete report.
+    let out = keyguard(
+        &[
+            "report",
+            "--evidence",
+            "examples/acme",
+            "--weekly",
+            "--as-of",
+            "2027-06-01",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let stderr = ok(&out);
+    assert!(
+        stderr.contains("no followed CloudTrail events in 2027-05-26 – 2027-06-01"),
+        "{stderr}"
+    );
+    let empty = out_dir.join("weekly-2027-06-01");
+    assert_eq!(csv(&empty.join("actions.csv")).len(), 0);
+    assert_eq!(
+        std::fs::read_to_string(empty.join("actions.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        1,
+        "the header is still written"
+    );
+
+    // Nowhere to deliver: refused before any work.
+    let out = keyguard(&["report", "--evidence", "examples/acme", "--weekly"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nowhere to deliver"));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+// ------------------------------------------------------------------ against the rig
+
+async fn as_role(account: &str, role: &str, session: &str) -> aws_config::SdkConfig {
+    let base = Rig::get().base_config().await;
+    let caller = Caller {
+        account: "123456789012".into(),
+        partition: "aws".into(),
+        arn: "arn:aws:iam::123456789012:user/rig".into(),
+    };
+    keyguard_aws::sdk::for_account(
+        &base,
+        &caller,
+        account,
+        &RoleSpec {
+            role_name: role.into(),
+            session_name: session.into(),
+        },
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn live_report_against_the_rig() {
+    let rig = Rig::get();
+    let org = Org::new(2).await;
+    let (m0, m1) = (org.members[0].clone(), org.members[1].clone());
+    let now = Utc::now().trunc_subsecs(0);
+    let k = |age: i64, used: Option<i64>, active: bool| (age, used, active);
+    let person = as_role(&m0, "AWSReservedSSO_Admin", "alice@example.com").await;
+    let users = seed(
+        &person,
+        &m0,
+        &[
+            UserSpec {
+                name: "ci-deploy".into(),
+                keys: vec![k(10, Some(1), true)],
+                ..Default::default()
+            },
+            UserSpec {
+                name: "backup".into(),
+                keys: vec![k(97, Some(1), true)],
+                ..Default::default()
+            },
+            UserSpec {
+                name: "vendor+x@y.example".into(),
+                path: "/vendors/".into(),
+                keys: vec![k(200, Some(2), true)],
+                ..Default::default()
+            },
+            UserSpec {
+                name: "etl".into(),
+                keys: vec![k(100, Some(1), true)],
+                ..Default::default()
+            },
+            UserSpec {
+                name: "old".into(),
+                keys: vec![k(150, Some(60), false)],
+                ..Default::default()
+            },
+        ],
+        now,
+    )
+    .await;
+    seed(
+        &rig.account_config(&m1).await,
+        &m1,
+        &[UserSpec {
+            name: "svc".into(),
+            keys: vec![k(50, Some(1), true)],
+            ..Default::default()
+        }],
+        now,
+    )
+    .await;
+
+    // A person grants an exemption (the key is 200 days old: flagged).
+    let iam = aws_sdk_iam::Client::new(&person);
+    iam.create_group().group_name(GROUP).send().await.unwrap();
+    iam.add_user_to_group()
+        .group_name(GROUP)
+        .user_name("vendor+x@y.example")
+        .send()
+        .await
+        .unwrap();
+    let until = (now + Duration::days(20)).format("%Y-%m-%d").to_string();
+    iam.tag_user()
+        .user_name("vendor+x@y.example")
+        .tags(Tag::builder().key(EXPIRY).value(&until).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    // keyguard's role rotates etl (new key, old one disabled) and deletes old's disabled key.
+    let kg = aws_sdk_iam::Client::new(&as_role(&m0, "keyguard-member", "keyguard").await);
+    let new_key = kg
+        .create_access_key()
+        .user_name("etl")
+        .send()
+        .await
+        .unwrap()
+        .access_key
+        .unwrap();
+    kg.update_access_key()
+        .user_name("etl")
+        .access_key_id(&users["etl"].keys[0])
+        .status(StatusType::Inactive)
+        .send()
+        .await
+        .unwrap();
+    kg.delete_access_key()
+        .user_name("old")
+        .access_key_id(&users["old"].keys[0])
+        .send()
+        .await
+        .unwrap();
+
+    // The rule handler evaluates m0 (m1 has no rule: "not evaluated").
+    let ctx = rule_lambda::RuleContext {
+        sdk: org.config.clone(),
+        caller: Caller {
+            account: org.management.clone(),
+            partition: "aws".into(),
+            arn: "arn:aws:iam::123456789012:user/rig".into(),
+        },
+        settings: Settings::default(),
+        role: RoleSpec {
+            role_name: "keyguard-member".into(),
+            session_name: "keyguard-rule".into(),
+        },
+        polling: ReportPolling {
+            interval: std::time::Duration::from_millis(10),
+            attempts: 20,
+        },
+    };
+    let event: rule_lambda::ConfigEvent = serde_json::from_str(
+        &support::fixture("rule-lambda/fixtures/scheduled.json")
+            .replace("{{account}}", &m0)
+            .replace("{{time}}", &now.to_rfc3339())
+            .replace("{{token}}", "keyguard-access-keys/scheduled")
+            .replace("\"{{parameters}}\"", "\"\""),
+    )
+    .unwrap();
+    rule_lambda::handle(&ctx, event, now).await.unwrap();
+
+    // Delivery targets in the management account.
+    let s3 = reporter::live::s3_client(&org.config);
+    for b in ["reports", "org-trail"] {
+        s3.create_bucket().bucket(b).send().await.unwrap();
+    }
+    let ses = aws_sdk_sesv2::Client::new(&org.config);
+    ses.create_email_identity()
+        .email_identity("reports@example.com")
+        .send()
+        .await
+        .unwrap();
+
+    let mut env = org.env().await;
+    env.push(("KEYGUARD_MEMBER_ROLE", "keyguard-member".into()));
+    let out_dir = tmp("live-report");
+    let started = std::time::Instant::now();
+    let out = keyguard(
+        &[
+            "report",
+            "--weekly",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--s3-uri",
+            "s3://reports/keyguard",
+            "--email-to",
+            "auditor@example.com",
+            "--sender",
+            "reports@example.com",
+        ],
+        &env,
+    );
+    let elapsed = started.elapsed();
+    let stderr = ok(&out);
+    let dir = out_dir.join(reporter::Period::weekly(now.date_naive()).id());
+    assert!(
+        stderr.contains(&format!(
+            "account {m1}: Config rule keyguard-access-keys does not exist"
+        )),
+        "{stderr}"
+    );
+
+    // Pacing: 9 LookupEvents per account (one event name each, one page), ≥ 0.5 s apart.
+    let calls = rig.calls(&m0);
+    assert_eq!(
+        calls.get("cloudtrail:LookupEvents").copied(),
+        Some(9),
+        "{calls:?}\n{stderr}"
+    );
+    assert!(
+        elapsed >= std::time::Duration::from_millis(8 * 500),
+        "9 paced calls take at least 4 s, took {elapsed:?}"
+    );
+
+    // 1. Summary: the management account (no users, no rule) and the two members; 6 users, 6
+    // keys left (old's deleted), backup NON_COMPLIANT, svc not evaluated.
+    assert_eq!(metric(&dir, "accounts").0, "3");
+    assert_eq!(metric(&dir, "users").0, "6");
+    assert_eq!(
+        metric(&dir, "keys").0,
+        "6",
+        "ci-deploy, backup, vendor, etl × 2, svc"
+    );
+    assert_eq!(metric(&dir, "users_not_evaluated").0, "1");
+    assert_eq!(metric(&dir, "exemptions_active").0, "1");
+    assert_eq!(
+        metric(&dir, "keys_over_rotation").0,
+        "2",
+        "backup (97) and vendor (200)"
+    );
+    // 4 COMPLIANT (ci-deploy, vendor exempt, etl, old with no key) of 6.
+    assert_eq!(metric(&dir, "compliant_pct").0, "66.7");
+    // 2. Ages of the 5 Active keys: 10, 0, 50 | 97 | 200.
+    let ages: Vec<String> = csv(&dir.join("key-ages.csv"))
+        .iter()
+        .map(|r| r["active_keys"].clone())
+        .collect();
+    assert_eq!(ages, ["3", "0", "1", "0", "1"]);
+    // 3. backup, due now.
+    let nc = csv(&dir.join("non-compliant-users.csv"));
+    assert_eq!(nc.len(), 1, "{nc:?}");
+    assert_eq!(
+        (nc[0]["user"].as_str(), nc[0]["next_action"].as_str()),
+        ("backup", "rotate")
+    );
+    assert!(nc[0]["next_action_date"].starts_with("due now"));
+    // 4. Actions: keyguard's rotation, disable, delete; the person created the 6 seeded keys.
+    let actions = csv(&dir.join("actions.csv"));
+    assert_eq!(
+        count(
+            &actions,
+            &[
+                ("action", "rotation"),
+                ("by_kind", "keyguard"),
+                ("user", "etl")
+            ]
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &actions,
+            &[
+                ("action", "disable"),
+                ("by_kind", "keyguard"),
+                ("user", "etl")
+            ]
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &actions,
+            &[
+                ("action", "disable"),
+                ("by_kind", "person"),
+                ("user", "old")
+            ]
+        ),
+        1,
+        "seeding"
+    );
+    assert_eq!(
+        count(
+            &actions,
+            &[
+                ("action", "delete"),
+                ("by_kind", "keyguard"),
+                ("user", "old")
+            ]
+        ),
+        1
+    );
+    assert_eq!(
+        count(&actions, &[("action", "created"), ("by_kind", "person")]),
+        6
+    );
+    let rotation = actions.iter().find(|r| r["action"] == "rotation").unwrap();
+    assert_eq!(
+        rotation["key"],
+        keyguard_core::mask_key_id(new_key.access_key_id())
+    );
+    assert_eq!(rotation["by"], "keyguard-member/keyguard");
+    // 5. Ledger: group created, user added (flagged), expiry set (flagged); expiring in 20 days.
+    let ledger = csv(&dir.join("exemption-ledger.csv"));
+    let mut changes: Vec<(&str, &str, &str)> = ledger
+        .iter()
+        .map(|r| {
+            (
+                r["change"].as_str(),
+                r["user"].as_str(),
+                r["granted_while_overdue"].as_str(),
+            )
+        })
+        .collect();
+    changes.sort();
+    let set = format!("expiry tag set to {until}");
+    assert_eq!(
+        changes,
+        [
+            ("added to the exemption group", "vendor+x@y.example", "true"),
+            ("exemption group created", "", "false"),
+            (set.as_str(), "vendor+x@y.example", "true")
+        ]
+    );
+    assert!(ledger
+        .iter()
+        .all(|r| r["by"] == "AWSReservedSSO_Admin/alice@example.com"));
+    let expiring = csv(&dir.join("exemptions-expiring.csv"));
+    assert_eq!(expiring.len(), 1);
+    assert_eq!(expiring[0]["oldest_key_age"], "200");
+    // 6. Freshness: m0 evaluated just now, m1's rule missing.
+    let fresh = csv(&dir.join("freshness.csv"));
+    let row = |id: &str| fresh.iter().find(|r| r["account"] == id).unwrap().clone();
+    assert_eq!(
+        (
+            row(&m0)["config"].as_str(),
+            row(&m0)["users_evaluated"].as_str(),
+            row(&m0)["stale"].as_str()
+        ),
+        ("evaluated", "5", "false")
+    );
+    assert_eq!(row(&m1)["config"], "rule keyguard-access-keys missing");
+    // 7. Controls: IAM.3 fails for backup only (the vendor is exempt).
+    let controls = csv(&dir.join("controls.csv"));
+    assert_eq!(
+        controls.iter().find(|r| r["control"] == "IAM.3").unwrap()["failing_users"],
+        "1"
+    );
+
+    // Delivered to S3 (summary.json included) and by email with the CSVs attached.
+    let listed = s3
+        .list_objects_v2()
+        .bucket("reports")
+        .prefix("keyguard/")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys.len(), 11, "{keys:?}");
+    assert!(
+        keys.iter().any(|k| k.ends_with("/summary.json"))
+            && keys.iter().any(|k| k.ends_with("/report.html"))
+    );
+    let mails = rig.emails(&org.management);
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let raw = mails[0]["raw"].as_str().unwrap();
+    assert!(raw.contains("auditor@example.com") && raw.contains("IAM access key compliance"));
+    assert_eq!(raw.matches("Content-Disposition: attachment").count(), 9);
+    assert!(
+        raw.contains("filename=\"exemption-ledger.csv\"")
+            || raw.contains("filename=exemption-ledger.csv")
+    );
+
+    // The org trail in S3 gives the same actions: m0's events as CloudTrail delivers them
+    // (one file, delivered twice).
+    let ct = aws_sdk_cloudtrail::Client::new(&as_role(&m0, "keyguard-member", "keyguard").await);
+    let mut records = Vec::new();
+    for name in reporter::cloudtrail::FOLLOWED {
+        let page = ct
+            .lookup_events()
+            .lookup_attributes(
+                aws_sdk_cloudtrail::types::LookupAttribute::builder()
+                    .attribute_key(aws_sdk_cloudtrail::types::LookupAttributeKey::EventName)
+                    .attribute_value(*name)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        records.extend(
+            page.events()
+                .iter()
+                .filter_map(|e| e.cloud_trail_event())
+                .map(str::to_string),
+        );
+    }
+    let body =
+        reporter::trailgen::gzip(format!("{{\"Records\":[{}]}}", records.join(",")).as_bytes());
+    let day = now.format("%Y/%m/%d");
+    for copy in ["a", "b"] {
+        s3.put_object()
+            .bucket("org-trail")
+            .key(format!("AWSLogs/o-test/{m0}/CloudTrail/us-east-1/{day}/{m0}_CloudTrail_us-east-1_{copy}.json.gz"))
+            .body(body.clone().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let s3_dir = tmp("live-report-s3");
+    ok(&keyguard(
+        &[
+            "report",
+            "--weekly",
+            "--account",
+            &m0,
+            "--trail",
+            "s3://org-trail/AWSLogs/o-test",
+            "--out",
+            s3_dir.to_str().unwrap(),
+        ],
+        &env,
+    ));
+    let from_s3 = csv(&s3_dir
+        .join(reporter::Period::weekly(now.date_naive()).id())
+        .join("actions.csv"));
+    let m0_lookup: Vec<_> = actions
+        .iter()
+        .filter(|r| r["account"] == m0)
+        .cloned()
+        .collect();
+    assert_eq!(from_s3, m0_lookup);
+
+    // The Lambda handler, in-process: the weekly fixture, to S3; the previous week's report is
+    // not there, this week's is: a second run compares nothing new but finds its own history.
+    let r = reporter::lambda::Reporter {
+        sdk: org.config.clone(),
+        caller: ctx.caller.clone(),
+        options: reporter::evidence::Options {
+            kind: reporter::PeriodKind::Weekly,
+            as_of: None,
+            settings: Settings::default(),
+            rule_name: "keyguard-access-keys".into(),
+            keyguard_roles: vec!["keyguard-member".into()],
+            accounts: Vec::new(),
+        },
+        live: reporter::live::LiveOptions {
+            config: reporter::live::ConfigSource::Aggregator("org".into()),
+            trail: reporter::live::TrailSource::S3("org-trail/AWSLogs/o-test".into()),
+            role: RoleSpec {
+                role_name: "keyguard-member".into(),
+                session_name: "keyguard".into(),
+            },
+            organization: org.management.clone(),
+        },
+        filter: keyguard_aws::org::AccountFilter::default(),
+        delivery: reporter::deliver::Delivery {
+            s3_uri: Some("s3://reports/lambda".into()),
+            ..Default::default()
+        },
+    };
+    let fixture: serde_json::Value =
+        serde_json::from_str(&support::fixture("reporter/fixtures/weekly.json")).unwrap();
+    let outcome = reporter::lambda::handle(&r, fixture, now).await.unwrap();
+    assert_eq!(
+        outcome.delivered,
+        [format!(
+            "s3://reports/lambda/{}/",
+            reporter::Period::weekly(now.date_naive()).id()
+        )]
+    );
+    let got = s3
+        .get_object()
+        .bucket("reports")
+        .key(format!("lambda/{}/summary.csv", outcome.period))
+        .send()
+        .await
+        .unwrap();
+    let text = String::from_utf8(got.body.collect().await.unwrap().into_bytes().to_vec()).unwrap();
+    assert!(
+        text.contains("users,IAM users (fewer is better),6,"),
+        "aggregator results read the same: {text}"
+    );
+}
