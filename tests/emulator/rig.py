@@ -44,7 +44,6 @@ from werkzeug.serving import make_server
 
 DEFAULT_ACCOUNT = "123456789012"
 CONFIG_PREFIX = "StarlingDoveService."
-CLOUDTRAIL_PREFIX = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."
 # IAM calls that CloudTrail records and keyguard reports on.
 IAM_WRITES = {
     "CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey", "CreateUser", "DeleteUser",
@@ -558,7 +557,8 @@ class Rig:
             answered = config_call(call, start_response, fault)
             if answered is not None:
                 return answered
-        if call.target == CLOUDTRAIL_PREFIX + "LookupEvents":
+        # boto3 sends the long target, the AWS SDK for Rust "CloudTrail_20131101.LookupEvents".
+        if call.target.endswith("CloudTrail_20131101.LookupEvents"):
             return lookup_events(call, start_response)
 
         captured = {}
