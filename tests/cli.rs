@@ -151,7 +151,7 @@ fn audit_of_the_bundled_example() {
         ],
         &[],
     ));
-    assert_eq!(one.len(), 13);
+    assert_eq!(one.len(), 14);
     assert_eq!(
         one[&("410987654321".to_string(), "data-terraform".to_string())].0,
         "NON_COMPLIANT"
@@ -197,7 +197,7 @@ fn bad_input_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("account 111111111111 could not be read"));
     let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(rows.len(), 13);
+    assert_eq!(rows.len(), 14);
 
     let out = keyguard(
         &[

@@ -420,8 +420,10 @@ fn change(
 
 fn summary_rows(k: &Kpis, prev: Option<&Kpis>) -> Vec<SummaryRow> {
     type Get = fn(&Kpis) -> Option<f64>;
+    /// metric, label, getter, lower is better (None: neutral), unit, decimals
+    type MetricSpec = (&'static str, &'static str, Get, Option<bool>, &'static str, usize);
     // metric, label, getter, lower is better (None: neutral), unit, decimals
-    let rows: [(&'static str, &'static str, Get, Option<bool>, &str, usize); 9] = [
+    let rows: [MetricSpec; 9] = [
         (
             "accounts",
             "Accounts in scope",
@@ -774,6 +776,9 @@ fn actions(events: &[&TrailEvent], roles: &[String]) -> (Vec<ActionRow>, Vec<(St
 
 // ------------------------------------------------------------------ exemption ledger
 
+/// A user's expiry-tag values over time (`None`: removed).
+type TagHistory = Vec<(DateTime<Utc>, Option<String>)>;
+
 fn ledger(
     inputs: &Inputs,
     events: &[&TrailEvent],
@@ -794,7 +799,7 @@ fn ledger(
         }
     };
     // Every expiry-tag change known (all of the trail, not only the period), per user, in order.
-    let mut tag_changes: HashMap<(&str, &str), Vec<(DateTime<Utc>, Option<String>)>> =
+    let mut tag_changes: HashMap<(&str, &str), TagHistory> =
         HashMap::new();
     for e in inputs
         .trail
