@@ -421,8 +421,14 @@ fn change(
 fn summary_rows(k: &Kpis, prev: Option<&Kpis>) -> Vec<SummaryRow> {
     type Get = fn(&Kpis) -> Option<f64>;
     /// metric, label, getter, lower is better (None: neutral), unit, decimals
-    type MetricSpec = (&'static str, &'static str, Get, Option<bool>, &'static str, usize);
-    // metric, label, getter, lower is better (None: neutral), unit, decimals
+    type MetricSpec = (
+        &'static str,
+        &'static str,
+        Get,
+        Option<bool>,
+        &'static str,
+        usize,
+    );
     let rows: [MetricSpec; 9] = [
         (
             "accounts",
@@ -799,8 +805,7 @@ fn ledger(
         }
     };
     // Every expiry-tag change known (all of the trail, not only the period), per user, in order.
-    let mut tag_changes: HashMap<(&str, &str), TagHistory> =
-        HashMap::new();
+    let mut tag_changes: HashMap<(&str, &str), TagHistory> = HashMap::new();
     for e in inputs
         .trail
         .events
