@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs the emulator rig's Python packages into
 # tests/emulator/.venv (moto's server, cargo-lambda) and Debian's chromium (the report's rendering
-# test) when missing, then checks formatting and clippy, then runs
-# every test against one release build (the Lambda bootstrap tests need release binaries, and one
-# profile means the AWS SDK crates compile once).
+# test) when missing, then checks formatting and clippy, validates the CloudFormation templates
+# (deploy/lint.sh: cfn-lint and checkov in deploy/.venv), runs every test against one release build
+# (the Lambda bootstrap tests need release binaries, and one profile means the AWS SDK crates
+# compile once), and last the least-privilege test over the calls the whole suite made.
 #
 # CARGO_TARGET_DIR defaults to a cache folder outside the clone, so repeated runs are incremental.
 set -euo pipefail
@@ -35,8 +36,16 @@ cargo fmt --all --check
 step "clippy (warnings denied)"
 cargo clippy --release --workspace --all-targets --locked -- -D warnings
 
+step "templates: cfn-lint and checkov (deploy/lint.sh)"
+deploy/lint.sh
+
 step "tests (release)"
+# Every rig logs the (role, action) pairs it serves here; the least-privilege test reads them last.
+rm -rf "$CARGO_TARGET_DIR/tmp/rig-calls"
 cargo test --release --workspace --locked --no-fail-fast 2>&1 | tee -a "$log"
+
+step "least privilege: the roles of deploy/ against the calls the suite made"
+cargo test --release --locked --test deploy -- --ignored 2>&1 | tee -a "$log"
 
 step "done"
 # One closing line with the totals (cargo's own last lines are doc-test binaries with 0 tests).

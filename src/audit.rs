@@ -153,8 +153,10 @@ async fn accounts(base: &aws_config::SdkConfig, scope: &Scope) -> Result<Vec<Acc
             })
             .collect());
     }
-    let org = aws_sdk_organizations::Client::new(base);
-    list_accounts(&org, &filter)
+    let org = keyguard_aws::sdk::for_organization(base, &scope.role.spec())
+        .await
+        .context("assuming the org-list role (--org-role-arn)")?;
+    list_accounts(&aws_sdk_organizations::Client::new(&org), &filter)
         .await
         .context("listing the organization's accounts (run from the management or delegated-admin account, or name accounts with --account)")
 }

@@ -91,7 +91,7 @@ pub async fn run(args: ReportArgs) -> Result<ExitCode> {
         as_of: args.as_of,
         settings,
         rule_name: args.rule.clone(),
-        keyguard_roles: vec![args.scope.role.member_role.clone()],
+        keyguard_roles: args.scope.role.keyguard_roles(),
         accounts: args.scope.accounts.clone(),
     };
     let live_sdk =

@@ -42,7 +42,10 @@ async fn remediator(org: &Org, dry_run: bool) -> Remediator {
         .send()
         .await;
     Remediator {
-        sdk: org.config.clone(),
+        // As deployed: the remediator's execution role in the central (management) account.
+        sdk: Rig::get()
+            .as_role(&org.management, "keyguard-remediator", "run")
+            .await,
         caller: Caller {
             account: org.management.clone(),
             partition: "aws".into(),
@@ -56,8 +59,9 @@ async fn remediator(org: &Org, dry_run: bool) -> Remediator {
             ..Settings::default()
         },
         role: RoleSpec {
-            role_name: "keyguard-member".into(),
+            role_name: "keyguard-member-remediator".into(),
             session_name: "keyguard".into(),
+            org_role_arn: None,
         },
         polling: ReportPolling {
             interval: StdDuration::from_millis(20),
@@ -783,7 +787,13 @@ async fn one_account_failing_does_not_stop_the_sweep() {
         )
         .await;
     }
-    let r = remediator(&org, false).await;
+    let mut r = remediator(&org, false).await;
+    // The accounts come through the org-list role (deploy/org-list-role.yaml), as when the central
+    // account is neither the management account nor a delegated admin.
+    r.role.org_role_arn = Some(format!(
+        "arn:aws:iam::{}:role/keyguard-org-list",
+        org.management
+    ));
     // The first member throttles its inventory beyond the retries.
     rig.fault(
         Some(&org.members[0]),
@@ -797,6 +807,11 @@ async fn one_account_failing_does_not_stop_the_sweep() {
     };
     let s = sweep(&r, &filter, Mode::Auto, now).await.unwrap();
     rig.clear_faults(&org.members[0]);
+    let listed_by = rig.calls_by_role();
+    assert!(
+        listed_by["keyguard-org-list"]["organizations:ListAccounts"] >= 1,
+        "{listed_by:?}"
+    );
     let by_id: HashMap<&str, &remediator::AccountReport> =
         s.accounts.iter().map(|a| (a.account.as_str(), a)).collect();
     assert!(

@@ -504,23 +504,7 @@ fn copy_dir(from: &Path, to: &Path) {
 // ------------------------------------------------------------------ against the rig
 
 async fn as_role(account: &str, role: &str, session: &str) -> aws_config::SdkConfig {
-    let base = Rig::get().base_config().await;
-    let caller = Caller {
-        account: "123456789012".into(),
-        partition: "aws".into(),
-        arn: "arn:aws:iam::123456789012:user/rig".into(),
-    };
-    keyguard_aws::sdk::for_account(
-        &base,
-        &caller,
-        account,
-        &RoleSpec {
-            role_name: role.into(),
-            session_name: session.into(),
-        },
-    )
-    .await
-    .unwrap()
+    Rig::get().as_role(account, role, session).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -619,16 +603,20 @@ async fn live_report_against_the_rig() {
 
     // The rule handler evaluates m0 (m1 has no rule: "not evaluated").
     let ctx = rule_lambda::RuleContext {
-        sdk: org.config.clone(),
+        sdk: as_role(&org.management, "keyguard-rule-lambda", "rule").await,
         caller: Caller {
             account: org.management.clone(),
             partition: "aws".into(),
-            arn: "arn:aws:iam::123456789012:user/rig".into(),
+            arn: format!(
+                "arn:aws:sts::{}:assumed-role/keyguard-rule-lambda/rule",
+                org.management
+            ),
         },
         settings: Settings::default(),
         role: RoleSpec {
-            role_name: "keyguard-member".into(),
+            role_name: "keyguard-member-rule".into(),
             session_name: "keyguard-rule".into(),
+            org_role_arn: None,
         },
         polling: ReportPolling {
             interval: std::time::Duration::from_millis(10),
@@ -657,8 +645,12 @@ async fn live_report_against_the_rig() {
         .await
         .unwrap();
 
-    let mut env = org.env().await;
-    env.push(("KEYGUARD_MEMBER_ROLE", "keyguard-member".into()));
+    // The CLI acts as the reporter does when deployed: its execution role centrally, its member
+    // role elsewhere; the keyguard actions above were made as `keyguard-member`.
+    let reporter_sdk = as_role(&org.management, "keyguard-reporter", "report").await;
+    let mut env = support::env_of(&reporter_sdk).await;
+    env.push(("KEYGUARD_MEMBER_ROLE", "keyguard-member-reporter".into()));
+    env.push(("KEYGUARD_ACTOR_ROLES", "keyguard-member".into()));
     let out_dir = tmp("live-report");
     let started = std::time::Instant::now();
     let out = keyguard(
@@ -857,6 +849,18 @@ async fn live_report_against_the_rig() {
         raw.contains("filename=\"exemption-ledger.csv\"")
             || raw.contains("filename=exemption-ledger.csv")
     );
+    // The rotated key's secret reaches neither the report's files, nor the email, nor the log.
+    let secret = new_key.secret_access_key();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains(secret),
+            "{} holds the secret",
+            path.display()
+        );
+    }
+    assert!(!raw.contains(secret) && !stderr.contains(secret));
 
     // The org trail in S3 gives the same actions: m0's events as CloudTrail delivers them
     // (one file, delivered twice).
@@ -921,8 +925,14 @@ async fn live_report_against_the_rig() {
     // The Lambda handler, in-process: the weekly fixture, to S3; the previous week's report is
     // not there, this week's is: a second run compares nothing new but finds its own history.
     let r = reporter::lambda::Reporter {
-        sdk: org.config.clone(),
-        caller: ctx.caller.clone(),
+        sdk: reporter_sdk.clone(),
+        caller: Caller {
+            arn: format!(
+                "arn:aws:sts::{}:assumed-role/keyguard-reporter/report",
+                org.management
+            ),
+            ..ctx.caller.clone()
+        },
         options: reporter::evidence::Options {
             kind: reporter::PeriodKind::Weekly,
             as_of: None,
@@ -935,8 +945,9 @@ async fn live_report_against_the_rig() {
             config: reporter::live::ConfigSource::Aggregator("org".into()),
             trail: reporter::live::TrailSource::S3("org-trail/AWSLogs/o-test".into()),
             role: RoleSpec {
-                role_name: "keyguard-member".into(),
-                session_name: "keyguard".into(),
+                role_name: "keyguard-member-reporter".into(),
+                session_name: "keyguard-reporter".into(),
+                org_role_arn: None,
             },
             organization: org.management.clone(),
         },

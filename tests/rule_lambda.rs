@@ -23,18 +23,26 @@ fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(0)
 }
 
-fn ctx(org: &Org) -> RuleContext {
+/// The rule's context as deployed: the rule Lambda's execution role in the central (management)
+/// account, its own member role in the others.
+async fn ctx(org: &Org) -> RuleContext {
     RuleContext {
-        sdk: org.config.clone(),
+        sdk: Rig::get()
+            .as_role(&org.management, "keyguard-rule-lambda", "rule")
+            .await,
         caller: Caller {
             account: org.management.clone(),
             partition: "aws".into(),
-            arn: "arn:aws:iam::123456789012:user/rig".into(),
+            arn: format!(
+                "arn:aws:sts::{}:assumed-role/keyguard-rule-lambda/rule",
+                org.management
+            ),
         },
         settings: Settings::default(),
         role: RoleSpec {
-            role_name: "keyguard-member".into(),
+            role_name: "keyguard-member-rule".into(),
             session_name: "keyguard-rule".into(),
+            org_role_arn: None,
         },
         polling: ReportPolling {
             interval: std::time::Duration::from_millis(10),
@@ -207,7 +215,7 @@ async fn scheduled_and_change_triggered_verdicts_across_three_member_accounts() 
     )
     .await;
 
-    let ctx = ctx(&org);
+    let ctx = ctx(&org).await;
     for (i, account) in org.members.iter().enumerate() {
         let summary = handle(&ctx, scheduled(account, t), t)
             .await
@@ -389,7 +397,7 @@ async fn rule_parameters_override_and_bad_input_is_a_clear_error_that_writes_not
         t,
     )
     .await;
-    let ctx = ctx(&org);
+    let ctx = ctx(&org).await;
     let with = |params: &str| {
         event(
             "scheduled.json",
@@ -463,7 +471,7 @@ async fn failed_evaluations_are_retried_then_reported() {
         t,
     )
     .await;
-    let ctx = ctx(&org);
+    let ctx = ctx(&org).await;
     let rig = Rig::get();
     // Config fails the batch once: the handler sends the failed evaluations again and succeeds.
     rig.fault(Some(&a), "PutEvaluations", "FailedEvaluations", 1);
@@ -508,7 +516,7 @@ async fn scheduled_iam_calls(users: usize, findings: usize) -> u64 {
     seed(&org.member(0).await, &a, &specs, t).await;
     let rig = Rig::get();
     rig.reset_calls(&a);
-    let summary = handle(&ctx(&org), scheduled(&a, t), t).await.unwrap();
+    let summary = handle(&ctx(&org).await, scheduled(&a, t), t).await.unwrap();
     assert_eq!(summary.non_compliant, findings);
     let calls = rig.calls(&a);
     let iam: u64 = calls

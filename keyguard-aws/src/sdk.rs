@@ -90,6 +90,10 @@ pub struct RoleSpec {
     pub role_name: String,
     /// The session name, visible in the member account's CloudTrail as the actor.
     pub session_name: String,
+    /// A role to list the organization's accounts through (deploy/org-list-role.yaml, in the
+    /// management or an Organizations delegated-admin account), when the caller's own account may
+    /// not call `organizations:ListAccounts`; `None` lists with the caller's credentials.
+    pub org_role_arn: Option<String>,
 }
 
 /// Returns an `SdkConfig` acting in `account`: `base` itself when the caller is already in that
@@ -113,20 +117,35 @@ pub async fn for_account(
         "arn:{}:iam::{account}:role/{}",
         caller.partition, role.role_name
     );
+    assume(base, &role_arn, &role.session_name).await
+}
+
+/// The `SdkConfig` for Organizations calls: `base`, or with [`RoleSpec::org_role_arn`] set, that
+/// role's credentials (one AssumeRole).
+pub async fn for_organization(base: &SdkConfig, role: &RoleSpec) -> Result<SdkConfig> {
+    match role.org_role_arn.as_deref().map(str::trim) {
+        Some(arn) if !arn.is_empty() => assume(base, arn, &role.session_name).await,
+        _ => Ok(base.clone()),
+    }
+}
+
+/// `base` with the credentials of STS AssumeRole of `role_arn` (one hour, longer than any Lambda
+/// invocation).
+async fn assume(base: &SdkConfig, role_arn: &str, session_name: &str) -> Result<SdkConfig> {
     let sts = aws_sdk_sts::Client::new(base);
     let out = sts
         .assume_role()
-        .role_arn(&role_arn)
-        .role_session_name(&role.session_name)
+        .role_arn(role_arn)
+        .role_session_name(session_name)
         .duration_seconds(3600)
         .send()
         .await
         .map_err(|e| Error::AssumeRole {
-            role_arn: role_arn.clone(),
+            role_arn: role_arn.to_string(),
             message: Error::sdk("AssumeRole", e).to_string(),
         })?;
     let c = out.credentials().ok_or_else(|| Error::AssumeRole {
-        role_arn: role_arn.clone(),
+        role_arn: role_arn.to_string(),
         message: "STS returned no credentials".into(),
     })?;
     let expiry = std::time::SystemTime::try_from(*c.expiration()).ok();

@@ -76,14 +76,41 @@ pub struct RoleArgs {
     /// The session name member accounts see in CloudTrail.
     #[arg(long, env = "KEYGUARD_SESSION_NAME", default_value = "keyguard")]
     pub session_name: String,
+    /// A role to list the organization's accounts through (deploy/org-list-role.yaml), when the
+    /// caller's account may not call organizations:ListAccounts itself. Empty means none.
+    #[arg(long, env = "KEYGUARD_ORG_ROLE_ARN")]
+    pub org_role_arn: Option<String>,
+    /// Roles whose CloudTrail actions reports count as keyguard's, besides --member-role
+    /// (comma-separated): by default the remediator's member and execution roles.
+    #[arg(
+        long,
+        env = "KEYGUARD_ACTOR_ROLES",
+        value_delimiter = ',',
+        default_value = "keyguard-member-remediator,keyguard-remediator"
+    )]
+    pub actor_roles: Vec<String>,
 }
 
 impl RoleArgs {
+    /// The roles whose actions are keyguard's: the member role and the actor roles, without
+    /// blanks or repeats.
+    pub fn keyguard_roles(&self) -> Vec<String> {
+        let mut out = vec![self.member_role.clone()];
+        for r in &self.actor_roles {
+            let r = r.trim();
+            if !r.is_empty() && !out.iter().any(|o| o == r) {
+                out.push(r.to_string());
+            }
+        }
+        out
+    }
+
     /// As a [`crate::sdk::RoleSpec`].
     pub fn spec(&self) -> crate::sdk::RoleSpec {
         crate::sdk::RoleSpec {
             role_name: self.member_role.clone(),
             session_name: self.session_name.clone(),
+            org_role_arn: self.org_role_arn.clone().filter(|a| !a.trim().is_empty()),
         }
     }
 }

@@ -87,8 +87,8 @@ pub async fn sweep(
     mode: Mode,
     now: DateTime<Utc>,
 ) -> Result<Summary> {
-    let org = aws_sdk_organizations::Client::new(&r.sdk);
-    let accounts = list_accounts(&org, filter).await?;
+    let org = keyguard_aws::sdk::for_organization(&r.sdk, &r.role).await?;
+    let accounts = list_accounts(&aws_sdk_organizations::Client::new(&org), filter).await?;
     sweep_accounts(r, accounts, mode, now).await
 }
 
@@ -1069,6 +1069,7 @@ mod tests {
             role: keyguard_aws::sdk::RoleSpec {
                 role_name: "keyguard-member".into(),
                 session_name: "keyguard".into(),
+                org_role_arn: None,
             },
             polling: Default::default(),
             notices: NoticeConfig {

@@ -72,8 +72,10 @@ pub async fn handle(r: &Reporter, event: serde_json::Value, now: DateTime<Utc>) 
             "nowhere to deliver: set REPORT_S3_URI and/or REPORT_RECIPIENTS".into(),
         ));
     }
-    let org = aws_sdk_organizations::Client::new(&r.sdk);
-    let accounts = list_accounts(&org, &r.filter)
+    let org = keyguard_aws::sdk::for_organization(&r.sdk, &r.live.role)
+        .await
+        .map_err(|e| Error::Input(format!("listing the organization's accounts: {e}")))?;
+    let accounts = list_accounts(&aws_sdk_organizations::Client::new(&org), &r.filter)
         .await
         .map_err(|e| Error::Input(format!("listing the organization's accounts: {e}")))?;
     let options = Options {

@@ -57,7 +57,7 @@ async fn main() -> Result<(), Error> {
             as_of: None,
             settings,
             rule_name: env.rule,
-            keyguard_roles: vec![env.role.member_role.clone()],
+            keyguard_roles: env.role.keyguard_roles(),
             accounts: Vec::new(),
         },
         live: LiveOptions {

@@ -6,6 +6,10 @@ It prints one line `RIG_READY port=<port>` on stdout once it listens, then serve
 What it adds, inside the moto process (see ../../../shared/EMULATOR-FACTS.md for why):
 
 - Call counts per account and action:         GET  /_rig/calls?account=A   POST /_rig/calls/reset?account=A
+- Calls per assumed role (the role's name, whatever the account): GET /_rig/calls/by-role; with
+  RIG_CALL_LOG_DIR set, each new (role, service:Action) pair is also appended to
+  $RIG_CALL_LOG_DIR/rig-<pid>.jsonl, so that the least-privilege test (tests/deploy.rs) can read
+  what every test binary's code did under keyguard's roles.
 - Key backdating (CreateDate, last use):       POST /_rig/iam/access-key    {"account", "access_key_id",
                                                      "created"?, "last_used"? (ISO or null), "service"?, "region"?}
 - Config evaluations: PutEvaluations is stored per (account, region, rule) and answered by
@@ -54,6 +58,9 @@ CREDENTIAL_RE = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/")
 
 lock = threading.RLock()
 calls: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+# assumed role name -> service:Action -> count
+calls_by_role: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+CALL_LOG_DIR = os.environ.get("RIG_CALL_LOG_DIR")
 # (account, region, rule) -> resource_id -> evaluation dict
 evaluations: dict[tuple[str, str, str], dict[str, dict]] = defaultdict(dict)
 trail: dict[str, list[dict]] = defaultdict(list)
@@ -309,6 +316,37 @@ def config_call(call: Call, start_response, fault: dict | None):
 # ---------------------------------------------------------------- CloudTrail
 
 
+def role_of(call: Call) -> str | None:
+    """The name of the role whose assumed-role credentials signed `call`, if any."""
+    if not call.access_key:
+        return None
+    try:
+        from moto.sts.models import sts_backends
+
+        role = sts_backends[call.account]["aws"].get_assumed_role_from_access_key(call.access_key)
+    except Exception:  # noqa: BLE001
+        return None
+    if role is None:
+        return None
+    parts = role.arn.split(":", 5)[-1].split("/")
+    return parts[1] if len(parts) > 1 else None
+
+
+def count_role_call(call: Call) -> None:
+    role = role_of(call)
+    if role is None:
+        return
+    name = f"{call.service}:{call.action}"
+    with lock:
+        first = name not in calls_by_role[role]
+        calls_by_role[role][name] += 1
+    if first and CALL_LOG_DIR:
+        os.makedirs(CALL_LOG_DIR, exist_ok=True)
+        line = json.dumps({"role": role, "action": name, "account": call.account})
+        with open(os.path.join(CALL_LOG_DIR, f"rig-{os.getpid()}.jsonl"), "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+
 def identity_of(call: Call) -> dict:
     key = call.access_key or "AKIAEXAMPLE"
     ident = {"accessKeyId": key, "accountId": call.account}
@@ -503,6 +541,8 @@ def rig_api(environ, start_response, body: bytes):
                 out = {"ok": True}
             elif path == "/_rig/calls" and method == "GET":
                 out = {a: dict(c) for a, c in calls.items()} if not account else dict(calls.get(account, {}))
+            elif path == "/_rig/calls/by-role" and method == "GET":
+                out = {r: dict(c) for r, c in calls_by_role.items()}
             elif path == "/_rig/calls/reset":
                 if account:
                     calls.pop(account, None)
@@ -549,6 +589,7 @@ class Rig:
         call = Call(environ, body)
         with lock:
             calls[call.account][f"{call.service}:{call.action}"] += 1
+        count_role_call(call)
         fault = take_fault(call)
         # FailedEvaluations is not an error response: PutEvaluations answers it in its body.
         if fault and fault["error"] != "FailedEvaluations":

@@ -96,6 +96,8 @@ try:
 
     calls = rig(f"/_rig/calls?account={acct}")
     check("calls counted", calls.get("iam:CreateUser") == 1 and calls.get("config:PutEvaluations") == 3, calls)
+    by_role = rig("/_rig/calls/by-role")
+    check("calls counted per assumed role", by_role.get("self", {}).get("iam:CreateUser") == 1, by_role)
     rig("/_rig/faults", {"account": acct, "action": "ListUsers", "error": "Throttling", "count": 1})
     try:
         boto3.client("iam", **kw, config=boto3.session.Config(retries={"total_max_attempts": 1})).list_users()

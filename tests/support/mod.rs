@@ -62,6 +62,7 @@ impl Rig {
             let mut child = Command::new(rig_python())
                 .arg(repo().join("tests/emulator/rig.py"))
                 .args(["--host", "127.0.0.1", "--port", "0", "--exit-with-stdin"])
+                .env("RIG_CALL_LOG_DIR", call_log_dir())
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
@@ -95,8 +96,18 @@ impl Rig {
             .await
     }
 
-    /// An `SdkConfig` acting in `account` (through STS AssumeRole, as in AWS).
+    /// An `SdkConfig` acting in `account` as the test's own role `keyguard-test` (through STS
+    /// AssumeRole, as in AWS). The least-privilege test ignores this role: it sets things up.
     pub async fn account_config(&self, account: &str) -> SdkConfig {
+        self.as_role(account, "keyguard-test", "keyguard-test")
+            .await
+    }
+
+    /// An `SdkConfig` acting in `account` as `role` with `session` (through STS AssumeRole). The
+    /// rig logs the calls made with it under `role`: give keyguard's code the role the templates
+    /// give it (`keyguard-remediator`, `keyguard-member-rule`, ...) and the least-privilege test
+    /// checks them.
+    pub async fn as_role(&self, account: &str, role: &str, session: &str) -> SdkConfig {
         let base = self.base_config().await;
         let caller = keyguard_aws::sdk::Caller {
             account: "123456789012".into(),
@@ -104,8 +115,9 @@ impl Rig {
             arn: "arn:aws:iam::123456789012:user/rig".into(),
         };
         let role = keyguard_aws::sdk::RoleSpec {
-            role_name: "keyguard-test".into(),
-            session_name: "keyguard-test".into(),
+            role_name: role.into(),
+            session_name: session.into(),
+            org_role_arn: None,
         };
         keyguard_aws::sdk::for_account(&base, &caller, account, &role)
             .await
@@ -133,6 +145,11 @@ impl Rig {
     /// Calls per `service:Action` made in `account`.
     pub fn calls(&self, account: &str) -> BTreeMap<String, u64> {
         serde_json::from_value(self.get_json(&format!("/_rig/calls?account={account}"))).unwrap()
+    }
+
+    /// Calls per `service:Action` made with each assumed role's credentials, in any account.
+    pub fn calls_by_role(&self) -> BTreeMap<String, BTreeMap<String, u64>> {
+        serde_json::from_value(self.get_json("/_rig/calls/by-role")).unwrap()
     }
 
     /// Forgets `account`'s call counts.
@@ -179,6 +196,37 @@ impl Rig {
     pub fn emails(&self, account: &str) -> Vec<Value> {
         serde_json::from_value(self.get_json(&format!("/_rig/emails?account={account}"))).unwrap()
     }
+}
+
+/// Where every rig of this test run logs the (role, action) pairs it served (shared by all test
+/// binaries; `./test.sh` empties it before the suite; tests/deploy.rs reads it).
+pub fn call_log_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rig-calls")
+}
+
+/// The environment a keyguard binary needs to act with `config`'s credentials against the rig
+/// (rig credentials, never real ones).
+pub async fn env_of(config: &SdkConfig) -> Vec<(&'static str, String)> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let creds = config
+        .credentials_provider()
+        .unwrap()
+        .provide_credentials()
+        .await
+        .unwrap();
+    vec![
+        ("AWS_ENDPOINT_URL", Rig::get().endpoint.clone()),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_ACCESS_KEY_ID", creds.access_key_id().to_string()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            creds.secret_access_key().to_string(),
+        ),
+        (
+            "AWS_SESSION_TOKEN",
+            creds.session_token().unwrap_or_default().to_string(),
+        ),
+    ]
 }
 
 static NEXT_ACCOUNT: AtomicU64 = AtomicU64::new(1);
@@ -238,27 +286,7 @@ impl Org {
     /// The environment a keyguard binary needs to act as this organization's management account
     /// against the rig (rig credentials, never real ones).
     pub async fn env(&self) -> Vec<(&'static str, String)> {
-        use aws_credential_types::provider::ProvideCredentials;
-        let creds = self
-            .config
-            .credentials_provider()
-            .unwrap()
-            .provide_credentials()
-            .await
-            .unwrap();
-        vec![
-            ("AWS_ENDPOINT_URL", Rig::get().endpoint.clone()),
-            ("AWS_REGION", "us-east-1".to_string()),
-            ("AWS_ACCESS_KEY_ID", creds.access_key_id().to_string()),
-            (
-                "AWS_SECRET_ACCESS_KEY",
-                creds.secret_access_key().to_string(),
-            ),
-            (
-                "AWS_SESSION_TOKEN",
-                creds.session_token().unwrap_or_default().to_string(),
-            ),
-        ]
+        env_of(&self.config).await
     }
 
     /// The SDK configuration of a member account.

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Builds keyguard's three Lambda zips (rule-lambda, remediator, reporter; each a `bootstrap` for
+# the provided.al2023 runtime) with cargo-lambda, which links through zig against Amazon Linux
+# 2023's older glibc, and collects them with the templates in dist/.
+#
+#   deploy/package.sh [--arm64] [--out DIR] [--bucket BUCKET [--prefix keyguard/]]
+#
+# --arm64 needs the aarch64-unknown-linux-gnu Rust target (rustup target add ...); the default is
+# x86_64, which the templates default to (central.yaml's Architecture). With --bucket, the zips
+# are uploaded with `aws s3 cp` for central.yaml's ArtifactBucket/ArtifactPrefix.
+# cargo-lambda comes from PyPI (tests/emulator/setup.sh installs it into tests/emulator/.venv).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+arch=--x86-64
+out="$root/dist"
+bucket=""
+prefix="keyguard/"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --arm64) arch=--arm64 ;;
+    --x86-64) arch=--x86-64 ;;
+    --out) out=$2; shift ;;
+    --bucket) bucket=$2; shift ;;
+    --prefix) prefix=$2; shift ;;
+    *) echo "unknown option $1 (see the comment at the top of $0)" >&2; exit 2 ;;
+  esac
+  shift
+done
+cd "$root"
+"$root/tests/emulator/setup.sh"
+export PATH="$root/tests/emulator/.venv/bin:$PATH"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/keyguard/target}
+cargo lambda build --release "$arch" --output-format zip -p rule-lambda -p remediator -p reporter
+mkdir -p "$out"
+for f in rule-lambda remediator reporter; do
+  zip="$CARGO_TARGET_DIR/lambda/$f/bootstrap.zip"
+  python3 - "$zip" <<'PY'
+import sys, zipfile
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+if names != ["bootstrap"]:
+    sys.exit(f"{sys.argv[1]}: expected one file named bootstrap, found {names}")
+PY
+  cp "$zip" "$out/$f.zip"
+done
+cp deploy/central.yaml deploy/member-role.yaml deploy/org-list-role.yaml deploy/exemption-alarm.yaml "$out/"
+cp conformance-packs/keyguard-access-keys.yaml conformance-packs/keyguard-remediate-access-keys.yaml "$out/"
+echo "packaged in $out (${arch#--}):"
+for f in rule-lambda remediator reporter; do
+  printf '  %-16s %s bytes\n' "$f.zip" "$(stat -c %s "$out/$f.zip")"
+done
+if [ -n "$bucket" ]; then
+  for f in rule-lambda remediator reporter; do
+    aws s3 cp "$out/$f.zip" "s3://$bucket/$prefix$f.zip"
+  done
+fi

@@ -1,0 +1,573 @@
+//! The deployment files against the code: the conformance pack's rule parameters are the rule's
+//! own type with DESIGN.md's defaults, the SSM Automation document fails when the remediator
+//! fails, and every keyguard role allows exactly the AWS actions its code calls (least privilege,
+//! from the emulator rig's call log of the integration tests).
+//!
+//! The least-privilege test reads what the other test binaries' rigs logged, so it is `#[ignore]`d
+//! and `./test.sh` runs it after the whole suite:
+//! `cargo test --release --test deploy -- --ignored`.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use keyguard_core::Settings;
+use rule_lambda::RuleParameters;
+use serde_norway::Value;
+
+fn yaml(path: &str) -> Value {
+    serde_norway::from_str(&support::fixture(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The name of a YAML tag without its `!` (`!Ref` → `Ref`).
+fn tag_name(t: &serde_norway::value::TaggedValue) -> String {
+    t.tag.to_string().trim_start_matches('!').to_string()
+}
+
+/// `v` with every `!Ref` to a parameter replaced by that parameter's value.
+fn resolve_refs(v: &Value, params: &BTreeMap<String, String>) -> Value {
+    match v {
+        Value::Tagged(t) if tag_name(t) == "Ref" => {
+            let name = t.value.as_str().expect("!Ref names a parameter");
+            Value::String(
+                params
+                    .get(name)
+                    .unwrap_or_else(|| panic!("!Ref {name}: no such parameter with a default"))
+                    .clone(),
+            )
+        }
+        Value::Mapping(m) => Value::Mapping(
+            m.iter()
+                .map(|(k, v)| (k.clone(), resolve_refs(v, params)))
+                .collect(),
+        ),
+        Value::Sequence(s) => Value::Sequence(s.iter().map(|v| resolve_refs(v, params)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// A template's parameters with their defaults, as strings.
+fn defaults(template: &Value) -> BTreeMap<String, String> {
+    template["Parameters"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter_map(|(k, p)| {
+            let d = &p["Default"];
+            let text = match d {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => return None,
+            };
+            Some((k.as_str().unwrap().to_string(), text))
+        })
+        .collect()
+}
+
+// ------------------------------------------------------------------ the conformance pack
+
+#[test]
+fn the_packs_rule_parameters_round_trip_into_the_rules_parameter_type() {
+    let pack = yaml("conformance-packs/keyguard-access-keys.yaml");
+    let params = defaults(&pack);
+    let rule = &pack["Resources"]["KeyguardAccessKeysRule"]["Properties"];
+    let input = resolve_refs(&rule["InputParameters"], &params);
+    // Config hands the rule its parameters as one JSON object of strings.
+    let json = serde_json::to_string(&input).unwrap();
+    let parsed = RuleParameters::parse(Some(&json)).unwrap_or_else(|e| panic!("{e}: {json}"));
+    let d = Settings::default();
+    assert_eq!(
+        parsed,
+        RuleParameters {
+            rotation_period: Some(d.rotation_period),
+            installation_grace_period: Some(d.installation_grace_period),
+            recovery_grace_period: Some(d.recovery_grace_period),
+            unused_key_period: Some(d.unused_key_period),
+            pending_action_warn_period: Some(d.pending_action_warn_period),
+            single_active_key: Some(d.single_active_key),
+            exemption_group: Some(d.exemption_group.clone()),
+            exemption_expiry_tag: Some(d.exemption_expiry_tag.clone()),
+            owner_email_tag: Some(d.owner_email_tag.clone()),
+        },
+        "every setting of the rule is a pack parameter with DESIGN.md's default"
+    );
+    assert_eq!(parsed.apply(&d).unwrap(), d);
+
+    // A renamed parameter would be refused by the rule, so this test would fail on drift.
+    let drifted = json.replace("RotationPeriod", "RotationDays");
+    let err = RuleParameters::parse(Some(&drifted))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("RotationDays"), "{err}");
+
+    // Custom Lambda rule on IAM users: on change (and oversized change) plus periodic.
+    assert_eq!(rule["Source"]["Owner"], "CUSTOM_LAMBDA");
+    assert_eq!(
+        rule["Scope"]["ComplianceResourceTypes"],
+        serde_norway::from_str::<Value>("[AWS::IAM::User]").unwrap()
+    );
+    let kinds: BTreeSet<&str> = rule["Source"]["SourceDetails"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|d| d["MessageType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from([
+            "ConfigurationItemChangeNotification",
+            "OversizedConfigurationItemChangeNotification",
+            "ScheduledNotification"
+        ])
+    );
+
+    // Remediation by the SSM document with the UserId, automatic only when switched on.
+    let rem = &pack["Resources"]["KeyguardAccessKeysRemediation"]["Properties"];
+    assert_eq!(rem["TargetType"], "SSM_DOCUMENT");
+    assert_eq!(
+        rem["Parameters"]["ResourceId"]["ResourceValue"]["Value"],
+        "RESOURCE_ID"
+    );
+    assert_eq!(params["AutomaticRemediation"], "false");
+    for key in [
+        "Automatic",
+        "MaximumAutomaticAttempts",
+        "RetryAttemptSeconds",
+        "ExecutionControls",
+    ] {
+        assert!(!rem[key].is_null(), "remediation lacks {key}");
+    }
+    // A conformance pack may hold only rules and remediation configurations.
+    for (name, r) in pack["Resources"].as_mapping().unwrap() {
+        let ty = r["Type"].as_str().unwrap();
+        assert!(
+            ty == "AWS::Config::ConfigRule" || ty == "AWS::Config::RemediationConfiguration",
+            "{name:?} is a {ty}, which a conformance pack cannot hold"
+        );
+    }
+    // The document the pack names is the one the member stack creates.
+    let member = yaml("deploy/member-role.yaml");
+    assert_eq!(
+        member["Resources"]["RemediationDocument"]["Properties"]["Name"].as_str(),
+        Some(params["RemediationDocument"].as_str())
+    );
+}
+
+#[test]
+fn the_member_stack_creates_the_same_remediation_document() {
+    let doc = yaml("conformance-packs/keyguard-remediate-access-keys.yaml");
+    let member = yaml("deploy/member-role.yaml");
+    assert_eq!(
+        member["Resources"]["RemediationDocument"]["Properties"]["Content"],
+        doc,
+        "deploy/member-role.yaml's RemediationDocument differs from conformance-packs/keyguard-remediate-access-keys.yaml"
+    );
+    assert_eq!(doc["schemaVersion"], "0.3");
+}
+
+/// The remediator's answers as Lambda hands them to `aws:invokeLambdaFunction`: a summary, and
+/// the payload the Lambda runtime sends when the handler returns an error.
+#[test]
+fn the_remediation_document_fails_when_the_remediator_fails() {
+    let doc = yaml("conformance-packs/keyguard-remediate-access-keys.yaml");
+    let steps = doc["mainSteps"].as_sequence().unwrap();
+    assert_eq!(steps[0]["action"], "aws:invokeLambdaFunction");
+
+    // What the document sends is a request the remediator accepts.
+    let payload = &steps[0]["inputs"]["InputPayload"];
+    let mut request: serde_json::Value = serde_json::to_value(payload).unwrap();
+    request["resourceId"] = "AIDAEXAMPLEUSERID0001".into();
+    request["accountId"] = "111122223333".into();
+    request["mode"] = "auto".into();
+    assert_eq!(
+        remediator::Request::parse(request).unwrap(),
+        remediator::Request::Remediation {
+            user_id: "AIDAEXAMPLEUSERID0001".into(),
+            account: "111122223333".into(),
+            mode: remediator::Mode::Auto,
+        }
+    );
+
+    // The check step, run by Python as SSM's aws:executeScript runs it.
+    let check = &steps[1];
+    assert_eq!(check["action"], "aws:executeScript");
+    assert_eq!(
+        check["inputs"]["InputPayload"]["Payload"],
+        "{{ InvokeRemediator.Payload }}"
+    );
+    let script = check["inputs"]["Script"].as_str().unwrap();
+    let harness = format!(
+        "{script}\n\nimport sys\nfor case in json.load(sys.stdin):\n    try:\n        check({{'Payload': case}}, None)\n        print('ok')\n    except Exception as e:\n        print('failed: ' + str(e))\n"
+    );
+    let cases = serde_json::json!([
+        r#"{"accounts":[{"account":"111122223333","steps":[]}]}"#,
+        r#"{"errorType":"remediator::Error","errorMessage":"account 111122223333: 1 step failed"}"#,
+        "Internal Server Error",
+        {"accounts": []},
+    ]);
+    let mut child = Command::new(support::rig_python())
+        .args(["-c", &harness])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(cases.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let lines: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "ok",
+            "failed: the remediator failed: remediator::Error: account 111122223333: 1 step failed",
+            "failed: the remediator answered something that is not JSON: Internal Server Error",
+            "ok",
+        ]
+    );
+}
+
+// ------------------------------------------------------------------ least privilege
+
+/// The roles keyguard's code runs as, and the templates that define them.
+const CODE_ROLES: &[(&str, &str)] = &[
+    ("keyguard-rule-lambda", "deploy/central.yaml"),
+    ("keyguard-remediator", "deploy/central.yaml"),
+    ("keyguard-reporter", "deploy/central.yaml"),
+    ("keyguard-member-rule", "deploy/member-role.yaml"),
+    ("keyguard-member-remediator", "deploy/member-role.yaml"),
+    ("keyguard-member-reporter", "deploy/member-role.yaml"),
+    ("keyguard-org-list", "deploy/org-list-role.yaml"),
+];
+
+/// Actions a code role is granted that no API call of the code makes, each with its reason: AWS
+/// services use them on the function's behalf. Everything else a role allows must be called.
+const ON_BEHALF: &[(&str, &str, &str)] = &[
+    (
+        "*",
+        "logs:CreateLogStream",
+        "the Lambda runtime writes the function's logs",
+    ),
+    (
+        "*",
+        "logs:PutLogEvents",
+        "the Lambda runtime writes the function's logs",
+    ),
+    (
+        "keyguard-remediator",
+        "sns:Publish",
+        "Lambda delivers failed asynchronous invocations to the dead-letter topic",
+    ),
+    (
+        "keyguard-reporter",
+        "sns:Publish",
+        "Lambda delivers failed asynchronous invocations to the dead-letter topic",
+    ),
+    (
+        "keyguard-remediator",
+        "kms:GenerateDataKey",
+        "the dead-letter topic and, with SecretKmsKeyArn, Secrets Manager encrypt for the role",
+    ),
+    (
+        "keyguard-remediator",
+        "kms:Decrypt",
+        "the dead-letter topic and, with SecretKmsKeyArn, Secrets Manager decrypt for the role",
+    ),
+    (
+        "keyguard-reporter",
+        "kms:GenerateDataKey",
+        "the dead-letter topic is encrypted",
+    ),
+    (
+        "keyguard-reporter",
+        "kms:Decrypt",
+        "the dead-letter topic is encrypted",
+    ),
+    (
+        "*",
+        "secretsmanager:TagResource",
+        "CreateSecret with tags needs it; the rig sees one CreateSecret call",
+    ),
+];
+
+/// Calls that need no permission.
+const NEEDS_NO_PERMISSION: &[&str] = &["sts:GetCallerIdentity"];
+
+/// The IAM action of a call the rig logged (`service:Action` by the request's signing name).
+fn iam_action(call: &str) -> String {
+    match call {
+        // S3's ListObjectsV2 is authorized as s3:ListBucket; SESv2's SendEmail as ses:SendEmail.
+        "s3:ListObjectsV2" => "s3:ListBucket".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The Allow actions of every role in `files`, by role name.
+fn granted(files: &[&str]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in files {
+        let t = yaml(file);
+        let resources = t["Resources"].as_mapping().unwrap();
+        let role_name = |logical: &str| -> Option<String> {
+            resources
+                .get(logical)
+                .and_then(|r| r["Properties"]["RoleName"].as_str())
+                .map(str::to_string)
+        };
+        for (logical, r) in resources {
+            let props = &r["Properties"];
+            let (name, docs): (Option<String>, Vec<&Value>) = match r["Type"].as_str() {
+                Some("AWS::IAM::Role") => (
+                    props["RoleName"].as_str().map(str::to_string),
+                    props["Policies"]
+                        .as_sequence()
+                        .map(|p| p.iter().map(|p| &p["PolicyDocument"]).collect())
+                        .unwrap_or_default(),
+                ),
+                Some("AWS::IAM::RolePolicy") => {
+                    let Value::Tagged(t) = &props["RoleName"] else {
+                        panic!("{logical:?}: RoleName is a !Ref to the role")
+                    };
+                    (
+                        role_name(t.value.as_str().unwrap()),
+                        vec![&props["PolicyDocument"]],
+                    )
+                }
+                _ => continue,
+            };
+            let name =
+                name.unwrap_or_else(|| panic!("{file} {logical:?}: a role needs a fixed RoleName"));
+            let set = out.entry(name).or_default();
+            for doc in docs {
+                for s in doc["Statement"].as_sequence().unwrap() {
+                    assert_eq!(s["Effect"], "Allow", "{file} {logical:?}");
+                    match &s["Action"] {
+                        Value::String(a) => {
+                            set.insert(a.clone());
+                        }
+                        Value::Sequence(list) => {
+                            set.extend(list.iter().map(|a| a.as_str().unwrap().to_string()))
+                        }
+                        other => panic!("{file} {logical:?}: Action {other:?}"),
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn code_role_grants() -> BTreeMap<String, BTreeSet<String>> {
+    let files: BTreeSet<&str> = CODE_ROLES.iter().map(|(_, f)| *f).collect();
+    let all = granted(&files.into_iter().collect::<Vec<_>>());
+    CODE_ROLES
+        .iter()
+        .map(|(role, file)| {
+            let actions = all
+                .get(*role)
+                .unwrap_or_else(|| panic!("{file} defines no role {role}"))
+                .clone();
+            (role.to_string(), actions)
+        })
+        .collect()
+}
+
+fn on_behalf(role: &str, action: &str) -> bool {
+    ON_BEHALF
+        .iter()
+        .any(|(r, a, _)| (*r == "*" || *r == role) && *a == action)
+}
+
+/// Every problem: a call its role does not allow, or an allowed action nobody calls.
+fn least_privilege(
+    grants: &BTreeMap<String, BTreeSet<String>>,
+    observed: &BTreeMap<String, BTreeSet<String>>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (role, allowed) in grants {
+        let called = observed.get(role).cloned().unwrap_or_default();
+        for action in &called {
+            if !allowed.contains(action) {
+                problems.push(format!(
+                    "{role} calls {action}, which its role does not allow"
+                ));
+            }
+        }
+        for action in allowed {
+            if !called.contains(action) && !on_behalf(role, action) {
+                problems.push(format!(
+                    "{role} allows {action}, which the code never called in the integration tests"
+                ));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn no_role_allows_wildcards_passrole_or_policy_writes() {
+    let grants = granted(&[
+        "deploy/central.yaml",
+        "deploy/member-role.yaml",
+        "deploy/org-list-role.yaml",
+        "deploy/exemption-alarm.yaml",
+    ]);
+    for (role, actions) in &grants {
+        for a in actions {
+            assert!(!a.contains('*'), "{role} allows {a}: no wildcard actions");
+            assert!(
+                ![
+                    "iam:PassRole",
+                    "iam:PutUserPolicy",
+                    "iam:AttachUserPolicy",
+                    "iam:CreateUser"
+                ]
+                .contains(&a.as_str()),
+                "{role} allows {a}"
+            );
+        }
+    }
+    // Member roles trust only their central role, and only from inside the organization.
+    let member = yaml("deploy/member-role.yaml");
+    for (logical, central) in [
+        ("RuleMemberRole", "keyguard-rule-lambda"),
+        ("RemediatorMemberRole", "keyguard-remediator"),
+        ("ReporterMemberRole", "keyguard-reporter"),
+    ] {
+        let trust =
+            &member["Resources"][logical]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0];
+        let Value::Tagged(principal) = &trust["Principal"]["AWS"] else {
+            panic!("{logical}: one principal")
+        };
+        assert!(
+            principal
+                .value
+                .as_str()
+                .unwrap()
+                .ends_with(&format!(":role/{central}")),
+            "{logical} trusts {principal:?}"
+        );
+        assert!(
+            !trust["Condition"]["StringEquals"]["aws:PrincipalOrgID"].is_null(),
+            "{logical}: aws:PrincipalOrgID"
+        );
+    }
+}
+
+#[test]
+fn the_check_fails_when_a_role_loses_or_gains_an_action() {
+    let grants = code_role_grants();
+    // Calls exactly as granted (less what services do on the roles' behalf) pass...
+    let observed: BTreeMap<String, BTreeSet<String>> = grants
+        .iter()
+        .map(|(r, a)| {
+            (
+                r.clone(),
+                a.iter().filter(|a| !on_behalf(r, a)).cloned().collect(),
+            )
+        })
+        .collect();
+    assert_eq!(least_privilege(&grants, &observed), Vec::<String>::new());
+    // ...a role without an action the code calls fails...
+    let mut fewer = grants.clone();
+    fewer
+        .get_mut("keyguard-member-remediator")
+        .unwrap()
+        .remove("iam:CreateAccessKey");
+    assert_eq!(
+        least_privilege(&fewer, &observed),
+        ["keyguard-member-remediator calls iam:CreateAccessKey, which its role does not allow"]
+    );
+    // ...and so does a role that allows more than the code calls.
+    let mut more = grants.clone();
+    more.get_mut("keyguard-member-rule")
+        .unwrap()
+        .insert("iam:DeleteAccessKey".into());
+    assert_eq!(
+        least_privilege(&more, &observed),
+        ["keyguard-member-rule allows iam:DeleteAccessKey, which the code never called in the integration tests"]
+    );
+}
+
+/// What the code did under each keyguard role, from every rig of this test run.
+fn observed_calls() -> BTreeMap<String, BTreeSet<String>> {
+    let dir = support::call_log_dir();
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}. Run the integration tests first (./test.sh does, then runs this test).",
+            dir.display()
+        )
+    });
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("jsonl") {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let action = v["action"].as_str().unwrap();
+            if NEEDS_NO_PERMISSION.contains(&action) {
+                continue;
+            }
+            out.entry(v["role"].as_str().unwrap().to_string())
+                .or_default()
+                .insert(iam_action(action));
+        }
+    }
+    out
+}
+
+#[test]
+#[ignore = "reads the call log of the whole suite: ./test.sh runs it last"]
+fn roles_allow_exactly_what_the_integration_tests_called() {
+    let grants = code_role_grants();
+    let observed = observed_calls();
+    let summary: Vec<String> = grants
+        .keys()
+        .map(|r| {
+            format!(
+                "{r}: {}",
+                observed
+                    .get(r)
+                    .map(|a| a.iter().cloned().collect::<Vec<_>>().join(" "))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    let problems = least_privilege(&grants, &observed);
+    assert!(
+        problems.is_empty(),
+        "least privilege:\n  {}\n\nobserved:\n  {}",
+        problems.join("\n  "),
+        summary.join("\n  ")
+    );
+    // Removing any one observed action from its role makes the check fail.
+    for (role, actions) in &observed {
+        let Some(allowed) = grants.get(role) else {
+            continue;
+        };
+        for action in actions {
+            let mut fewer = grants.clone();
+            fewer.get_mut(role).unwrap().remove(action);
+            assert!(
+                allowed.contains(action)
+                    && least_privilege(&fewer, &observed).contains(&format!(
+                        "{role} calls {action}, which its role does not allow"
+                    )),
+                "{role} {action}"
+            );
+        }
+    }
+    println!("least privilege holds:\n  {}", summary.join("\n  "));
+}
