@@ -772,6 +772,47 @@ async fn remediation_events_forced_rotation_and_restore() {
     assert!(err.to_string().contains("recovery grace ended"), "{err}");
 }
 
+/// The central account itself is reached without AssumeRole: keyguard works there with the
+/// remediator's own execution role (deploy/central.yaml grants it the member role's actions for
+/// that account only), exactly as in a member account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_central_account_is_remediated_with_the_functions_own_role() {
+    let org = Org::new(0).await;
+    let central = org.management.clone();
+    let t0 = Utc::now().trunc_subsecs(0);
+    let seeded = seed(&org.config, &central, &stages(t0), t0).await;
+    record_disabled(
+        &org.config,
+        "disabled-past-recovery",
+        &seeded["disabled-past-recovery"].keys[0],
+        t0 - Duration::days(15),
+    )
+    .await;
+    let r = remediator(&org, false).await;
+    let filter = AccountFilter {
+        include: vec![central.clone()],
+        exclude: vec![],
+    };
+    let summary = sweep(&r, &filter, Mode::Auto, t0).await.unwrap();
+    assert_eq!(summary.failures(), 0, "{summary:#?}");
+    for (user, action) in [
+        ("due-used", "rotate"),
+        ("due-never", "disable"),
+        ("rotated-past-grace", "disable"),
+        ("disabled-past-recovery", "delete"),
+    ] {
+        assert!(
+            done(&summary, user, action),
+            "{user} {action}: {summary:#?}"
+        );
+    }
+    let (stored, _) = stored_key(&org.config, &central, "due-used")
+        .await
+        .expect("the new key's secret, in the central account");
+    let keys = keys_of(&org.config).await;
+    assert!(keys["due-used"].iter().any(|k| k.0 == stored && k.1));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_account_failing_does_not_stop_the_sweep() {
     let rig = Rig::get();

@@ -385,6 +385,48 @@ async fn scheduled_and_change_triggered_verdicts_across_three_member_accounts() 
     );
 }
 
+/// The central account's own users are evaluated with the rule Lambda's own role (no
+/// AssumeRole), by scheduled and oversized events alike.
+#[tokio::test]
+async fn the_central_account_is_evaluated_with_the_functions_own_role() {
+    let org = Org::new(0).await;
+    let t = now();
+    let a = org.management.clone();
+    let s = seed(
+        &org.config,
+        &a,
+        &[
+            spec("central-ci", &[(120, Some(1), true)]),
+            spec("central-ok", &[(10, Some(1), true)]),
+        ],
+        t,
+    )
+    .await;
+    let ctx = ctx(&org).await;
+    let summary = handle(&ctx, scheduled(&a, t), t).await.unwrap();
+    assert_eq!(summary.non_compliant, 1);
+    let ev = event(
+        "oversized.json",
+        &[
+            ("account", a.clone()),
+            ("time", t.to_rfc3339()),
+            ("token", format!("{RULE}/oversized")),
+            ("user_id", s["central-ci"].user_id.clone()),
+            ("user_name", "central-ci".into()),
+        ],
+        &[],
+        "",
+    );
+    let summary = handle(&ctx, ev, t).await.unwrap();
+    assert_eq!(summary.non_compliant, 1);
+    let calls = Rig::get().calls(&a);
+    assert!(
+        calls.contains_key("config:PutEvaluations")
+            && calls.contains_key("config:GetResourceConfigHistory"),
+        "{calls:?}"
+    );
+}
+
 #[tokio::test]
 async fn rule_parameters_override_and_bad_input_is_a_clear_error_that_writes_nothing() {
     let org = Org::new(1).await;
