@@ -788,6 +788,20 @@ async fn the_central_account_is_remediated_with_the_functions_own_role() {
         t0 - Duration::days(15),
     )
     .await;
+    // A rotation of `fresh` was interrupted an hour ago (before it created a key).
+    aws_sdk_iam::Client::new(&org.config)
+        .tag_user()
+        .user_name("fresh")
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key(ROTATING_TAG)
+                .value((t0 - Duration::hours(1)).to_rfc3339())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
     let r = remediator(&org, false).await;
     let filter = AccountFilter {
         include: vec![central.clone()],
@@ -811,6 +825,19 @@ async fn the_central_account_is_remediated_with_the_functions_own_role() {
         .expect("the new key's secret, in the central account");
     let keys = keys_of(&org.config).await;
     assert!(keys["due-used"].iter().any(|k| k.0 == stored && k.1));
+    // The interrupted rotation was checked against the secret and its mark cleared.
+    assert!(!user_tags(&org.config, "fresh")
+        .await
+        .contains_key(ROTATING_TAG));
+    // A person's request for one user, by name.
+    let manual = remediator::handle(
+        &r,
+        serde_json::json!({"kind": "manual", "account": central, "user": "at-warn"}),
+        t0,
+    )
+    .await
+    .unwrap();
+    assert_eq!(manual.failures(), 0, "{manual:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
