@@ -45,7 +45,7 @@ rm -rf "$CARGO_TARGET_DIR/tmp/rig-calls"
 cargo test --release --workspace --locked --no-fail-fast 2>&1 | tee -a "$log"
 
 step "least privilege: the roles of deploy/ against the calls the suite made"
-cargo test --release --locked --test deploy -- --ignored 2>&1 | tee -a "$log"
+cargo test --release --workspace --locked --test deploy -- --ignored 2>&1 | tee -a "$log"
 
 step "done"
 # One closing line with the totals (cargo's own last lines are doc-test binaries with 0 tests).

@@ -5,7 +5,7 @@
 //!
 //! The least-privilege test reads what the other test binaries' rigs logged, so it is `#[ignore]`d
 //! and `./test.sh` runs it after the whole suite:
-//! `cargo test --release --test deploy -- --ignored`.
+//! `cargo test --release --workspace --test deploy -- --ignored`.
 
 mod support;
 
