@@ -8,7 +8,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use futures::StreamExt;
 use keyguard_aws::evidence::Evidence;
 use keyguard_aws::inventory::{evaluate_inventory, read_inventory, Evaluated, ReportPolling};
-use keyguard_aws::org::list_accounts;
+use keyguard_aws::org::organization_accounts;
 use keyguard_aws::sdk::{self, Caller};
 use keyguard_core::{Account, Compliance, Settings};
 use serde::Serialize;
@@ -153,10 +153,7 @@ async fn accounts(base: &aws_config::SdkConfig, scope: &Scope) -> Result<Vec<Acc
             })
             .collect());
     }
-    let org = keyguard_aws::sdk::for_organization(base, &scope.role.spec())
-        .await
-        .context("assuming the org-list role (--org-role-arn)")?;
-    list_accounts(&aws_sdk_organizations::Client::new(&org), &filter)
+    organization_accounts(base, &scope.role.spec(), &filter)
         .await
         .context("listing the organization's accounts (run from the management or delegated-admin account, or name accounts with --account)")
 }

@@ -89,6 +89,22 @@ fn scheduled(account: &str, at: DateTime<Utc>) -> ConfigEvent {
     )
 }
 
+/// An oversized change notification for `user_name` (UserId `user_id`) in `account`.
+fn oversized(account: &str, user_id: &str, user_name: &str, at: DateTime<Utc>) -> ConfigEvent {
+    event(
+        "oversized.json",
+        &[
+            ("account", account.into()),
+            ("time", at.to_rfc3339()),
+            ("token", format!("{RULE}/oversized")),
+            ("user_id", user_id.into()),
+            ("user_name", user_name.into()),
+        ],
+        &[],
+        "",
+    )
+}
+
 #[allow(clippy::too_many_arguments)]
 fn change(
     account: &str,
@@ -364,18 +380,7 @@ async fn scheduled_and_change_triggered_verdicts_across_three_member_accounts() 
     );
 
     // Oversized: Config's history is fetched (the rig has none), then IAM is asked.
-    let ev = event(
-        "oversized.json",
-        &[
-            ("account", a0.clone()),
-            ("time", t3.to_rfc3339()),
-            ("token", format!("{RULE}/oversized")),
-            ("user_id", id(&s0, "never-used")),
-            ("user_name", "never-used".into()),
-        ],
-        &[],
-        "",
-    );
+    let ev = oversized(&a0, &id(&s0, "never-used"), "never-used", t3);
     let summary = handle(&ctx, ev, t3).await.unwrap();
     assert_eq!(summary.non_compliant, 1);
     let calls = Rig::get().calls(&a0);
@@ -405,18 +410,7 @@ async fn the_central_account_is_evaluated_with_the_functions_own_role() {
     let ctx = ctx(&org).await;
     let summary = handle(&ctx, scheduled(&a, t), t).await.unwrap();
     assert_eq!(summary.non_compliant, 1);
-    let ev = event(
-        "oversized.json",
-        &[
-            ("account", a.clone()),
-            ("time", t.to_rfc3339()),
-            ("token", format!("{RULE}/oversized")),
-            ("user_id", s["central-ci"].user_id.clone()),
-            ("user_name", "central-ci".into()),
-        ],
-        &[],
-        "",
-    );
+    let ev = oversized(&a, &s["central-ci"].user_id, "central-ci", t);
     let summary = handle(&ctx, ev, t).await.unwrap();
     assert_eq!(summary.non_compliant, 1);
     let calls = Rig::get().calls(&a);

@@ -1,7 +1,9 @@
 //! The organization's accounts.
 
+use aws_config::SdkConfig;
 use keyguard_core::Account;
 
+use crate::sdk::RoleSpec;
 use crate::{Error, Result};
 
 /// Which accounts to work on.
@@ -56,6 +58,17 @@ pub async fn list_accounts(
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(out)
+}
+
+/// The organization's ACTIVE accounts as [`list_accounts`] gives them, asked with `base`'s
+/// credentials or, with [`RoleSpec::org_role_arn`] set, through that role (one AssumeRole).
+pub async fn organization_accounts(
+    base: &SdkConfig,
+    role: &RoleSpec,
+    filter: &AccountFilter,
+) -> Result<Vec<Account>> {
+    let org = crate::sdk::for_organization(base, role).await?;
+    list_accounts(&aws_sdk_organizations::Client::new(&org), filter).await
 }
 
 #[cfg(test)]

@@ -110,7 +110,7 @@ impl RoleArgs {
         crate::sdk::RoleSpec {
             role_name: self.member_role.clone(),
             session_name: self.session_name.clone(),
-            org_role_arn: self.org_role_arn.clone().filter(|a| !a.trim().is_empty()),
+            org_role_arn: self.org_role_arn.clone(),
         }
     }
 }

@@ -8,7 +8,7 @@ use futures::StreamExt;
 use keyguard_aws::inventory::{
     read_inventory, read_keys_live, user_by_name, users, with_key_ids, UserRecord,
 };
-use keyguard_aws::org::{list_accounts, AccountFilter};
+use keyguard_aws::org::{organization_accounts, AccountFilter};
 use keyguard_aws::sdk::for_account;
 use keyguard_core::{
     forced_rotation, mask_key_id, needs_attention, orphans, plan, restorable, stale_tags, warned,
@@ -87,8 +87,7 @@ pub async fn sweep(
     mode: Mode,
     now: DateTime<Utc>,
 ) -> Result<Summary> {
-    let org = keyguard_aws::sdk::for_organization(&r.sdk, &r.role).await?;
-    let accounts = list_accounts(&aws_sdk_organizations::Client::new(&org), filter).await?;
+    let accounts = organization_accounts(&r.sdk, &r.role, filter).await?;
     sweep_accounts(r, accounts, mode, now).await
 }
 

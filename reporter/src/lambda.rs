@@ -4,7 +4,7 @@
 
 use aws_config::SdkConfig;
 use chrono::{DateTime, NaiveDate, Utc};
-use keyguard_aws::org::{list_accounts, AccountFilter};
+use keyguard_aws::org::{organization_accounts, AccountFilter};
 use keyguard_aws::sdk::Caller;
 use serde::{Deserialize, Serialize};
 
@@ -72,10 +72,7 @@ pub async fn handle(r: &Reporter, event: serde_json::Value, now: DateTime<Utc>) 
             "nowhere to deliver: set REPORT_S3_URI and/or REPORT_RECIPIENTS".into(),
         ));
     }
-    let org = keyguard_aws::sdk::for_organization(&r.sdk, &r.live.role)
-        .await
-        .map_err(|e| Error::Input(format!("listing the organization's accounts: {e}")))?;
-    let accounts = list_accounts(&aws_sdk_organizations::Client::new(&org), &r.filter)
+    let accounts = organization_accounts(&r.sdk, &r.live.role, &r.filter)
         .await
         .map_err(|e| Error::Input(format!("listing the organization's accounts: {e}")))?;
     let options = Options {

@@ -316,16 +316,21 @@ def config_call(call: Call, start_response, fault: dict | None):
 # ---------------------------------------------------------------- CloudTrail
 
 
-def role_of(call: Call) -> str | None:
-    """The name of the role whose assumed-role credentials signed `call`, if any."""
-    if not call.access_key:
+def assumed_role(call: Call, key: str | None):
+    """moto's assumed role whose credentials include access key `key`, if any."""
+    if not key:
         return None
     try:
         from moto.sts.models import sts_backends
 
-        role = sts_backends[call.account]["aws"].get_assumed_role_from_access_key(call.access_key)
+        return sts_backends[call.account]["aws"].get_assumed_role_from_access_key(key)
     except Exception:  # noqa: BLE001
         return None
+
+
+def role_of(call: Call) -> str | None:
+    """The name of the role whose assumed-role credentials signed `call`, if any."""
+    role = assumed_role(call, call.access_key)
     if role is None:
         return None
     parts = role.arn.split(":", 5)[-1].split("/")
@@ -350,12 +355,7 @@ def count_role_call(call: Call) -> None:
 def identity_of(call: Call) -> dict:
     key = call.access_key or "AKIAEXAMPLE"
     ident = {"accessKeyId": key, "accountId": call.account}
-    try:
-        from moto.sts.models import sts_backends
-
-        role = sts_backends[call.account]["aws"].get_assumed_role_from_access_key(key)
-    except Exception:  # noqa: BLE001
-        role = None
+    role = assumed_role(call, key)
     if role is not None:
         ident.update(type="AssumedRole", arn=role.arn, principalId=f"AROA{key[4:12]}:{role.session_name}")
         return ident
