@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs the emulator rig's Python packages into
-# tests/emulator/.venv (moto's server, cargo-lambda) and Debian's chromium (the report's rendering
-# test) when missing, then checks formatting and clippy, validates the CloudFormation templates
-# (deploy/lint.sh: cfn-lint and checkov in deploy/.venv), runs every test against one release build
-# (the Lambda bootstrap tests need release binaries, and one profile means the AWS SDK crates
-# compile once), and last the least-privilege test over the calls the whole suite made.
+# tests/emulator/.venv (moto's server, cargo-lambda), Debian's chromium (the report's rendering
+# test) and cargo-machete (the unused-dependency check) when missing, then checks formatting,
+# unused dependencies and clippy, validates the CloudFormation templates (deploy/lint.sh: cfn-lint
+# and checkov in deploy/.venv), runs every test, and last the least-privilege test over the calls
+# the whole suite made.
 #
-# CARGO_TARGET_DIR defaults to a cache folder outside the clone, so repeated runs are incremental.
+# It builds what the README's first command builds (the dev profile, in ./target or
+# $CARGO_TARGET_DIR), so after `cargo run -- report …` only the test harnesses are compiled.
 set -euo pipefail
 cd "$(dirname "$0")"
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/keyguard/target}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+target=${CARGO_TARGET_DIR:-$PWD/target}
 start=$(date +%s)
 step() { echo "== $* ($(( $(date +%s) - start ))s)"; }
 
@@ -24,6 +25,14 @@ if ! command -v chromium >/dev/null 2>&1; then
     || { $sudo_ apt-get update -q >/dev/null && $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
 fi
 
+# cargo-machete (crates.io), pinned, installed beside the build so that it needs no global change.
+machete_version=0.9.2
+machete="$target/tools/bin/cargo-machete"
+if ! { [ -x "$machete" ] && "$machete" --version 2>/dev/null | grep -q "$machete_version"; }; then
+  step "cargo-machete $machete_version (unused dependencies): cargo install"
+  cargo install --quiet --locked --root "$target/tools" cargo-machete --version "$machete_version"
+fi
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
@@ -33,19 +42,22 @@ tests/emulator/.venv/bin/python tests/emulator/selftest.py | tee -a "$log"
 step "rustfmt"
 cargo fmt --all --check
 
+step "unused dependencies (cargo-machete)"
+"$machete" --with-metadata
+
 step "clippy (warnings denied)"
-cargo clippy --release --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "templates: cfn-lint and checkov (deploy/lint.sh)"
 deploy/lint.sh
 
-step "tests (release)"
+step "tests"
 # Every rig logs the (role, action) pairs it serves here; the least-privilege test reads them last.
-rm -rf "$CARGO_TARGET_DIR/tmp/rig-calls"
-cargo test --release --workspace --locked --no-fail-fast 2>&1 | tee -a "$log"
+rm -rf "$target/tmp/rig-calls"
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee -a "$log"
 
 step "least privilege: the roles of deploy/ against the calls the suite made"
-cargo test --release --workspace --locked --test deploy -- --ignored 2>&1 | tee -a "$log"
+cargo test --locked --test it deploy:: -- --ignored 2>&1 | tee -a "$log"
 
 step "done"
 # One closing line with the totals (cargo's own last lines are doc-test binaries with 0 tests).

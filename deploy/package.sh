@@ -29,11 +29,12 @@ done
 cd "$root"
 "$root/tests/emulator/setup.sh"
 export PATH="$root/tests/emulator/.venv/bin:$PATH"
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/keyguard/target}
-cargo lambda build --release "$arch" --output-format zip -p rule-lambda -p remediator -p reporter
+target=${CARGO_TARGET_DIR:-$root/target}
+# The dist profile (Cargo.toml): fat LTO, one codegen unit, stripped. Only the zips pay for it.
+cargo lambda build --profile dist "$arch" --output-format zip -p rule-lambda -p remediator -p reporter
 mkdir -p "$out"
 for f in rule-lambda remediator reporter; do
-  zip="$CARGO_TARGET_DIR/lambda/$f/bootstrap.zip"
+  zip="$target/lambda/$f/bootstrap.zip"
   python3 - "$zip" <<'PY'
 import sys, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()

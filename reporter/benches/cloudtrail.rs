@@ -1,6 +1,6 @@
 //! CloudTrail scanning throughput and memory, against `gzip -dc` on the same files.
 //!
-//! `cargo bench -p reporter --bench cloudtrail` generates org-trail files (reporter::trailgen,
+//! `cargo bench -p reporter --bench cloudtrail` generates org-trail files (`benches/support/trailgen.rs`,
 //! deterministic), then measures: `gzip -dc` over all files on one core (the reference), the
 //! scanner over all files (every core), and the scanner's peak RSS for N and 10·N files (each in a
 //! fresh child process, so the peaks do not mix). Figures go to stdout; nothing is asserted here
@@ -13,7 +13,10 @@ use std::process::Command;
 use std::time::Instant;
 
 use reporter::cloudtrail::{scan, trail_files};
-use reporter::trailgen::write_org_trail;
+#[path = "support/trailgen.rs"]
+mod trailgen;
+
+use trailgen::write_org_trail;
 
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")

@@ -283,10 +283,15 @@ pub fn scan(files: &[PathBuf]) -> Scan {
     scan
 }
 
+/// The benchmark's deterministic trail generator, for the tests below.
+#[cfg(test)]
+#[path = "../benches/support/trailgen.rs"]
+mod trailgen;
+
 #[cfg(test)]
 mod tests {
+    use super::trailgen;
     use super::*;
-    use crate::trailgen;
 
     #[test]
     fn keeps_followed_iam_events_with_who_and_what() {

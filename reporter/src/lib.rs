@@ -14,7 +14,6 @@
 //! - [`cloudtrail`]: org-trail `.json.gz` files → the followed IAM events, in parallel,
 //!   de-duplicated, with unreadable files listed rather than fatal.
 //! - [`lambda`]: the `reporter` Lambda's handler (EventBridge schedule → S3 and email).
-//! - [`trailgen`]: a deterministic generator of trail files for the benchmark and tests.
 
 pub mod build;
 pub mod cloudtrail;
@@ -25,7 +24,6 @@ pub mod live;
 pub mod model;
 pub mod period;
 pub mod render;
-pub mod trailgen;
 
 use std::path::PathBuf;
 

@@ -2,7 +2,7 @@
 //! with backdated keys and an exemption group, scheduled and change-triggered events, verdicts
 //! and annotations read back through Config's compliance API, and the IAM call economy.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 

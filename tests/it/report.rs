@@ -4,7 +4,7 @@
 //! (evaluations from the rule handler, group changes and key actions made through IAM and read
 //! back through LookupEvents, org-trail files in the rig's S3, delivery to a folder, S3 and SES).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -82,6 +82,14 @@ fn count(rows: &[BTreeMap<String, String>], pairs: &[(&str, &str)]) -> usize {
     rows.iter()
         .filter(|r| pairs.iter().all(|(k, v)| r[*k] == *v))
         .count()
+}
+
+/// Gzips `data` as CloudTrail delivers its files.
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).expect("in memory");
+    e.finish().expect("in memory")
 }
 
 fn ok(out: &Output) -> String {
@@ -412,7 +420,7 @@ fn bad_inputs_are_named_and_the_rest_is_reported() {
     std::fs::write(trail.join("truncated.json.gz"), &bytes[..bytes.len() / 2]).unwrap();
     std::fs::write(
         trail.join("not-a-trail.json.gz"),
-        reporter::trailgen::gzip(br#"{"items": [1, 2]}"#),
+        gzip(br#"{"items": [1, 2]}"#),
     )
     .unwrap();
     std::fs::write(
@@ -886,8 +894,7 @@ async fn live_report_against_the_rig() {
                 .map(str::to_string),
         );
     }
-    let body =
-        reporter::trailgen::gzip(format!("{{\"Records\":[{}]}}", records.join(",")).as_bytes());
+    let body = gzip(format!("{{\"Records\":[{}]}}", records.join(",")).as_bytes());
     let day = now.format("%Y/%m/%d");
     for copy in ["a", "b"] {
         s3.put_object()

@@ -2,7 +2,7 @@
 //! 120 simulated days, idempotence, failures while storing a secret, interrupted rotations,
 //! DryRun, restore, the API budget, and no secret in any log or email.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration as StdDuration;

@@ -7,7 +7,7 @@
 //! and `./test.sh` runs it after the whole suite:
 //! `cargo test --release --workspace --test deploy -- --ignored`.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;

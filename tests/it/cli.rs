@@ -2,7 +2,7 @@
 //! organization in the emulator rig (the binary reaches it through `AWS_ENDPOINT_URL`, exactly as
 //! it reaches AWS).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::process::{Command, Output};

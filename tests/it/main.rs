@@ -1,0 +1,14 @@
+//! The root package's integration tests, in one binary (as ripgrep and uv do), so that the AWS
+//! SDK stack and polars are linked once for all of them, not once per file.
+//!
+//! Every module talks to the AWS emulator rig (`tests/emulator/`, started once for this binary by
+//! [`support`]) over HTTP, exactly as the binaries talk to AWS.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod cli;
+mod deploy;
+mod remediator;
+mod report;
+mod rule_lambda;
