@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs the emulator rig's Python packages into
-# tests/emulator/.venv (moto's server, cargo-lambda), Debian's chromium (the report's rendering
+# tests/emulator/.venv (moto's server), Debian's chromium (the report's rendering
 # test) and cargo-machete (the unused-dependency check) when missing, then checks formatting,
 # unused dependencies and clippy, validates the CloudFormation templates (deploy/lint.sh: cfn-lint
 # and checkov in deploy/.venv), runs every test, and last the least-privilege test over the calls
@@ -57,7 +57,7 @@ rm -rf "$target/tmp/rig-calls"
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee -a "$log"
 
 step "least privilege: the roles of deploy/ against the calls the suite made"
-cargo test --locked --test it deploy:: -- --ignored 2>&1 | tee -a "$log"
+cargo test --workspace --locked --test it deploy:: -- --ignored 2>&1 | tee -a "$log"
 
 step "done"
 # One closing line with the totals (cargo's own last lines are doc-test binaries with 0 tests).

@@ -8,7 +8,8 @@
 # --arm64 needs the aarch64-unknown-linux-gnu Rust target (rustup target add ...); the default is
 # x86_64, which the templates default to (central.yaml's Architecture). With --bucket, the zips
 # are uploaded with `aws s3 cp` for central.yaml's ArtifactBucket/ArtifactPrefix.
-# cargo-lambda comes from PyPI (tests/emulator/setup.sh installs it into tests/emulator/.venv).
+# cargo-lambda comes from PyPI (deploy/requirements-package.txt, installed into
+# deploy/.venv-package on first use).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 arch=--x86-64
@@ -27,8 +28,14 @@ while [ $# -gt 0 ]; do
   shift
 done
 cd "$root"
-"$root/tests/emulator/setup.sh"
-export PATH="$root/tests/emulator/.venv/bin:$PATH"
+venv="$root/deploy/.venv-package"
+stamp="$venv/.requirements"
+if ! { [ -x "$venv/bin/cargo-lambda" ] && [ -f "$stamp" ] && cmp -s "$stamp" "$root/deploy/requirements-package.txt"; }; then
+  "${PYTHON:-python3}" -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/deploy/requirements-package.txt"
+  cp "$root/deploy/requirements-package.txt" "$stamp"
+fi
+export PATH="$venv/bin:$PATH"
 target=${CARGO_TARGET_DIR:-$root/target}
 # The dist profile (Cargo.toml): fat LTO, one codegen unit, stripped. Only the zips pay for it.
 cargo lambda build --profile dist "$arch" --output-format zip -p rule-lambda -p remediator -p reporter

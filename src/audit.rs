@@ -3,17 +3,16 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
-use futures::StreamExt;
 use keyguard_aws::evidence::Evidence;
 use keyguard_aws::inventory::{evaluate_inventory, read_inventory, Evaluated, ReportPolling};
-use keyguard_aws::org::organization_accounts;
-use keyguard_aws::sdk::{self, Caller};
+use keyguard_aws::org::per_account;
+use keyguard_aws::sdk;
 use keyguard_core::{Account, Compliance, Settings};
 use serde::Serialize;
-use tracing::Instrument;
 
+use crate::source::{parse_as_of, Live, Source};
 use crate::{EvidenceArg, Policy, Scope};
 
 /// Arguments of `keyguard audit`.
@@ -32,15 +31,6 @@ pub struct AuditArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
-}
-
-pub fn parse_as_of(s: &str) -> std::result::Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
-        .map_err(|_| format!("{s:?} is not a date (YYYY-MM-DD) or an RFC 3339 time"))
 }
 
 /// One account's outcome: its findings, or why it could not be read.
@@ -62,22 +52,11 @@ struct Row<'a> {
 
 pub async fn run(args: AuditArgs) -> Result<ExitCode> {
     let settings = args.policy.settings.settings().context("settings")?;
-    let (now, outcomes) = match &args.evidence.evidence {
-        Some(dir) => {
-            let evidence = Evidence::open(dir)?;
-            let now = args
-                .as_of
-                .or(evidence.collected.as_ref().map(|c| c.collected_at))
-                .unwrap_or_else(Utc::now);
-            if args.as_of.is_none() && evidence.collected.is_some() {
-                eprintln!("keyguard: evaluating as of {} (when the evidence was collected; --as-of to change)", now.format("%Y-%m-%d %H:%M UTC"));
-            }
-            (now, from_evidence(&evidence, &args.scope, &settings, now))
-        }
-        None => {
-            let now = args.as_of.unwrap_or_else(Utc::now);
-            (now, live(&args.scope, &settings, now).await?)
-        }
+    let source = Source::open(&args.evidence, &args.scope).await?;
+    let now = source.as_of(args.as_of, "evaluating");
+    let outcomes = match &source {
+        Source::Evidence(evidence) => from_evidence(evidence, &args.scope, &settings, now),
+        Source::Live(org) => live(org, &args.scope, &settings, now).await,
     };
     let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
     if args.json {
@@ -127,71 +106,17 @@ fn from_evidence(
         .collect()
 }
 
-/// A live run's start: the SDK configuration from the environment, who it acts as, and the
-/// accounts in scope.
-pub async fn connect(scope: &Scope) -> Result<(aws_config::SdkConfig, Caller, Vec<Account>)> {
-    let base = sdk::load().await;
-    let caller = sdk::caller(&aws_sdk_sts::Client::new(&base))
-        .await
-        .context("who am I (sts:GetCallerIdentity)")?;
-    let accounts = accounts(&base, scope).await?;
-    Ok((base, caller, accounts))
-}
-
-/// The accounts of a live run: `--account` as given, or the organization's ACTIVE accounts.
-async fn accounts(base: &aws_config::SdkConfig, scope: &Scope) -> Result<Vec<Account>> {
-    let filter = scope.filter();
-    if !scope.accounts.is_empty() {
-        return Ok(scope
-            .accounts
-            .iter()
-            .filter(|a| filter.admits(a))
-            .map(|id| Account {
-                id: id.clone(),
-                name: String::new(),
-                email: None,
-            })
-            .collect());
-    }
-    organization_accounts(base, &scope.role.spec(), &filter)
-        .await
-        .context("listing the organization's accounts (run from the management or delegated-admin account, or name accounts with --account)")
-}
-
-/// Runs `work` for every account with bounded concurrency; one account's failure does not stop
-/// the others.
-pub async fn per_account<F, Fut, T>(
-    accounts: Vec<Account>,
-    work: F,
-) -> Vec<(Account, std::result::Result<T, String>)>
-where
-    F: Fn(Account) -> Fut,
-    Fut: std::future::Future<Output = std::result::Result<T, String>>,
-{
-    let mut out: Vec<(Account, std::result::Result<T, String>)> = futures::stream::iter(accounts)
-        .map(|a| {
-            let fut = work(a.clone());
-            async move { (a, fut.await) }
-        })
-        .buffer_unordered(keyguard_aws::CONCURRENCY)
-        .collect()
-        .await;
-    out.sort_by(|a, b| a.0.id.cmp(&b.0.id));
-    out
-}
-
 async fn live(
+    org: &Live,
     scope: &Scope,
     settings: &Settings,
     now: DateTime<Utc>,
-) -> Result<Vec<AccountOutcome>> {
-    let (base, caller, accounts) = connect(scope).await?;
+) -> Vec<AccountOutcome> {
     let role = scope.role.spec();
-    let results = per_account(accounts, |account| {
-        let (base, caller, role) = (&base, &caller, &role);
-        let span = tracing::info_span!("account", account = %account.id);
+    let results = per_account(org.accounts.clone(), |account| {
+        let role = &role;
         async move {
-            let cfg = sdk::for_account(base, caller, &account.id, role)
+            let cfg = sdk::for_account(&org.base, &org.caller, &account.id, role)
                 .await
                 .map_err(|e| e.to_string())?;
             let iam = aws_sdk_iam::Client::new(&cfg);
@@ -202,13 +127,12 @@ async fn live(
                 .await
                 .map_err(|e| e.to_string())
         }
-        .instrument(span)
     })
     .await;
-    Ok(results
+    results
         .into_iter()
         .map(|(account, result)| AccountOutcome { account, result })
-        .collect())
+        .collect()
 }
 
 fn order(c: Compliance) -> u8 {

@@ -17,8 +17,9 @@ use keyguard_aws::inventory::{
 use keyguard_aws::sdk;
 use keyguard_core::{Compliance, KeyStatus};
 
-use crate::audit::{connect, per_account};
+use crate::source::connect;
 use crate::Scope;
+use keyguard_aws::org::per_account;
 
 /// Arguments of `keyguard collect`.
 #[derive(Debug, clap::Args)]
@@ -38,7 +39,8 @@ pub struct CollectArgs {
 }
 
 pub async fn run(args: CollectArgs) -> Result<ExitCode> {
-    let (base, caller, accounts) = connect(&args.scope).await?;
+    let org = connect(&args.scope).await?;
+    let (base, caller, accounts) = (org.base, org.caller, org.accounts);
     let collected_at = Utc::now();
     let file = AccountsFile {
         accounts: accounts

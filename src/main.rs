@@ -9,6 +9,7 @@ mod audit;
 mod collect;
 mod remediate;
 mod report;
+mod source;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

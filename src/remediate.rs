@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
-use keyguard_aws::evidence::Evidence;
 use keyguard_aws::inventory::{read_inventory, with_key_ids, ReportPolling};
 use keyguard_core::{
     mask_key_id, needs_attention, plan, with_slot_ids, Action, Plan, PlanNote, Settings,
@@ -15,8 +14,9 @@ use remediator::{
 };
 use serde::Serialize;
 
-use crate::audit::{connect, parse_as_of, per_account};
+use crate::source::{connect, parse_as_of, Source};
 use crate::{EvidenceArg, Policy, Scope};
+use keyguard_aws::org::per_account;
 
 /// Arguments of `keyguard plan`.
 #[derive(Debug, clap::Args)]
@@ -59,15 +59,12 @@ fn shown(id: &str) -> String {
 pub async fn run_plan(args: PlanArgs) -> Result<ExitCode> {
     let settings = args.policy.settings.settings().context("settings")?;
     let mut failed = Vec::new();
-    let (now, plans) = match &args.evidence.evidence {
-        Some(dir) => {
-            let evidence = Evidence::open(dir)?;
-            let now = args
-                .as_of
-                .or(evidence.collected.as_ref().map(|c| c.collected_at))
-                .unwrap_or_else(Utc::now);
+    let source = Source::open(&args.evidence, &args.scope).await?;
+    let now = source.as_of(args.as_of, "planning");
+    let mut plans = Vec::new();
+    match &source {
+        Source::Evidence(evidence) => {
             let filter = args.scope.filter();
-            let mut plans = Vec::new();
             for account in evidence.accounts.iter().filter(|a| filter.admits(&a.id)) {
                 match evidence.inventory(&account.id) {
                     Ok(inv) => plans.extend(inv.users.iter().map(|r| {
@@ -77,19 +74,17 @@ pub async fn run_plan(args: PlanArgs) -> Result<ExitCode> {
                     Err(e) => failed.push((account.id.clone(), e.to_string())),
                 }
             }
-            (now, plans)
         }
-        None => {
-            let now = args.as_of.unwrap_or_else(Utc::now);
-            let (base, caller, accounts) = connect(&args.scope).await?;
+        Source::Live(org) => {
             let role = args.scope.role.spec();
             let settings = &settings;
-            let results = per_account(accounts, |account| {
-                let (base, caller, role) = (&base, &caller, &role);
+            let results = per_account(org.accounts.clone(), |account| {
+                let role = &role;
                 async move {
-                    let cfg = keyguard_aws::sdk::for_account(base, caller, &account.id, role)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    let cfg =
+                        keyguard_aws::sdk::for_account(&org.base, &org.caller, &account.id, role)
+                            .await
+                            .map_err(|e| e.to_string())?;
                     let iam = aws_sdk_iam::Client::new(&cfg);
                     let inv = read_inventory(&iam, &account.id, ReportPolling::default())
                         .await
@@ -110,16 +105,14 @@ pub async fn run_plan(args: PlanArgs) -> Result<ExitCode> {
                 }
             })
             .await;
-            let mut plans = Vec::new();
             for (account, result) in results {
                 match result {
                     Ok(p) => plans.extend(p.into_iter().map(|p| (account.id.clone(), p))),
                     Err(e) => failed.push((account.id.clone(), e)),
                 }
             }
-            (now, plans)
         }
-    };
+    }
     if args.json {
         let rows: Vec<PlanRow> = plans
             .iter()
@@ -249,10 +242,11 @@ pub async fn run_remediate(args: RemediateArgs) -> Result<ExitCode> {
     }
     let notices = args.notices.config()?;
     let now = args.as_of.unwrap_or_else(Utc::now);
-    let (sdk, caller, accounts) = connect(&args.scope).await?;
+    let org = connect(&args.scope).await?;
+    let accounts = org.accounts;
     let r = Remediator {
-        sdk,
-        caller,
+        sdk: org.base,
+        caller: org.caller,
         settings,
         role: args.scope.role.spec(),
         polling: ReportPolling::default(),
@@ -303,7 +297,7 @@ fn print_summary(s: &Summary) {
                 a.account.clone(),
                 r.user.clone(),
                 r.key.clone(),
-                r.action.clone(),
+                r.action.to_string(),
                 r.outcome.as_str().to_string(),
                 r.date.format("%Y-%m-%d").to_string(),
                 r.why.clone(),
@@ -367,10 +361,10 @@ pub async fn run_restore(args: RestoreArgs) -> Result<ExitCode> {
         exclude: vec![],
         role: args.role.clone(),
     };
-    let (sdk, caller, _) = connect(&scope).await?;
+    let org = connect(&scope).await?;
     let r = Remediator {
-        sdk,
-        caller,
+        sdk: org.base,
+        caller: org.caller,
         settings,
         role: args.role.spec(),
         polling: ReportPolling::default(),

@@ -10,7 +10,7 @@ use reporter::evidence::{self as from_evidence, Options};
 use reporter::live::{self, ConfigSource, LiveOptions, TrailSource};
 use reporter::PeriodKind;
 
-use crate::audit::{connect, parse_as_of};
+use crate::source::{connect, parse_as_of, Source};
 use crate::{EvidenceArg, Policy, Scope};
 
 /// Arguments of `keyguard report`.
@@ -94,25 +94,23 @@ pub async fn run(args: ReportArgs) -> Result<ExitCode> {
         keyguard_roles: args.scope.role.keyguard_roles(),
         accounts: args.scope.accounts.clone(),
     };
-    let live_sdk =
-        if args.evidence.evidence.is_none() || args.s3_uri.is_some() || !args.email_to.is_empty() {
-            Some(connect(&args.scope).await?)
-        } else {
-            None
-        };
-    let inputs = match &args.evidence.evidence {
-        Some(dir) => {
-            let inputs = from_evidence::inputs(dir, &opts, Utc::now())?;
-            if args.as_of.is_none() {
-                eprintln!(
-                    "keyguard: reporting as of {} (when the evidence was collected; --as-of to change)",
-                    inputs.as_of.format("%Y-%m-%d %H:%M UTC")
-                );
-            }
-            inputs
+    let source = Source::open(&args.evidence, &args.scope).await?;
+    let now = source.as_of(args.as_of, "reporting");
+    let opts = Options {
+        as_of: Some(now),
+        ..opts
+    };
+    // S3 and email need AWS even when the data comes from an evidence folder.
+    let delivery_sdk = match &source {
+        Source::Live(org) => Some(org.base.clone()),
+        Source::Evidence(_) if args.s3_uri.is_some() || !args.email_to.is_empty() => {
+            Some(connect(&args.scope).await?.base)
         }
-        None => {
-            let (base, caller, accounts) = live_sdk.clone().expect("connected above");
+        Source::Evidence(_) => None,
+    };
+    let inputs = match &source {
+        Source::Evidence(evidence) => from_evidence::inputs(evidence, &opts, now)?,
+        Source::Live(org) => {
             let trail = if args.trail == "lookup" {
                 TrailSource::LookupEvents
             } else if let Some(uri) = args.trail.strip_prefix("s3://") {
@@ -127,9 +125,17 @@ pub async fn run(args: ReportArgs) -> Result<ExitCode> {
                 },
                 trail,
                 role: args.scope.role.spec(),
-                organization: caller.account.clone(),
+                organization: org.caller.account.clone(),
             };
-            live::inputs(&base, &caller, accounts, &opts, &live, Utc::now()).await?
+            live::inputs(
+                &org.base,
+                &org.caller,
+                org.accounts.clone(),
+                &opts,
+                &live,
+                now,
+            )
+            .await?
         }
     };
     let delivery = Delivery {
@@ -138,8 +144,7 @@ pub async fn run(args: ReportArgs) -> Result<ExitCode> {
         email_to: args.email_to.clone(),
         sender: args.sender.clone(),
     };
-    let sdk = live_sdk.as_ref().map(|(base, _, _)| base);
-    let (report, written) = deliver::produce(inputs, &delivery, sdk).await?;
+    let (report, written) = deliver::produce(inputs, &delivery, delivery_sdk.as_ref()).await?;
     for p in &report.problems {
         eprintln!("keyguard: {p}");
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use aws_sdk_config::operation::get_compliance_details_by_config_rule::GetComplianceDetailsByConfigRuleError;
 use aws_sdk_config::types::{ComplianceType, Evaluation as SdkEvaluation};
 use chrono::{DateTime, Utc};
-use keyguard_core::Compliance;
+use keyguard_core::{Compliance, ComplianceResult};
 use serde::{Deserialize, Serialize};
 
 use crate::{to_chrono, to_smithy, Error, Result};
@@ -107,23 +107,6 @@ fn to_sdk(e: &Evaluation) -> Result<SdkEvaluation> {
         .map_err(|err| Error::Invalid(format!("evaluation of {}: {err}", e.resource_id)))
 }
 
-/// One stored Config result of a rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ComplianceResult {
-    /// The resource type.
-    pub resource_type: String,
-    /// The resource id (IAM UserId for keyguard's rule).
-    pub resource_id: String,
-    /// The verdict (`None` for INSUFFICIENT_DATA).
-    pub compliance: Option<Compliance>,
-    /// The annotation.
-    pub annotation: Option<String>,
-    /// When the evaluated event happened.
-    pub ordering: Option<DateTime<Utc>>,
-    /// When Config recorded the result.
-    pub recorded: Option<DateTime<Utc>>,
-}
-
 /// Reads a rule's results of the given types (100 a page, every page). `Ok(None)` when the rule
 /// does not exist in this account and region.
 pub async fn compliance_results(
@@ -183,6 +166,56 @@ pub async fn compliance_results(
         }
     }
     Ok(Some(out))
+}
+
+/// One account's results of `rule` through the aggregator `aggregator`
+/// (`GetAggregateComplianceDetailsByConfigRule`, 100 a page, every page). AWS requires the
+/// account and Region of the results.
+pub async fn aggregate_results(
+    client: &aws_sdk_config::Client,
+    aggregator: &str,
+    rule: &str,
+    account: &str,
+    region: &str,
+) -> Result<Vec<ComplianceResult>> {
+    let mut pages = client
+        .get_aggregate_compliance_details_by_config_rule()
+        .configuration_aggregator_name(aggregator)
+        .config_rule_name(rule)
+        .account_id(account)
+        .aws_region(region)
+        .limit(100)
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::sdk("GetAggregateComplianceDetailsByConfigRule", e))?;
+        for r in page.aggregate_evaluation_results() {
+            let q = r
+                .evaluation_result_identifier()
+                .and_then(|i| i.evaluation_result_qualifier());
+            out.push(ComplianceResult {
+                resource_type: q
+                    .and_then(|q| q.resource_type())
+                    .unwrap_or_default()
+                    .to_string(),
+                resource_id: q
+                    .and_then(|q| q.resource_id())
+                    .unwrap_or_default()
+                    .to_string(),
+                compliance: r
+                    .compliance_type()
+                    .and_then(|c| Compliance::parse(c.as_str())),
+                annotation: r.annotation().map(str::to_string),
+                ordering: r
+                    .evaluation_result_identifier()
+                    .and_then(|i| i.ordering_timestamp())
+                    .map(to_chrono),
+                recorded: r.result_recorded_time().map(to_chrono),
+            });
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -56,6 +56,22 @@ pub enum Error {
     Invalid(String),
 }
 
+/// `err` and every error it was caused by, joined with `: ` (what an invocation's `errorMessage`
+/// and a report's problem list show).
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut next = err.source();
+    while let Some(e) = next {
+        let s = e.to_string();
+        if !out.ends_with(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        next = e.source();
+    }
+    out
+}
+
 /// `Result` with keyguard-aws's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -86,6 +102,23 @@ impl Error {
                 code,
                 message,
             },
+        }
+    }
+
+    /// A stable name for the kind of failure, for a Lambda invocation's `errorType` (what Config,
+    /// SSM and CloudWatch show): `AccessDenied`, `Throttled`, `AwsError`, `AssumeRoleFailed`,
+    /// `CredentialReportTimeout`, `MalformedCredentialReport`, `MalformedEvidence`,
+    /// `InvalidParameter`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::AccessDenied { .. } => "AccessDenied",
+            Error::Api { .. } if self.is_throttling() => "Throttled",
+            Error::Api { .. } => "AwsError",
+            Error::AssumeRole { .. } => "AssumeRoleFailed",
+            Error::CredentialReportTimeout(_) => "CredentialReportTimeout",
+            Error::CredentialReport(_) => "MalformedCredentialReport",
+            Error::Evidence { .. } => "MalformedEvidence",
+            Error::Invalid(_) => "InvalidParameter",
         }
     }
 

@@ -21,9 +21,9 @@ use chrono::{DateTime, Utc};
 use keyguard_core::{Account, Compliance, KeyStatus, User};
 use serde::{Deserialize, Serialize};
 
-use crate::config::ComplianceResult;
-use crate::inventory::{join, parse_credential_report, Inventory, UserRecord};
+use crate::inventory::{join, parse_credential_report, Inventory};
 use crate::{Error, Result};
+use keyguard_core::{ComplianceResult, UserRecord};
 
 /// `aws organizations list-accounts` output.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -218,6 +218,11 @@ pub fn parse_cli_time(s: &str) -> Option<DateTime<Utc>> {
 }
 
 impl Evidence {
+    /// The folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// Opens `dir`. Fails with a message naming the file when `accounts.json` is malformed or the
     /// folder holds no account at all.
     pub fn open(dir: &Path) -> Result<Evidence> {

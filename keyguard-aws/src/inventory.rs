@@ -14,19 +14,10 @@ use aws_sdk_iam::operation::list_access_keys::ListAccessKeysError;
 use aws_sdk_iam::types::{EntityType, ReportStateType, StatusType};
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
-use keyguard_core::{evaluate, AccessKey, Finding, KeyStatus, Settings, User};
+use keyguard_core::{evaluate, AccessKey, Finding, KeyStatus, Settings, User, UserRecord};
 use serde::Deserialize;
 
 use crate::{to_chrono, Error, Result, CONCURRENCY};
-
-/// One user with the keys keyguard knows of.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserRecord {
-    /// The user.
-    pub user: User,
-    /// The user's keys; ids are `None` when they came from the credential report only.
-    pub keys: Vec<AccessKey>,
-}
 
 /// Every user of one account.
 #[derive(Debug, Clone, PartialEq, Eq)]

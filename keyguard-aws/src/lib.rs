@@ -5,25 +5,39 @@
 //! Out: keyguard-core's model ([`keyguard_core::Account`], [`keyguard_core::User`],
 //! [`keyguard_core::AccessKey`]) and typed [`Error`]s.
 //!
-//! - [`sdk`]: one `SdkConfig` with keyguard's retry policy; AssumeRole into member accounts.
-//! - [`org`]: the organization's ACTIVE accounts, paged, with include/exclude lists.
-//! - [`inventory`]: users and key slots of one account in 3 + ⌈U/1000⌉ IAM calls, key ids only
-//!   for users whose finding needs them, and the live re-read of one user's keys.
-//! - [`config`]: `PutEvaluations` in batches with retries, and the compliance queries.
-//! - [`evidence`]: the evidence folder (AWS CLI exports), read and written.
+//! Every AWS call keyguard makes is in one of these modules, named for what it touches:
+//!
+//! - [`sdk`]: one `SdkConfig` with keyguard's retry policy; STS (AssumeRole into member
+//!   accounts, who am I).
+//! - [`org`]: the organization's ACTIVE accounts, paged, with include/exclude lists, and the one
+//!   bounded per-account fan-out ([`org::per_account`]).
+//! - [`inventory`]: IAM reads: users and key slots of one account in 3 + ⌈U/1000⌉ calls, key ids
+//!   only for users whose finding needs them, and the live re-read of one user's keys.
+//! - [`iam`]: IAM writes: create, disable, delete keys; keyguard's user tags.
+//! - [`secrets`]: Secrets Manager: the user's secret, its resource policy and value.
+//! - [`config`]: AWS Config: `PutEvaluations` in batches with retries, the compliance queries.
+//! - [`email`]: SESv2 `SendEmail`; [`events`]: EventBridge `PutEvents`.
+//! - [`s3`]: S3 objects (org trail files, reports); [`cloudtrail`]: paced `LookupEvents`.
+//! - [`evidence`]: the evidence folder (AWS CLI exports), read and written (files, no AWS).
 //!
 //! Every list is paged, every fan-out is bounded ([`CONCURRENCY`]), and throttling is retried by
 //! the SDK's standard retry strategy with jittered exponential backoff ([`sdk::retry_config`]).
 
+pub mod cloudtrail;
 pub mod config;
+pub mod email;
 mod error;
+pub mod events;
 pub mod evidence;
+pub mod iam;
 pub mod inventory;
 pub mod org;
+pub mod s3;
 pub mod sdk;
+pub mod secrets;
 pub mod settings_env;
 
-pub use error::{Error, Result};
+pub use error::{chain, Error, Result};
 
 /// Upper bound on concurrent API calls of one fan-out (users of an account, accounts of an org).
 /// IAM's control plane throttles early; eight in flight stays well below its limits.

@@ -71,6 +71,31 @@ pub async fn organization_accounts(
     list_accounts(&aws_sdk_organizations::Client::new(&org), filter).await
 }
 
+/// Runs `work` for every account, at most [`CONCURRENCY`](crate::CONCURRENCY) at a time, each in
+/// its own `account` tracing span, and returns each account's outcome, sorted by account id.
+/// `work` returns its own result type: one account's failure is that account's outcome and never
+/// stops the others. Every per-account fan-out of keyguard (audit, collect, plan, the sweep, the
+/// report's reads) is this one.
+pub async fn per_account<F, Fut, T>(accounts: Vec<Account>, work: F) -> Vec<(Account, T)>
+where
+    F: Fn(Account) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    use futures::StreamExt;
+    use tracing::Instrument;
+    let mut out: Vec<(Account, T)> = futures::stream::iter(accounts)
+        .map(|account| {
+            let span = tracing::info_span!("account", account = %account.id);
+            let fut = work(account.clone());
+            async move { (account, fut.await) }.instrument(span)
+        })
+        .buffer_unordered(crate::CONCURRENCY)
+        .collect()
+        .await;
+    out.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +166,39 @@ mod tests {
             .map(|a| a.id)
             .collect();
         assert_eq!(ids, ["111111111111", "444444444444"]);
+    }
+
+    #[tokio::test]
+    async fn the_fan_out_is_bounded_and_isolates_failures() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (now, peak) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let accounts: Vec<Account> = (0..40)
+            .rev()
+            .map(|i| Account {
+                id: format!("{i:012}"),
+                name: String::new(),
+                email: None,
+            })
+            .collect();
+        let out = per_account(accounts, |a| {
+            let (now, peak) = (&now, &peak);
+            async move {
+                let in_flight = now.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(in_flight, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                now.fetch_sub(1, Ordering::SeqCst);
+                if a.id.ends_with('7') {
+                    Err("no role")
+                } else {
+                    Ok(a.id.len())
+                }
+            }
+        })
+        .await;
+        assert_eq!(out.len(), 40);
+        assert!(out.windows(2).all(|w| w[0].0.id < w[1].0.id), "sorted");
+        assert_eq!(out.iter().filter(|(_, r)| r.is_err()).count(), 4);
+        assert_eq!(peak.load(Ordering::SeqCst), crate::CONCURRENCY);
     }
 
     #[test]

@@ -105,6 +105,32 @@ impl AccessKey {
     }
 }
 
+/// One user with the keys keyguard knows of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The user.
+    pub user: User,
+    /// The user's keys; ids are `None` when they came from the credential report only.
+    pub keys: Vec<AccessKey>,
+}
+
+/// One stored AWS Config result of keyguard's rule, as Config (or an evidence folder) gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComplianceResult {
+    /// The resource type.
+    pub resource_type: String,
+    /// The resource id (IAM UserId for keyguard's rule).
+    pub resource_id: String,
+    /// The verdict (`None` for INSUFFICIENT_DATA).
+    pub compliance: Option<crate::Compliance>,
+    /// The annotation.
+    pub annotation: Option<String>,
+    /// When the evaluated event happened.
+    pub ordering: Option<DateTime<Utc>>,
+    /// When Config recorded the result.
+    pub recorded: Option<DateTime<Utc>>,
+}
+
 /// Parses `YYYY-MM-DD` (as the start of that day, or its last second when `end_of_day`) or an
 /// RFC 3339 time.
 pub fn parse_date_or_time(raw: &str, end_of_day: bool) -> Option<DateTime<Utc>> {

@@ -21,23 +21,26 @@
 //! The secret access key exists only inside [`run`]'s rotation, as a `SecretString`, on its way to
 //! Secrets Manager. It is never logged, returned, put in an error or an email.
 
+mod entry;
 mod notices;
+mod notify;
 mod request;
-mod run;
-pub mod secrets;
+mod restore;
+mod summary;
+mod user;
 
 use aws_config::SdkConfig;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use chrono::{DateTime, Utc};
 use keyguard_aws::inventory::ReportPolling;
 use keyguard_aws::sdk::{Caller, RoleSpec};
 use keyguard_core::Settings;
-use serde::Serialize;
 
+pub use entry::{handle, run_account, sweep, sweep_accounts, Selection};
 pub use notices::{valid_address, NoticeConfig, Templates};
 pub use request::{Mode, Request};
-pub use run::{handle, restore, run_account, sweep, sweep_accounts, Selection};
+pub use restore::restore;
+pub use summary::{AccountReport, ActionKind, ActionRecord, Outcome, Summary};
 
 /// The one error type of the remediator. Messages never contain a secret.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +84,21 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// The stable `errorType` of a failed invocation (what SSM, Config and CloudWatch show).
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Error::MalformedEvent(_) => "MalformedEvent",
+            Error::Settings(_) => "InvalidParameter",
+            Error::Aws(e) => e.kind(),
+            Error::Notice(_) => "NoticeFailed",
+            Error::Refused(_) => "Refused",
+            Error::NotFound(_) => "NotFound",
+            Error::SecretNotStored(_) => "SecretNotStored",
+            Error::Internal(_) => "Internal",
+            Error::ActionsFailed { .. } => "ActionsFailed",
+        }
+    }
+
     /// Wraps an SDK error of `operation` (access denials kept apart by keyguard-aws).
     pub fn aws<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
     where
@@ -88,6 +106,15 @@ impl Error {
         R: std::fmt::Debug + Send + Sync + 'static,
     {
         Error::Aws(keyguard_aws::Error::sdk(operation, err))
+    }
+}
+
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(e: Error) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: e.error_type().into(),
+            error_message: keyguard_aws::chain(&e),
+        }
     }
 }
 
@@ -149,125 +176,5 @@ impl NoticeArgs {
             admins,
             event_bus: self.event_bus.clone().filter(|b| !b.is_empty()),
         })
-    }
-}
-
-/// What happened to one step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Done.
-    Done,
-    /// Would have been done (DryRun).
-    Preview,
-    /// Tried and failed; the record's `why` says why.
-    Failed,
-    /// Not done because IAM changed since the plan (a person acted meanwhile).
-    Skipped,
-    /// A warning of a coming step was sent (or would be, in DryRun).
-    Warned,
-}
-
-impl Outcome {
-    /// The outcome as the summary's JSON spells it: `done`, `preview`, `failed`, `skipped`,
-    /// `warned`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Done => "done",
-            Outcome::Preview => "preview",
-            Outcome::Failed => "failed",
-            Outcome::Skipped => "skipped",
-            Outcome::Warned => "warned",
-        }
-    }
-}
-
-/// One step of one key, as the summary, the notices and the events report it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ActionRecord {
-    /// The IAM user name.
-    pub user: String,
-    /// The key, masked (`AKIA…WXYZ`).
-    pub key: String,
-    /// `rotate`, `disable`, `delete`, `record-disabled`, `delete-orphan`, `warn:rotate`,
-    /// `restore`…
-    pub action: String,
-    /// What happened.
-    pub outcome: Outcome,
-    /// When it was done, or for a warning the day of the warned step.
-    pub date: DateTime<Utc>,
-    /// Why (the plan's reason, or the failure).
-    pub why: String,
-    /// The new key's secret name, for a rotation.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret_name: Option<String>,
-}
-
-/// One account's part of a run.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct AccountReport {
-    /// The account id.
-    pub account: String,
-    /// Users in the account (0 when only one user was asked for).
-    pub users: usize,
-    /// Users read live because something could be due.
-    pub examined: usize,
-    /// Every step done, previewed, skipped, failed or warned.
-    pub actions: Vec<ActionRecord>,
-    /// Things worth knowing that are not steps (rotation blocked, no owner address…).
-    pub notes: Vec<String>,
-    /// Emails sent.
-    pub emails: usize,
-    /// Why the account as a whole could not be processed (AccessDenied, throttling…).
-    pub error: Option<String>,
-}
-
-impl AccountReport {
-    /// Failed steps, plus one if the account could not be processed.
-    pub fn failures(&self) -> usize {
-        self.actions
-            .iter()
-            .filter(|a| a.outcome == Outcome::Failed)
-            .count()
-            + usize::from(self.error.is_some())
-    }
-}
-
-/// What a run did, per account.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Summary {
-    /// True when nothing was written.
-    pub dry_run: bool,
-    /// When the run happened.
-    pub at: DateTime<Utc>,
-    /// Per account, sorted by id.
-    pub accounts: Vec<AccountReport>,
-}
-
-impl Summary {
-    /// Failed steps and accounts.
-    pub fn failures(&self) -> usize {
-        self.accounts.iter().map(AccountReport::failures).sum()
-    }
-
-    /// Steps with `outcome`, over every account.
-    pub fn count(&self, outcome: Outcome) -> usize {
-        self.accounts
-            .iter()
-            .flat_map(|a| &a.actions)
-            .filter(|r| r.outcome == outcome)
-            .count()
-    }
-
-    /// `Ok(self)` when nothing failed, else [`Error::ActionsFailed`] carrying the summary: what
-    /// the Lambda returns, so that a failure fails the invocation.
-    pub fn into_result(self) -> Result<Summary> {
-        match self.failures() {
-            0 => Ok(self),
-            failed => Err(Error::ActionsFailed {
-                failed,
-                summary: serde_json::to_string(&self).unwrap_or_default(),
-            }),
-        }
     }
 }

@@ -3,7 +3,7 @@
 use clap::Parser;
 use keyguard_aws::inventory::ReportPolling;
 use keyguard_aws::settings_env::{RoleArgs, SettingsArgs};
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use remediator::{handle, NoticeArgs, Remediator};
 
 #[derive(Parser)]
@@ -36,8 +36,10 @@ async fn main() -> Result<(), Error> {
     let r = &r;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            let summary = handle(r, event.payload, chrono::Utc::now()).await?;
-            Ok::<_, Error>(summary.into_result()?)
+            handle(r, event.payload, chrono::Utc::now())
+                .await
+                .and_then(remediator::Summary::into_result)
+                .map_err(Diagnostic::from)
         },
     ))
     .await

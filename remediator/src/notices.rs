@@ -8,13 +8,11 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use chrono::{DateTime, Utc};
 use handlebars::Handlebars;
 use serde::Serialize;
 
-use crate::{ActionRecord, Error, Outcome, Result};
+use crate::{ActionKind, ActionRecord, Error, Outcome, Result};
 
 const OWNER_HTML: &str = include_str!("../../report-templates/owner-notice.html.hbs");
 const OWNER_TEXT: &str = include_str!("../../report-templates/owner-notice.txt.hbs");
@@ -214,52 +212,13 @@ pub fn valid_address(s: &str) -> bool {
         && !s.contains(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == '<' || c == '>')
 }
 
-/// Sends one email with an HTML and a text part.
-pub async fn send(
-    ses: &aws_sdk_sesv2::Client,
-    from: &str,
-    to: &[String],
-    subject: &str,
-    html: &str,
-    text: &str,
-) -> Result<()> {
-    let content = |s: &str| {
-        Content::builder()
-            .data(s)
-            .charset("UTF-8")
-            .build()
-            .map_err(|e| Error::Notice(e.to_string()))
-    };
-    let message = Message::builder()
-        .subject(content(subject)?)
-        .body(
-            Body::builder()
-                .html(content(html)?)
-                .text(content(text)?)
-                .build(),
-        )
-        .build();
-    ses.send_email()
-        .from_email_address(from)
-        .destination(
-            Destination::builder()
-                .set_to_addresses(Some(to.to_vec()))
-                .build(),
-        )
-        .content(EmailContent::builder().simple(message).build())
-        .send()
-        .await
-        .map_err(|e| Error::aws("SendEmail", e))?;
-    Ok(())
-}
-
 /// The EventBridge `detail` of one action.
 #[derive(Debug, Serialize)]
 struct EventDetail<'a> {
     account: &'a str,
     user: &'a str,
     key: &'a str,
-    action: &'a str,
+    action: ActionKind,
     outcome: &'a Outcome,
     date: DateTime<Utc>,
     why: &'a str,
@@ -268,8 +227,8 @@ struct EventDetail<'a> {
     secret_name: Option<&'a str>,
 }
 
-/// Publishes one `keyguard key action` event per record to `bus`, ten per PutEvents call.
-/// Returns how many entries EventBridge refused.
+/// Publishes one `keyguard key action` event per record to `bus` (source `keyguard`). Returns
+/// how many entries EventBridge refused.
 pub async fn publish(
     events: &aws_sdk_eventbridge::Client,
     bus: &str,
@@ -277,38 +236,29 @@ pub async fn publish(
     records: &[ActionRecord],
     dry_run: bool,
 ) -> Result<usize> {
-    let mut refused = 0;
-    for chunk in records.chunks(10) {
-        let mut req = events.put_events();
-        for r in chunk {
+    let entries = records
+        .iter()
+        .map(|r| {
             let detail = EventDetail {
                 account,
                 user: &r.user,
                 key: &r.key,
-                action: &r.action,
+                action: r.action,
                 outcome: &r.outcome,
                 date: r.date,
                 why: &r.why,
                 dry_run,
                 secret_name: r.secret_name.as_deref(),
             };
-            req = req.entries(
-                PutEventsRequestEntry::builder()
-                    .source("keyguard")
-                    .detail_type("keyguard key action")
-                    .event_bus_name(bus)
-                    .resources(format!("arn:aws:iam::{account}:user/{}", r.user))
-                    .detail(
-                        serde_json::to_string(&detail)
-                            .map_err(|e| Error::Internal(e.to_string()))?,
-                    )
-                    .build(),
-            );
-        }
-        let out = req.send().await.map_err(|e| Error::aws("PutEvents", e))?;
-        refused += out.failed_entry_count().max(0) as usize;
-    }
-    Ok(refused)
+            keyguard_aws::events::Event {
+                source: "keyguard".into(),
+                detail_type: "keyguard key action".into(),
+                resources: vec![format!("arn:aws:iam::{account}:user/{}", r.user)],
+                detail: serde_json::to_string(&detail).expect("plain data serializes"),
+            }
+        })
+        .collect::<Vec<_>>();
+    Ok(keyguard_aws::events::put_events(events, bus, &entries).await?)
 }
 
 /// Groups users by the address their notices go to.

@@ -1,6 +1,6 @@
-//! The `remediator` bootstrap binary (the one packaged for Lambda) under cargo-lambda's local
-//! runtime (see tests/support/lambda.rs): the SSM document's payload rotates a due key, and a
-//! failed step fails the invocation so that the SSM Automation and Config see it.
+//! The `remediator` bootstrap binary (the one packaged for Lambda) under a local Lambda Runtime
+//! API (tests/support/lambda.rs): the SSM document's payload rotates a due key, and a failed step
+//! fails the invocation, with a stable `errorType`, so that the SSM Automation and Config see it.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
@@ -11,7 +11,7 @@ use support::lambda::LocalLambda;
 use support::{fixture, seed, Org, Rig, UserSpec};
 
 #[tokio::test]
-async fn release_bootstrap_remediates_a_user_and_fails_on_a_failed_step() {
+async fn the_bootstrap_remediates_a_user_and_names_its_errors() {
     let org = Org::new(1).await;
     let member = org.members[0].clone();
     let cfg = org.member(0).await;
@@ -30,7 +30,7 @@ async fn release_bootstrap_remediates_a_user_and_fails_on_a_failed_step() {
     .await;
     let mut env = org.env().await;
     env.push(("DRY_RUN_FLAG", "false".into()));
-    let lambda = LocalLambda::start(env!("CARGO_BIN_EXE_remediator").as_ref(), env);
+    let mut lambda = LocalLambda::start(env!("CARGO_BIN_EXE_remediator").as_ref(), env);
     let event = |user: &str| -> Value {
         let text = fixture("remediator/fixtures/remediation.json")
             .replace("{{user_id}}", &users[user].user_id)
@@ -38,14 +38,7 @@ async fn release_bootstrap_remediates_a_user_and_fails_on_a_failed_step() {
         serde_json::from_str(&text).unwrap()
     };
 
-    let out = lambda.invoke(&event("deploy+bot@x"));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: Value = serde_json::from_slice(&out.stdout).expect("the handler's JSON summary");
+    let summary = lambda.invoke(&event("deploy+bot@x")).ok();
     let actions = summary["accounts"][0]["actions"].as_array().unwrap();
     assert_eq!(actions[0]["action"], "rotate", "{summary}");
     assert_eq!(actions[0]["outcome"], "done");
@@ -61,30 +54,17 @@ async fn release_bootstrap_remediates_a_user_and_fails_on_a_failed_step() {
 
     // A step that fails makes the invocation fail, with the summary in the error.
     Rig::get().fault(Some(&member), "CreateAccessKey", "ServiceFailure", 1);
-    let out = lambda.invoke(&event("second"));
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (error_type, message) = lambda.invoke(&event("second")).err();
+    assert_eq!(error_type, "ActionsFailed", "{message}");
     assert!(
-        !out.status.success()
-            && all.contains("1 action(s) or account(s) failed")
-            && all.contains("CreateAccessKey"),
-        "{all}"
+        message.contains("1 action(s) or account(s) failed") && message.contains("CreateAccessKey"),
+        "{message}"
     );
 
     // An unknown event is an invocation error naming what was expected.
-    let out = lambda.invoke(&serde_json::json!({"hello": "world"}));
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        !out.status.success() && all.contains("unknown event"),
-        "{all}"
-    );
+    let (error_type, message) = lambda.invoke(&serde_json::json!({"hello": "world"})).err();
+    assert_eq!(error_type, "MalformedEvent", "{message}");
+    assert!(message.contains("unknown event"), "{message}");
 
     // The scheduled event parses as the sweep (its handling is covered in tests/remediator.rs).
     let scheduled: Value =

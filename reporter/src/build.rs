@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
-use keyguard_aws::inventory::UserRecord;
+use keyguard_core::UserRecord;
 use keyguard_core::{
     evaluate, mask_key_id, plan, with_slot_ids, Action, Compliance, Exemption, PlanNote, Reason,
     Settings,

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use aws_config::SdkConfig;
 use futures::StreamExt;
 
-use crate::live::{s3_client, split_s3};
 use crate::model::{Report, Snapshot};
 use crate::period::PeriodKind;
 use crate::render::{render, Rendered, HTML_NAME, SNAPSHOT_NAME};
 use crate::{Error, Result};
+use keyguard_aws::{email, s3};
 
 /// Earlier reports read back, at most.
 pub const HISTORY_MAX: usize = 24;
@@ -46,35 +46,22 @@ pub async fn history(
 }
 
 async fn s3_history(cfg: &SdkConfig, uri: &str, kind: PeriodKind) -> (Vec<Snapshot>, Vec<String>) {
-    let s3 = s3_client(cfg);
-    let (bucket, prefix) = split_s3(uri);
+    let s3 = s3::client(cfg);
+    let (bucket, prefix) = s3::split_uri(uri);
     let list_prefix = format!("{}{}-", slash(&prefix), kind.as_str());
-    let mut keys = Vec::new();
     let mut problems = Vec::new();
-    let mut pages = s3
-        .list_objects_v2()
-        .bucket(&bucket)
-        .prefix(&list_prefix)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        match page {
-            Ok(p) => keys.extend(
-                p.contents()
-                    .iter()
-                    .filter_map(|o| o.key())
-                    .filter(|k| k.ends_with(&format!("/{SNAPSHOT_NAME}")))
-                    .map(str::to_string),
-            ),
-            Err(e) => {
-                problems.push(format!(
-                    "s3://{bucket}/{list_prefix}: {}; earlier reports not compared",
-                    keyguard_aws::Error::sdk("ListObjectsV2", e)
-                ));
-                return (Vec::new(), problems);
-            }
+    let mut keys: Vec<String> = match s3::list_keys(&s3, &bucket, &list_prefix).await {
+        Ok(keys) => keys
+            .into_iter()
+            .filter(|k| k.ends_with(&format!("/{SNAPSHOT_NAME}")))
+            .collect(),
+        Err(e) => {
+            problems.push(format!(
+                "s3://{bucket}/{list_prefix}: {e}; earlier reports not compared"
+            ));
+            return (Vec::new(), problems);
         }
-    }
+    };
     keys.sort();
     let skip = keys.len().saturating_sub(HISTORY_MAX);
     let fetched: Vec<(String, std::result::Result<Snapshot, String>)> =
@@ -82,13 +69,9 @@ async fn s3_history(cfg: &SdkConfig, uri: &str, kind: PeriodKind) -> (Vec<Snapsh
             .map(|key| {
                 let (s3, bucket) = (&s3, &bucket);
                 async move {
-                    let r = match s3.get_object().bucket(bucket).key(&key).send().await {
-                        Ok(o) => match o.body.collect().await {
-                            Ok(b) => serde_json::from_slice::<Snapshot>(&b.into_bytes())
-                                .map_err(|e| e.to_string()),
-                            Err(e) => Err(e.to_string()),
-                        },
-                        Err(e) => Err(keyguard_aws::Error::sdk("GetObject", e).to_string()),
+                    let r = match s3::get(s3, bucket, &key).await {
+                        Ok(b) => serde_json::from_slice::<Snapshot>(&b).map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
                     };
                     (key, r)
                 }
@@ -136,15 +119,17 @@ pub async fn deliver(
         done.push(dir.display().to_string());
     }
     if let Some(uri) = &d.s3_uri {
-        let cfg = sdk.ok_or_else(|| Error::Input("S3 delivery needs AWS credentials".into()))?;
+        let cfg =
+            sdk.ok_or_else(|| Error::InvalidParameter("S3 delivery needs AWS credentials".into()))?;
         done.push(upload(cfg, uri, &id, &files).await?);
     }
     if !d.email_to.is_empty() {
-        let cfg = sdk.ok_or_else(|| Error::Input("email delivery needs AWS credentials".into()))?;
-        let sender = d
-            .sender
-            .as_deref()
-            .ok_or_else(|| Error::Input("email delivery needs a sender (NOTICE_SENDER)".into()))?;
+        let cfg = sdk.ok_or_else(|| {
+            Error::InvalidParameter("email delivery needs AWS credentials".into())
+        })?;
+        let sender = d.sender.as_deref().ok_or_else(|| {
+            Error::InvalidParameter("email delivery needs a sender (NOTICE_SENDER)".into())
+        })?;
         send(cfg, sender, &d.email_to, report, &files).await?;
         done.push(format!("email to {}", d.email_to.join(", ")));
     }
@@ -152,26 +137,19 @@ pub async fn deliver(
 }
 
 async fn upload(cfg: &SdkConfig, uri: &str, id: &str, files: &[Rendered]) -> Result<String> {
-    let s3 = s3_client(cfg);
-    let (bucket, prefix) = split_s3(uri);
+    let s3 = s3::client(cfg);
+    let (bucket, prefix) = s3::split_uri(uri);
     let base = format!("{}{id}", slash(&prefix));
     // summary.json last: a report is "there" for the next comparison only once it is complete.
     let mut ordered: Vec<&Rendered> = files.iter().filter(|f| f.name != SNAPSHOT_NAME).collect();
     ordered.extend(files.iter().filter(|f| f.name == SNAPSHOT_NAME));
     for f in ordered {
         let key = format!("{base}/{}", f.name);
-        s3.put_object()
-            .bucket(&bucket)
-            .key(&key)
-            .content_type(f.content_type)
-            .body(f.bytes.clone().into())
-            .send()
+        s3::put(&s3, &bucket, &key, f.content_type, f.bytes.clone())
             .await
-            .map_err(|e| {
-                Error::Input(format!(
-                    "s3://{bucket}/{key}: {}",
-                    keyguard_aws::Error::sdk("PutObject", e)
-                ))
+            .map_err(|source| Error::Deliver {
+                to: format!("s3://{bucket}/{key}"),
+                source,
             })?;
     }
     Ok(format!("s3://{bucket}/{base}/"))
@@ -231,30 +209,14 @@ async fn send(
     report: &Report,
     files: &[Rendered],
 ) -> Result<()> {
-    use aws_sdk_sesv2::types::{Destination, EmailContent, RawMessage};
     let raw = mime(sender, to, report, files)?;
     let ses = aws_sdk_sesv2::Client::new(cfg);
-    let message = RawMessage::builder()
-        .data(aws_sdk_sesv2::primitives::Blob::new(raw))
-        .build()
-        .map_err(|e| Error::Render(format!("email: {e}")))?;
-    ses.send_email()
-        .from_email_address(sender)
-        .destination(
-            Destination::builder()
-                .set_to_addresses(Some(to.to_vec()))
-                .build(),
-        )
-        .content(EmailContent::builder().raw(message).build())
-        .send()
+    email::send_raw(&ses, sender, to, raw)
         .await
-        .map_err(|e| {
-            Error::Input(format!(
-                "sending the report: {}",
-                keyguard_aws::Error::sdk("SendEmail", e)
-            ))
-        })?;
-    Ok(())
+        .map_err(|source| Error::Deliver {
+            to: format!("email to {}", to.join(", ")),
+            source,
+        })
 }
 
 /// The whole run after the inputs are read: earlier reports from the delivery place, the report

@@ -15,7 +15,7 @@ use crate::cloudtrail;
 use crate::model::{AccountInput, ConfigState, Inputs, Snapshot, TrailInput};
 use crate::period::{Period, PeriodKind};
 use crate::render::SNAPSHOT_NAME;
-use crate::{Error, Result};
+use crate::Result;
 
 /// The trail files of an evidence folder live here.
 pub const TRAIL_DIR: &str = "cloudtrail";
@@ -37,11 +37,10 @@ pub struct Options {
     pub accounts: Vec<String>,
 }
 
-/// Reads every input of a report from `dir`. `now` is used only when neither `as_of` nor the
-/// folder's `collected.json` gives the report date.
-pub fn inputs(dir: &Path, opts: &Options, now: DateTime<Utc>) -> Result<Inputs> {
-    let evidence =
-        Evidence::open(dir).map_err(|e| Error::Input(format!("evidence folder: {e}")))?;
+/// Reads every input of a report from an opened evidence folder. `now` is used only when
+/// neither `as_of` nor the folder's `collected.json` gives the report date.
+pub fn inputs(evidence: &Evidence, opts: &Options, now: DateTime<Utc>) -> Result<Inputs> {
+    let dir = evidence.root();
     let as_of = opts
         .as_of
         .or(evidence.collected.as_ref().map(|c| c.collected_at))

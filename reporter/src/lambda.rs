@@ -58,9 +58,10 @@ pub struct Outcome {
 pub fn parse(event: &serde_json::Value) -> Result<(PeriodKind, Option<NaiveDate>)> {
     const SHAPE: &str = r#"expected {"report": "weekly" | "monthly", "asOf"?: "YYYY-MM-DD"} (the EventBridge rule's constant input)"#;
     let req: Request = serde_json::from_value(event.clone())
-        .map_err(|e| Error::Input(format!("unrecognised event: {e}; {SHAPE}")))?;
-    let kind = PeriodKind::parse(&req.report)
-        .ok_or_else(|| Error::Input(format!("unknown report {:?}; {SHAPE}", req.report)))?;
+        .map_err(|e| Error::MalformedEvent(format!("{e}; {SHAPE}")))?;
+    let kind = PeriodKind::parse(&req.report).ok_or_else(|| {
+        Error::MalformedEvent(format!("unknown report {:?}; {SHAPE}", req.report))
+    })?;
     Ok((kind, req.as_of))
 }
 
@@ -68,13 +69,11 @@ pub fn parse(event: &serde_json::Value) -> Result<(PeriodKind, Option<NaiveDate>
 pub async fn handle(r: &Reporter, event: serde_json::Value, now: DateTime<Utc>) -> Result<Outcome> {
     let (kind, as_of) = parse(&event)?;
     if r.delivery.s3_uri.is_none() && r.delivery.email_to.is_empty() {
-        return Err(Error::Input(
+        return Err(Error::InvalidParameter(
             "nowhere to deliver: set REPORT_S3_URI and/or REPORT_RECIPIENTS".into(),
         ));
     }
-    let accounts = organization_accounts(&r.sdk, &r.live.role, &r.filter)
-        .await
-        .map_err(|e| Error::Input(format!("listing the organization's accounts: {e}")))?;
+    let accounts = organization_accounts(&r.sdk, &r.live.role, &r.filter).await?;
     let options = Options {
         kind,
         as_of: as_of.map(|d| d.and_hms_opt(23, 59, 59).expect("a valid time").and_utc()),

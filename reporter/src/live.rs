@@ -8,15 +8,16 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::time::Duration as StdDuration;
 
 use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use keyguard_aws::config::{compliance_results, ComplianceResult};
+use keyguard_aws::cloudtrail as cloudtrail_api;
+use keyguard_aws::config::{self, compliance_results};
 use keyguard_aws::inventory::{read_inventory, ReportPolling};
+use keyguard_aws::org::per_account;
+use keyguard_aws::s3;
 use keyguard_aws::sdk::{self, Caller, RoleSpec};
-use keyguard_aws::{to_chrono, to_smithy};
 use keyguard_core::{Account, Compliance};
 
 use crate::cloudtrail::{self, TrailEvent, FOLLOWED};
@@ -25,10 +26,7 @@ use crate::model::{AccountInput, ConfigState, Inputs, TrailInput};
 use crate::period::Period;
 use crate::{Error, Result};
 
-/// CloudTrail records IAM (a global service) in us-east-1.
-pub const IAM_EVENTS_REGION: &str = "us-east-1";
-/// `LookupEvents` allows 2 calls per second per account and region; keyguard spaces its calls.
-pub const LOOKUP_INTERVAL: StdDuration = StdDuration::from_millis(500);
+pub use keyguard_aws::cloudtrail::{IAM_EVENTS_REGION, LOOKUP_INTERVAL};
 /// S3 trail objects fetched at once per account.
 pub const S3_FETCHES: usize = 8;
 
@@ -89,12 +87,10 @@ pub async fn inputs(
         .into_iter()
         .filter(|a| opts.accounts.is_empty() || opts.accounts.contains(&a.id))
         .collect();
-    let mut reads: Vec<AccountRead> = futures::stream::iter(accounts)
-        .map(|account| read_account(base, caller, account, opts, live, period))
-        .buffer_unordered(keyguard_aws::CONCURRENCY)
-        .collect()
-        .await;
-    reads.sort_by(|a, b| a.input.account.id.cmp(&b.input.account.id));
+    let reads = per_account(accounts, |account| {
+        read_account(base, caller, account, opts, live, period)
+    })
+    .await;
     let mut trail = match &live.trail {
         TrailSource::Folder(dir) => trail_folder(dir),
         TrailSource::LookupEvents => TrailInput {
@@ -108,7 +104,7 @@ pub async fn inputs(
     };
     let mut seen: HashSet<String> = trail.events.iter().map(|e| e.id.clone()).collect();
     let mut accounts = Vec::new();
-    for r in reads {
+    for (_, r) in reads {
         trail.files += r.calls;
         trail.problems.extend(r.problems);
         trail
@@ -210,8 +206,9 @@ const ALL_TYPES: [Compliance; 3] = [
     Compliance::NotApplicable,
 ];
 
-/// One account's results through an aggregator (100 a page, every page). AWS requires the
-/// account and region: the region is the caller's.
+/// One account's results through an aggregator. An aggregator cannot tell "no such rule in
+/// that account" from "no results yet": both read as not evaluated (the report says "no results
+/// yet").
 async fn aggregate_results(
     base: &SdkConfig,
     aggregator: &str,
@@ -223,125 +220,32 @@ async fn aggregate_results(
         .region()
         .map(|r| r.to_string())
         .unwrap_or_else(|| IAM_EVENTS_REGION.into());
-    let mut pages = client
-        .get_aggregate_compliance_details_by_config_rule()
-        .configuration_aggregator_name(aggregator)
-        .config_rule_name(rule)
-        .account_id(account)
-        .aws_region(region)
-        .limit(100)
-        .into_paginator()
-        .send();
-    let mut out = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = match page {
-            Ok(p) => p,
-            Err(e) => {
-                let e = keyguard_aws::Error::sdk("GetAggregateComplianceDetailsByConfigRule", e);
-                return ConfigState::Unreadable(e.to_string());
-            }
-        };
-        for r in page.aggregate_evaluation_results() {
-            let q = r
-                .evaluation_result_identifier()
-                .and_then(|i| i.evaluation_result_qualifier());
-            out.push(ComplianceResult {
-                resource_type: q
-                    .and_then(|q| q.resource_type())
-                    .unwrap_or_default()
-                    .to_string(),
-                resource_id: q
-                    .and_then(|q| q.resource_id())
-                    .unwrap_or_default()
-                    .to_string(),
-                compliance: r
-                    .compliance_type()
-                    .and_then(|c| Compliance::parse(c.as_str())),
-                annotation: r.annotation().map(str::to_string),
-                ordering: r
-                    .evaluation_result_identifier()
-                    .and_then(|i| i.ordering_timestamp())
-                    .map(to_chrono),
-                recorded: r.result_recorded_time().map(to_chrono),
-            });
-        }
+    match config::aggregate_results(&client, aggregator, rule, account, &region).await {
+        Ok(results) => ConfigState::Results(results),
+        Err(e) => ConfigState::Unreadable(e.to_string()),
     }
-    // An aggregator cannot tell "no such rule in that account" from "no results yet": both read
-    // as not evaluated (the report says "no results yet").
-    ConfigState::Results(out)
 }
 
-/// The followed IAM events of one account in `period`: one `EventName` attribute per call, 50 a
-/// page, every page, calls spaced by [`LOOKUP_INTERVAL`]. Returns the events and the calls made.
+/// The followed IAM events of one account in `period` (LookupEvents, one `EventName` per call,
+/// paced). Returns the events and the calls made.
 pub async fn lookup_events(cfg: &SdkConfig, period: Period) -> Result<(Vec<TrailEvent>, usize)> {
-    use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
-    let conf = aws_sdk_cloudtrail::config::Builder::from(cfg)
-        .region(aws_sdk_cloudtrail::config::Region::new(IAM_EVENTS_REGION))
-        .build();
-    let client = aws_sdk_cloudtrail::Client::from_conf(conf);
+    let client = cloudtrail_api::client(cfg);
     let mut pace = tokio::time::interval(LOOKUP_INTERVAL);
     pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut events = Vec::new();
     let mut calls = 0;
     for name in FOLLOWED {
-        let attr = LookupAttribute::builder()
-            .attribute_key(LookupAttributeKey::EventName)
-            .attribute_value(*name)
-            .build()
-            .map_err(|e| Error::Input(format!("lookup attribute: {e}")))?;
-        let mut token: Option<String> = None;
-        loop {
-            pace.tick().await;
-            calls += 1;
-            let page = client
-                .lookup_events()
-                .lookup_attributes(attr.clone())
-                .start_time(to_smithy(period.start()))
-                .end_time(to_smithy(period.end()))
-                .max_results(50)
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| {
-                    Error::Input(format!(
-                        "{name}: {}",
-                        keyguard_aws::Error::sdk("LookupEvents", e)
-                    ))
-                })?;
-            let records: Vec<&str> = page
-                .events()
-                .iter()
-                .filter_map(|e| e.cloud_trail_event())
-                .collect();
-            events.extend(
-                cloudtrail::parse_records(&records)
-                    .map_err(|e| Error::Input(format!("{name}: {e}")))?,
-            );
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => break,
-            }
-        }
+        let (records, made) =
+            cloudtrail_api::lookup_events(&client, name, period.start(), period.end(), &mut pace)
+                .await?;
+        calls += made;
+        let records: Vec<&str> = records.iter().map(String::as_str).collect();
+        events.extend(
+            cloudtrail::parse_records(&records)
+                .map_err(|e| Error::Input(format!("LookupEvents {name}: {e}")))?,
+        );
     }
     Ok((events, calls))
-}
-
-/// Splits `bucket/prefix` (no scheme).
-pub fn split_s3(uri: &str) -> (String, String) {
-    let uri = uri.trim_start_matches("s3://");
-    match uri.split_once('/') {
-        Some((b, p)) => (b.to_string(), p.trim_end_matches('/').to_string()),
-        None => (uri.to_string(), String::new()),
-    }
-}
-
-/// A client for S3 from `cfg`: path-style addressing when an endpoint is overridden (emulators,
-/// VPC endpoints), virtual-hosted otherwise.
-pub fn s3_client(cfg: &SdkConfig) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::config::Builder::from(cfg)
-        .force_path_style(cfg.endpoint_url().is_some())
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
 }
 
 /// One account's org-trail files of the period's days, read from the caller's account (the log
@@ -352,8 +256,8 @@ async fn s3_trail(
     account: &str,
     period: Period,
 ) -> (Vec<TrailEvent>, usize, Vec<String>) {
-    let s3 = s3_client(base);
-    let (bucket, prefix) = split_s3(uri);
+    let s3 = s3::client(base);
+    let (bucket, prefix) = s3::split_uri(uri);
     let mut keys = Vec::new();
     let mut problems = Vec::new();
     for day in period.days() {
@@ -366,29 +270,9 @@ async fn s3_trail(
             },
             day.format("%Y/%m/%d")
         );
-        let mut pages = s3
-            .list_objects_v2()
-            .bucket(&bucket)
-            .prefix(&day_prefix)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            match page {
-                Ok(p) => keys.extend(
-                    p.contents()
-                        .iter()
-                        .filter_map(|o| o.key())
-                        .filter(|k| k.ends_with(".json.gz"))
-                        .map(str::to_string),
-                ),
-                Err(e) => {
-                    problems.push(format!(
-                        "s3://{bucket}/{day_prefix}: {}",
-                        keyguard_aws::Error::sdk("ListObjectsV2", e)
-                    ));
-                    break;
-                }
-            }
+        match s3::list_keys(&s3, &bucket, &day_prefix).await {
+            Ok(found) => keys.extend(found.into_iter().filter(|k| k.ends_with(".json.gz"))),
+            Err(e) => problems.push(format!("s3://{bucket}/{day_prefix}: {e}")),
         }
     }
     let files = keys.len();
@@ -398,21 +282,15 @@ async fn s3_trail(
                 let s3 = &s3;
                 let bucket = &bucket;
                 async move {
-                    let got = s3.get_object().bucket(bucket).key(&key).send().await;
-                    let result = match got {
-                        Ok(o) => match o.body.collect().await {
-                            Ok(b) => {
-                                let bytes = b.into_bytes();
-                                tokio::task::spawn_blocking(move || {
-                                    cloudtrail::gunzip(&bytes).and_then(|j| cloudtrail::parse(&j))
-                                })
-                                .await
-                                .map_err(|e| e.to_string())
-                                .and_then(|r| r.map_err(|e| e.to_string()))
-                            }
-                            Err(e) => Err(e.to_string()),
-                        },
-                        Err(e) => Err(keyguard_aws::Error::sdk("GetObject", e).to_string()),
+                    let result = match s3::get(s3, bucket, &key).await {
+                        Ok(bytes) => tokio::task::spawn_blocking(move || {
+                            let bytes: Vec<u8> = bytes;
+                            cloudtrail::gunzip(&bytes).and_then(|j| cloudtrail::parse(&j))
+                        })
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| r.map_err(|e| e.to_string())),
+                        Err(e) => Err(e.to_string()),
                     };
                     (key, result)
                 }

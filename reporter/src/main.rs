@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use keyguard_aws::settings_env::{RoleArgs, SettingsArgs};
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use reporter::deliver::Delivery;
 use reporter::evidence::Options;
 use reporter::lambda::{handle, Reporter};
@@ -87,8 +87,9 @@ async fn main() -> Result<(), Error> {
     let r = &r;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            let outcome = handle(r, event.payload, chrono::Utc::now()).await?;
-            Ok::<_, Error>(outcome)
+            handle(r, event.payload, chrono::Utc::now())
+                .await
+                .map_err(Diagnostic::from)
         },
     ))
     .await

@@ -4,9 +4,8 @@
 //! the HTML template and the CSV writer print the same values.
 
 use chrono::{DateTime, Utc};
-use keyguard_aws::config::ComplianceResult;
-use keyguard_aws::inventory::UserRecord;
 use keyguard_core::{Account, Settings};
+use keyguard_core::{ComplianceResult, UserRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::cloudtrail::TrailEvent;

@@ -55,6 +55,27 @@ pub enum Error {
     EvaluationsFailed(Vec<String>),
 }
 
+impl Error {
+    /// The stable `errorType` of a failed invocation (what Config and CloudWatch show).
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Error::MalformedEvent(_) => "MalformedEvent",
+            Error::InvalidParameters(_) | Error::Settings(_) => "InvalidParameter",
+            Error::Aws(e) => e.kind(),
+            Error::EvaluationsFailed(_) => "EvaluationsFailed",
+        }
+    }
+}
+
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(e: Error) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: e.error_type().into(),
+            error_message: keyguard_aws::chain(&e),
+        }
+    }
+}
+
 /// `Result` with rule-lambda's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -88,6 +109,18 @@ pub struct Summary {
     pub not_applicable: usize,
     /// PutEvaluations calls made.
     pub put_calls: usize,
+}
+
+/// Handles one invocation payload at `now`: the Config event as JSON, parsed here so that a
+/// payload that is not a Config rule event is a [`Error::MalformedEvent`] naming the field.
+pub async fn handle_payload(
+    ctx: &RuleContext,
+    payload: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<Summary> {
+    let event: ConfigEvent = serde_path_to_error::deserialize(payload)
+        .map_err(|e| Error::MalformedEvent(format!("{} (at {})", e.inner(), e.path())))?;
+    handle(ctx, event, now).await
 }
 
 /// Handles one Config rule invocation at `now`. This is the whole Lambda; `main` only wires it.

@@ -3,8 +3,8 @@
 use clap::Parser;
 use keyguard_aws::inventory::ReportPolling;
 use keyguard_aws::settings_env::{RoleArgs, SettingsArgs};
-use lambda_runtime::{service_fn, Error, LambdaEvent};
-use rule_lambda::{handle, ConfigEvent, RuleContext};
+use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
+use rule_lambda::{handle_payload, RuleContext};
 
 #[derive(Parser)]
 #[command(about = "keyguard's AWS Config custom rule (a Lambda bootstrap)")]
@@ -31,9 +31,10 @@ async fn main() -> Result<(), Error> {
     };
     let ctx = &ctx;
     lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<ConfigEvent>| async move {
-            let summary = handle(ctx, event.payload, chrono::Utc::now()).await?;
-            Ok::<_, Error>(summary)
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            handle_payload(ctx, event.payload, chrono::Utc::now())
+                .await
+                .map_err(Diagnostic::from)
         },
     ))
     .await

@@ -1,5 +1,6 @@
-//! The `rule-lambda` bootstrap binary (the one packaged for Lambda) answers a Config event under
-//! cargo-lambda's local Lambda runtime (see tests/support/lambda.rs).
+//! The `rule-lambda` bootstrap binary (the one packaged for Lambda) answers Config events through
+//! a local Lambda Runtime API (tests/support/lambda.rs), and a failed invocation names its error
+//! with a stable `errorType`.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
@@ -17,7 +18,7 @@ fn bootstrap() -> PathBuf {
 }
 
 #[tokio::test]
-async fn release_bootstrap_answers_a_config_event_under_cargo_lambda() {
+async fn the_bootstrap_answers_config_events_and_names_its_errors() {
     let org = Org::new(1).await;
     let member = org.members[0].clone();
     let t = Utc::now().trunc_subsecs(0);
@@ -30,7 +31,7 @@ async fn release_bootstrap_answers_a_config_event_under_cargo_lambda() {
     // The function runs as the central account, as it would in AWS.
     let mut env = org.env().await;
     env.push(("KEYGUARD_MEMBER_ROLE", "keyguard-member".into()));
-    let lambda = LocalLambda::start(&bootstrap(), env);
+    let mut lambda = LocalLambda::start(&bootstrap(), env);
 
     let text = fixture("rule-lambda/fixtures/scheduled.json")
         .replace("\"{{parameters}}\"", "\"\"")
@@ -38,14 +39,7 @@ async fn release_bootstrap_answers_a_config_event_under_cargo_lambda() {
         .replace("{{time}}", &t.to_rfc3339())
         .replace("{{token}}", "keyguard-access-keys/bootstrap");
     let event: Value = serde_json::from_str(&text).unwrap();
-    let out = lambda.invoke(&event);
-    assert!(
-        out.status.success(),
-        "invoke failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: Value = serde_json::from_slice(&out.stdout).expect("the handler's JSON summary");
+    let summary = lambda.invoke(&event).ok();
     assert_eq!(summary["account"], member.as_str());
     assert_eq!(summary["non_compliant"], 1);
     assert_eq!(summary["message_type"], "ScheduledNotification");
@@ -70,17 +64,32 @@ async fn release_bootstrap_answers_a_config_event_under_cargo_lambda() {
     );
     assert_eq!(r.compliance_type().unwrap().as_str(), "NON_COMPLIANT");
 
-    // A bad event is an invocation error with the handler's message.
+    // A bad parameter is an invocation error naming it, with a stable errorType.
     let mut bad = event.clone();
     bad["ruleParameters"] = Value::String(r#"{"RotationPeriod":"soon"}"#.into());
-    let out = lambda.invoke(&bad);
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (error_type, message) = lambda.invoke(&bad).err();
+    assert_eq!(error_type, "InvalidParameter", "{message}");
+    assert!(message.contains("RotationPeriod"), "{message}");
+
+    // AWS's own sample Config event (aws_lambda_events' fixture: a snapshot-delivery message
+    // with an unknown parameter) is a malformed event, not a Rust type name.
+    let sample: Value = serde_json::from_str(&fixture(
+        "rule-lambda/fixtures/aws-sample-config-event.json",
+    ))
+    .unwrap();
+    let (error_type, message) = lambda.invoke(&sample).err();
     assert!(
-        !out.status.success() && all.contains("RotationPeriod"),
-        "{all}"
+        matches!(error_type.as_str(), "MalformedEvent" | "InvalidParameter"),
+        "{error_type}: {message}"
     );
+    assert!(!error_type.contains("::"), "{error_type}");
+
+    // A payload that is not a Config event at all.
+    let (error_type, message) = lambda.invoke(&serde_json::json!([1, 2])).err();
+    assert_eq!(error_type, "MalformedEvent", "{message}");
+
+    // A member account whose role cannot be assumed: the AWS failure's kind.
+    Rig::get().fault(Some(&member), "PutEvaluations", "AccessDenied", 1);
+    let (error_type, message) = lambda.invoke(&event).err();
+    assert_eq!(error_type, "AccessDenied", "{message}");
 }

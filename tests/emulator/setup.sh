@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates tests/emulator/.venv with the rig's Python packages (moto's server, cargo-lambda).
+# Creates tests/emulator/.venv with the rig's Python packages (moto's server).
 # Idempotent: does nothing when the installed packages already match requirements.txt.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

@@ -12,9 +12,11 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use keyguard_aws::inventory::ReportPolling;
 use keyguard_aws::org::AccountFilter;
 use keyguard_aws::sdk::{Caller, RoleSpec};
+use keyguard_aws::secrets::secret_name;
 use keyguard_core::{Account, Settings, ROTATING_TAG};
-use remediator::secrets::secret_name;
-use remediator::{run_account, sweep, Mode, NoticeConfig, Outcome, Remediator, Selection, Summary};
+use remediator::{
+    run_account, sweep, ActionKind, Mode, NoticeConfig, Outcome, Remediator, Selection, Summary,
+};
 use serde_json::Value;
 use support::{seed, Org, Rig, UserSpec};
 
@@ -221,7 +223,7 @@ fn spec(name: &str, keys: Vec<(i64, Option<i64>, bool)>) -> UserSpec {
 fn done(s: &Summary, user: &str, action: &str) -> bool {
     s.accounts.iter().flat_map(|a| &a.actions).any(|r| {
         r.user == user
-            && r.action == action
+            && r.action.as_str() == action
             && matches!(r.outcome, Outcome::Done | Outcome::Preview)
     })
 }
@@ -630,7 +632,11 @@ async fn a_secret_that_cannot_be_stored_leaves_no_key_and_an_interrupted_rotatio
     // …and the next run deletes the orphan, then rotates again.
     let report = run().await;
     assert_eq!(report.failures(), 0, "{report:#?}");
-    let actions: Vec<&str> = report.actions.iter().map(|a| a.action.as_str()).collect();
+    let actions: Vec<String> = report
+        .actions
+        .iter()
+        .map(|a| a.action.to_string())
+        .collect();
     assert_eq!(actions, ["delete-orphan", "rotate"], "{report:#?}");
     let keys = keys_of(&cfg).await[user].clone();
     assert_eq!(keys.len(), 2);
@@ -736,7 +742,10 @@ async fn remediation_events_forced_rotation_and_restore() {
     )
     .await;
     assert!(
-        !report.actions.iter().any(|a| a.action == "disable"),
+        !report
+            .actions
+            .iter()
+            .any(|a| a.action == ActionKind::Disable),
         "{report:#?}"
     );
     let later = now + Duration::days(11);
@@ -755,7 +764,7 @@ async fn remediation_events_forced_rotation_and_restore() {
         report
             .actions
             .iter()
-            .any(|a| a.action == "disable" && a.outcome == Outcome::Done),
+            .any(|a| a.action == ActionKind::Disable && a.outcome == Outcome::Done),
         "{report:#?}"
     );
     // A key past its recovery grace is not restorable.
@@ -893,7 +902,7 @@ async fn one_account_failing_does_not_stop_the_sweep() {
     assert!(by_id[org.members[1].as_str()]
         .actions
         .iter()
-        .any(|a| a.action == "rotate" && a.outcome == Outcome::Done));
+        .any(|a| a.action == ActionKind::Rotate && a.outcome == Outcome::Done));
     assert_eq!(s.failures(), 1);
 }
 

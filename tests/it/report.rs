@@ -642,7 +642,7 @@ async fn live_report_against_the_rig() {
     rule_lambda::handle(&ctx, event, now).await.unwrap();
 
     // Delivery targets in the management account.
-    let s3 = reporter::live::s3_client(&org.config);
+    let s3 = keyguard_aws::s3::client(&org.config);
     for b in ["reports", "org-trail"] {
         s3.create_bucket().bucket(b).send().await.unwrap();
     }

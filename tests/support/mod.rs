@@ -46,7 +46,7 @@ pub fn rig_python() -> PathBuf {
     if !python.exists() {
         panic!(
             "the AWS emulator rig is not installed: {} is missing.\n\
-             Run `tests/emulator/setup.sh` (needs python3; installs moto[server] and cargo-lambda into \
+             Run `tests/emulator/setup.sh` (needs python3; installs moto[server] into \
              tests/emulator/.venv), or run the README's test command `./test.sh`, which does it for you.",
             python.display()
         );

@@ -1,4 +1,5 @@
-//! One Secrets Manager secret per user, holding the user's current access key.
+//! Secrets Manager: one secret per user, holding the user's current access key. Every call
+//! keyguard makes to Secrets Manager is here.
 //!
 //! The secret keeps the aws-samples name (`Account_<account>_User_<user>_AccessKey`) so that a
 //! migration keeps every consumer working. Its resource policy lets only the user and keyguard's
@@ -122,7 +123,7 @@ pub async fn store(
                 e.as_service_error(),
                 Some(CreateSecretError::ResourceExistsException(_))
             ) => {}
-        Err(e) => return Err(Error::aws("CreateSecret", e)),
+        Err(e) => return Err(Error::sdk("CreateSecret", e)),
     }
     sm.put_resource_policy()
         .secret_id(&name)
@@ -130,7 +131,7 @@ pub async fn store(
         .block_public_policy(true)
         .send()
         .await
-        .map_err(|e| Error::aws("PutResourcePolicy", e))?;
+        .map_err(|e| Error::sdk("PutResourcePolicy", e))?;
     let value = StoredKey {
         access_key_id: key_id,
         secret_access_key: secret,
@@ -139,15 +140,14 @@ pub async fn store(
     };
     // The JSON holds the secret: it goes straight into a SecretString and into the request,
     // whose Debug output the SDK redacts.
-    let json = SecretString::from(
-        serde_json::to_string(&value).map_err(|e| Error::Internal(e.to_string()))?,
-    );
+    let json =
+        SecretString::from(serde_json::to_string(&value).expect("a struct of strings serializes"));
     sm.put_secret_value()
         .secret_id(&name)
         .secret_string(json.expose_secret())
         .send()
         .await
-        .map_err(|e| Error::aws("PutSecretValue", e))?;
+        .map_err(|e| Error::sdk("PutSecretValue", e))?;
     Ok(name)
 }
 
@@ -183,7 +183,7 @@ pub async fn stored_key_id(
         {
             Ok(None)
         }
-        Err(e) => Err(Error::aws("GetSecretValue", e)),
+        Err(e) => Err(Error::sdk("GetSecretValue", e)),
     }
 }
 

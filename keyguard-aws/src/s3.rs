@@ -1,0 +1,95 @@
+//! S3: the org trail's log files, reports and their `summary.json` (list, get, put).
+
+use aws_config::SdkConfig;
+
+use crate::{Error, Result};
+
+/// A client for S3 from `cfg`: path-style addressing when an endpoint is overridden (emulators,
+/// VPC endpoints), virtual-hosted otherwise.
+pub fn client(cfg: &SdkConfig) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::from(cfg)
+        .force_path_style(cfg.endpoint_url().is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// Splits `s3://bucket/prefix` (or `bucket/prefix`) into the bucket and the prefix without
+/// slashes at its ends.
+pub fn split_uri(uri: &str) -> (String, String) {
+    let uri = uri.trim_start_matches("s3://");
+    match uri.split_once('/') {
+        Some((b, p)) => (b.to_string(), p.trim_end_matches('/').to_string()),
+        None => (uri.to_string(), String::new()),
+    }
+}
+
+/// Every key under `prefix` (ListObjectsV2, every page).
+pub async fn list_keys(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<String>> {
+    let mut keys = Vec::new();
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::sdk("ListObjectsV2", e))?;
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key())
+                .map(str::to_string),
+        );
+    }
+    Ok(keys)
+}
+
+/// The whole object (GetObject).
+pub async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<u8>> {
+    let out = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| Error::sdk("GetObject", e))?;
+    let body = out.body.collect().await.map_err(|e| Error::Api {
+        operation: "GetObject",
+        code: None,
+        message: format!("reading the body of s3://{bucket}/{key}: {e}"),
+    })?;
+    Ok(body.into_bytes().to_vec())
+}
+
+/// PutObject of `bytes` with `content_type`.
+pub async fn put(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    content_type: &str,
+    bytes: Vec<u8>,
+) -> Result<()> {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .content_type(content_type)
+        .body(bytes.into())
+        .send()
+        .await
+        .map_err(|e| Error::sdk("PutObject", e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris_split_into_bucket_and_prefix() {
+        assert_eq!(
+            split_uri("s3://b/AWSLogs/o-1/"),
+            ("b".into(), "AWSLogs/o-1".into())
+        );
+        assert_eq!(split_uri("b"), ("b".into(), String::new()));
+    }
+}

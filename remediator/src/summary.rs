@@ -1,0 +1,201 @@
+//! What a run reports: one [`ActionRecord`] per step, an [`AccountReport`] per account, the
+//! run's [`Summary`].
+
+use std::borrow::Cow;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use keyguard_core::Step;
+use serde::{Serialize, Serializer};
+
+use crate::{Error, Result};
+
+/// What happened to one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Done.
+    Done,
+    /// Would have been done (DryRun).
+    Preview,
+    /// Tried and failed; the record's `why` says why.
+    Failed,
+    /// Not done because IAM changed since the plan (a person acted meanwhile).
+    Skipped,
+    /// A warning of a coming step was sent (or would be, in DryRun).
+    Warned,
+}
+
+impl Outcome {
+    /// The outcome as the summary's JSON spells it: `done`, `preview`, `failed`, `skipped`,
+    /// `warned`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Preview => "preview",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+            Outcome::Warned => "warned",
+        }
+    }
+}
+
+/// What a record is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActionKind {
+    /// A new key created and stored; the old one is the record's key.
+    Rotate,
+    /// The key set Inactive.
+    Disable,
+    /// The key deleted.
+    Delete,
+    /// keyguard recorded when it first saw a key Inactive (a person disabled it).
+    RecordDisabled,
+    /// A key an interrupted rotation left behind, deleted.
+    DeleteOrphan,
+    /// A warning of a coming step.
+    Warn(Step),
+    /// A disabled key re-enabled by an operator.
+    Restore,
+    /// The user could not be examined (its live read failed).
+    Examine,
+    /// keyguard's user tags could not be written.
+    Tag,
+}
+
+impl ActionKind {
+    /// The name the summary, the notices and the events use.
+    pub fn as_str(self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
+            ActionKind::Rotate => "rotate",
+            ActionKind::Disable => "disable",
+            ActionKind::Delete => "delete",
+            ActionKind::RecordDisabled => "record-disabled",
+            ActionKind::DeleteOrphan => "delete-orphan",
+            ActionKind::Warn(step) => return Cow::Owned(format!("warn:{}", step.as_str())),
+            ActionKind::Restore => "restore",
+            ActionKind::Examine => "examine",
+            ActionKind::Tag => "tag",
+        })
+    }
+
+    /// The lifecycle step this record did (rotate, disable, delete), if it is one.
+    pub fn step(self) -> Option<Step> {
+        match self {
+            ActionKind::Rotate => Some(Step::Rotate),
+            ActionKind::Disable => Some(Step::Disable),
+            ActionKind::Delete => Some(Step::Delete),
+            _ => None,
+        }
+    }
+
+    /// The step's name without the `warn:` of a warning (what an owner notice lists).
+    pub fn step_name(self) -> Cow<'static, str> {
+        match self {
+            ActionKind::Warn(step) => Cow::Borrowed(step.as_str()),
+            other => other.as_str(),
+        }
+    }
+}
+
+impl fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.as_str())
+    }
+}
+
+impl Serialize for ActionKind {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.as_str())
+    }
+}
+
+/// One step of one key, as the summary, the notices and the events report it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActionRecord {
+    /// The IAM user name.
+    pub user: String,
+    /// The key, masked (`AKIA…WXYZ`).
+    pub key: String,
+    /// What was done (serialized `rotate`, `disable`, `delete`, `record-disabled`,
+    /// `delete-orphan`, `warn:rotate`, `restore`…).
+    pub action: ActionKind,
+    /// What happened.
+    pub outcome: Outcome,
+    /// When it was done, or for a warning the day of the warned step.
+    pub date: DateTime<Utc>,
+    /// Why (the plan's reason, or the failure).
+    pub why: String,
+    /// The new key's secret name, for a rotation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
+}
+
+/// One account's part of a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AccountReport {
+    /// The account id.
+    pub account: String,
+    /// Users in the account (0 when only one user was asked for).
+    pub users: usize,
+    /// Users read live because something could be due.
+    pub examined: usize,
+    /// Every step done, previewed, skipped, failed or warned.
+    pub actions: Vec<ActionRecord>,
+    /// Things worth knowing that are not steps (rotation blocked, no owner address…).
+    pub notes: Vec<String>,
+    /// Emails sent.
+    pub emails: usize,
+    /// Why the account as a whole could not be processed (AccessDenied, throttling…).
+    pub error: Option<String>,
+}
+
+impl AccountReport {
+    /// Failed steps, plus one if the account could not be processed.
+    pub fn failures(&self) -> usize {
+        self.actions
+            .iter()
+            .filter(|a| a.outcome == Outcome::Failed)
+            .count()
+            + usize::from(self.error.is_some())
+    }
+}
+
+/// What a run did, per account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// True when nothing was written.
+    pub dry_run: bool,
+    /// When the run happened.
+    pub at: DateTime<Utc>,
+    /// Per account, sorted by id.
+    pub accounts: Vec<AccountReport>,
+}
+
+impl Summary {
+    /// Failed steps and accounts.
+    pub fn failures(&self) -> usize {
+        self.accounts.iter().map(AccountReport::failures).sum()
+    }
+
+    /// Steps with `outcome`, over every account.
+    pub fn count(&self, outcome: Outcome) -> usize {
+        self.accounts
+            .iter()
+            .flat_map(|a| &a.actions)
+            .filter(|r| r.outcome == outcome)
+            .count()
+    }
+
+    /// `Ok(self)` when nothing failed, else [`Error::ActionsFailed`] carrying the summary: what
+    /// the Lambda returns, so that a failure fails the invocation.
+    pub fn into_result(self) -> Result<Summary> {
+        match self.failures() {
+            0 => Ok(self),
+            failed => Err(Error::ActionsFailed {
+                failed,
+                summary: serde_json::to_string(&self).unwrap_or_default(),
+            }),
+        }
+    }
+}

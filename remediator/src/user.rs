@@ -1,0 +1,672 @@
+//! One user's run: the live re-read, the repair of an interrupted rotation, the plan's due
+//! steps (each IAM and Secrets Manager write through [`keyguard_aws::iam`] and
+//! [`keyguard_aws::secrets`]), the warnings, and what comes next for the owner.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use keyguard_aws::iam;
+use keyguard_aws::inventory::{read_keys_live, with_key_ids};
+use keyguard_aws::secrets::{self, SecretTarget};
+use keyguard_core::{
+    forced_rotation, mask_key_id, orphans, plan, stale_tags, warned, warning_mark, warning_marks,
+    AccessKey, Account, Action, KeyStatus, Plan, PlannedAction, Step, User, UserRecord,
+    DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX, ROTATING_TAG, WARNED_TAG,
+};
+use tracing::{info, warn};
+
+use crate::notices::{day, Item};
+use crate::{ActionKind, ActionRecord, Error, Outcome, Remediator, Result};
+
+/// The clients and facts of one account's run.
+pub(crate) struct Ctx<'a> {
+    pub(crate) r: &'a Remediator,
+    pub(crate) account: &'a Account,
+    pub(crate) iam: aws_sdk_iam::Client,
+    pub(crate) sm: aws_sdk_secretsmanager::Client,
+    pub(crate) principal: String,
+    pub(crate) dry_run: bool,
+    pub(crate) now: DateTime<Utc>,
+}
+
+/// One user's run: what was done and what to tell the owner.
+pub(crate) struct Work {
+    pub(crate) user: User,
+    pub(crate) records: Vec<ActionRecord>,
+    pub(crate) coming: Vec<Item>,
+    pub(crate) notes: Vec<String>,
+    pub(crate) secret_name: Option<String>,
+}
+
+impl Work {
+    fn record(
+        &mut self,
+        key: &str,
+        action: ActionKind,
+        outcome: Outcome,
+        date: DateTime<Utc>,
+        why: impl Into<String>,
+    ) {
+        let why = why.into();
+        let masked = if key.is_empty() {
+            String::new()
+        } else {
+            mask_key_id(key)
+        };
+        match outcome {
+            Outcome::Failed => warn!(key = %masked, %action, why = %why, "failed"),
+            _ => info!(key = %masked, %action, outcome = ?outcome, why = %why, "step"),
+        }
+        self.records.push(ActionRecord {
+            user: self.user.name.clone(),
+            key: masked,
+            action,
+            outcome,
+            date,
+            why,
+            secret_name: None,
+        });
+    }
+}
+
+/// Tag changes of one user, written in at most two calls at the end.
+#[derive(Default)]
+struct TagChanges {
+    set: BTreeMap<String, String>,
+    unset: BTreeSet<String>,
+}
+
+impl Ctx<'_> {
+    pub(crate) async fn user(
+        &self,
+        user: User,
+        slots: Option<Vec<AccessKey>>,
+        force_rotate: bool,
+    ) -> Work {
+        let mut w = Work {
+            user,
+            records: vec![],
+            coming: vec![],
+            notes: vec![],
+            secret_name: None,
+        };
+        let mut tags = TagChanges::default();
+        if let Err(e) = self
+            .user_steps(&mut w, &mut tags, slots, force_rotate)
+            .await
+        {
+            let now = self.now;
+            w.record("", ActionKind::Examine, Outcome::Failed, now, e.to_string());
+        }
+        if let Err(e) = self.write_tags(&w.user.name, &tags).await {
+            let now = self.now;
+            w.record("", ActionKind::Tag, Outcome::Failed, now, e.to_string());
+        }
+        w
+    }
+
+    async fn user_steps(
+        &self,
+        w: &mut Work,
+        tags: &mut TagChanges,
+        slots: Option<Vec<AccessKey>>,
+        force_rotate: bool,
+    ) -> Result<()> {
+        let settings = &self.r.settings;
+        let name = w.user.name.clone();
+        // The live re-read: the plan is made from IAM as it is now.
+        let from_report = slots.is_some();
+        let keys = match slots {
+            Some(keys) => {
+                let record = UserRecord {
+                    user: w.user.clone(),
+                    keys,
+                };
+                with_key_ids(&self.iam, &record).await?
+            }
+            None => read_keys_live(&self.iam, &name).await?,
+        };
+        let Some(mut keys) = keys else {
+            w.notes.push(format!("{name}: the user no longer exists"));
+            return Ok(());
+        };
+
+        // 1. Repair an interrupted rotation before anything else.
+        if w.user.tag(ROTATING_TAG).is_some() {
+            let stored = secrets::stored_key_id(&self.sm, &self.account.id, &name).await?;
+            for id in orphans(&w.user, &keys, stored.as_deref()) {
+                let why = "created by an interrupted rotation, secret never stored";
+                if self.dry_run {
+                    w.record(
+                        &id,
+                        ActionKind::DeleteOrphan,
+                        Outcome::Preview,
+                        self.now,
+                        why,
+                    );
+                } else {
+                    match iam::delete_access_key(&self.iam, &name, &id).await {
+                        Ok(()) => {
+                            w.record(&id, ActionKind::DeleteOrphan, Outcome::Done, self.now, why)
+                        }
+                        Err(e) => {
+                            w.record(
+                                &id,
+                                ActionKind::DeleteOrphan,
+                                Outcome::Failed,
+                                self.now,
+                                e.to_string(),
+                            );
+                            return Ok(());
+                        }
+                    }
+                }
+                keys.retain(|k| k.id.as_deref() != Some(id.as_str()));
+            }
+            tags.unset.insert(ROTATING_TAG.to_string());
+            w.user.tags.remove(ROTATING_TAG);
+        }
+
+        // 2. Plan; a disable of an active key decided on the report's last use is checked
+        //    against IAM's live last use first (the report can be four hours old).
+        let mut p = plan(&w.user, &keys, settings, self.now);
+        let active = |keys: &[AccessKey], id: &str| {
+            keys.iter()
+                .any(|k| k.id.as_deref() == Some(id) && k.is_active())
+        };
+        if from_report
+            && p.due(self.now)
+                .any(|a| a.action == Action::Disable && active(&keys, &a.key_id))
+        {
+            for k in keys.iter_mut().filter(|k| k.is_active()) {
+                if let Some(id) = k.id.clone() {
+                    k.last_used = keyguard_aws::inventory::last_used(&self.iam, &id).await?;
+                }
+            }
+            p = plan(&w.user, &keys, settings, self.now);
+        }
+        for note in &p.notes {
+            if let keyguard_core::PlanNote::RotationBlocked { key_id, until, why } = note {
+                w.notes.push(format!(
+                    "{name}: rotation of {} blocked until {}: {why}",
+                    mask_key_id(key_id),
+                    day(*until)
+                ));
+            }
+        }
+
+        // 3. The steps due now, in the plan's order (a slot is freed before it is filled).
+        let due: Vec<PlannedAction> = if force_rotate {
+            match forced_rotation(&keys, self.now) {
+                Ok(a) => vec![a],
+                Err(why) => {
+                    return Err(Error::Refused(format!("forced rotation of {name}: {why}")))
+                }
+            }
+        } else {
+            p.due(self.now)
+                .filter(|a| !matches!(a.action, Action::Notify { .. }))
+                .cloned()
+                .collect()
+        };
+        let mut sent = warned(&w.user);
+        let mut open = warning_marks(&p, self.now);
+        for a in &due {
+            let ok = self.step(w, tags, &mut keys, &p, a, &mut open).await;
+            if !ok {
+                break; // later steps of this user depend on this one
+            }
+        }
+
+        // 4. Warnings whose window opened and that were not sent yet.
+        for a in p.warnings(self.now).filter(|a| !a.projected) {
+            if let Action::Warn { step, step_due } = a.action {
+                let mark = warning_mark(step, step_due);
+                if sent.contains(&mark) {
+                    continue;
+                }
+                let outcome = Outcome::Warned;
+                w.record(
+                    &a.key_id,
+                    ActionKind::Warn(step),
+                    outcome,
+                    step_due,
+                    a.why.clone(),
+                );
+                sent.insert(mark);
+            }
+        }
+        // Each step is announced once: by its warning, or by the notice of the step before it.
+        // The tag is written only when something new was announced (a quiet day writes nothing);
+        // marks of past days are dropped then.
+        let before = warned(&w.user);
+        if !open.is_subset(&before) && !tags.set.contains_key(WARNED_TAG) {
+            let today = day(self.now);
+            let keep: BTreeSet<String> = before
+                .union(&open)
+                .filter(|m| m.rsplit('@').next().is_some_and(|d| d >= today.as_str()))
+                .cloned()
+                .collect();
+            tags.set.insert(WARNED_TAG.to_string(), join(&keep));
+        }
+
+        // 5. What comes later, for the owner.
+        let done: BTreeSet<(String, Step)> = w
+            .records
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Done | Outcome::Preview))
+            .filter_map(|r| r.action.step().map(|s| (r.key.clone(), s)))
+            .collect();
+        w.coming = p
+            .actions
+            .iter()
+            .filter(|a| matches!(a.action, Action::Rotate | Action::Disable | Action::Delete))
+            .filter(|a| a.due > self.now || a.projected)
+            .filter(|a| {
+                let step = a.action.step().expect("a step");
+                !done.contains(&(mask_key_id(&a.key_id), step))
+            })
+            .map(|a| Item {
+                key: mask_key_id(&a.key_id),
+                action: a.action.name(),
+                date: day(a.due.max(self.now)),
+                why: a.why.clone(),
+            })
+            .collect();
+        for stale in stale_tags(&w.user, &keys) {
+            tags.unset.insert(stale);
+        }
+        Ok(())
+    }
+
+    /// Performs one due step; false when it failed (the user's later steps are skipped).
+    async fn step(
+        &self,
+        w: &mut Work,
+        tags: &mut TagChanges,
+        keys: &mut Vec<AccessKey>,
+        p: &Plan,
+        a: &PlannedAction,
+        open: &mut BTreeSet<String>,
+    ) -> bool {
+        let name = w.user.name.clone();
+        let now = self.now;
+        let id = a.key_id.as_str();
+        let key = keys.iter().find(|k| k.id.as_deref() == Some(id)).cloned();
+        let preview = self.dry_run;
+        let outcome = if preview {
+            Outcome::Preview
+        } else {
+            Outcome::Done
+        };
+        match a.action {
+            Action::RecordDisabled => {
+                tags.set
+                    .insert(format!("{DISABLED_TAG_PREFIX}{id}"), now.to_rfc3339());
+                w.record(id, ActionKind::RecordDisabled, outcome, now, a.why.clone());
+                true
+            }
+            Action::Delete => {
+                // Invariant 1: only an Inactive key, checked against the live read.
+                if key.as_ref().is_none_or(|k| k.is_active()) {
+                    w.record(
+                        id,
+                        ActionKind::Delete,
+                        Outcome::Skipped,
+                        now,
+                        "the key is Active or gone since the plan",
+                    );
+                    return true;
+                }
+                if !preview {
+                    if let Err(e) = iam::delete_access_key(&self.iam, &name, id).await {
+                        w.record(id, ActionKind::Delete, Outcome::Failed, now, e.to_string());
+                        return false;
+                    }
+                }
+                keys.retain(|k| k.id.as_deref() != Some(id));
+                for prefix in [DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX] {
+                    let k = format!("{prefix}{id}");
+                    if w.user.tags.contains_key(&k) {
+                        tags.unset.insert(k.clone());
+                    }
+                    tags.set.remove(&k);
+                }
+                w.record(id, ActionKind::Delete, outcome, now, a.why.clone());
+                true
+            }
+            Action::Disable => {
+                if !key.as_ref().is_some_and(|k| k.is_active()) {
+                    w.record(
+                        id,
+                        ActionKind::Disable,
+                        Outcome::Skipped,
+                        now,
+                        "the key is Inactive or gone since the plan",
+                    );
+                    return true;
+                }
+                if !preview {
+                    if let Err(e) =
+                        iam::set_key_status(&self.iam, &name, id, KeyStatus::Inactive).await
+                    {
+                        w.record(id, ActionKind::Disable, Outcome::Failed, now, e.to_string());
+                        return false;
+                    }
+                }
+                if let Some(k) = keys.iter_mut().find(|k| k.id.as_deref() == Some(id)) {
+                    k.status = keyguard_core::KeyStatus::Inactive;
+                }
+                tags.set
+                    .insert(format!("{DISABLED_TAG_PREFIX}{id}"), now.to_rfc3339());
+                let restored = format!("{RESTORED_TAG_PREFIX}{id}");
+                if w.user.tags.contains_key(&restored) {
+                    tags.unset.insert(restored);
+                }
+                announce_follow_ups(p, id, open);
+                w.record(id, ActionKind::Disable, outcome, now, a.why.clone());
+                true
+            }
+            Action::Rotate => {
+                // Invariant 3, against the live read: an Active key, and a free slot.
+                if !key.as_ref().is_some_and(|k| k.is_active()) || keys.len() >= 2 {
+                    w.record(id, ActionKind::Rotate, Outcome::Skipped, now, "the user's keys changed since the plan (no free slot or the key is not Active)");
+                    return false;
+                }
+                announce_follow_ups(p, id, open);
+                if preview {
+                    w.record(id, ActionKind::Rotate, outcome, now, a.why.clone());
+                    w.secret_name = Some(secrets::secret_name(&self.account.id, &name));
+                    return true;
+                }
+                match self.rotate(&w.user, open).await {
+                    Ok((new_id, secret_name)) => {
+                        tags.unset.insert(ROTATING_TAG.to_string());
+                        // The mark call wrote the announced steps already.
+                        let marks: BTreeSet<String> =
+                            warned(&w.user).union(open).cloned().collect();
+                        w.user.tags.insert(WARNED_TAG.to_string(), join(&marks));
+                        w.record(
+                            id,
+                            ActionKind::Rotate,
+                            Outcome::Done,
+                            now,
+                            format!("{}; new key {}", a.why, mask_key_id(&new_id)),
+                        );
+                        if let Some(r) = w.records.last_mut() {
+                            r.secret_name = Some(secret_name.clone());
+                        }
+                        w.secret_name = Some(secret_name);
+                        true
+                    }
+                    Err((e, clean)) => {
+                        if clean {
+                            // Nothing was left behind: the mark can go.
+                            tags.unset.insert(ROTATING_TAG.to_string());
+                        }
+                        w.record(id, ActionKind::Rotate, Outcome::Failed, now, e.to_string());
+                        false
+                    }
+                }
+            }
+            Action::Warn { .. } | Action::Notify { .. } => true,
+        }
+    }
+
+    /// Creates the successor key and stores it. Returns the new key's id and the secret's name.
+    /// Order: mark the user (crash safety), create, store; a failed store deletes the key at once.
+    /// On failure, the error and whether nothing is left behind (so the mark can be removed).
+    async fn rotate(
+        &self,
+        user: &User,
+        announced: &BTreeSet<String>,
+    ) -> std::result::Result<(String, String), (Error, bool)> {
+        let name = &user.name;
+        let mut mark = BTreeMap::from([(ROTATING_TAG.to_string(), self.now.to_rfc3339())]);
+        let marks: BTreeSet<String> = warned(user).union(announced).cloned().collect();
+        if !marks.is_empty() {
+            mark.insert(WARNED_TAG.to_string(), join(&marks));
+        }
+        iam::tag_user(&self.iam, name, &mark)
+            .await
+            .map_err(|e| (Error::Aws(e), false))?;
+        let created = iam::create_access_key(&self.iam, name, self.now)
+            .await
+            .map_err(|e| (Error::Aws(e), true))?;
+        let new_id = created.id.clone();
+        let target = SecretTarget {
+            account: &self.account.id,
+            user_name: name,
+            user_arn: &user.arn,
+            keyguard_arn: &self.principal,
+            kms_key_id: self.r.kms_key_id.as_deref(),
+        };
+        let stored =
+            secrets::store(&self.sm, &target, &new_id, &created.secret, created.created).await;
+        drop(created);
+        match stored {
+            Ok(secret_name) => Ok((new_id, secret_name)),
+            // Invariant 6: IAM showed the secret once and it is lost now; the key must go.
+            Err(store_err) => match iam::delete_access_key(&self.iam, name, &new_id).await {
+                Ok(()) => Err((
+                    Error::SecretNotStored(format!(
+                        "the new key {} was deleted again: {store_err}",
+                        mask_key_id(&new_id)
+                    )),
+                    true,
+                )),
+                Err(del_err) => Err((
+                    Error::SecretNotStored(format!(
+                        "the new key {} could not be stored ({store_err}) nor deleted ({del_err}); \
+                         the next run deletes it (the user is marked {ROTATING_TAG})",
+                        mask_key_id(&new_id)
+                    )),
+                    false,
+                )),
+            },
+        }
+    }
+
+    async fn write_tags(&self, user: &str, tags: &TagChanges) -> Result<()> {
+        if self.dry_run {
+            return Ok(());
+        }
+        iam::tag_user(&self.iam, user, &tags.set).await?;
+        let unset: Vec<String> = tags
+            .unset
+            .iter()
+            .filter(|k| !tags.set.contains_key(*k))
+            .cloned()
+            .collect();
+        iam::untag_user(&self.iam, user, &unset).await?;
+        Ok(())
+    }
+}
+
+/// The steps that follow a step done on `key_id` in this run are announced by its notice (which
+/// lists them with their dates): mark them as warned.
+fn announce_follow_ups(p: &Plan, key_id: &str, open: &mut BTreeSet<String>) {
+    for a in p
+        .actions
+        .iter()
+        .filter(|a| a.key_id == key_id && a.projected)
+    {
+        if let Some(step) = a
+            .action
+            .step()
+            .filter(|_| !matches!(a.action, Action::Warn { .. } | Action::Notify { .. }))
+        {
+            open.insert(warning_mark(step, a.due));
+        }
+    }
+}
+
+fn join(marks: &BTreeSet<String>) -> String {
+    marks.iter().cloned().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    //! The executor against mocked clients (aws-smithy-mocks): the order of writes and what a
+    //! failure at each leaves behind, without the rig. The rig tests (tests/it/remediator.rs)
+    //! cover the same paths against IAM's real behaviour.
+
+    use super::*;
+    use aws_sdk_iam::operation::create_access_key::CreateAccessKeyOutput;
+    use aws_sdk_iam::operation::delete_access_key::DeleteAccessKeyOutput;
+    use aws_sdk_iam::operation::get_access_key_last_used::GetAccessKeyLastUsedOutput;
+    use aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput;
+    use aws_sdk_iam::operation::tag_user::TagUserOutput;
+    use aws_sdk_iam::operation::untag_user::UntagUserOutput;
+    use aws_sdk_iam::types::{
+        AccessKey as SdkKey, AccessKeyLastUsed, AccessKeyMetadata, StatusType,
+    };
+    use aws_sdk_secretsmanager::operation::create_secret::CreateSecretOutput;
+    use aws_sdk_secretsmanager::operation::put_resource_policy::PutResourcePolicyOutput;
+    use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueError;
+    use aws_sdk_secretsmanager::types::error::EncryptionFailure;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use keyguard_aws::to_smithy;
+
+    fn remediator() -> Remediator {
+        Remediator {
+            sdk: aws_config::SdkConfig::builder().build(),
+            caller: keyguard_aws::sdk::Caller {
+                account: "111122223333".into(),
+                partition: "aws".into(),
+                arn: "arn:aws:sts::111122223333:assumed-role/keyguard-remediator/run".into(),
+            },
+            settings: keyguard_core::Settings {
+                dry_run: false,
+                ..Default::default()
+            },
+            role: keyguard_aws::sdk::RoleSpec {
+                role_name: "keyguard-member-remediator".into(),
+                session_name: "keyguard".into(),
+                org_role_arn: None,
+            },
+            polling: Default::default(),
+            notices: Default::default(),
+            kms_key_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_store_deletes_the_new_key_and_clears_the_mark() {
+        let now = Utc::now();
+        let old = "AKIAOLDOLDOLDOLD0001";
+        let new = "AKIANEWNEWNEWNEW0002";
+        let list = mock!(aws_sdk_iam::Client::list_access_keys).then_output(move || {
+            ListAccessKeysOutput::builder()
+                .access_key_metadata(
+                    AccessKeyMetadata::builder()
+                        .access_key_id(old)
+                        .status(StatusType::Active)
+                        .create_date(to_smithy(now - chrono::Duration::days(120)))
+                        .build(),
+                )
+                .build()
+                .unwrap()
+        });
+        let used = mock!(aws_sdk_iam::Client::get_access_key_last_used).then_output(move || {
+            GetAccessKeyLastUsedOutput::builder()
+                .access_key_last_used(
+                    AccessKeyLastUsed::builder()
+                        .last_used_date(to_smithy(now - chrono::Duration::days(1)))
+                        .service_name("s3")
+                        .region("us-east-1")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        });
+        let mark = mock!(aws_sdk_iam::Client::tag_user)
+            .match_requests(|r| r.tags().iter().any(|t| t.key() == ROTATING_TAG))
+            .then_output(|| TagUserOutput::builder().build());
+        let create = mock!(aws_sdk_iam::Client::create_access_key).then_output(move || {
+            CreateAccessKeyOutput::builder()
+                .access_key(
+                    SdkKey::builder()
+                        .user_name("ci")
+                        .access_key_id(new)
+                        .status(StatusType::Active)
+                        .secret_access_key("never-logged-secret")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        });
+        let delete = mock!(aws_sdk_iam::Client::delete_access_key)
+            .match_requests(move |r| r.access_key_id() == Some(new))
+            .then_output(|| DeleteAccessKeyOutput::builder().build());
+        let warned = mock!(aws_sdk_iam::Client::tag_user)
+            .match_requests(|r| r.tags().iter().all(|t| t.key() == WARNED_TAG))
+            .then_output(|| TagUserOutput::builder().build());
+        let unmark = mock!(aws_sdk_iam::Client::untag_user)
+            .match_requests(|r| r.tag_keys().iter().any(|k| k == ROTATING_TAG))
+            .then_output(|| UntagUserOutput::builder().build());
+        let iam = mock_client!(
+            aws_sdk_iam,
+            RuleMode::MatchAny,
+            [&list, &used, &mark, &create, &delete, &warned, &unmark]
+        );
+        let created = mock!(aws_sdk_secretsmanager::Client::create_secret)
+            .then_output(|| CreateSecretOutput::builder().build());
+        let policy = mock!(aws_sdk_secretsmanager::Client::put_resource_policy)
+            .then_output(|| PutResourcePolicyOutput::builder().build());
+        let put = mock!(aws_sdk_secretsmanager::Client::put_secret_value).then_error(|| {
+            PutSecretValueError::EncryptionFailure(
+                EncryptionFailure::builder()
+                    .message("KMS key disabled")
+                    .build(),
+            )
+        });
+        let sm = mock_client!(
+            aws_sdk_secretsmanager,
+            RuleMode::MatchAny,
+            [&created, &policy, &put]
+        );
+        let r = remediator();
+        let account = Account {
+            id: "444455556666".into(),
+            name: String::new(),
+            email: None,
+        };
+        let ctx = Ctx {
+            r: &r,
+            account: &account,
+            iam,
+            sm,
+            principal: "arn:aws:iam::444455556666:role/keyguard-member-remediator".into(),
+            dry_run: false,
+            now,
+        };
+        let user = User {
+            name: "ci".into(),
+            user_id: "AIDACI".into(),
+            arn: "arn:aws:iam::444455556666:user/ci".into(),
+            path: "/".into(),
+            ..User::default()
+        };
+        let w = ctx.user(user, None, false).await;
+        let rotate = w
+            .records
+            .iter()
+            .find(|r| r.action == ActionKind::Rotate)
+            .expect("a rotation record");
+        assert_eq!(rotate.outcome, Outcome::Failed, "{:?}", w.records);
+        assert!(rotate.why.contains("deleted again"), "{}", rotate.why);
+        assert!(!format!("{:?}", w.records).contains("never-logged-secret"));
+        // Mark, create, store (fails), delete the new key, remove the mark: in that order.
+        assert_eq!(
+            (mark.num_calls(), create.num_calls(), put.num_calls()),
+            (1, 1, 1)
+        );
+        assert_eq!(delete.num_calls(), 1, "the unstored key is deleted at once");
+        assert_eq!(
+            unmark.num_calls(),
+            1,
+            "nothing is left behind: the mark goes"
+        );
+    }
+}
