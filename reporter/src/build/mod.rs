@@ -1,0 +1,223 @@
+//! [`build()`]: inputs → every section of the report. Pure: no clock, no I/O.
+//!
+//! The tables are joined and aggregated with polars (lazy frames over columns built from the
+//! typed inputs): users ⟕ Config results for the compliance figures and the per-account freshness,
+//! the Active keys for the age statistics and the distribution. The per-row logic that needs the
+//! policy (reasons, next action, the exemption ledger) runs on the typed records.
+
+mod controls;
+mod figures;
+mod summary;
+mod trail;
+mod users;
+
+use std::collections::HashMap;
+
+use keyguard_core::evaluate;
+use keyguard_core::UserRecord;
+
+use crate::cloudtrail::TrailEvent;
+use crate::model::*;
+use crate::Result;
+
+use controls::{controls, freshness};
+use figures::{compliance_frame, key_stats, round1};
+use summary::{summary_rows, trend};
+use trail::{actions, expiring, ledger};
+use users::non_compliant;
+
+/// The version of `summary.json`.
+pub const SNAPSHOT_VERSION: u32 = 1;
+/// How many earlier periods the trend shows.
+pub const TREND_POINTS: usize = 12;
+/// Exemptions ending within this many days are listed.
+pub const EXPIRING_WITHIN_DAYS: i64 = 30;
+/// A Config evaluation older than this before the report date is flagged stale.
+pub const STALE_AFTER_DAYS: i64 = 2;
+
+/// The key-age buckets of the distribution chart: label and lowest age (days) in the bucket.
+pub const AGE_BUCKETS: [(&str, i64); 5] = [
+    ("0–60", 0),
+    ("61–89", 61),
+    ("90–99", 90),
+    ("100–109", 100),
+    ("≥110", 110),
+];
+
+/// Builds the report. Never fails on bad data: what cannot be used is listed in
+/// [`Report::problems`]; an error is returned only if polars itself fails.
+pub fn build(inputs: &Inputs) -> Result<Report> {
+    let now = inputs.as_of;
+    let settings = &inputs.settings;
+    let mut problems: Vec<String> = inputs.trail.problems.clone();
+
+    let readable: Vec<(&AccountInput, &Vec<UserRecord>)> = inputs
+        .accounts
+        .iter()
+        .filter_map(|a| a.inventory.as_ref().ok().map(|inv| (a, inv)))
+        .collect();
+    for a in &inputs.accounts {
+        if let Err(e) = &a.inventory {
+            problems.push(format!(
+                "account {} ({}): the inventory could not be read: {e}",
+                a.account.id, a.account.name
+            ));
+        }
+        match &a.config {
+            ConfigState::RuleMissing => problems.push(format!(
+                "account {}: Config rule {} does not exist; its users are not evaluated",
+                a.account.id, inputs.rule_name
+            )),
+            ConfigState::NotCollected => problems.push(format!(
+                "account {}: no Config results (config-compliance.json is missing); its users are not evaluated",
+                a.account.id
+            )),
+            ConfigState::Unreadable(e) => problems.push(format!(
+                "account {}: Config results could not be read: {e}",
+                a.account.id
+            )),
+            ConfigState::Results(r) if r.is_empty() => problems.push(format!(
+                "account {}: Config rule {} has no results yet; its users are not evaluated",
+                a.account.id, inputs.rule_name
+            )),
+            ConfigState::Results(_) => {}
+        }
+    }
+
+    let compliance = compliance_frame(inputs, &readable)?;
+    let keys = key_stats(&readable, settings, now)?;
+    let findings: Vec<(&AccountInput, &UserRecord, keyguard_core::Finding)> = readable
+        .iter()
+        .flat_map(|(a, inv)| {
+            inv.iter()
+                .map(move |r| (*a, r, evaluate(&r.user, &r.keys, settings, now)))
+        })
+        .collect();
+    let exemptions_active = findings
+        .iter()
+        .filter(|(_, _, f)| f.exemption.is_valid())
+        .count() as u64;
+
+    let kpis = Kpis {
+        accounts: inputs.accounts.len() as u64,
+        accounts_read: readable.len() as u64,
+        users: compliance.users,
+        keys: keys.keys,
+        active_keys: keys.active,
+        users_compliant: compliance.compliant,
+        users_non_compliant: compliance.non_compliant,
+        users_not_evaluated: compliance.not_evaluated,
+        compliant_pct: compliance.pct(),
+        mean_key_age: keys.mean.map(round1),
+        p90_key_age: keys.p90.map(round1),
+        keys_over_rotation: keys.over,
+        exemptions_active,
+    };
+    let previous_period = inputs.period.previous();
+    let previous = inputs
+        .history
+        .iter()
+        .find(|s| s.period == previous_period)
+        .map(|s| &s.kpis);
+    let snapshot = Snapshot {
+        version: SNAPSHOT_VERSION,
+        period: inputs.period,
+        as_of: now,
+        kpis: kpis.clone(),
+    };
+
+    let events_in_period: Vec<&TrailEvent> = inputs
+        .trail
+        .events
+        .iter()
+        .filter(|e| inputs.period.contains(e.time) && e.error_code.is_none())
+        .collect();
+    let (actions, action_counts) = actions(&events_in_period, &inputs.keyguard_roles);
+    let users_by_name: HashMap<(&str, &str), &UserRecord> = readable
+        .iter()
+        .flat_map(|(a, inv)| {
+            inv.iter()
+                .map(move |r| ((a.account.id.as_str(), r.user.name.as_str()), r))
+        })
+        .collect();
+    let ledger = ledger(inputs, &events_in_period, &users_by_name);
+    if events_in_period.is_empty() {
+        problems.push(format!(
+            "no followed CloudTrail events in {} (source: {}): the actions and the exemption ledger are empty",
+            inputs.period.label(),
+            if inputs.trail.source.is_empty() { "none" } else { &inputs.trail.source }
+        ));
+    }
+
+    Ok(Report {
+        organization: inputs.organization.clone(),
+        period: inputs.period,
+        period_label: inputs.period.label(),
+        previous_label: previous_period.label(),
+        has_previous: previous.is_some(),
+        as_of: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        rotation_period: settings.rotation_period,
+        rule_name: inputs.rule_name.clone(),
+        summary: summary_rows(&kpis, previous),
+        age_buckets: AGE_BUCKETS
+            .iter()
+            .zip(keys.buckets)
+            .map(|((label, low), n)| AgeBucket {
+                label,
+                keys: n,
+                overdue: *low >= i64::from(settings.rotation_period),
+            })
+            .collect(),
+        trend: trend(inputs, &kpis),
+        non_compliant: non_compliant(inputs, &readable, settings, now),
+        actions,
+        action_counts,
+        ledger,
+        expiring: expiring(&findings, now),
+        freshness: freshness(inputs, &compliance, &events_in_period),
+        controls: controls(&findings),
+        trail_source: inputs.trail.source.clone(),
+        problems,
+        snapshot,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary::change;
+    use super::trail::{by_kind, who};
+
+    #[test]
+    fn principals_are_told_apart() {
+        let roles = vec!["keyguard-member".to_string()];
+        let kg = "arn:aws:sts::111122223333:assumed-role/keyguard-member/keyguard";
+        assert_eq!(by_kind(kg, &roles), "keyguard");
+        assert_eq!(who(kg), "keyguard-member/keyguard");
+        let sso =
+            "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Admin_0123/alice@example.com";
+        assert_eq!(by_kind(sso, &roles), "person");
+        assert_eq!(who("arn:aws:iam::111122223333:user/ci/bob"), "user/ci/bob");
+        assert_eq!(who("arn:aws:iam::111122223333:root"), "root");
+        assert_eq!(who(""), "unknown");
+    }
+
+    #[test]
+    fn changes_are_signed_and_coloured() {
+        assert_eq!(
+            change(Some(90.0), Some(80.5), Some(false), "%", 1),
+            ("+9.5%".into(), "better")
+        );
+        assert_eq!(
+            change(Some(3.0), Some(5.0), Some(true), "", 0),
+            ("−2".into(), "better")
+        );
+        assert_eq!(
+            change(Some(5.0), Some(5.0), Some(true), "", 0),
+            ("±0".into(), "same")
+        );
+        assert_eq!(
+            change(Some(5.0), None, Some(true), "", 0),
+            (String::new(), "")
+        );
+    }
+}
