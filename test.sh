@@ -45,6 +45,9 @@ cargo fmt --all --check
 step "unused dependencies (cargo-machete)"
 "$machete" --with-metadata
 
+step "one feature set for the README's two commands (.ci/feature-sets.py)"
+python3 .ci/feature-sets.py
+
 step "clippy (warnings denied)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
