@@ -10,7 +10,8 @@ use keyguard_core::{
     mask_key_id, needs_attention, plan, with_slot_ids, Action, Plan, PlanNote, Settings,
 };
 use remediator::{
-    restore, run_account, sweep_accounts, Mode, NoticeArgs, Outcome, Remediator, Selection, Summary,
+    restore, run_account, sweep_accounts_until, Mode, NoticeArgs, Outcome, Remediator, ScaleArgs,
+    Selection, Summary,
 };
 use serde::Serialize;
 
@@ -226,9 +227,34 @@ pub struct RemediateArgs {
     /// Run as of this date. Only with DryRun: a preview of what a later run would do.
     #[arg(long, value_name = "DATE", value_parser = parse_as_of)]
     as_of: Option<DateTime<Utc>>,
+    /// Stop taking users this long after the start (e.g. `10m`, `900s`, `1h`), less the deadline
+    /// margin: never start a rotation the run may not finish. Accounts it stopped in say so.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    max_duration: Option<std::time::Duration>,
+    #[command(flatten)]
+    scale: ScaleArgs,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// `90s`, `15m`, `2h` or plain seconds.
+fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (n, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (90s, 15m, 2h)"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{s:?} is not a duration (90s, 15m, 2h)")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// Runs `keyguard remediate`.
@@ -244,15 +270,12 @@ pub async fn run_remediate(args: RemediateArgs) -> Result<ExitCode> {
     let now = args.as_of.unwrap_or_else(Utc::now);
     let org = connect(&args.scope).await?;
     let accounts = org.accounts;
-    let r = Remediator {
-        sdk: org.base,
-        caller: org.caller,
-        settings,
-        role: args.scope.role.spec(),
-        polling: ReportPolling::default(),
-        notices,
-        kms_key_id: args.notices.secret_kms_key_id.clone(),
-    };
+    let started = std::time::Instant::now();
+    let mut r = Remediator::new(org.base, org.caller, settings, args.scope.role.spec());
+    r.notices = notices;
+    r.kms_key_id = args.notices.secret_kms_key_id.clone();
+    args.scale.apply(&mut r);
+    let deadline = args.max_duration.map(|d| started + d);
     let summary = match &args.user {
         Some(user) => {
             let account = accounts.into_iter().next().expect("one account");
@@ -269,16 +292,27 @@ pub async fn run_remediate(args: RemediateArgs) -> Result<ExitCode> {
                 dry_run: r.settings.dry_run,
                 at: now,
                 accounts: vec![report],
+                notes: vec![],
             }
         }
-        None => sweep_accounts(&r, accounts, Mode::Auto, now).await?,
+        None => sweep_accounts_until(&r, accounts, Mode::Auto, now, deadline).await?,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         print_summary(&summary);
     }
-    Ok(if summary.failures() > 0 {
+    let deferred = summary
+        .accounts
+        .iter()
+        .filter(|a| a.deferred.is_some())
+        .count();
+    if deferred > 0 {
+        eprintln!(
+            "keyguard: stopped taking users before --max-duration in {deferred} account(s); run again to finish them"
+        );
+    }
+    Ok(if summary.failures() > 0 || deferred > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -362,15 +396,7 @@ pub async fn run_restore(args: RestoreArgs) -> Result<ExitCode> {
         role: args.role.clone(),
     };
     let org = connect(&scope).await?;
-    let r = Remediator {
-        sdk: org.base,
-        caller: org.caller,
-        settings,
-        role: args.role.spec(),
-        polling: ReportPolling::default(),
-        notices: Default::default(),
-        kms_key_id: None,
-    };
+    let r = Remediator::new(org.base, org.caller, settings, args.role.spec());
     let record = restore(
         &r,
         &args.account,

@@ -18,6 +18,8 @@
 //! - [`config`]: AWS Config: `PutEvaluations` in batches with retries, the compliance queries.
 //! - [`email`]: SESv2 `SendEmail`; [`events`]: EventBridge `PutEvents`.
 //! - [`s3`]: S3 objects (org trail files, reports); [`cloudtrail`]: paced `LookupEvents`.
+//! - [`state`]: the central state table (DynamoDB); [`queue`]: SQS, handing out work.
+//! - [`lambda`]: what a bootstrap learns from its invocation (who it is, its deadline).
 //! - [`evidence`]: the evidence folder (AWS CLI exports), read and written (files, no AWS).
 //!
 //! Every list is paged, every fan-out is bounded ([`CONCURRENCY`]), and throttling is retried by
@@ -31,11 +33,14 @@ pub mod events;
 pub mod evidence;
 pub mod iam;
 pub mod inventory;
+pub mod lambda;
 pub mod org;
+pub mod queue;
 pub mod s3;
 pub mod sdk;
 pub mod secrets;
 pub mod settings_env;
+pub mod state;
 
 pub use error::{chain, Error, Result};
 

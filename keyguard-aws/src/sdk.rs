@@ -63,6 +63,35 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// Who a Lambda function runs as, without a network call: the account and partition from the
+    /// ARN it was invoked by (`Lambda-Runtime-Invoked-Function-Arn`, which names the function's
+    /// own account), and its execution role's name from the deployment (`KEYGUARD_EXECUTION_ROLE`).
+    pub fn of_lambda(function_arn: &str, execution_role: &str) -> Result<Caller> {
+        let parts: Vec<&str> = function_arn.split(':').collect();
+        match parts.as_slice() {
+            ["arn", partition, "lambda", _region, account, "function", name, ..]
+                if account.len() == 12
+                    && account.bytes().all(|b| b.is_ascii_digit())
+                    && !partition.is_empty()
+                    && !execution_role.trim().is_empty() =>
+            {
+                Ok(Caller {
+                    account: account.to_string(),
+                    partition: partition.to_string(),
+                    arn: format!(
+                        "arn:{partition}:sts::{account}:assumed-role/{}/{name}",
+                        execution_role.trim()
+                    ),
+                })
+            }
+            _ => Err(Error::Invalid(format!(
+                "cannot tell the function's account from {function_arn:?} and role {execution_role:?}"
+            ))),
+        }
+    }
+}
+
 /// Asks STS who the base credentials are (one call).
 pub async fn caller(sts: &aws_sdk_sts::Client) -> Result<Caller> {
     let me = sts
@@ -160,4 +189,39 @@ async fn assume(base: &SdkConfig, role_arn: &str, session_name: &str) -> Result<
         .to_builder()
         .credentials_provider(SharedCredentialsProvider::new(creds))
         .build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_function_knows_its_account_from_its_arn() {
+        let c = Caller::of_lambda(
+            "arn:aws-us-gov:lambda:us-gov-west-1:222233334444:function:keyguard-remediator:live",
+            "keyguard-remediator",
+        )
+        .unwrap();
+        assert_eq!(c.account, "222233334444");
+        assert_eq!(c.partition, "aws-us-gov");
+        let role = RoleSpec {
+            role_name: "keyguard-member-remediator".into(),
+            session_name: "keyguard".into(),
+            org_role_arn: None,
+        };
+        assert_eq!(
+            c.principal_in("222233334444", &role),
+            "arn:aws-us-gov:iam::222233334444:role/keyguard-remediator"
+        );
+        for bad in [
+            "",
+            "arn:aws:lambda:us-east-1:12:function:f",
+            "arn:aws:s3:::b",
+        ] {
+            assert!(Caller::of_lambda(bad, "r").is_err(), "{bad}");
+        }
+        assert!(
+            Caller::of_lambda("arn:aws:lambda:us-east-1:222233334444:function:f", " ").is_err()
+        );
+    }
 }

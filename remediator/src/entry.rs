@@ -1,6 +1,8 @@
 //! The entry points: an invocation's request → the accounts and users it covers → one
 //! [`AccountReport`] per account. The per-user work is [`crate::user`]; notices are
-//! [`crate::notify`].
+//! [`crate::notify`]; the queued (organization-scale) path is [`crate::work`].
+
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -8,11 +10,13 @@ use keyguard_aws::inventory::{read_inventory, user_by_name, users};
 use keyguard_aws::org::{organization_accounts, per_account, AccountFilter};
 use keyguard_aws::sdk::for_account;
 use keyguard_core::{needs_attention, AccessKey, Account, User};
+use serde::Serialize;
 use serde_json::Value;
 use tracing::{warn, Instrument};
 
-use crate::notify::notify;
+use crate::notify::{pieces_of, publish_events, send_run, AccountPiece, UserPiece};
 use crate::user::{Ctx, Work};
+use crate::work::{self, BatchResponse, Dispatched};
 use crate::{AccountReport, Error, Mode, Remediator, Request, Result, Summary};
 
 /// Which users of an account a run looks at.
@@ -26,12 +30,68 @@ pub enum Selection {
     UserId(String),
 }
 
-/// Handles one invocation payload at `now`: the whole Lambda. The summary comes back even when
-/// steps failed; the Lambda turns failures into an invocation error with
-/// [`Summary::into_result`].
+/// What the invocation is given besides its payload.
+#[derive(Debug, Clone, Copy)]
+pub struct Invocation {
+    /// The policy's "now" (the wall clock, or a preview's date).
+    pub now: DateTime<Utc>,
+    /// When the invocation is killed (Lambda's deadline), on this process's monotonic clock.
+    pub deadline: Option<Instant>,
+}
+
+/// What an invocation answers.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Answer {
+    /// A run done in this invocation.
+    Summary(Summary),
+    /// An SQS batch: the messages to deliver again (`batchItemFailures`).
+    Batch(BatchResponse),
+    /// A sweep handed out to the work queue.
+    Dispatched(Dispatched),
+}
+
+/// Handles one invocation payload at `now` in this process (no queue, no deadline): the CLI's
+/// and the tests' entry. The summary comes back even when steps failed; the Lambda turns failures
+/// into an invocation error with [`Summary::into_result`].
 pub async fn handle(r: &Remediator, event: Value, now: DateTime<Utc>) -> Result<Summary> {
-    let (account, selection, force_rotate, mode) = match Request::parse(event)? {
-        Request::Sweep { mode } => return sweep(r, &AccountFilter::default(), mode, now).await,
+    let inv = Invocation {
+        now,
+        deadline: None,
+    };
+    match Request::parse(event)? {
+        Request::Sweep { mode } => sweep(r, &r.filter, mode, now).await,
+        request => single(r, request, &inv).await,
+    }
+}
+
+/// Handles one Lambda invocation: an SQS batch of work, the scheduled sweep (handed out to the
+/// queue when one is configured, else run here), or a request for one account or user.
+pub async fn handle_invocation(r: &Remediator, event: Value, inv: Invocation) -> Result<Answer> {
+    if work::is_sqs_event(&event) {
+        return Ok(Answer::Batch(work::handle_batch(r, event, &inv).await?));
+    }
+    match Request::parse(event)? {
+        Request::Sweep { mode } if r.queue.is_some() => {
+            Ok(Answer::Dispatched(work::dispatch(r, mode, inv.now).await?))
+        }
+        Request::Sweep { mode } => Ok(Answer::Summary(
+            sweep_accounts_until(
+                r,
+                organization_accounts(&r.sdk, &r.role, &r.filter).await?,
+                mode,
+                inv.now,
+                inv.deadline,
+            )
+            .await?,
+        )),
+        request => Ok(Answer::Summary(single(r, request, &inv).await?)),
+    }
+}
+
+/// A request for one account or one user.
+async fn single(r: &Remediator, request: Request, inv: &Invocation) -> Result<Summary> {
+    let (account, selection, force_rotate, mode) = match request {
         Request::Remediation {
             user_id,
             account,
@@ -48,6 +108,7 @@ pub async fn handle(r: &Remediator, event: Value, now: DateTime<Utc>) -> Result<
             force_rotate,
             mode,
         ),
+        Request::Sweep { .. } => unreachable!("sweeps are handled by the caller"),
     };
     // The event names only the id; the account's name and email are not needed to act.
     let account = Account {
@@ -55,20 +116,26 @@ pub async fn handle(r: &Remediator, event: Value, now: DateTime<Utc>) -> Result<
         name: String::new(),
         email: None,
     };
-    let report = run_account(r, account, &selection, force_rotate, mode, now).await;
+    let limits = Limits {
+        deadline: inv.deadline,
+        after: None,
+    };
+    let report =
+        run_account_until(r, account, &selection, force_rotate, mode, inv.now, &limits).await;
     Ok(Summary {
         dry_run: dry_run(r, mode),
-        at: now,
+        at: inv.now,
         accounts: vec![report],
+        notes: vec![],
     })
 }
 
-fn dry_run(r: &Remediator, mode: Mode) -> bool {
+pub(crate) fn dry_run(r: &Remediator, mode: Mode) -> bool {
     r.settings.dry_run || mode == Mode::Preview
 }
 
-/// The org-wide sweep: every ACTIVE account the filter admits, [`keyguard_aws::CONCURRENCY`] at
-/// a time, each isolated (its failure is its report's `error`).
+/// The org-wide sweep in this process: every ACTIVE account the filter admits,
+/// [`keyguard_aws::CONCURRENCY`] at a time, each isolated (its failure is its report's `error`).
 pub async fn sweep(
     r: &Remediator,
     filter: &AccountFilter,
@@ -86,14 +153,44 @@ pub async fn sweep_accounts(
     mode: Mode,
     now: DateTime<Utc>,
 ) -> Result<Summary> {
-    let reports = per_account(accounts, |a| {
-        account_run(r, a, &Selection::All, false, mode, now)
+    sweep_accounts_until(r, accounts, mode, now, None).await
+}
+
+/// The sweep over `accounts`, starting no user after `deadline` minus the margin: the accounts
+/// it stopped in say from which user on they were not examined ([`AccountReport::deferred`]).
+/// The notices go out once at the end: one email per owner across every account, one digest.
+pub async fn sweep_accounts_until(
+    r: &Remediator,
+    accounts: Vec<Account>,
+    mode: Mode,
+    now: DateTime<Utc>,
+    deadline: Option<Instant>,
+) -> Result<Summary> {
+    let limits = Limits {
+        deadline,
+        after: None,
+    };
+    let runs = per_account(accounts, |a| {
+        account_run(r, a, &Selection::All, false, mode, now, &limits)
     })
     .await;
+    let mut reports = Vec::new();
+    let (mut accounts, mut users) = (Vec::new(), Vec::new());
+    for (_, run) in runs {
+        reports.push(run.report);
+        accounts.push(run.piece);
+        users.extend(run.users);
+    }
+    let run_id = format!("sweep-{}", now.format("%Y-%m-%d"));
+    let (emails, notes) = send_run(r, &run_id, now, dry_run(r, mode), &accounts, &users).await;
+    for report in &mut reports {
+        report.emails = emails.get(&report.account).copied().unwrap_or(0);
+    }
     Ok(Summary {
         dry_run: dry_run(r, mode),
         at: now,
-        accounts: reports.into_iter().map(|(_, report)| report).collect(),
+        accounts: reports,
+        notes,
     })
 }
 
@@ -107,21 +204,73 @@ pub async fn run_account(
     mode: Mode,
     now: DateTime<Utc>,
 ) -> AccountReport {
-    let span = tracing::info_span!("account", account = %account.id);
-    account_run(r, account, selection, force_rotate, mode, now)
-        .instrument(span)
-        .await
+    let limits = Limits {
+        deadline: None,
+        after: None,
+    };
+    run_account_until(r, account, selection, force_rotate, mode, now, &limits).await
 }
 
-/// [`run_account`] without its span (the fan-out gives one).
-async fn account_run(
+async fn run_account_until(
     r: &Remediator,
     account: Account,
     selection: &Selection,
     force_rotate: bool,
     mode: Mode,
     now: DateTime<Utc>,
+    limits: &Limits,
 ) -> AccountReport {
+    let span = tracing::info_span!("account", account = %account.id);
+    async {
+        let id = account.id.clone();
+        let run = account_run(r, account, selection, force_rotate, mode, now, limits).await;
+        let mut report = run.report;
+        let (emails, notes) = send_run(
+            r,
+            &format!("{id}-{}", now.format("%Y-%m-%d")),
+            now,
+            dry_run(r, mode),
+            &[run.piece],
+            &run.users,
+        )
+        .await;
+        report.emails = emails.get(&id).copied().unwrap_or(0);
+        report.notes.extend(notes);
+        report
+    }
+    .instrument(span)
+    .await
+}
+
+/// Where a run stops: the invocation's deadline (minus [`Remediator::deadline_margin`]), and for
+/// a continuation the first user (by name) still to examine.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Limits {
+    /// The invocation's deadline.
+    pub deadline: Option<Instant>,
+    /// Examine only users whose name is this or later.
+    pub after: Option<String>,
+}
+
+/// One account's run without its notices: the report and the notice pieces.
+pub(crate) struct AccountRun {
+    pub report: AccountReport,
+    pub piece: AccountPiece,
+    pub users: Vec<UserPiece>,
+}
+
+/// Runs one account (no span: the caller gives one) and makes its notice pieces; publishes its
+/// EventBridge events. Never fails: what went wrong is in the report.
+pub(crate) async fn account_run(
+    r: &Remediator,
+    account: Account,
+    selection: &Selection,
+    force_rotate: bool,
+    mode: Mode,
+    now: DateTime<Utc>,
+    limits: &Limits,
+) -> AccountRun {
+    let preview = dry_run(r, mode);
     let mut report = AccountReport {
         account: account.id.clone(),
         ..AccountReport::default()
@@ -131,8 +280,9 @@ async fn account_run(
         &account,
         selection,
         force_rotate,
-        dry_run(r, mode),
+        preview,
         now,
+        limits,
         &mut report,
     )
     .await
@@ -148,13 +298,17 @@ async fn account_run(
         report.actions.extend(w.records.iter().cloned());
         report.notes.extend(w.notes.iter().cloned());
     }
-    if let Err(e) = notify(r, &account, &works, &mut report, dry_run(r, mode), now).await {
-        warn!(error = %e, "notices not sent");
-        report.notes.push(format!("notices not sent: {e}"));
+    let notes = publish_events(r, &account, &report.actions, preview).await;
+    report.notes.extend(notes);
+    let (piece, users) = pieces_of(r, &account, &works, &mut report);
+    AccountRun {
+        report,
+        piece,
+        users,
     }
-    report
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn act(
     r: &Remediator,
     account: &Account,
@@ -162,6 +316,7 @@ async fn act(
     force_rotate: bool,
     dry_run: bool,
     now: DateTime<Utc>,
+    limits: &Limits,
     report: &mut AccountReport,
 ) -> Result<Vec<Work>> {
     let cfg = for_account(&r.sdk, &r.caller, &account.id, &r.role).await?;
@@ -173,6 +328,7 @@ async fn act(
         principal: r.caller.principal_in(&account.id, &r.role),
         dry_run,
         now,
+        deadline: limits.deadline,
     };
     // (user, the report's key slots when the user came from the credential report)
     let todo: Vec<(User, Option<Vec<AccessKey>>)> = match selection {
@@ -181,6 +337,7 @@ async fn act(
             report.users = inv.users.len();
             inv.users
                 .into_iter()
+                .filter(|u| limits.after.as_ref().is_none_or(|a| &u.user.name >= a))
                 .filter(|u| needs_attention(&u.user, &u.keys, &r.settings, now))
                 .map(|u| (u.user, Some(u.keys)))
                 .collect()
@@ -207,15 +364,45 @@ async fn act(
             }
         }
     };
-    report.examined = todo.len();
     let ctx = &ctx;
-    let works = futures::stream::iter(todo)
+    // Users start in name order; a user is started only while the deadline is far enough, so
+    // the users not started are a suffix in name order, and the first of them is where the next
+    // invocation resumes.
+    let outcomes = futures::stream::iter(todo)
         .map(|(user, slots)| {
             let span = tracing::info_span!("user", user = %user.name);
-            async move { ctx.user(user, slots, force_rotate).await }.instrument(span)
+            async move {
+                if ctx.past_margin() {
+                    return Err(user.name);
+                }
+                Ok(ctx.user(user, slots, force_rotate).await)
+            }
+            .instrument(span)
         })
         .buffer_unordered(keyguard_aws::CONCURRENCY)
         .collect::<Vec<_>>()
         .await;
+    let mut works = Vec::new();
+    let mut deferred: Option<String> = None;
+    for o in outcomes {
+        match o {
+            Ok(w) => {
+                if w.deferred {
+                    deferred =
+                        Some(deferred.map_or(w.user.name.clone(), |d| d.min(w.user.name.clone())));
+                }
+                works.push(w);
+            }
+            Err(name) => deferred = Some(deferred.map_or(name.clone(), |d| d.min(name))),
+        }
+    }
+    report.examined = works.iter().filter(|w| !w.deferred).count();
+    if let Some(from) = &deferred {
+        report.notes.push(format!(
+            "stopped taking users near the invocation's deadline: users from {from:?} on are \
+             examined by the next invocation"
+        ));
+    }
+    report.deferred = deferred;
     Ok(works)
 }

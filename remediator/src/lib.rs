@@ -18,7 +18,13 @@
 //! - one account's failure never stops the others; a failed step stops only the later steps of
 //!   that user.
 //!
-//! The secret access key exists only inside [`run`]'s rotation, as a `SecretString`, on its way to
+//! At organization scale ([`work`]): with a queue and the central state table deployed, the
+//! scheduled sweep only hands out one message per account; each account runs in its own
+//! invocation (an SQS batch), retried alone, and its notice pieces go to the state table; the run's
+//! notices go out once every account is in: one email per owner across all accounts, one digest.
+//! Every invocation knows its deadline and starts no user (and no rotation) it cannot finish.
+//!
+//! The secret access key exists only inside a rotation, as a `SecretString`, on its way to
 //! Secrets Manager. It is never logged, returned, put in an error or an email.
 
 mod entry;
@@ -26,18 +32,26 @@ mod notices;
 mod notify;
 mod request;
 mod restore;
+mod runs;
 mod summary;
 mod user;
+pub mod work;
 
 use aws_config::SdkConfig;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use keyguard_aws::inventory::ReportPolling;
+use keyguard_aws::org::AccountFilter;
 use keyguard_aws::sdk::{Caller, RoleSpec};
+use keyguard_aws::state::StateTable;
 use keyguard_core::Settings;
 
-pub use entry::{handle, run_account, sweep, sweep_accounts, Selection};
+pub use entry::{
+    handle, handle_invocation, run_account, sweep, sweep_accounts, sweep_accounts_until, Answer,
+    Invocation, Selection,
+};
 pub use notices::{valid_address, NoticeConfig, Templates};
+pub use notify::{AccountPiece, UserPiece};
 pub use request::{Mode, Request};
 pub use restore::restore;
 pub use summary::{AccountReport, ActionKind, ActionRecord, Outcome, Summary};
@@ -135,6 +149,58 @@ pub struct Remediator {
     pub notices: NoticeConfig,
     /// A customer-managed KMS key for new secrets (the account's default key otherwise).
     pub kms_key_id: Option<String>,
+    /// Which accounts a sweep covers (`EXCLUDED_ACCOUNTS`).
+    pub filter: AccountFilter,
+    /// The central state table, when deployed (`KEYGUARD_STATE_TABLE`).
+    pub state: Option<StateTable>,
+    /// The work queue's URL, when deployed (`WORK_QUEUE_URL`): the sweep then hands out one
+    /// message per account instead of running them.
+    pub queue: Option<String>,
+    /// How close to an invocation's deadline no user and no rotation is started.
+    pub deadline_margin: std::time::Duration,
+    /// Deliveries of a queued message before SQS dead-letters it (the queue's `maxReceiveCount`):
+    /// the last one records the account as failed so that its run can finish.
+    pub max_receives: u32,
+}
+
+impl Remediator {
+    /// A remediator with keyguard's defaults for everything but who it is and its policy: no
+    /// notices, no queue or state table, a 60-second deadline margin, 3 receives.
+    pub fn new(sdk: SdkConfig, caller: Caller, settings: Settings, role: RoleSpec) -> Self {
+        Remediator {
+            sdk,
+            caller,
+            settings,
+            role,
+            polling: ReportPolling::default(),
+            notices: NoticeConfig::default(),
+            kms_key_id: None,
+            filter: AccountFilter::default(),
+            state: None,
+            queue: None,
+            deadline_margin: std::time::Duration::from_secs(60),
+            max_receives: 3,
+        }
+    }
+
+    /// A remediator for unit tests (no AWS is called).
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> Self {
+        Self::new(
+            aws_config::SdkConfig::builder().build(),
+            Caller {
+                account: "111122223333".into(),
+                partition: "aws".into(),
+                arn: "arn:aws:sts::111122223333:assumed-role/r/s".into(),
+            },
+            Settings::default(),
+            RoleSpec {
+                role_name: "keyguard-member".into(),
+                session_name: "keyguard".into(),
+                org_role_arn: None,
+            },
+        )
+    }
 }
 
 /// The remediator's own settings, as flags and environment variables (with the policy's
@@ -153,6 +219,36 @@ pub struct NoticeArgs {
     /// A customer-managed KMS key id or ARN for new secrets.
     #[arg(long, env = "SECRET_KMS_KEY_ID")]
     pub secret_kms_key_id: Option<String>,
+}
+
+/// How the remediator is deployed, as flags and environment variables: the central state
+/// table, the work queue, and its deadline guard.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ScaleArgs {
+    /// The central state table (DynamoDB): previews already sent, and with the queue, run
+    /// progress and notice pieces.
+    #[arg(long, env = "KEYGUARD_STATE_TABLE")]
+    pub state_table: Option<String>,
+    /// The work queue (SQS URL): the scheduled sweep hands out one message per account.
+    #[arg(long, env = "WORK_QUEUE_URL", hide = true)]
+    pub work_queue_url: Option<String>,
+    /// No user and no rotation is started this close to the invocation's deadline (seconds).
+    #[arg(long, env = "DEADLINE_MARGIN_SECONDS", default_value_t = 60)]
+    pub deadline_margin_seconds: u64,
+    /// The work queue's maxReceiveCount: the last delivery records an account as failed.
+    #[arg(long, env = "MAX_RECEIVE_COUNT", default_value_t = 3, hide = true)]
+    pub max_receive_count: u32,
+}
+
+impl ScaleArgs {
+    /// Applies these settings to `r`; the state table is reached with `r.sdk`.
+    pub fn apply(&self, r: &mut Remediator) {
+        let blank = |s: &Option<String>| s.clone().filter(|v| !v.trim().is_empty());
+        r.state = blank(&self.state_table).map(|t| StateTable::new(&r.sdk, t));
+        r.queue = blank(&self.work_queue_url);
+        r.deadline_margin = std::time::Duration::from_secs(self.deadline_margin_seconds);
+        r.max_receives = self.max_receive_count.max(1);
+    }
 }
 
 impl NoticeArgs {

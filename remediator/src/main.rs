@@ -1,10 +1,13 @@
-//! The `remediator` bootstrap: settings from the environment, SDK clients once, then the handler.
+//! The `remediator` bootstrap: settings from the environment and the SDK configuration once (no
+//! network call at start-up), then the handler. Who the function runs as comes from its first
+//! invocation's function ARN; each invocation's deadline bounds its work.
 
 use clap::Parser;
-use keyguard_aws::inventory::ReportPolling;
+use keyguard_aws::sdk::Caller;
 use keyguard_aws::settings_env::{RoleArgs, SettingsArgs};
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
-use remediator::{handle, NoticeArgs, Remediator};
+use remediator::{handle_invocation, Answer, Invocation, NoticeArgs, Remediator, ScaleArgs};
+use tokio::sync::OnceCell;
 
 #[derive(Parser)]
 #[command(about = "keyguard's remediator (a Lambda bootstrap)")]
@@ -15,6 +18,14 @@ struct Env {
     role: RoleArgs,
     #[command(flatten)]
     notices: NoticeArgs,
+    #[command(flatten)]
+    scale: ScaleArgs,
+    /// Accounts the sweep never touches (comma-separated).
+    #[arg(long, env = "EXCLUDED_ACCOUNTS", value_delimiter = ',')]
+    excluded_accounts: Vec<String>,
+    /// The function's execution role name (so that no STS call is needed to know it).
+    #[arg(long, env = "KEYGUARD_EXECUTION_ROLE")]
+    execution_role: Option<String>,
 }
 
 #[tokio::main]
@@ -23,23 +34,38 @@ async fn main() -> Result<(), Error> {
     let env = Env::parse();
     let settings = env.settings.settings()?;
     let sdk = keyguard_aws::sdk::load().await;
-    let caller = keyguard_aws::sdk::caller(&aws_sdk_sts::Client::new(&sdk)).await?;
-    let r = Remediator {
-        sdk,
-        caller,
-        settings,
-        role: env.role.spec(),
-        polling: ReportPolling::default(),
-        notices: env.notices.config()?,
-        kms_key_id: env.notices.secret_kms_key_id.clone(),
-    };
-    let r = &r;
+    let notices = env.notices.config()?;
+    let caller = OnceCell::new();
+    let (env, sdk, caller, settings, notices) = (&env, &sdk, &caller, &settings, &notices);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            handle(r, event.payload, chrono::Utc::now())
-                .await
-                .and_then(remediator::Summary::into_result)
-                .map_err(Diagnostic::from)
+            let me: &Caller = keyguard_aws::lambda::caller(
+                caller,
+                sdk,
+                &event.context.invoked_function_arn,
+                env.execution_role.as_deref(),
+            )
+            .await
+            .map_err(|e| Diagnostic::from(remediator::Error::from(e)))?;
+            let mut r = Remediator::new(sdk.clone(), me.clone(), settings.clone(), env.role.spec());
+            r.notices = notices.clone();
+            r.kms_key_id = env.notices.secret_kms_key_id.clone();
+            env.scale.apply(&mut r);
+            r.filter.exclude = env
+                .excluded_accounts
+                .iter()
+                .map(|a| a.trim().to_string())
+                .filter(|a| !a.is_empty())
+                .collect();
+            let inv = Invocation {
+                now: chrono::Utc::now(),
+                deadline: Some(keyguard_aws::lambda::deadline(event.context.deadline)),
+            };
+            match handle_invocation(&r, event.payload, inv).await {
+                Ok(Answer::Summary(s)) => s.into_result().map(Answer::Summary),
+                other => other,
+            }
+            .map_err(Diagnostic::from)
         },
     ))
     .await

@@ -1,16 +1,14 @@
 //! Owner notices and the admin digest (SESv2, handlebars templates from `report-templates/`), and
 //! optional EventBridge events, one per action.
 //!
-//! One email per owner per run lists every key action of that owner's users; one digest per
-//! account per run goes to the administrators. Templates render in strict mode: a field the
+//! One email per owner per run lists every key action of that owner's users, grouped by account;
+//! one digest per run, for every account of the run, goes to the administrators. Templates render in strict mode: a field the
 //! template names but the data lacks is an error, not an empty string. Nothing here ever sees a
 //! secret access key: the records carry masked key ids and secret *names* only.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use handlebars::Handlebars;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{ActionKind, ActionRecord, Error, Outcome, Result};
 
@@ -79,7 +77,7 @@ impl Templates {
 }
 
 /// One line of a notice.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Item {
     /// Masked key.
     pub key: String,
@@ -92,7 +90,7 @@ pub struct Item {
 }
 
 /// One user's part of an owner notice.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserNotice {
     /// The user name.
     pub name: String,
@@ -117,17 +115,13 @@ impl UserNotice {
     }
 }
 
-/// The data of an owner notice.
+/// The data of an owner notice: every user of one owner, grouped by account.
 #[derive(Debug, Clone, Serialize)]
 pub struct OwnerNotice {
     /// The email subject.
     pub subject: String,
     /// DryRun: nothing was changed.
     pub preview: bool,
-    /// The account id.
-    pub account: String,
-    /// The account name, when known.
-    pub account_name: String,
     /// The owner's address.
     pub owner: String,
     /// The run's time.
@@ -138,12 +132,27 @@ pub struct OwnerNotice {
     pub installation_grace_period: u32,
     /// See [`keyguard_core::Settings`].
     pub recovery_grace_period: u32,
-    /// The owner's users.
+    /// More than one account.
+    pub many_accounts: bool,
+    /// How many accounts.
+    pub account_count: usize,
+    /// The owner's users, by account.
+    pub accounts: Vec<OwnerAccount>,
+}
+
+/// One account's part of an owner notice.
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnerAccount {
+    /// The account id.
+    pub account: String,
+    /// The account name, when known.
+    pub account_name: String,
+    /// The owner's users in it.
     pub users: Vec<UserNotice>,
 }
 
 /// One row of the digest.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DigestRow {
     /// Masked key.
     pub key: String,
@@ -158,7 +167,7 @@ pub struct DigestRow {
 }
 
 /// One user in the digest.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DigestUser {
     /// The user name.
     pub name: String,
@@ -168,19 +177,40 @@ pub struct DigestUser {
     pub rows: Vec<DigestRow>,
 }
 
-/// The data of the admin digest.
+/// The data of the admin digest: one per run, every account of it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Digest {
     /// The email subject.
     pub subject: String,
     /// DryRun.
     pub preview: bool,
+    /// The run's id.
+    pub run: String,
+    /// The run's time.
+    pub run_at: String,
+    /// Accounts in the run.
+    pub accounts_total: usize,
+    /// Actions done or previewed.
+    pub done: usize,
+    /// Actions failed.
+    pub failed: usize,
+    /// Warnings sent.
+    pub warned: usize,
+    /// Users read live.
+    pub examined: usize,
+    /// Accounts that did not finish (the run was finalized without them).
+    pub unfinished: usize,
+    /// Accounts with something to report (actions, an error, notes), by id.
+    pub accounts: Vec<DigestAccount>,
+}
+
+/// One account's part of the digest.
+#[derive(Debug, Clone, Serialize)]
+pub struct DigestAccount {
     /// The account id.
     pub account: String,
     /// The account name.
     pub account_name: String,
-    /// The run's time.
-    pub run_at: String,
     /// Actions done or previewed.
     pub done: usize,
     /// Actions failed.
@@ -261,15 +291,6 @@ pub async fn publish(
     Ok(keyguard_aws::events::put_events(events, bus, &entries).await?)
 }
 
-/// Groups users by the address their notices go to.
-pub fn by_owner(users: Vec<(String, UserNotice)>) -> BTreeMap<String, Vec<UserNotice>> {
-    let mut out: BTreeMap<String, Vec<UserNotice>> = BTreeMap::new();
-    for (owner, n) in users {
-        out.entry(owner).or_default().push(n);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,26 +299,30 @@ mod tests {
         OwnerNotice {
             subject: "s".into(),
             preview,
-            account: "111122223333".into(),
-            account_name: "prod".into(),
             owner: "a@example.com".into(),
             run_at: "2026-11-22 10:00 UTC".into(),
             rotation_period: 90,
             installation_grace_period: 10,
             recovery_grace_period: 10,
-            users: vec![UserNotice {
-                name: "ci+deploy@x".into(),
-                done: vec![Item {
-                    key: "AKIA…WXYZ".into(),
-                    action: "rotate".into(),
-                    date: "2026-11-22".into(),
-                    why: "RotationPeriod reached".into(),
+            many_accounts: false,
+            account_count: 1,
+            accounts: vec![OwnerAccount {
+                account: "111122223333".into(),
+                account_name: "prod".into(),
+                users: vec![UserNotice {
+                    name: "ci+deploy@x".into(),
+                    done: vec![Item {
+                        key: "AKIA…WXYZ".into(),
+                        action: "rotate".into(),
+                        date: "2026-11-22".into(),
+                        why: "RotationPeriod reached".into(),
+                    }],
+                    failed: vec![],
+                    warnings: vec![],
+                    coming: vec![],
+                    secret_name: Some("Account_111122223333_User_ci+deploy@x_AccessKey".into()),
+                    read_command: Some("aws secretsmanager get-secret-value …".into()),
                 }],
-                failed: vec![],
-                warnings: vec![],
-                coming: vec![],
-                secret_name: Some("Account_111122223333_User_ci+deploy@x_AccessKey".into()),
-                read_command: Some("aws secretsmanager get-secret-value …".into()),
             }],
         }
     }
@@ -324,7 +349,10 @@ mod tests {
     fn a_missing_field_is_an_error() {
         let t = Templates::new().unwrap();
         let err = t
-            .render("owner", &serde_json::json!({"preview": false, "users": []}))
+            .render(
+                "owner",
+                &serde_json::json!({"preview": false, "accounts": []}),
+            )
             .unwrap_err();
         assert!(err.to_string().contains("rendering owner"), "{err}");
     }

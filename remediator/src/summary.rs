@@ -148,6 +148,10 @@ pub struct AccountReport {
     pub emails: usize,
     /// Why the account as a whole could not be processed (AccessDenied, throttling…).
     pub error: Option<String>,
+    /// The run stopped taking users near its deadline: the first user (by name) not examined.
+    /// The rest of the account is handed to the next invocation (or the next CLI run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deferred: Option<String>,
 }
 
 impl AccountReport {
@@ -170,6 +174,9 @@ pub struct Summary {
     pub at: DateTime<Utc>,
     /// Per account, sorted by id.
     pub accounts: Vec<AccountReport>,
+    /// What the run as a whole could not do (an email not sent).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Summary {

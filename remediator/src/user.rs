@@ -27,6 +27,16 @@ pub(crate) struct Ctx<'a> {
     pub(crate) principal: String,
     pub(crate) dry_run: bool,
     pub(crate) now: DateTime<Utc>,
+    /// The invocation's deadline: no user and no rotation starts within the margin of it.
+    pub(crate) deadline: Option<std::time::Instant>,
+}
+
+impl Ctx<'_> {
+    /// True when the invocation's deadline is nearer than [`Remediator::deadline_margin`].
+    pub(crate) fn past_margin(&self) -> bool {
+        self.deadline
+            .is_some_and(|d| std::time::Instant::now() + self.r.deadline_margin >= d)
+    }
 }
 
 /// One user's run: what was done and what to tell the owner.
@@ -36,6 +46,8 @@ pub(crate) struct Work {
     pub(crate) coming: Vec<Item>,
     pub(crate) notes: Vec<String>,
     pub(crate) secret_name: Option<String>,
+    /// A step of this user was not started because the deadline was near.
+    pub(crate) deferred: bool,
 }
 
 impl Work {
@@ -89,6 +101,7 @@ impl Ctx<'_> {
             coming: vec![],
             notes: vec![],
             secret_name: None,
+            deferred: false,
         };
         let mut tags = TagChanges::default();
         if let Err(e) = self
@@ -299,11 +312,14 @@ impl Ctx<'_> {
         } else {
             Outcome::Done
         };
+        // A preview is dated when the step is due (what a DryRun preview is about), a step done
+        // when it was done.
+        let at = if preview { a.due } else { now };
         match a.action {
             Action::RecordDisabled => {
                 tags.set
                     .insert(format!("{DISABLED_TAG_PREFIX}{id}"), now.to_rfc3339());
-                w.record(id, ActionKind::RecordDisabled, outcome, now, a.why.clone());
+                w.record(id, ActionKind::RecordDisabled, outcome, at, a.why.clone());
                 true
             }
             Action::Delete => {
@@ -332,7 +348,7 @@ impl Ctx<'_> {
                     }
                     tags.set.remove(&k);
                 }
-                w.record(id, ActionKind::Delete, outcome, now, a.why.clone());
+                w.record(id, ActionKind::Delete, outcome, at, a.why.clone());
                 true
             }
             Action::Disable => {
@@ -364,7 +380,7 @@ impl Ctx<'_> {
                     tags.unset.insert(restored);
                 }
                 announce_follow_ups(p, id, open);
-                w.record(id, ActionKind::Disable, outcome, now, a.why.clone());
+                w.record(id, ActionKind::Disable, outcome, at, a.why.clone());
                 true
             }
             Action::Rotate => {
@@ -373,9 +389,21 @@ impl Ctx<'_> {
                     w.record(id, ActionKind::Rotate, Outcome::Skipped, now, "the user's keys changed since the plan (no free slot or the key is not Active)");
                     return false;
                 }
+                if !preview && self.past_margin() {
+                    // Never start a rotation that the invocation may not live to store.
+                    w.record(
+                        id,
+                        ActionKind::Rotate,
+                        Outcome::Skipped,
+                        now,
+                        "not started: the invocation's deadline is near; the next invocation rotates",
+                    );
+                    w.deferred = true;
+                    return false;
+                }
                 announce_follow_ups(p, id, open);
                 if preview {
-                    w.record(id, ActionKind::Rotate, outcome, now, a.why.clone());
+                    w.record(id, ActionKind::Rotate, outcome, at, a.why.clone());
                     w.secret_name = Some(secrets::secret_name(&self.account.id, &name));
                     return true;
                 }
@@ -529,26 +557,10 @@ mod tests {
     use keyguard_aws::to_smithy;
 
     fn remediator() -> Remediator {
-        Remediator {
-            sdk: aws_config::SdkConfig::builder().build(),
-            caller: keyguard_aws::sdk::Caller {
-                account: "111122223333".into(),
-                partition: "aws".into(),
-                arn: "arn:aws:sts::111122223333:assumed-role/keyguard-remediator/run".into(),
-            },
-            settings: keyguard_core::Settings {
-                dry_run: false,
-                ..Default::default()
-            },
-            role: keyguard_aws::sdk::RoleSpec {
-                role_name: "keyguard-member-remediator".into(),
-                session_name: "keyguard".into(),
-                org_role_arn: None,
-            },
-            polling: Default::default(),
-            notices: Default::default(),
-            kms_key_id: None,
-        }
+        let mut r = Remediator::for_tests();
+        r.settings.dry_run = false;
+        r.role.role_name = "keyguard-member-remediator".into();
+        r
     }
 
     #[tokio::test]
@@ -640,6 +652,7 @@ mod tests {
             principal: "arn:aws:iam::444455556666:role/keyguard-member-remediator".into(),
             dry_run: false,
             now,
+            deadline: None,
         };
         let user = User {
             name: "ci".into(),

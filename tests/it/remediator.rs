@@ -74,7 +74,20 @@ async fn remediator(org: &Org, dry_run: bool) -> Remediator {
             admins: vec![ADMIN.into()],
             event_bus: None,
         },
-        kms_key_id: None,
+        ..Remediator::new(
+            aws_config::SdkConfig::builder().build(),
+            Caller {
+                account: org.management.clone(),
+                partition: "aws".into(),
+                arn: String::new(),
+            },
+            Settings::default(),
+            RoleSpec {
+                role_name: String::new(),
+                session_name: String::new(),
+                org_role_arn: None,
+            },
+        )
     }
 }
 
@@ -518,6 +531,7 @@ async fn dry_run_writes_nothing_and_sends_previews() {
         dry_run: true,
         at: now,
         accounts: vec![summary],
+        notes: vec![],
     };
     assert!(summary.count(Outcome::Preview) >= 7, "{summary:#?}");
     assert_eq!(summary.count(Outcome::Done), 0);
@@ -603,6 +617,7 @@ async fn a_secret_that_cannot_be_stored_leaves_no_key_and_an_interrupted_rotatio
             dry_run: false,
             at: now,
             accounts: vec![report],
+            notes: vec![],
         };
         assert!(matches!(
             s.into_result(),
