@@ -292,16 +292,21 @@ impl StateTable {
     /// Every item under `pk` whose sort key starts with `prefix` (Query, every page, strongly
     /// consistent), in sort-key order.
     pub async fn query(&self, pk: &str, prefix: &str) -> Result<Vec<Item>> {
-        let mut pages = self
+        let mut query = self
             .client
             .query()
             .table_name(&self.name)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(":pk", s(pk))
-            .expression_attribute_values(":prefix", s(prefix))
-            .consistent_read(true)
-            .into_paginator()
-            .send();
+            .consistent_read(true);
+        // DynamoDB refuses an empty string in a key condition: no prefix is no sort-key condition.
+        query = if prefix.is_empty() {
+            query.key_condition_expression("pk = :pk")
+        } else {
+            query
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", s(prefix))
+        };
+        let mut pages = query.into_paginator().send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| Error::sdk("Query", e))?;

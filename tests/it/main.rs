@@ -12,3 +12,4 @@ mod deploy;
 mod remediator;
 mod report;
 mod rule_lambda;
+mod scale;
