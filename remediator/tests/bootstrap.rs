@@ -28,9 +28,26 @@ async fn the_bootstrap_remediates_a_user_and_names_its_errors() {
         Utc::now(),
     )
     .await;
-    let mut env = org.env().await;
+    // As deployed: the central account's execution role, its member roles elsewhere; the
+    // function learns its account from its ARN (no STS call at start-up).
+    let mut env = support::env_of(
+        &Rig::get()
+            .as_role(
+                &org.management,
+                "keyguard-remediator",
+                "keyguard-remediator",
+            )
+            .await,
+    )
+    .await;
     env.push(("DRY_RUN_FLAG", "false".into()));
-    let mut lambda = LocalLambda::start(env!("CARGO_BIN_EXE_remediator").as_ref(), env);
+    env.push(("KEYGUARD_EXECUTION_ROLE", "keyguard-remediator".into()));
+    env.push(("KEYGUARD_MEMBER_ROLE", "keyguard-member-remediator".into()));
+    let mut lambda = LocalLambda::start_as(
+        env!("CARGO_BIN_EXE_remediator").as_ref(),
+        &support::lambda::function_arn(&org.management, "keyguard-remediator"),
+        env,
+    );
     let event = |user: &str| -> Value {
         let text = fixture("remediator/fixtures/remediation.json")
             .replace("{{user_id}}", &users[user].user_id)
@@ -51,6 +68,12 @@ async fn the_bootstrap_remediates_a_user_and_names_its_errors() {
         .await
         .unwrap();
     assert_eq!(keys.access_key_metadata().len(), 2);
+    assert!(
+        !Rig::get()
+            .calls(&org.management)
+            .contains_key("sts:GetCallerIdentity"),
+        "the function knows who it is without STS"
+    );
 
     // A step that fails makes the invocation fail, with the summary in the error.
     Rig::get().fault(Some(&member), "CreateAccessKey", "ServiceFailure", 1);

@@ -28,10 +28,20 @@ async fn the_bootstrap_answers_config_events_and_names_its_errors() {
         ..UserSpec::default()
     };
     let users = seed(&org.member(0).await, &member, &[spec], t).await;
-    // The function runs as the central account, as it would in AWS.
-    let mut env = org.env().await;
-    env.push(("KEYGUARD_MEMBER_ROLE", "keyguard-member".into()));
-    let mut lambda = LocalLambda::start(&bootstrap(), env);
+    // The function runs in the member account, as its own role, as deployed: it learns its
+    // account from the function ARN (no STS call at start-up).
+    let mut env = support::env_of(
+        &Rig::get()
+            .as_role(&member, "keyguard-member-rule", "keyguard-rule-lambda")
+            .await,
+    )
+    .await;
+    env.push(("KEYGUARD_EXECUTION_ROLE", "keyguard-member-rule".into()));
+    let mut lambda = LocalLambda::start_as(
+        &bootstrap(),
+        &support::lambda::function_arn(&member, "keyguard-rule-lambda"),
+        env,
+    );
 
     let text = fixture("rule-lambda/fixtures/scheduled.json")
         .replace("\"{{parameters}}\"", "\"\"")
@@ -46,6 +56,10 @@ async fn the_bootstrap_answers_config_events_and_names_its_errors() {
 
     let stored = Rig::get().calls(&member);
     assert_eq!(stored.get("config:PutEvaluations"), Some(&1));
+    assert!(
+        !stored.contains_key("sts:GetCallerIdentity") && !stored.contains_key("sts:AssumeRole"),
+        "the function knows who it is without STS: {stored:?}"
+    );
     let config = aws_sdk_config::Client::new(&org.member(0).await);
     let results = config
         .get_compliance_details_by_config_rule()
@@ -88,7 +102,7 @@ async fn the_bootstrap_answers_config_events_and_names_its_errors() {
     let (error_type, message) = lambda.invoke(&serde_json::json!([1, 2])).err();
     assert_eq!(error_type, "MalformedEvent", "{message}");
 
-    // A member account whose role cannot be assumed: the AWS failure's kind.
+    // Config refusing the evaluations: the AWS failure's kind.
     Rig::get().fault(Some(&member), "PutEvaluations", "AccessDenied", 1);
     let (error_type, message) = lambda.invoke(&event).err();
     assert_eq!(error_type, "AccessDenied", "{message}");

@@ -67,13 +67,13 @@ fn defaults(template: &Value) -> BTreeMap<String, String> {
         .collect()
 }
 
-// ------------------------------------------------------------------ the conformance pack
+// ------------------------------------------------------------------ the Config rule
 
 #[test]
-fn the_packs_rule_parameters_round_trip_into_the_rules_parameter_type() {
-    let pack = yaml("conformance-packs/keyguard-access-keys.yaml");
-    let params = defaults(&pack);
-    let rule = &pack["Resources"]["KeyguardAccessKeysRule"]["Properties"];
+fn the_rules_parameters_round_trip_into_the_rules_parameter_type() {
+    let member = yaml("deploy/member-role.yaml");
+    let params = defaults(&member);
+    let rule = &member["Resources"]["AccessKeysRule"]["Properties"];
     let input = resolve_refs(&rule["InputParameters"], &params);
     // Config hands the rule its parameters as one JSON object of strings.
     let json = serde_json::to_string(&input).unwrap();
@@ -92,7 +92,7 @@ fn the_packs_rule_parameters_round_trip_into_the_rules_parameter_type() {
             exemption_expiry_tag: Some(d.exemption_expiry_tag.clone()),
             owner_email_tag: Some(d.owner_email_tag.clone()),
         },
-        "every setting of the rule is a pack parameter with DESIGN.md's default"
+        "every setting of the rule is a member-stack parameter with DESIGN.md's default"
     );
     assert_eq!(parsed.apply(&d).unwrap(), d);
 
@@ -103,8 +103,14 @@ fn the_packs_rule_parameters_round_trip_into_the_rules_parameter_type() {
         .to_string();
     assert!(err.contains("RotationDays"), "{err}");
 
-    // Custom Lambda rule on IAM users: on change (and oversized change) plus periodic.
+    // Custom Lambda rule on IAM users, evaluated by this account's own function: on change (and
+    // oversized change) plus periodic.
     assert_eq!(rule["Source"]["Owner"], "CUSTOM_LAMBDA");
+    let Value::Tagged(source) = &rule["Source"]["SourceIdentifier"] else {
+        panic!("the rule's function is a !GetAtt")
+    };
+    assert_eq!(tag_name(source), "GetAtt");
+    assert_eq!(source.value.as_str(), Some("RuleFunction.Arn"));
     assert_eq!(
         rule["Scope"]["ComplianceResourceTypes"],
         serde_norway::from_str::<Value>("[AWS::IAM::User]").unwrap()
@@ -125,7 +131,7 @@ fn the_packs_rule_parameters_round_trip_into_the_rules_parameter_type() {
     );
 
     // Remediation by the SSM document with the UserId, automatic only when switched on.
-    let rem = &pack["Resources"]["KeyguardAccessKeysRemediation"]["Properties"];
+    let rem = &member["Resources"]["AccessKeysRemediation"]["Properties"];
     assert_eq!(rem["TargetType"], "SSM_DOCUMENT");
     assert_eq!(
         rem["Parameters"]["ResourceId"]["ResourceValue"]["Value"],
@@ -140,20 +146,18 @@ fn the_packs_rule_parameters_round_trip_into_the_rules_parameter_type() {
     ] {
         assert!(!rem[key].is_null(), "remediation lacks {key}");
     }
-    // A conformance pack may hold only rules and remediation configurations.
-    for (name, r) in pack["Resources"].as_mapping().unwrap() {
-        let ty = r["Type"].as_str().unwrap();
-        assert!(
-            ty == "AWS::Config::ConfigRule" || ty == "AWS::Config::RemediationConfiguration",
-            "{name:?} is a {ty}, which a conformance pack cannot hold"
-        );
-    }
-    // The document the pack names is the one the member stack creates.
-    let member = yaml("deploy/member-role.yaml");
-    assert_eq!(
-        member["Resources"]["RemediationDocument"]["Properties"]["Name"].as_str(),
-        Some(params["RemediationDocument"].as_str())
-    );
+    let Value::Tagged(target) = &rem["TargetId"] else {
+        panic!("the remediation names the stack's own document")
+    };
+    assert_eq!(target.value.as_str(), Some("RemediationDocument"));
+
+    // Config of this account, and only of it, may invoke the function.
+    let permission = &member["Resources"]["ConfigInvokesRule"]["Properties"];
+    assert_eq!(permission["Principal"], "config.amazonaws.com");
+    let Value::Tagged(source_account) = &permission["SourceAccount"] else {
+        panic!("SourceAccount is !Ref AWS::AccountId")
+    };
+    assert_eq!(source_account.value.as_str(), Some("AWS::AccountId"));
 }
 
 #[test]
@@ -241,7 +245,6 @@ fn the_remediation_document_fails_when_the_remediator_fails() {
 
 /// The roles keyguard's code runs as, and the templates that define them.
 const CODE_ROLES: &[(&str, &str)] = &[
-    ("keyguard-rule-lambda", "deploy/central.yaml"),
     ("keyguard-remediator", "deploy/central.yaml"),
     ("keyguard-reporter", "deploy/central.yaml"),
     ("keyguard-member-rule", "deploy/member-role.yaml"),
@@ -294,6 +297,26 @@ const ON_BEHALF: &[(&str, &str, &str)] = &[
         "the dead-letter topic is encrypted",
     ),
     (
+        "keyguard-remediator",
+        "sqs:ReceiveMessage",
+        "Lambda's event source mapping takes the work queue's messages with the function's role",
+    ),
+    (
+        "keyguard-remediator",
+        "sqs:DeleteMessage",
+        "Lambda's event source mapping deletes the messages the function did not report failed",
+    ),
+    (
+        "keyguard-remediator",
+        "sqs:GetQueueAttributes",
+        "Lambda's event source mapping reads the work queue's attributes",
+    ),
+    (
+        "keyguard-remediator",
+        "sqs:ChangeMessageVisibility",
+        "Lambda's event source mapping returns failed messages to the queue",
+    ),
+    (
         "*",
         "secretsmanager:TagResource",
         "CreateSecret with tags needs it; the rig sees one CreateSecret call",
@@ -308,6 +331,8 @@ fn iam_action(call: &str) -> String {
     match call {
         // S3's ListObjectsV2 is authorized as s3:ListBucket; SESv2's SendEmail as ses:SendEmail.
         "s3:ListObjectsV2" => "s3:ListBucket".into(),
+        // Batch calls are authorized as their single-message action.
+        "sqs:SendMessageBatch" => "sqs:SendMessage".into(),
         other => other.to_string(),
     }
 }
@@ -416,6 +441,13 @@ fn least_privilege(
 
 #[test]
 fn no_role_allows_wildcards_passrole_or_policy_writes() {
+    // The rule function's role is its own account's: only Lambda may assume it, and only for
+    // this account's functions.
+    let member = yaml("deploy/member-role.yaml");
+    let trust = &member["Resources"]["RuleMemberRole"]["Properties"]["AssumeRolePolicyDocument"]
+        ["Statement"][0];
+    assert_eq!(trust["Principal"]["Service"], "lambda.amazonaws.com");
+    assert!(!trust["Condition"]["StringEquals"]["aws:SourceAccount"].is_null());
     let grants = granted(&[
         "deploy/central.yaml",
         "deploy/member-role.yaml",
@@ -440,7 +472,6 @@ fn no_role_allows_wildcards_passrole_or_policy_writes() {
     // Member roles trust only their central role, and only from inside the organization.
     let member = yaml("deploy/member-role.yaml");
     for (logical, central) in [
-        ("RuleMemberRole", "keyguard-rule-lambda"),
         ("RemediatorMemberRole", "keyguard-remediator"),
         ("ReporterMemberRole", "keyguard-reporter"),
     ] {

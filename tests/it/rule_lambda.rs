@@ -23,19 +23,18 @@ fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(0)
 }
 
-/// The rule's context as deployed: the rule Lambda's execution role in the central (management)
-/// account, its own member role in the others.
-async fn ctx(org: &Org) -> RuleContext {
+/// The rule as deployed (deploy/member-role.yaml): a function in each account, running as that
+/// account's `keyguard-member-rule` role, so that Config never invokes across accounts.
+async fn deployed(account: &str) -> RuleContext {
     RuleContext {
         sdk: Rig::get()
-            .as_role(&org.management, "keyguard-rule-lambda", "rule")
+            .as_role(account, "keyguard-member-rule", "keyguard-rule-lambda")
             .await,
         caller: Caller {
-            account: org.management.clone(),
+            account: account.to_string(),
             partition: "aws".into(),
             arn: format!(
-                "arn:aws:sts::{}:assumed-role/keyguard-rule-lambda/rule",
-                org.management
+                "arn:aws:sts::{account}:assumed-role/keyguard-member-rule/keyguard-rule-lambda"
             ),
         },
         settings: Settings::default(),
@@ -49,6 +48,12 @@ async fn ctx(org: &Org) -> RuleContext {
             attempts: 20,
         },
     }
+}
+
+/// Config invoking the rule function of the event's account with `event`.
+async fn run(event: ConfigEvent, at: DateTime<Utc>) -> rule_lambda::Result<rule_lambda::Summary> {
+    let account = event.account_id.clone().expect("the event's account");
+    handle(&deployed(&account).await, event, at).await
 }
 
 /// A Config event from a fixture: `outer` placeholders are replaced in the file's text, `inner`
@@ -231,9 +236,8 @@ async fn scheduled_and_change_triggered_verdicts_across_three_member_accounts() 
     )
     .await;
 
-    let ctx = ctx(&org).await;
     for (i, account) in org.members.iter().enumerate() {
-        let summary = handle(&ctx, scheduled(account, t), t)
+        let summary = run(scheduled(account, t), t)
             .await
             .unwrap_or_else(|e| panic!("member {i}: {e}"));
         assert_eq!(summary.account, *account);
@@ -294,15 +298,14 @@ async fn scheduled_and_change_triggered_verdicts_across_three_member_accounts() 
         .collect()
     );
 
-    // The member accounts were read through the member role, not with the central credentials.
+    // Each account's own function evaluated it: nothing ran in the central account, no role
+    // was assumed across accounts.
     let central = Rig::get().calls(&org.management);
     assert!(
-        central.get("sts:AssumeRole").copied().unwrap_or(0) >= 3,
-        "{central:?}"
-    );
-    assert!(
-        !central.keys().any(|k| k.starts_with("iam:")),
-        "IAM read in the central account: {central:?}"
+        !central
+            .keys()
+            .any(|k| k.starts_with("iam:") || k.starts_with("config:") || k == "sts:AssumeRole"),
+        "the central account took part: {central:?}"
     );
 
     // A deleted user becomes NOT_APPLICABLE at the next scheduled run.
@@ -315,7 +318,7 @@ async fn scheduled_and_change_triggered_verdicts_across_three_member_accounts() 
         .unwrap();
     iam0.delete_user().user_name("leaver").send().await.unwrap();
     let t2 = t + Duration::seconds(60);
-    let summary = handle(&ctx, scheduled(&a0, t2), t2).await.unwrap();
+    let summary = run(scheduled(&a0, t2), t2).await.unwrap();
     assert_eq!(summary.not_applicable, 1);
     let after = verdicts(&org, 0).await;
     assert_eq!(
@@ -336,7 +339,7 @@ async fn scheduled_and_change_triggered_verdicts_across_three_member_accounts() 
         false,
         t3,
     );
-    let summary = handle(&ctx, ev, t3).await.unwrap();
+    let summary = run(ev, t3).await.unwrap();
     assert_eq!(
         (summary.compliant, summary.message_type.as_str()),
         (1, "ConfigurationItemChangeNotification")
@@ -347,7 +350,7 @@ async fn scheduled_and_change_triggered_verdicts_across_three_member_accounts() 
     );
     // …and the path user with +=,.@- in its name is evaluated by its item too.
     let ev = change(&a0, &s0["deploy+bot@x"], "/ci/", &[], &[], "OK", false, t3);
-    handle(&ctx, ev, t3).await.unwrap();
+    run(ev, t3).await.unwrap();
     assert_eq!(
         verdicts(&org, 0).await[&id(&s0, "deploy+bot@x")].0,
         "NON_COMPLIANT"
@@ -364,13 +367,13 @@ async fn scheduled_and_change_triggered_verdicts_across_three_member_accounts() 
         false,
         t3,
     );
-    handle(&ctx, ev, t3).await.unwrap();
+    run(ev, t3).await.unwrap();
     assert_eq!(
         verdicts(&org, 1).await[&id(&s1, "m1-overdue")],
         c("NOT_APPLICABLE", "The IAM user was deleted.".into())
     );
     let ev = change(&org.members[1], &s1["m1-ok"], "/", &[], &[], "OK", true, t3);
-    handle(&ctx, ev, t3).await.unwrap();
+    run(ev, t3).await.unwrap();
     assert_eq!(
         verdicts(&org, 1).await[&id(&s1, "m1-ok")],
         c(
@@ -381,7 +384,7 @@ async fn scheduled_and_change_triggered_verdicts_across_three_member_accounts() 
 
     // Oversized: Config's history is fetched (the rig has none), then IAM is asked.
     let ev = oversized(&a0, &id(&s0, "never-used"), "never-used", t3);
-    let summary = handle(&ctx, ev, t3).await.unwrap();
+    let summary = run(ev, t3).await.unwrap();
     assert_eq!(summary.non_compliant, 1);
     let calls = Rig::get().calls(&a0);
     assert!(
@@ -390,8 +393,8 @@ async fn scheduled_and_change_triggered_verdicts_across_three_member_accounts() 
     );
 }
 
-/// The central account's own users are evaluated with the rule Lambda's own role (no
-/// AssumeRole), by scheduled and oversized events alike.
+/// The central (management) account's users are evaluated by its own function like any other
+/// account's, by scheduled and oversized events alike.
 #[tokio::test]
 async fn the_central_account_is_evaluated_with_the_functions_own_role() {
     let org = Org::new(0).await;
@@ -407,11 +410,10 @@ async fn the_central_account_is_evaluated_with_the_functions_own_role() {
         t,
     )
     .await;
-    let ctx = ctx(&org).await;
-    let summary = handle(&ctx, scheduled(&a, t), t).await.unwrap();
+    let summary = run(scheduled(&a, t), t).await.unwrap();
     assert_eq!(summary.non_compliant, 1);
     let ev = oversized(&a, &s["central-ci"].user_id, "central-ci", t);
-    let summary = handle(&ctx, ev, t).await.unwrap();
+    let summary = run(ev, t).await.unwrap();
     assert_eq!(summary.non_compliant, 1);
     let calls = Rig::get().calls(&a);
     assert!(
@@ -433,7 +435,6 @@ async fn rule_parameters_override_and_bad_input_is_a_clear_error_that_writes_not
         t,
     )
     .await;
-    let ctx = ctx(&org).await;
     let with = |params: &str| {
         event(
             "scheduled.json",
@@ -447,9 +448,7 @@ async fn rule_parameters_override_and_bad_input_is_a_clear_error_that_writes_not
         )
     };
     // RotationPeriod 80 from the rule's parameters makes the 85-day key non-compliant.
-    handle(&ctx, with(r#"{"RotationPeriod":"80"}"#), t)
-        .await
-        .unwrap();
+    run(with(r#"{"RotationPeriod":"80"}"#), t).await.unwrap();
     assert_eq!(verdicts(&org, 0).await[&s["ci"].user_id].0, "NON_COMPLIANT");
 
     let before = Rig::get().calls(&a).get("config:PutEvaluations").copied();
@@ -458,7 +457,7 @@ async fn rule_parameters_override_and_bad_input_is_a_clear_error_that_writes_not
         (r#"{"MaxAccessKeyAge":"90"}"#, "MaxAccessKeyAge"),
         (r#"{"RecoveryGracePeriod":"0"}"#, "RecoveryGracePeriod"),
     ] {
-        let err = handle(&ctx, with(params), t).await.unwrap_err().to_string();
+        let err = run(with(params), t).await.unwrap_err().to_string();
         assert!(err.contains(needle), "{params}: {err}");
     }
     let mut bad = with("");
@@ -466,21 +465,21 @@ async fn rule_parameters_override_and_bad_input_is_a_clear_error_that_writes_not
         r#"{"messageType":"SomethingNew","notificationCreationTime":"2026-01-01T00:00:00Z"}"#
             .into(),
     );
-    let err = handle(&ctx, bad, t).await.unwrap_err().to_string();
+    let err = run(bad, t).await.unwrap_err().to_string();
     assert!(
         err.contains("SomethingNew") && err.starts_with("malformed Config event"),
         "{err}"
     );
     let mut bad = with("");
     bad.result_token = None;
-    assert!(handle(&ctx, bad, t)
+    assert!(run(bad, t)
         .await
         .unwrap_err()
         .to_string()
         .contains("resultToken"));
     let mut bad = with("");
     bad.invoking_event = Some("{not json".into());
-    assert!(handle(&ctx, bad, t)
+    assert!(run(bad, t)
         .await
         .unwrap_err()
         .to_string()
@@ -507,18 +506,17 @@ async fn failed_evaluations_are_retried_then_reported() {
         t,
     )
     .await;
-    let ctx = ctx(&org).await;
     let rig = Rig::get();
     // Config fails the batch once: the handler sends the failed evaluations again and succeeds.
     rig.fault(Some(&a), "PutEvaluations", "FailedEvaluations", 1);
-    let summary = handle(&ctx, scheduled(&a, t), t)
+    let summary = run(scheduled(&a, t), t)
         .await
         .unwrap_or_else(|e| panic!("{e}: {:?}", rig.calls(&a)));
     assert_eq!(summary.put_calls, 2);
     assert_eq!(verdicts(&org, 0).await.len(), 2);
     // Config keeps failing: the invocation fails and names what was not written.
     rig.fault(Some(&a), "PutEvaluations", "FailedEvaluations", 10);
-    let err = handle(&ctx, scheduled(&a, t + Duration::seconds(1)), t)
+    let err = run(scheduled(&a, t + Duration::seconds(1)), t)
         .await
         .unwrap_err()
         .to_string();
@@ -526,7 +524,7 @@ async fn failed_evaluations_are_retried_then_reported() {
     rig.clear_faults(&a);
     // Throttled IAM calls are retried by the SDK.
     rig.fault(Some(&a), "GetAccountAuthorizationDetails", "Throttling", 2);
-    handle(&ctx, scheduled(&a, t + Duration::seconds(2)), t)
+    run(scheduled(&a, t + Duration::seconds(2)), t)
         .await
         .unwrap();
 }
@@ -552,7 +550,7 @@ async fn scheduled_iam_calls(users: usize, findings: usize) -> u64 {
     seed(&org.member(0).await, &a, &specs, t).await;
     let rig = Rig::get();
     rig.reset_calls(&a);
-    let summary = handle(&ctx(&org).await, scheduled(&a, t), t).await.unwrap();
+    let summary = run(scheduled(&a, t), t).await.unwrap();
     assert_eq!(summary.non_compliant, findings);
     let calls = rig.calls(&a);
     let iam: u64 = calls
