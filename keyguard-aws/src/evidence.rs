@@ -427,24 +427,6 @@ fn name_keys(records: &mut [UserRecord], file: &AccessKeysFile) {
     }
 }
 
-/// Writes `value` as pretty JSON to `path`, creating folders.
-pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(|e| Error::Evidence {
-            path: parent.into(),
-            message: e.to_string(),
-        })?;
-    }
-    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Evidence {
-        path: path.into(),
-        message: e.to_string(),
-    })?;
-    fs::write(path, text + "\n").map_err(|e| Error::Evidence {
-        path: path.into(),
-        message: e.to_string(),
-    })
-}
-
 /// Formats a time the way AWS CLI v2 prints it.
 pub fn cli_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()

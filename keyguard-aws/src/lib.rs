@@ -20,12 +20,14 @@
 //! - [`s3`]: S3 objects (org trail files, reports); [`cloudtrail`]: paced `LookupEvents`.
 //! - [`state`]: the central state table (DynamoDB); [`queue`]: SQS, handing out work.
 //! - [`lambda`]: what a bootstrap learns from its invocation (who it is, its deadline).
+//! - [`collect`]: an account's part of an evidence folder, read live, written to a folder or S3.
 //! - [`evidence`]: the evidence folder (AWS CLI exports), read and written (files, no AWS).
 //!
 //! Every list is paged, every fan-out is bounded ([`CONCURRENCY`]), and throttling is retried by
 //! the SDK's standard retry strategy with jittered exponential backoff ([`sdk::retry_config`]).
 
 pub mod cloudtrail;
+pub mod collect;
 pub mod config;
 pub mod email;
 mod error;
