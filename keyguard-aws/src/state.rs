@@ -97,23 +97,28 @@ impl StateTable {
         HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
     }
 
-    /// Puts `body` at `(pk, sk)` unless an item is there (a conditional write). `false` when one
-    /// was: somebody else wrote it first.
+    /// Puts `body` (and the numeric attributes `numbers`) at `(pk, sk)` unless an item is there (a
+    /// conditional write). `false` when one was: somebody else wrote it first.
     pub async fn put_new(
         &self,
         pk: &str,
         sk: &str,
         body: &str,
+        numbers: &[(&str, i64)],
         expires: DateTime<Utc>,
     ) -> Result<bool> {
-        let res = self
+        let mut put = self
             .client
             .put_item()
             .table_name(&self.name)
             .item("pk", s(pk))
             .item("sk", s(sk))
             .item(BODY, s(body))
-            .item(TTL_ATTRIBUTE, n(expires.timestamp()))
+            .item(TTL_ATTRIBUTE, n(expires.timestamp()));
+        for (k, v) in numbers {
+            put = put.item(*k, n(*v));
+        }
+        let res = put
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
@@ -311,6 +316,171 @@ impl StateTable {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| Error::sdk("Query", e))?;
             out.extend(page.items().iter().map(item_of));
+        }
+        Ok(out)
+    }
+}
+
+/// A run handed out to a work queue, in the state table: its description (JSON), how many
+/// accounts it has, how many finished (and failed), and flags set once (finalizing steps).
+///
+/// | pk | sk | what |
+/// | --- | --- | --- |
+/// | `runs` | `<run>` | the index of runs (for the next dispatch's safety net) |
+/// | `run#<run>` | `#run` | the description; numbers `total`, `done`, `failed`; flags |
+/// | `run#<run>` | `acct#<account>` | the account's outcome, written once when it finishes |
+///
+/// Callers keep their own items under `run#<run>` with other sort-key prefixes.
+#[derive(Debug, Clone, Copy)]
+pub struct Runs<'a>(pub &'a StateTable);
+
+/// A run as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    /// The description (JSON) given at creation.
+    pub meta: String,
+    /// Accounts handed out.
+    pub total: i64,
+    /// Accounts finished (done or failed for good).
+    pub done: i64,
+    /// Of those, failed.
+    pub failed: i64,
+    /// Flags set by [`Runs::claim`].
+    pub flags: Vec<String>,
+}
+
+impl Run {
+    /// Whether `flag` was claimed.
+    pub fn has(&self, flag: &str) -> bool {
+        self.flags.iter().any(|f| f == flag)
+    }
+}
+
+/// How long a run's items are kept.
+pub const RUN_DAYS: i64 = 30;
+
+impl Runs<'_> {
+    /// Records a new run of `total` accounts; `false` when a run of that id exists (a schedule
+    /// delivered twice).
+    pub async fn create(
+        &self,
+        run: &str,
+        meta: &str,
+        total: usize,
+        started: DateTime<Utc>,
+    ) -> Result<bool> {
+        let expires = started + chrono::Duration::days(RUN_DAYS);
+        if !self
+            .0
+            .put_new(
+                &format!("run#{run}"),
+                "#run",
+                meta,
+                &[("total", total as i64), ("done", 0), ("failed", 0)],
+                expires,
+            )
+            .await?
+        {
+            return Ok(false);
+        }
+        self.0
+            .put("runs", run, &started.to_rfc3339(), expires)
+            .await?;
+        Ok(true)
+    }
+
+    /// The run, `None` when there is no such run.
+    pub async fn get(&self, run: &str) -> Result<Option<Run>> {
+        let Some(item) = self.0.get(&format!("run#{run}"), "#run").await? else {
+            return Ok(None);
+        };
+        let num = |k: &str| item.numbers.get(k).copied().unwrap_or(0);
+        Ok(Some(Run {
+            meta: item.body.clone().unwrap_or_default(),
+            total: num("total"),
+            done: num("done"),
+            failed: num("failed"),
+            flags: item
+                .numbers
+                .iter()
+                .filter(|(k, v)| {
+                    **v == 1 && !["total", "done", "failed", TTL_ATTRIBUTE].contains(&k.as_str())
+                })
+                .map(|(k, _)| k.clone())
+                .collect(),
+        }))
+    }
+
+    /// Records that `account` finished (`failed`: for good, after its last attempt) with
+    /// `outcome` (JSON) and counts it, once: a second report of the same account (a message
+    /// delivered twice) counts nothing and returns `None`. Otherwise `(done, total)` after it.
+    pub async fn finish_account(
+        &self,
+        run: &str,
+        account: &str,
+        outcome: &str,
+        failed: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(i64, i64)>> {
+        let pk = format!("run#{run}");
+        let first = self
+            .0
+            .put_new(
+                &pk,
+                &format!("acct#{account}"),
+                outcome,
+                &[("failed", i64::from(failed))],
+                now + chrono::Duration::days(RUN_DAYS),
+            )
+            .await?;
+        if !first {
+            return Ok(None);
+        }
+        let counters = self
+            .0
+            .add(&pk, "#run", &[("done", 1), ("failed", i64::from(failed))])
+            .await?;
+        Ok(Some((
+            counters.get("done").copied().unwrap_or(0),
+            counters.get("total").copied().unwrap_or(0),
+        )))
+    }
+
+    /// The outcomes of the finished accounts: `(account, outcome JSON, failed)`.
+    pub async fn accounts(&self, run: &str) -> Result<Vec<(String, String, bool)>> {
+        Ok(self
+            .0
+            .query(&format!("run#{run}"), "acct#")
+            .await?
+            .into_iter()
+            .map(|i| {
+                (
+                    i.sk.trim_start_matches("acct#").to_string(),
+                    i.body.unwrap_or_default(),
+                    i.numbers.get("failed").copied().unwrap_or(0) == 1,
+                )
+            })
+            .collect())
+    }
+
+    /// Sets `flag` on the run once: `true` for the caller that set it.
+    pub async fn claim(&self, run: &str, flag: &str) -> Result<bool> {
+        self.0.claim(&format!("run#{run}"), "#run", flag).await
+    }
+
+    /// Runs whose id starts with `kind` (`sweep-`, `report-weekly-`…) and sorts before `run` (ids
+    /// are dated) that were never finalized.
+    pub async fn unfinished_before(&self, kind: &str, run: &str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for i in self.0.query("runs", kind).await? {
+            if i.sk.as_str() >= run {
+                continue;
+            }
+            if let Some(r) = self.get(&i.sk).await? {
+                if !r.has("finalized") {
+                    out.push(i.sk);
+                }
+            }
         }
         Ok(out)
     }

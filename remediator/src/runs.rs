@@ -1,12 +1,10 @@
-//! A queued run in the central state table: its progress, each account's and user's notice
-//! pieces, and the previews owners were already sent. The layout (all under the table's `pk` /
-//! `sk`, bodies JSON):
+//! The remediator's part of a queued run in the central state table, beside the progress that
+//! [`keyguard_aws::state::Runs`] keeps: each user's notice piece, the owners whose email went
+//! out, and the previews owners were already sent. The layout (bodies JSON):
 //!
 //! | pk | sk | what |
 //! | --- | --- | --- |
-//! | `runs` | `<run>` | the index of runs (for the next dispatch's safety net) |
-//! | `run#<run>` | `#run` | [`RunMeta`]; counters `done`, `failed`; flags `digest`, `owners`, `finalized` |
-//! | `run#<run>` | `acct#<account>` | the account's [`AccountPiece`], written once when it finishes |
+//! | `run#<run>` | `acct#<account>` | the account's [`AccountPiece`] (the progress record) |
 //! | `run#<run>` | `owner#<hex owner>#<account>#<user>` | a user's [`UserPiece`] (the latest attempt's) |
 //! | `run#<run>` | `sent#<hex owner>` | the owner's email went out |
 //! | `preview#<account>#<user>` | `<key>#<step>` | a DryRun preview of that step and date was sent |
@@ -14,26 +12,22 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use keyguard_aws::state::StateTable;
+use keyguard_aws::state::{self, StateTable, RUN_DAYS};
 use serde::{Deserialize, Serialize};
 
 use crate::notices::{Item, UserNotice};
 use crate::notify::{AccountPiece, UserPiece};
 use crate::{Error, Mode, Result};
 
-/// How long a run's items are kept.
-const RUN_DAYS: i64 = 30;
 /// How long a preview record is kept (a step previewed once is not previewed again meanwhile
 /// unless its date changes).
 const PREVIEW_DAYS: i64 = 90;
 
-/// What a run is.
+/// What a sweep run is (the run's description in the state table).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunMeta {
     /// When it was dispatched.
     pub started: DateTime<Utc>,
-    /// Accounts handed out.
-    pub total: usize,
     /// Preview or not (DryRun or `mode: preview`).
     pub preview: bool,
     /// The request's mode.
@@ -45,12 +39,8 @@ pub struct RunMeta {
 pub struct RunState {
     /// What the run is.
     pub meta: RunMeta,
-    /// Accounts finished (done or failed for good).
-    pub done: i64,
-    /// Of those, failed.
-    pub failed: i64,
-    /// Flags set by [`Runs::claim`].
-    pub flags: Vec<String>,
+    /// Progress and flags.
+    pub run: state::Run,
 }
 
 fn hex(s: &str) -> String {
@@ -61,47 +51,35 @@ fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("plain data serializes")
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(what: &str, body: Option<&str>) -> Result<T> {
-    serde_json::from_str(body.unwrap_or_default())
+fn parse<T: for<'de> Deserialize<'de>>(what: &str, body: &str) -> Result<T> {
+    serde_json::from_str(body)
         .map_err(|e| Error::Internal(format!("state table: unreadable {what}: {e}")))
 }
 
-/// The runs, in one state table.
+/// The sweep runs, in one state table.
 pub struct Runs<'a>(pub &'a StateTable);
 
 impl Runs<'_> {
-    /// Records a new run; `false` when a run of that id exists (a schedule delivered twice).
-    pub async fn create(&self, run: &str, meta: &RunMeta) -> Result<bool> {
-        let expires = meta.started + Duration::days(RUN_DAYS);
-        if !self
-            .0
-            .put_new(&format!("run#{run}"), "#run", &json(meta), expires)
-            .await?
-        {
-            return Ok(false);
-        }
-        self.0
-            .put("runs", run, &json(&meta.started), expires)
-            .await?;
-        Ok(true)
+    fn progress(&self) -> state::Runs<'_> {
+        state::Runs(self.0)
+    }
+
+    /// Records a new run of `total` accounts; `false` when a run of that id exists.
+    pub async fn create(&self, run: &str, meta: &RunMeta, total: usize) -> Result<bool> {
+        Ok(self
+            .progress()
+            .create(run, &json(meta), total, meta.started)
+            .await?)
     }
 
     /// The run's state, `None` when there is no such run.
     pub async fn state(&self, run: &str) -> Result<Option<RunState>> {
-        let Some(item) = self.0.get(&format!("run#{run}"), "#run").await? else {
+        let Some(r) = self.progress().get(run).await? else {
             return Ok(None);
         };
-        let meta: RunMeta = parse("run", item.body.as_deref())?;
         Ok(Some(RunState {
-            meta,
-            done: item.numbers.get("done").copied().unwrap_or(0),
-            failed: item.numbers.get("failed").copied().unwrap_or(0),
-            flags: item
-                .numbers
-                .iter()
-                .filter(|(k, v)| **v == 1 && !["done", "failed"].contains(&k.as_str()))
-                .map(|(k, _)| k.clone())
-                .collect(),
+            meta: parse("run", &r.meta)?,
+            run: r,
         }))
     }
 
@@ -123,9 +101,7 @@ impl Runs<'_> {
         Ok(())
     }
 
-    /// Records that an account finished (`failed`: for good, after its last attempt) and counts
-    /// it, once: a second report of the same account (a message delivered twice) counts nothing
-    /// and returns `None`. Otherwise the run's `(done, total)` after counting it.
+    /// Records that an account finished (see [`state::Runs::finish_account`]).
     pub async fn finish_account(
         &self,
         run: &str,
@@ -133,40 +109,21 @@ impl Runs<'_> {
         failed: bool,
         now: DateTime<Utc>,
     ) -> Result<Option<(i64, i64)>> {
-        let pk = format!("run#{run}");
-        let first = self
-            .0
-            .put_new(
-                &pk,
-                &format!("acct#{}", piece.account),
-                &json(piece),
-                now + Duration::days(RUN_DAYS),
-            )
-            .await?;
-        if !first {
-            return Ok(None);
-        }
-        let counters = self
-            .0
-            .add(&pk, "#run", &[("done", 1), ("failed", i64::from(failed))])
-            .await?;
-        let total = match self.state(run).await? {
-            Some(s) => s.meta.total as i64,
-            None => 0,
-        };
-        Ok(Some((counters.get("done").copied().unwrap_or(0), total)))
+        Ok(self
+            .progress()
+            .finish_account(run, &piece.account, &json(piece), failed, now)
+            .await?)
     }
 
     /// Every account and user piece of the run.
     pub async fn pieces(&self, run: &str) -> Result<(Vec<AccountPiece>, Vec<UserPiece>)> {
-        let pk = format!("run#{run}");
         let mut accounts = Vec::new();
-        for i in self.0.query(&pk, "acct#").await? {
-            accounts.push(parse("account piece", i.body.as_deref())?);
+        for (_, body, _) in self.progress().accounts(run).await? {
+            accounts.push(parse("account piece", &body)?);
         }
         let mut users = Vec::new();
-        for i in self.0.query(&pk, "owner#").await? {
-            users.push(parse("user piece", i.body.as_deref())?);
+        for i in self.0.query(&format!("run#{run}"), "owner#").await? {
+            users.push(parse("user piece", i.body.as_deref().unwrap_or_default())?);
         }
         Ok((accounts, users))
     }
@@ -179,14 +136,14 @@ impl Runs<'_> {
             .query(&format!("run#{run}"), &format!("owner#{}#", hex(owner)))
             .await?
         {
-            out.push(parse("user piece", i.body.as_deref())?);
+            out.push(parse("user piece", i.body.as_deref().unwrap_or_default())?);
         }
         Ok(out)
     }
 
     /// Sets `flag` on the run once: `true` for the caller that set it.
     pub async fn claim(&self, run: &str, flag: &str) -> Result<bool> {
-        Ok(self.0.claim(&format!("run#{run}"), "#run", flag).await?)
+        Ok(self.progress().claim(run, flag).await?)
     }
 
     /// Whether `owner`'s email of the run went out.
@@ -211,20 +168,9 @@ impl Runs<'_> {
         Ok(())
     }
 
-    /// Runs before `run` (by id: ids are dated) that were never finalized.
+    /// Sweep runs before `run` that were never finalized.
     pub async fn unfinished_before(&self, run: &str) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        for i in self.0.query("runs", "").await? {
-            if i.sk.as_str() >= run {
-                continue;
-            }
-            if let Some(s) = self.state(&i.sk).await? {
-                if !s.flags.iter().any(|f| f == "finalized") {
-                    out.push(i.sk);
-                }
-            }
-        }
-        Ok(out)
+        Ok(self.progress().unfinished_before("sweep-", run).await?)
     }
 
     /// `notice` without the preview items (steps done in preview, warnings) the owner was

@@ -139,11 +139,10 @@ pub async fn dispatch(r: &Remediator, mode: Mode, now: DateTime<Utc>) -> Result<
     let accounts = organization_accounts(&r.sdk, &r.role, &r.filter).await?;
     let meta = RunMeta {
         started: now,
-        total: accounts.len(),
         preview: dry_run(r, mode),
         mode,
     };
-    if !runs.create(&run, &meta).await? {
+    if !runs.create(&run, &meta, accounts.len()).await? {
         info!(run, "dispatched already");
         return Ok(Dispatched {
             run,
@@ -350,13 +349,13 @@ pub async fn finalize(r: &Remediator, run: &str, now: DateTime<Utc>) -> Result<(
         warn!("no such run");
         return Ok(());
     };
-    if state.flags.iter().any(|f| f == "finalized") {
+    if state.run.has("finalized") {
         return Ok(());
     }
     let (accounts, users) = runs.pieces(run).await?;
-    let unfinished = state.meta.total.saturating_sub(accounts.len());
+    let unfinished = (state.run.total as usize).saturating_sub(accounts.len());
     let run_at = state.meta.started.format("%Y-%m-%d %H:%M UTC").to_string();
-    if !state.flags.iter().any(|f| f == "digest") {
+    if !state.run.has("digest") {
         if !r.notices.admins.is_empty() {
             let d = digest(
                 run,
@@ -372,7 +371,7 @@ pub async fn finalize(r: &Remediator, run: &str, now: DateTime<Utc>) -> Result<(
         }
         runs.claim(run, "digest").await?;
     }
-    if !state.flags.iter().any(|f| f == "owners") {
+    if !state.run.has("owners") {
         let owners: Vec<WorkItem> = by_owner(&users)
             .into_keys()
             .map(|owner| WorkItem::Owner {
@@ -388,8 +387,8 @@ pub async fn finalize(r: &Remediator, run: &str, now: DateTime<Utc>) -> Result<(
     runs.claim(run, "finalized").await?;
     info!(
         accounts = accounts.len(),
-        finished = state.done,
-        failed = state.failed,
+        finished = state.run.done,
+        failed = state.run.failed,
         unfinished,
         owners = by_owner(&users).len(),
         at = %now,
