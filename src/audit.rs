@@ -55,7 +55,7 @@ pub async fn run(args: AuditArgs) -> Result<ExitCode> {
     let source = Source::open(&args.evidence, &args.scope).await?;
     let now = source.as_of(args.as_of, "evaluating");
     let outcomes = match &source {
-        Source::Evidence(evidence) => from_evidence(evidence, &args.scope, &settings, now),
+        Source::Evidence(evidence, _) => from_evidence(evidence, &args.scope, &settings, now),
         Source::Live(org) => live(org, &args.scope, &settings, now).await,
     };
     let failed = outcomes.iter().filter(|o| o.result.is_err()).count();

@@ -80,7 +80,8 @@ pub struct Policy {
 /// An evidence folder.
 #[derive(Debug, Clone, Args)]
 pub struct EvidenceArg {
-    /// Read this evidence folder instead of AWS (see README: the evidence folder).
+    /// Read this evidence folder instead of AWS (see README: the evidence folder): a folder, or
+    /// `s3://bucket/prefix` (what the reporter's workers write).
     #[arg(long, value_name = "DIR")]
     pub evidence: Option<PathBuf>,
 }

@@ -64,7 +64,7 @@ pub async fn run_plan(args: PlanArgs) -> Result<ExitCode> {
     let now = source.as_of(args.as_of, "planning");
     let mut plans = Vec::new();
     match &source {
-        Source::Evidence(evidence) => {
+        Source::Evidence(evidence, _) => {
             let filter = args.scope.filter();
             for account in evidence.accounts.iter().filter(|a| filter.admits(&a.id)) {
                 match evidence.inventory(&account.id) {

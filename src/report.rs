@@ -103,13 +103,13 @@ pub async fn run(args: ReportArgs) -> Result<ExitCode> {
     // S3 and email need AWS even when the data comes from an evidence folder.
     let delivery_sdk = match &source {
         Source::Live(org) => Some(org.base.clone()),
-        Source::Evidence(_) if args.s3_uri.is_some() || !args.email_to.is_empty() => {
+        Source::Evidence(..) if args.s3_uri.is_some() || !args.email_to.is_empty() => {
             Some(connect(&args.scope).await?.base)
         }
-        Source::Evidence(_) => None,
+        Source::Evidence(..) => None,
     };
     let inputs = match &source {
-        Source::Evidence(evidence) => from_evidence::inputs(evidence, &opts, now)?,
+        Source::Evidence(evidence, _) => from_evidence::inputs(evidence, &opts, now)?,
         Source::Live(org) => {
             let trail = if args.trail == "lookup" {
                 TrailSource::LookupEvents

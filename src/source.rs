@@ -24,8 +24,9 @@ pub struct Live {
 
 /// An evidence folder or the live organization.
 pub enum Source {
-    /// `--evidence DIR`.
-    Evidence(Evidence),
+    /// `--evidence DIR` (or `--evidence s3://bucket/prefix`, copied into a temporary folder that
+    /// lives as long as this).
+    Evidence(Evidence, #[allow(dead_code)] Option<tempfile::TempDir>),
     /// AWS, through the credential chain (boxed: an `SdkConfig` is large).
     Live(Box<Live>),
 }
@@ -34,7 +35,17 @@ impl Source {
     /// Opens `--evidence` when given, else connects to the organization of `scope`.
     pub async fn open(evidence: &EvidenceArg, scope: &Scope) -> Result<Source> {
         match &evidence.evidence {
-            Some(dir) => Ok(Source::Evidence(Evidence::open(dir)?)),
+            Some(dir) if dir.to_string_lossy().starts_with("s3://") => {
+                let uri = dir.to_string_lossy().to_string();
+                let base = sdk::load().await;
+                let tmp = tempfile::tempdir().context("a temporary folder for the evidence")?;
+                let n = keyguard_aws::collect::download(&base, &uri, tmp.path())
+                    .await
+                    .with_context(|| format!("reading the evidence folder {uri}"))?;
+                eprintln!("keyguard: {n} evidence files read from {uri}");
+                Ok(Source::Evidence(Evidence::open(tmp.path())?, Some(tmp)))
+            }
+            Some(dir) => Ok(Source::Evidence(Evidence::open(dir)?, None)),
             None => Ok(Source::Live(Box::new(connect(scope).await?))),
         }
     }
@@ -46,7 +57,7 @@ impl Source {
             return t;
         }
         match self {
-            Source::Evidence(e) => match &e.collected {
+            Source::Evidence(e, _) => match &e.collected {
                 Some(c) => {
                     eprintln!(
                         "keyguard: {verb} as of {} (when the evidence was collected; --as-of to change)",

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
-use keyguard_core::{Account, Compliance, KeyStatus};
+use keyguard_core::{Account, Compliance, ComplianceResult, KeyStatus};
 use serde::Serialize;
 
 use crate::config::compliance_results;
@@ -18,7 +18,9 @@ use crate::evidence::{
     AuthorizationDetailsFile, Collected, ComplianceFile, EvaluationResult, OrgAccount, Qualifier,
     ResultIdentifier,
 };
-use crate::inventory::{credential_report, list_keys, parse_credential_report, users, ReportPolling};
+use crate::inventory::{
+    credential_report, list_keys, parse_credential_report, users, ReportPolling,
+};
 use crate::{s3, Error, Result};
 
 /// One file of an evidence folder: its path inside the folder and its bytes.
@@ -136,31 +138,7 @@ pub async fn account_files(
         Compliance::NotApplicable,
     ];
     match compliance_results(&config, rule, &all).await? {
-        Some(results) => files.push(json_file(
-            format!("{account}/config-compliance.json"),
-            &ComplianceFile {
-                evaluation_results: results
-                    .into_iter()
-                    .map(|r| EvaluationResult {
-                        evaluation_result_identifier: ResultIdentifier {
-                            evaluation_result_qualifier: Qualifier {
-                                config_rule_name: rule.into(),
-                                resource_type: r.resource_type,
-                                resource_id: r.resource_id,
-                            },
-                            ordering_timestamp: r.ordering.map(cli_time),
-                        },
-                        compliance_type: r
-                            .compliance
-                            .map_or("INSUFFICIENT_DATA", |c| c.as_str())
-                            .into(),
-                        result_recorded_time: r.recorded.map(cli_time),
-                        config_rule_invoked_time: r.recorded.map(cli_time),
-                        annotation: r.annotation,
-                    })
-                    .collect(),
-            },
-        )),
+        Some(results) => files.push(compliance_file(account, rule, results)),
         None => tracing::warn!(
             account,
             rule,
@@ -168,6 +146,36 @@ pub async fn account_files(
         ),
     }
     Ok((files, users.len()))
+}
+
+/// `<account>/config-compliance.json`: the rule's results as
+/// `aws configservice get-compliance-details-by-config-rule` prints them.
+pub fn compliance_file(account: &str, rule: &str, results: Vec<ComplianceResult>) -> EvidenceFile {
+    json_file(
+        format!("{account}/config-compliance.json"),
+        &ComplianceFile {
+            evaluation_results: results
+                .into_iter()
+                .map(|r| EvaluationResult {
+                    evaluation_result_identifier: ResultIdentifier {
+                        evaluation_result_qualifier: Qualifier {
+                            config_rule_name: rule.into(),
+                            resource_type: r.resource_type,
+                            resource_id: r.resource_id,
+                        },
+                        ordering_timestamp: r.ordering.map(cli_time),
+                    },
+                    compliance_type: r
+                        .compliance
+                        .map_or("INSUFFICIENT_DATA", |c| c.as_str())
+                        .into(),
+                    result_recorded_time: r.recorded.map(cli_time),
+                    config_rule_invoked_time: r.recorded.map(cli_time),
+                    annotation: r.annotation,
+                })
+                .collect(),
+        },
+    )
 }
 
 /// A CloudTrail log file (`{"Records": [...]}`, gzipped as CloudTrail delivers) of `records`

@@ -302,9 +302,16 @@ impl Evidence {
     pub fn inventory(&self, account: &str) -> Result<Inventory> {
         let dir = self.account_dir(account);
         let report_path = dir.join("credential-report.csv");
-        let csv = fs::read(&report_path).map_err(|e| Error::Evidence {
-            path: report_path.clone(),
-            message: e.to_string(),
+        let csv = fs::read(&report_path).map_err(|e| match e.kind() {
+            // Named inside the folder: the same message wherever the folder was copied to.
+            std::io::ErrorKind::NotFound => Error::Evidence {
+                path: Path::new(account).join("credential-report.csv"),
+                message: "missing (the account's inventory was not collected)".into(),
+            },
+            _ => Error::Evidence {
+                path: report_path.clone(),
+                message: e.to_string(),
+            },
         })?;
         let rows = parse_credential_report(&csv).map_err(|e| Error::Evidence {
             path: report_path,

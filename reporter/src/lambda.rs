@@ -29,6 +29,48 @@ pub struct Reporter {
     pub filter: AccountFilter,
     /// Where reports go (S3 and/or email; a folder makes no sense in Lambda).
     pub delivery: Delivery,
+    /// The central state table (with the queue: run progress).
+    pub state: Option<keyguard_aws::state::StateTable>,
+    /// The report queue's URL: a report is then spread over one invocation per account.
+    pub queue: Option<String>,
+    /// The report queue's maxReceiveCount.
+    pub max_receives: u32,
+}
+
+/// What an invocation answers.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Answer {
+    /// A report made in this invocation.
+    Report(Outcome),
+    /// A report handed out to the queue.
+    Dispatched(crate::work::Dispatched),
+    /// An SQS batch.
+    Batch(crate::work::BatchResponse),
+}
+
+/// Handles one Lambda invocation: an SQS batch of the report queue, or the schedule's request
+/// (handed out to the queue when one is configured, else made here).
+pub async fn handle_invocation(
+    r: &Reporter,
+    event: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<Answer> {
+    if crate::work::is_sqs_event(&event) {
+        return Ok(Answer::Batch(
+            crate::work::handle_batch(r, event, now).await?,
+        ));
+    }
+    if r.queue.is_some() {
+        let (kind, as_of) = parse(&event)?;
+        let as_of = as_of.map_or(now, |d| {
+            d.and_hms_opt(23, 59, 59).expect("a valid time").and_utc()
+        });
+        return Ok(Answer::Dispatched(
+            crate::work::dispatch(r, kind, as_of).await?,
+        ));
+    }
+    Ok(Answer::Report(handle(r, event, now).await?))
 }
 
 /// The accepted event.

@@ -14,6 +14,8 @@
 //! - [`cloudtrail`]: org-trail `.json.gz` files → the followed IAM events, in parallel,
 //!   de-duplicated, with unreadable files listed rather than fatal.
 //! - [`lambda`]: the `reporter` Lambda's handler (EventBridge schedule → S3 and email).
+//! - [`work`]: a report at organization scale: one invocation per account writes its slice of
+//!   the evidence folder in S3, the last one's follow-up builds and delivers the report.
 
 pub mod build;
 pub mod cloudtrail;
@@ -24,6 +26,7 @@ pub mod live;
 pub mod model;
 pub mod period;
 pub mod render;
+pub mod work;
 
 use std::path::PathBuf;
 

@@ -3,12 +3,14 @@
 
 use clap::Parser;
 use keyguard_aws::settings_env::{RoleArgs, SettingsArgs};
+use keyguard_aws::state::StateTable;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use reporter::deliver::Delivery;
 use reporter::evidence::Options;
-use reporter::lambda::{handle, Reporter};
+use reporter::lambda::{handle_invocation, Reporter};
 use reporter::live::{ConfigSource, LiveOptions, TrailSource};
 use reporter::PeriodKind;
+use tokio::sync::OnceCell;
 
 #[derive(Parser)]
 #[command(about = "keyguard's reporter (a Lambda bootstrap)")]
@@ -42,6 +44,18 @@ struct Env {
     /// Accounts never reported (comma-separated).
     #[arg(long, env = "EXCLUDED_ACCOUNTS", value_delimiter = ',')]
     exclude: Vec<String>,
+    /// The central state table (run progress of a queued report).
+    #[arg(long, env = "KEYGUARD_STATE_TABLE")]
+    state_table: Option<String>,
+    /// The report queue: a report is spread over one invocation per account.
+    #[arg(long, env = "REPORT_QUEUE_URL")]
+    queue_url: Option<String>,
+    /// The report queue's maxReceiveCount.
+    #[arg(long, env = "MAX_RECEIVE_COUNT", default_value_t = 3)]
+    max_receive_count: u32,
+    /// The function's execution role name (so that no STS call is needed to know it).
+    #[arg(long, env = "KEYGUARD_EXECUTION_ROLE")]
+    execution_role: Option<String>,
 }
 
 #[tokio::main]
@@ -50,44 +64,57 @@ async fn main() -> Result<(), Error> {
     let env = Env::parse();
     let settings = env.settings.settings()?;
     let sdk = keyguard_aws::sdk::load().await;
-    let caller = keyguard_aws::sdk::caller(&aws_sdk_sts::Client::new(&sdk)).await?;
-    let r = Reporter {
-        options: Options {
-            kind: PeriodKind::Weekly,
-            as_of: None,
-            settings,
-            rule_name: env.rule,
-            keyguard_roles: env.role.keyguard_roles(),
-            accounts: Vec::new(),
-        },
-        live: LiveOptions {
-            config: env
-                .aggregator
-                .map_or(ConfigSource::PerAccount, ConfigSource::Aggregator),
-            trail: match env.trail.strip_prefix("s3://") {
-                Some(uri) => TrailSource::S3(uri.to_string()),
-                None => TrailSource::LookupEvents,
-            },
-            role: env.role.spec(),
-            organization: caller.account.clone(),
-        },
-        filter: keyguard_aws::org::AccountFilter {
-            include: Vec::new(),
-            exclude: env.exclude,
-        },
-        delivery: Delivery {
-            out: None,
-            s3_uri: env.s3_uri,
-            email_to: env.recipients,
-            sender: env.sender,
-        },
-        sdk,
-        caller,
-    };
-    let r = &r;
+    let caller = OnceCell::new();
+    let (env, sdk, caller, settings) = (&env, &sdk, &caller, &settings);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            handle(r, event.payload, chrono::Utc::now())
+            let me = keyguard_aws::lambda::caller(
+                caller,
+                sdk,
+                &event.context.invoked_function_arn,
+                env.execution_role.as_deref(),
+            )
+            .await
+            .map_err(|e| Diagnostic::from(reporter::Error::from(e)))?;
+            let blank = |s: &Option<String>| s.clone().filter(|v| !v.trim().is_empty());
+            let r = Reporter {
+                options: Options {
+                    kind: PeriodKind::Weekly,
+                    as_of: None,
+                    settings: settings.clone(),
+                    rule_name: env.rule.clone(),
+                    keyguard_roles: env.role.keyguard_roles(),
+                    accounts: Vec::new(),
+                },
+                live: LiveOptions {
+                    config: env
+                        .aggregator
+                        .clone()
+                        .map_or(ConfigSource::PerAccount, ConfigSource::Aggregator),
+                    trail: match env.trail.strip_prefix("s3://") {
+                        Some(uri) => TrailSource::S3(uri.to_string()),
+                        None => TrailSource::LookupEvents,
+                    },
+                    role: env.role.spec(),
+                    organization: me.account.clone(),
+                },
+                filter: keyguard_aws::org::AccountFilter {
+                    include: Vec::new(),
+                    exclude: env.exclude.clone(),
+                },
+                delivery: Delivery {
+                    out: None,
+                    s3_uri: env.s3_uri.clone(),
+                    email_to: env.recipients.clone(),
+                    sender: env.sender.clone(),
+                },
+                state: blank(&env.state_table).map(|t| StateTable::new(sdk, t)),
+                queue: blank(&env.queue_url),
+                max_receives: env.max_receive_count.max(1),
+                sdk: sdk.clone(),
+                caller: me.clone(),
+            };
+            handle_invocation(&r, event.payload, chrono::Utc::now())
                 .await
                 .map_err(Diagnostic::from)
         },

@@ -297,9 +297,19 @@ const ON_BEHALF: &[(&str, &str, &str)] = &[
         "the dead-letter topic is encrypted",
     ),
     (
+        "keyguard-reporter",
+        "sqs:ReceiveMessage",
+        "Lambda's event source mapping works the report queue with the function's role",
+    ),
+    (
         "keyguard-remediator",
         "sqs:ReceiveMessage",
         "Lambda's event source mapping takes the work queue's messages with the function's role",
+    ),
+    (
+        "keyguard-reporter",
+        "sqs:DeleteMessage",
+        "Lambda's event source mapping works the report queue with the function's role",
     ),
     (
         "keyguard-remediator",
@@ -307,9 +317,19 @@ const ON_BEHALF: &[(&str, &str, &str)] = &[
         "Lambda's event source mapping deletes the messages the function did not report failed",
     ),
     (
+        "keyguard-reporter",
+        "sqs:GetQueueAttributes",
+        "Lambda's event source mapping works the report queue with the function's role",
+    ),
+    (
         "keyguard-remediator",
         "sqs:GetQueueAttributes",
         "Lambda's event source mapping reads the work queue's attributes",
+    ),
+    (
+        "keyguard-reporter",
+        "sqs:ChangeMessageVisibility",
+        "Lambda's event source mapping works the report queue with the function's role",
     ),
     (
         "keyguard-remediator",
@@ -642,7 +662,9 @@ fn expanded_resources(t: &Value) -> usize {
 /// number of statements.
 #[test]
 fn the_templates_stay_within_aws_limits_for_ten_thousand_accounts() {
-    let accounts: Vec<String> = (0..10_000).map(|i| format!("{:012}", 100_000_000_000u64 + i)).collect();
+    let accounts: Vec<String> = (0..10_000)
+        .map(|i| format!("{:012}", 100_000_000_000u64 + i))
+        .collect();
     // What the operator passes (README, "Deploying to an organization"); none of it is per account.
     let deployed: &[(&str, &[(&str, String)])] = &[
         (
@@ -669,7 +691,10 @@ fn the_templates_stay_within_aws_limits_for_ten_thousand_accounts() {
         ),
         (
             "deploy/exemption-alarm.yaml",
-            &[("OrganizationId", "o-abcdefghij".into()), ("AlarmEmail", "secops@example.com".into())],
+            &[
+                ("OrganizationId", "o-abcdefghij".into()),
+                ("AlarmEmail", "secops@example.com".into()),
+            ],
         ),
         ("deploy/org-list-role.yaml", &[]),
     ];
@@ -682,7 +707,10 @@ fn the_templates_stay_within_aws_limits_for_ten_thousand_accounts() {
         );
         let t = yaml(file);
         let resources = expanded_resources(&t);
-        assert!(resources <= RESOURCES_PER_TEMPLATE, "{file}: {resources} resources");
+        assert!(
+            resources <= RESOURCES_PER_TEMPLATE,
+            "{file}: {resources} resources"
+        );
         // No parameter lists accounts, but ExcludedAccounts; every value fits.
         for (name, p) in t["Parameters"].as_mapping().unwrap() {
             let name = name.as_str().unwrap();

@@ -963,6 +963,9 @@ async fn live_report_against_the_rig() {
             s3_uri: Some("s3://reports/lambda".into()),
             ..Default::default()
         },
+        state: None,
+        queue: None,
+        max_receives: 3,
     };
     let fixture: serde_json::Value =
         serde_json::from_str(&support::fixture("reporter/fixtures/weekly.json")).unwrap();

@@ -35,11 +35,16 @@ impl Deployment {
     /// Creates the work queue (with its dead-letter queue after [`MAX_RECEIVES`]) and the state
     /// table in the central (management) account, as deploy/central.yaml does.
     pub async fn new(org: &Org) -> Deployment {
+        Self::named(org, "keyguard-work").await
+    }
+
+    /// A queue named `name` (and `name`-dlq) with the state table, in the central account.
+    pub async fn named(org: &Org, name: &str) -> Deployment {
         let cfg = &org.config;
         let sqs = aws_sdk_sqs::Client::new(cfg);
         let dlq = sqs
             .create_queue()
-            .queue_name("keyguard-work-dlq")
+            .queue_name(format!("{name}-dlq"))
             .send()
             .await
             .unwrap()
@@ -57,7 +62,7 @@ impl Deployment {
             .clone();
         let queue = sqs
             .create_queue()
-            .queue_name("keyguard-work")
+            .queue_name(name)
             .attributes(QueueAttributeName::VisibilityTimeout, "1800")
             .attributes(
                 QueueAttributeName::RedrivePolicy,
@@ -187,11 +192,7 @@ pub struct Played {
     pub longest: StdDuration,
 }
 
-/// Plays Lambda's SQS event source mapping: up to `workers` invocations at once, each with a
-/// batch of one message, until the queue is empty. A failed message is made visible again at once
-/// (the rig's clock for the visibility timeout) so that its retries come in this run; SQS moves
-/// it to the dead-letter queue after `maxReceiveCount` receives. `deadline` gives each invocation
-/// its deadline (None: far).
+/// Plays Lambda's SQS event source mapping for the remediator (see [`play_queue`]).
 pub async fn play(
     r: &Remediator,
     d: &Deployment,
@@ -199,6 +200,39 @@ pub async fn play(
     workers: usize,
     deadline: impl Fn(usize) -> Option<Instant> + Sync,
 ) -> Played {
+    play_queue(&d.sqs, &d.queue, workers, |event, i| {
+        let inv = Invocation {
+            now,
+            deadline: deadline(i),
+        };
+        async move {
+            let answer = handle_invocation(r, event, inv)
+                .await
+                .expect("an SQS batch always gets an answer");
+            let Answer::Batch(batch) = answer else {
+                panic!("an SQS batch answered {answer:?}")
+            };
+            serde_json::to_value(batch).unwrap()
+        }
+    })
+    .await
+}
+
+/// Plays Lambda's SQS event source mapping: up to `workers` invocations of `handler` at once,
+/// each with a batch of one message (the SQS event's shape), until the queue is empty; the
+/// handler answers `{"batchItemFailures": [...]}`. A failed message is made visible again at once
+/// (the rig's clock for the visibility timeout) so that its retries come in this run; SQS moves
+/// it to the dead-letter queue after `maxReceiveCount` receives.
+pub async fn play_queue<F, Fut>(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+    workers: usize,
+    handler: F,
+) -> Played
+where
+    F: Fn(Value, usize) -> Fut + Sync,
+    Fut: std::future::Future<Output = Value>,
+{
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
     let played = Mutex::new(Played::default());
@@ -206,10 +240,9 @@ pub async fn play(
     let n = AtomicUsize::new(0);
     let worker = || async {
         loop {
-            let got = d
-                .sqs
+            let got = sqs
                 .receive_message()
-                .queue_url(&d.queue)
+                .queue_url(queue)
                 .max_number_of_messages(1)
                 .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
                 .send()
@@ -245,21 +278,11 @@ pub async fn play(
             }]});
             let i = n.fetch_add(1, Ordering::SeqCst);
             let started = Instant::now();
-            let answer = handle_invocation(
-                r,
-                event,
-                Invocation {
-                    now,
-                    deadline: deadline(i),
-                },
-            )
-            .await
-            .expect("an SQS batch always gets an answer");
+            let answer = handler(event, i).await;
             let took = started.elapsed();
-            let Answer::Batch(batch) = answer else {
-                panic!("an SQS batch answered {answer:?}")
-            };
-            let failed = !batch.batch_item_failures.is_empty();
+            let failed = answer["batchItemFailures"]
+                .as_array()
+                .is_some_and(|f| !f.is_empty());
             {
                 let mut p = played.lock().unwrap();
                 p.invocations += 1;
@@ -267,18 +290,16 @@ pub async fn play(
                 p.failures += usize::from(failed);
             }
             if failed {
-                d.sqs
-                    .change_message_visibility()
-                    .queue_url(&d.queue)
+                sqs.change_message_visibility()
+                    .queue_url(queue)
                     .receipt_handle(m.receipt_handle().unwrap())
                     .visibility_timeout(0)
                     .send()
                     .await
                     .unwrap();
             } else {
-                d.sqs
-                    .delete_message()
-                    .queue_url(&d.queue)
+                sqs.delete_message()
+                    .queue_url(queue)
                     .receipt_handle(m.receipt_handle().unwrap())
                     .send()
                     .await
@@ -647,4 +668,164 @@ async fn the_cli_stops_taking_users_at_max_duration() {
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["accounts"][0]["deferred"], "ci", "{summary}");
     assert_eq!(key_count(&cfg, "ci").await, 1, "nothing started");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_queued_report_gathers_each_accounts_evidence_then_reports_once() {
+    let rig = Rig::get();
+    let org = Org::new(3).await;
+    let d = Deployment::named(&org, "keyguard-reports").await;
+    let now = Utc::now().trunc_subsecs(0);
+    for i in 0..3 {
+        let cfg = org.member(i).await;
+        seed(
+            &cfg,
+            &org.members[i],
+            &[
+                due(&format!("ci-{i}"), "o@example.com"),
+                due(&format!("app-{i}"), "o@example.com"),
+            ],
+            now,
+        )
+        .await;
+    }
+    // The central account's own users are part of the report too (read with the reporter's role).
+    seed(
+        &org.config,
+        &org.management,
+        &[due("central-ci", "o@example.com")],
+        now,
+    )
+    .await;
+    let broken = org.members[2].clone();
+    rig.fault(
+        Some(&broken),
+        "GenerateCredentialReport",
+        "ServiceUnavailable",
+        100,
+    );
+    let s3 = keyguard_aws::s3::client(&org.config);
+    // S3's bucket names are global: one per test organization.
+    let bucket = format!("reports-{}", org.management);
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+
+    let sdk = rig
+        .as_role(&org.management, "keyguard-reporter", "report")
+        .await;
+    let r = reporter::lambda::Reporter {
+        sdk: sdk.clone(),
+        caller: Caller {
+            account: org.management.clone(),
+            partition: "aws".into(),
+            arn: format!(
+                "arn:aws:sts::{}:assumed-role/keyguard-reporter/report",
+                org.management
+            ),
+        },
+        options: reporter::evidence::Options {
+            kind: reporter::PeriodKind::Weekly,
+            as_of: None,
+            settings: Settings::default(),
+            rule_name: "keyguard-access-keys".into(),
+            keyguard_roles: vec!["keyguard-member-remediator".into()],
+            accounts: vec![],
+        },
+        live: reporter::live::LiveOptions {
+            config: reporter::live::ConfigSource::PerAccount,
+            trail: reporter::live::TrailSource::LookupEvents,
+            role: RoleSpec {
+                role_name: "keyguard-member-reporter".into(),
+                session_name: "keyguard-reporter".into(),
+                org_role_arn: None,
+            },
+            organization: org.management.clone(),
+        },
+        filter: keyguard_aws::org::AccountFilter::default(),
+        delivery: reporter::deliver::Delivery {
+            s3_uri: Some(format!("s3://{bucket}/keyguard")),
+            ..Default::default()
+        },
+        state: Some(StateTable::new(&sdk, &d.table)),
+        queue: Some(d.queue.clone()),
+        max_receives: MAX_RECEIVES as u32,
+    };
+
+    let dispatched = reporter::lambda::handle_invocation(&r, json!({"report": "weekly"}), now)
+        .await
+        .unwrap();
+    let dispatched = serde_json::to_value(dispatched).unwrap();
+    assert_eq!(dispatched["accounts"], 4, "{dispatched}");
+    let evidence = dispatched["evidence"].as_str().unwrap().to_string();
+    let played = play_queue(&d.sqs, &d.queue, 2, |event, _| {
+        let r = &r;
+        async move {
+            let answer = reporter::lambda::handle_invocation(r, event, now)
+                .await
+                .unwrap();
+            serde_json::to_value(answer).unwrap()
+        }
+    })
+    .await;
+    rig.clear_faults(&broken);
+    assert_eq!(played.failures, MAX_RECEIVES as usize, "{played:?}");
+    assert_eq!(d.dead_letters().await.len(), 1, "the broken account, alone");
+
+    // Each healthy account wrote its slice; the report was built once from the folder.
+    let keys = keyguard_aws::s3::list_keys(&s3, &bucket, "keyguard/")
+        .await
+        .unwrap();
+    for i in 0..2 {
+        let slice = format!(
+            "keyguard/evidence/{}/{}/credential-report.csv",
+            reporter::Period::weekly(now.date_naive()).id(),
+            org.members[i]
+        );
+        assert!(keys.contains(&slice), "{slice} missing from {keys:#?}");
+    }
+    let period = reporter::Period::weekly(now.date_naive()).id();
+    let freshness_key = format!("keyguard/{period}/freshness.csv");
+    assert!(keys.contains(&freshness_key), "{keys:#?}");
+    let freshness = String::from_utf8(
+        keyguard_aws::s3::get(&s3, &bucket, &freshness_key)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let broken_row = freshness
+        .lines()
+        .find(|l| l.starts_with(&broken))
+        .unwrap_or_else(|| panic!("{freshness}"));
+    assert!(
+        !broken_row.contains(",ok,"),
+        "the broken account's inventory is not ok: {broken_row}"
+    );
+    // Each account's LookupEvents stayed paced and per account.
+    for i in 0..2 {
+        let calls = rig.calls(&org.members[i]);
+        assert!(
+            calls.get("cloudtrail:LookupEvents").copied().unwrap_or(0) <= 9,
+            "{calls:?}"
+        );
+    }
+
+    // The same folder, read by the CLI, gives the same report.
+    let out = std::env::temp_dir().join(format!("keyguard-queued-{}", std::process::id()));
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_keyguard"))
+        .args(["report", "--weekly", "--evidence", &evidence, "--out"])
+        .arg(&out)
+        .envs(support_env(&org).await)
+        .output()
+        .unwrap();
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let local = std::fs::read_to_string(out.join(&period).join("freshness.csv")).unwrap();
+    assert_eq!(local, freshness);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+async fn support_env(org: &Org) -> Vec<(&'static str, String)> {
+    crate::support::env_of(&org.config).await
 }
