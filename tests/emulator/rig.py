@@ -25,6 +25,11 @@ What it adds, inside the moto process (see ../../../shared/EMULATOR-FACTS.md for
 - Faults for the next N matching calls: POST /_rig/faults {"account"?, "action", "error",
   "status"?, "count"?, "failed_evaluations"?}; error "FailedEvaluations" makes PutEvaluations
   report its first `failed_evaluations` items as failed instead.
+- A latency model for benchmarks: POST /_rig/latency {"per_call_ms", "report_ms"}: every AWS call
+  waits per_call_ms before it is answered (a modelled round trip; the rig's own API does not), and
+  an account's first GenerateCredentialReport starts a generation that answers STARTED for
+  report_ms (IAM generating the report) before moto's answer is given. {"per_call_ms": 0,
+  "report_ms": 0} turns it off; "forget_reports": true forgets which accounts generated one.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import json
 import re
 import sys
 import threading
+import time
 import uuid
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -66,6 +72,16 @@ evaluations: dict[tuple[str, str, str], dict[str, dict]] = defaultdict(dict)
 trail: dict[str, list[dict]] = defaultdict(list)
 emails: dict[str, list[dict]] = defaultdict(list)
 faults: list[dict] = []
+latency = {"per_call_ms": 0, "report_ms": 0}
+# account -> when its first GenerateCredentialReport started (time.monotonic())
+report_started: dict[str, float] = {}
+GENERATE_STARTED = (
+    b'<GenerateCredentialReportResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+    b"<GenerateCredentialReportResult><State>STARTED</State>"
+    b"<Description>No report exists. Starting a new report generation task</Description>"
+    b"</GenerateCredentialReportResult><ResponseMetadata><RequestId>rig</RequestId>"
+    b"</ResponseMetadata></GenerateCredentialReportResponse>"
+)
 
 
 def now() -> datetime:
@@ -565,6 +581,12 @@ def rig_api(environ, start_response, body: bytes):
             elif path == "/_rig/faults/clear":
                 faults[:] = [f for f in faults if account and f.get("account") != account]
                 out = {"ok": True}
+            elif path == "/_rig/latency" and method == "POST":
+                latency["per_call_ms"] = int(req.get("per_call_ms", 0))
+                latency["report_ms"] = int(req.get("report_ms", 0))
+                if req.get("forget_reports"):
+                    report_started.clear()
+                out = dict(latency)
             elif path == "/_rig/faults" and method == "POST":
                 fault = {"count": 1, "status": 400, **req}
                 faults.append(fault)
@@ -590,6 +612,14 @@ class Rig:
         with lock:
             calls[call.account][f"{call.service}:{call.action}"] += 1
         count_role_call(call)
+        if latency["per_call_ms"]:
+            time.sleep(latency["per_call_ms"] / 1000)
+        if latency["report_ms"] and call.action == "GenerateCredentialReport":
+            with lock:
+                started = report_started.setdefault(call.account, time.monotonic())
+            if (time.monotonic() - started) * 1000 < latency["report_ms"]:
+                start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(GENERATE_STARTED)))])
+                return [GENERATE_STARTED]
         fault = take_fault(call)
         # FailedEvaluations is not an error response: PutEvaluations answers it in its body.
         if fault and fault["error"] != "FailedEvaluations":

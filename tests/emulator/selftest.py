@@ -105,6 +105,17 @@ try:
     except ClientError as e:
         check("fault injected", e.response["Error"]["Code"] == "Throttling", e.response)
     check("fault used up", len(iam.list_users()["Users"]) == 1)
+    # The latency model: each call waits; a credential report takes report_ms to generate.
+    import time
+    rig("/_rig/latency", {"per_call_ms": 50, "report_ms": 300, "forget_reports": True})
+    t0 = time.monotonic()
+    iam.list_users()
+    check("per-call latency", time.monotonic() - t0 >= 0.05, time.monotonic() - t0)
+    states = [iam.generate_credential_report()["State"]]
+    time.sleep(0.35)
+    states += [iam.generate_credential_report()["State"] for _ in range(2)]
+    check("report generation takes report_ms", states[0] == "STARTED" and states[-1] == "COMPLETE", states)
+    rig("/_rig/latency", {"per_call_ms": 0, "report_ms": 0})
 finally:
     proc.kill()
 print(f"rig self-test: {passed} passed, {failed} failed")

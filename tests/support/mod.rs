@@ -192,6 +192,16 @@ impl Rig {
         self.post_json(&format!("/_rig/faults/clear?account={account}"), json!({}));
     }
 
+    /// Turns the rig's latency model on (or off with zeros): every AWS call waits `per_call_ms`,
+    /// and an account's credential report takes `report_ms` to generate; `forget_reports` makes
+    /// every account generate its report again.
+    pub fn latency(&self, per_call_ms: u64, report_ms: u64, forget_reports: bool) {
+        self.post_json(
+            "/_rig/latency",
+            json!({"per_call_ms": per_call_ms, "report_ms": report_ms, "forget_reports": forget_reports}),
+        );
+    }
+
     /// Emails sent from `account`.
     pub fn emails(&self, account: &str) -> Vec<Value> {
         serde_json::from_value(self.get_json(&format!("/_rig/emails?account={account}"))).unwrap()
