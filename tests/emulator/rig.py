@@ -25,6 +25,10 @@ What it adds, inside the moto process (see ../../../shared/EMULATOR-FACTS.md for
 - Faults for the next N matching calls: POST /_rig/faults {"account"?, "action", "error",
   "status"?, "count"?, "failed_evaluations"?}; error "FailedEvaluations" makes PutEvaluations
   report its first `failed_evaluations` items as failed instead.
+- SQS SendMessage(Batch) in O(1) per message as SQS does (moto rebuilds every queue attribute,
+  counting every message, for each message it accepts: O(queue) per message).
+- Organizations ListAccounts pages in O(page) as AWS does (moto describes and sorts every account
+  on each page, which makes listing 10,000 accounts take minutes of the emulator's own CPU).
 - A latency model for benchmarks: POST /_rig/latency {"per_call_ms", "report_ms"}: every AWS call
   waits per_call_ms before it is answered (a modelled round trip; the rig's own API does not), and
   an account's first GenerateCredentialReport starts a generation that answers STARTED for
@@ -655,12 +659,63 @@ class Rig:
         return [payload]
 
 
+def install_paged_list_accounts() -> None:
+    """moto's ListAccounts describes and sorts every account of the organization for each page, then
+    scans for the page's start: O(accounts) per page, so listing 10,000 accounts costs the emulator
+    minutes of CPU that AWS does not spend. The rig keeps each backend's accounts in join order
+    (re-sorted only when their number changes) and pages by offset; the answer is the same."""
+    from moto.organizations.models import OrganizationsBackend
+
+    def list_accounts(self, max_results=None, next_token=None):
+        cached = getattr(self, "_rig_ordered", None)
+        if cached is None or cached[0] != len(self.accounts):
+            cached = (len(self.accounts), sorted(self.accounts, key=lambda a: a.create_time))
+            self._rig_ordered = cached
+        ordered = cached[1]
+        start = int(next_token) if next_token else 0
+        end = start + (max_results or 100)
+        page = [a.describe() for a in ordered[start:end]]
+        return page, (str(end) if end < len(ordered) else None)
+
+    OrganizationsBackend.list_accounts = list_accounts
+
+
+def install_constant_time_send() -> None:
+    """moto's send_message reads queue.attributes for one flag (ContentBasedDeduplication), and
+    that property counts every message of the queue three times: sending N messages is O(N²),
+    which makes a 10,000-account dispatch take the emulator's CPU for minutes. While a message is
+    being sent, the rig answers that one flag directly; everywhere else the attributes are moto's."""
+    from moto.sqs.models import Queue, SQSBackend
+
+    sending = threading.local()
+    full = Queue.attributes.fget
+
+    def attributes(self):
+        if getattr(sending, "on", False):
+            return {"ContentBasedDeduplication": getattr(self, "content_based_deduplication", "false")}
+        return full(self)
+
+    send = SQSBackend.send_message
+
+    def send_message(self, *args, **kwargs):
+        sending.on = True
+        try:
+            return send(self, *args, **kwargs)
+        finally:
+            sending.on = False
+
+    Queue.attributes = property(attributes)
+    SQSBackend.send_message = send_message
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--exit-with-stdin", action="store_true", help="exit when stdin closes (the test process ended)")
     args = parser.parse_args()
+    install_paged_list_accounts()
+    install_constant_time_send()
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server(args.host, args.port, Rig(app), threaded=True)
     os.environ.setdefault("MOTO_PORT", str(server.port))

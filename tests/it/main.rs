@@ -8,6 +8,7 @@
 mod support;
 
 mod cli;
+mod cold_start;
 mod deploy;
 mod remediator;
 mod report;

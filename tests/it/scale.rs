@@ -191,6 +191,8 @@ pub struct Played {
     pub failures: usize,
     /// The longest invocation.
     pub longest: StdDuration,
+    /// Messages settled with a receipt handle SQS no longer honoured (delivered twice).
+    pub stale_handles: usize,
 }
 
 /// Plays Lambda's SQS event source mapping for the remediator (see [`play_queue`]).
@@ -290,21 +292,30 @@ where
                 p.longest = p.longest.max(took);
                 p.failures += usize::from(failed);
             }
-            if failed {
+            // SQS delivers at least once: moto, like SQS, can hand a message to two receivers,
+            // and the second's receipt handle is then the valid one. The handlers are idempotent;
+            // the player ignores a stale handle as Lambda's poller does.
+            let settled = if failed {
                 sqs.change_message_visibility()
                     .queue_url(queue)
                     .receipt_handle(m.receipt_handle().unwrap())
                     .visibility_timeout(0)
                     .send()
                     .await
-                    .unwrap();
+                    .map(|_| ())
+                    .map_err(|e| e.into_service_error().to_string())
             } else {
                 sqs.delete_message()
                     .queue_url(queue)
                     .receipt_handle(m.receipt_handle().unwrap())
                     .send()
                     .await
-                    .unwrap();
+                    .map(|_| ())
+                    .map_err(|e| e.into_service_error().to_string())
+            };
+            if let Err(e) = settled {
+                assert!(e.contains("receipt handle"), "{e}");
+                played.lock().unwrap().stale_handles += 1;
             }
         }
     };
