@@ -998,5 +998,10 @@ async fn bench_dispatch_of_ten_thousand_accounts() {
         calls.get("organizations:ListAccounts").copied().unwrap_or(0),
         dispatched["calls"]
     );
-    d.sqs.purge_queue().queue_url(&d.queue).send().await.unwrap();
+    d.sqs
+        .purge_queue()
+        .queue_url(&d.queue)
+        .send()
+        .await
+        .unwrap();
 }
