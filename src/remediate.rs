@@ -266,6 +266,9 @@ pub async fn run_remediate(args: RemediateArgs) -> Result<ExitCode> {
     if args.user.is_some() && args.scope.accounts.len() != 1 {
         bail!("--user needs exactly one --account");
     }
+    if !settings.dry_run {
+        args.scale.lease_or_bail()?;
+    }
     let notices = args.notices.config()?;
     let now = args.as_of.unwrap_or_else(Utc::now);
     let org = connect(&args.scope).await?;
@@ -385,18 +388,25 @@ pub struct RestoreArgs {
     policy: Policy,
     #[command(flatten)]
     role: keyguard_aws::settings_env::RoleArgs,
+    /// The state table holding the users' leases and keyguard's records (or --no-lease).
+    #[command(flatten)]
+    scale: ScaleArgs,
 }
 
 /// Runs `keyguard restore`.
 pub async fn run_restore(args: RestoreArgs) -> Result<ExitCode> {
     let settings = args.policy.settings.settings().context("settings")?;
+    if !args.check {
+        args.scale.lease_or_bail()?;
+    }
     let scope = Scope {
         accounts: vec![args.account.clone()],
         exclude: vec![],
         role: args.role.clone(),
     };
     let org = connect(&scope).await?;
-    let r = Remediator::new(org.base, org.caller, settings, args.role.spec());
+    let mut r = Remediator::new(org.base, org.caller, settings, args.role.spec());
+    args.scale.apply(&mut r);
     let record = restore(
         &r,
         &args.account,

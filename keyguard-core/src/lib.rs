@@ -6,7 +6,7 @@
 //!   annotation that names each key masked.
 //! - [`plan()`]: the dated lifecycle of every key of one user ([`Plan`]): warn, rotate, disable,
 //!   delete, notify, honouring the six safety invariants of DESIGN.md.
-//! - [`needs_attention()`], [`orphans()`], [`forced_rotation()`], [`restorable()`]: the
+//! - [`needs_attention()`], [`leftovers()`], [`forced_rotation()`], [`restorable()`]: the
 //!   remediator's decisions around the plan (which users to read live, what an interrupted
 //!   rotation left behind, when a manual rotation or restore is allowed).
 //!
@@ -18,6 +18,7 @@ mod error;
 mod evaluate;
 pub mod model;
 mod plan;
+pub mod records;
 mod settings;
 mod triage;
 
@@ -25,11 +26,12 @@ pub use annotation::{mask_key_id, truncate_annotation, ANNOTATION_MAX_CHARS};
 pub use error::{Error, Result};
 pub use evaluate::{evaluate, Compliance, Exemption, Finding, Reason};
 pub use model::{AccessKey, Account, ComplianceResult, KeyStatus, User, UserRecord};
+pub use records::{with_records, Records, RotationMark};
 pub use plan::{plan, Action, Plan, PlanNote, PlannedAction, Step};
 pub use settings::{Settings, DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX, ROTATING_TAG, WARNED_TAG};
 pub use triage::{
-    forced_rotation, needs_attention, orphans, restorable, stale_tags, warned, warning_mark,
-    warning_marks, with_slot_ids, Restorable, ORPHAN_WINDOW,
+    forced_rotation, leftovers, needs_attention, restorable, stale_tags, warned, warning_mark,
+    warning_marks, with_slot_ids, Restorable, MARK_SKEW,
 };
 
 /// Whole days from `from` to `to`, rounded down; negative when `to` is earlier.

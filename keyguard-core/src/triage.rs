@@ -4,16 +4,18 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 
 use crate::model::{parse_date_or_time, AccessKey, User};
 use crate::plan::{plan, Action, Plan, PlannedAction};
+use crate::records::RotationMark;
 use crate::{Settings, Step, DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX, ROTATING_TAG, WARNED_TAG};
 
-/// How long after the [`ROTATING_TAG`] mark a key counts as created by that rotation. The
-/// remediator creates the key milliseconds after setting the mark; a key made by a person minutes
-/// later is theirs and is never touched.
-pub const ORPHAN_WINDOW: Duration = Duration::minutes(5);
+/// How far before the [`ROTATING_TAG`] mark a key's CreateDate may be and still count as created
+/// by that rotation: IAM keeps whole seconds, and the clocks of the caller and of IAM may differ
+/// by a little. A leftover must also be unused and not in the secret, so the allowance cannot
+/// reach a key anybody has.
+pub const MARK_SKEW: Duration = Duration::seconds(5);
 
 /// True when `user` may need a write or a notice at `now`, judged from the credential report's
 /// key slots (ids unknown) and the user's tags, without a single extra API call. False only when
@@ -113,20 +115,18 @@ pub fn warned(user: &User) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// The keys an interrupted rotation left behind: created within [`ORPHAN_WINDOW`] after the
-/// user's [`ROTATING_TAG`] mark (a second of clock skew allowed), and not the key the user's
+/// The keys an interrupted rotation left behind (DESIGN invariant 6): created at or after the
+/// user's [`ROTATING_TAG`] mark (less [`MARK_SKEW`]), **never used**, and not the key the user's
 /// secret holds (`stored_key_id`, `None` when there is no secret). Nobody has ever seen such a
-/// key's secret access key, so deleting it is safe, and invariant 6 requires it. Empty when the
-/// user carries no (valid) mark.
-pub fn orphans(user: &User, keys: &[AccessKey], stored_key_id: Option<&str>) -> Vec<String> {
-    let Some(mark) = user
-        .tag(ROTATING_TAG)
-        .and_then(|v| parse_date_or_time(v, false))
-    else {
+/// key's secret access key, so deleting it is safe. A used key is never a leftover, however it
+/// came to be. `keys` must carry live last use. Empty when the user carries no (valid) mark.
+pub fn leftovers(user: &User, keys: &[AccessKey], stored_key_id: Option<&str>) -> Vec<String> {
+    let Some(mark) = RotationMark::of(user) else {
         return vec![];
     };
+    let from = mark.at.trunc_subsecs(0) - MARK_SKEW;
     keys.iter()
-        .filter(|k| k.created >= mark - Duration::seconds(1) && k.created <= mark + ORPHAN_WINDOW)
+        .filter(|k| k.created >= from && k.last_used.is_none())
         .filter_map(|k| k.id.clone())
         .filter(|id| Some(id.as_str()) != stored_key_id)
         .collect()
@@ -306,47 +306,61 @@ mod tests {
     }
 
     #[test]
-    fn orphans_are_keys_of_the_interrupted_rotation_only() {
-        let u = user(&[(ROTATING_TAG, "2026-06-01T10:00:00Z")]);
-        let keys = [
-            key(
-                Some("AKIAOLD0000000000001"),
-                1,
-                true,
-                "2026-01-01T00:00:00Z",
-                Some("2026-05-31"),
-            ),
-            key(
-                Some("AKIANEW0000000000002"),
-                2,
-                true,
-                "2026-06-01T10:00:01Z",
-                None,
-            ),
-        ];
-        assert_eq!(orphans(&u, &keys, None), ["AKIANEW0000000000002"]);
-        assert_eq!(
-            orphans(&u, &keys, Some("AKIAOLD0000000000001")),
-            ["AKIANEW0000000000002"]
+    fn leftovers_are_unused_keys_created_since_the_mark() {
+        let u = user(&[(ROTATING_TAG, "2026-06-01T10:20:00.400Z kg-1")]);
+        let old = key(
+            Some("AKIAOLD0000000000001"),
+            1,
+            true,
+            "2026-01-01T00:00:00Z",
+            Some("2026-05-31"),
         );
-        assert!(
-            orphans(&u, &keys, Some("AKIANEW0000000000002")).is_empty(),
-            "stored: not an orphan"
-        );
-        let late = [key(
-            Some("AKIAPERSON0000000003"),
+        let new = key(
+            Some("AKIANEW0000000000002"),
             2,
             true,
             "2026-06-01T10:20:00Z",
             None,
-        )];
-        assert!(
-            orphans(&u, &late, None).is_empty(),
-            "a person's key minutes later is theirs"
+        );
+        let keys = [old.clone(), new.clone()];
+        assert_eq!(leftovers(&u, &keys, None), ["AKIANEW0000000000002"]);
+        assert_eq!(
+            leftovers(&u, &keys, Some("AKIAOLD0000000000001")),
+            ["AKIANEW0000000000002"]
         );
         assert!(
-            orphans(&user(&[]), &keys, None).is_empty(),
-            "no mark, no orphan"
+            leftovers(&u, &keys, Some("AKIANEW0000000000002")).is_empty(),
+            "stored: not a leftover"
+        );
+        // However late the rotation was in its run, its key is found (the mark is the instant).
+        let late = key(
+            Some("AKIALATE000000000003"),
+            2,
+            true,
+            "2026-06-01T11:40:00Z",
+            None,
+        );
+        assert_eq!(
+            leftovers(&u, &[old.clone(), late], None),
+            ["AKIALATE000000000003"]
+        );
+        // A used key is never a leftover; nor a key from before the mark.
+        let used = AccessKey {
+            last_used: Some(at("2026-06-01T10:30:00Z")),
+            ..new.clone()
+        };
+        assert!(leftovers(&u, &[old.clone(), used], None).is_empty());
+        let before = key(
+            Some("AKIABEFORE0000000004"),
+            2,
+            true,
+            "2026-06-01T10:19:00Z",
+            None,
+        );
+        assert!(leftovers(&u, &[old, before], None).is_empty());
+        assert!(
+            leftovers(&user(&[]), &keys, None).is_empty(),
+            "no mark, no leftover"
         );
     }
 

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use keyguard_aws::inventory::{read_inventory, user_by_name, users};
 use keyguard_aws::org::{organization_accounts, per_account, AccountFilter};
 use keyguard_aws::sdk::for_account;
-use keyguard_core::{needs_attention, AccessKey, Account, User};
+use keyguard_core::{needs_attention, with_records, AccessKey, Account, Records, User};
 use serde::Serialize;
 use serde_json::Value;
 use tracing::{warn, Instrument};
@@ -319,6 +319,13 @@ async fn act(
     limits: &Limits,
     report: &mut AccountReport,
 ) -> Result<Vec<Work>> {
+    if !dry_run && r.state.is_none() && !r.no_lease {
+        return Err(Error::Refused(
+            "no state table: keyguard writes to a user only under its lease (configure \
+             KEYGUARD_STATE_TABLE / --state-table, or --no-lease when nothing else runs)"
+                .into(),
+        ));
+    }
     let cfg = for_account(&r.sdk, &r.caller, &account.id, &r.role).await?;
     let ctx = Ctx {
         r,
@@ -329,16 +336,26 @@ async fn act(
         dry_run,
         now,
         deadline: limits.deadline,
+        holder: crate::lease::holder_id(),
     };
     // (user, the report's key slots when the user came from the credential report)
     let todo: Vec<(User, Option<Vec<AccessKey>>)> = match selection {
         Selection::All => {
             let inv = read_inventory(&ctx.iam, &account.id, r.polling).await?;
             report.users = inv.users.len();
+            // Triage on keyguard's records (one Query), not on what the tags claim.
+            let kept = match &r.state {
+                Some(table) => Some(crate::records::read_account(table, &account.id).await?),
+                None => None,
+            };
+            let seen = |u: &User| match &kept {
+                Some(kept) => with_records(u, kept.get(&u.name).unwrap_or(&Records::new())),
+                None => u.clone(),
+            };
             inv.users
                 .into_iter()
                 .filter(|u| limits.after.as_ref().is_none_or(|a| &u.user.name >= a))
-                .filter(|u| needs_attention(&u.user, &u.keys, &r.settings, now))
+                .filter(|u| needs_attention(&seen(&u.user), &u.keys, &r.settings, now))
                 .map(|u| (u.user, Some(u.keys)))
                 .collect()
         }

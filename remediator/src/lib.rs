@@ -28,8 +28,10 @@
 //! Secrets Manager. It is never logged, returned, put in an error or an email.
 
 mod entry;
+pub mod lease;
 mod notices;
 mod notify;
+pub mod records;
 mod request;
 mod restore;
 mod runs;
@@ -161,6 +163,11 @@ pub struct Remediator {
     /// Deliveries of a queued message before SQS dead-letters it (the queue's `maxReceiveCount`):
     /// the last one records the account as failed so that its run can finish.
     pub max_receives: u32,
+    /// How long a user's lease lasts ([`lease`]).
+    pub lease_ttl: std::time::Duration,
+    /// Write without a lease, and with keyguard's records read from user tags, when no state
+    /// table is configured (`--no-lease`: one operator, no deployed keyguard, tags trusted).
+    pub no_lease: bool,
 }
 
 impl Remediator {
@@ -180,6 +187,8 @@ impl Remediator {
             queue: None,
             deadline_margin: std::time::Duration::from_secs(60),
             max_receives: 3,
+            lease_ttl: std::time::Duration::from_secs(15 * 60),
+            no_lease: false,
         }
     }
 
@@ -238,9 +247,27 @@ pub struct ScaleArgs {
     /// The work queue's maxReceiveCount: the last delivery records an account as failed.
     #[arg(long, env = "MAX_RECEIVE_COUNT", default_value_t = 3, hide = true)]
     pub max_receive_count: u32,
+    /// Write without the state table's per-user lease, reading keyguard's records from user tags
+    /// (which anyone allowed iam:TagUser can set). Only when no keyguard is deployed and nobody
+    /// else runs it: without a lease two runs can work on one user at once.
+    #[arg(long, conflicts_with = "state_table")]
+    pub no_lease: bool,
 }
 
 impl ScaleArgs {
+    /// Writes need the state table's lease, or an explicit `--no-lease`: an error saying so.
+    pub fn lease_or_bail(&self) -> Result<()> {
+        if self.no_lease || self.state_table.as_deref().is_some_and(|t| !t.trim().is_empty()) {
+            return Ok(());
+        }
+        Err(Error::Refused(
+            "writes take each user's lease in the central state table: give --state-table TABLE \
+             (KEYGUARD_STATE_TABLE), or --no-lease if no deployed keyguard and no other operator \
+             can work on these users now (keyguard's records are then read from user tags)"
+                .into(),
+        ))
+    }
+
     /// Applies these settings to `r`; the state table is reached with `r.sdk`.
     pub fn apply(&self, r: &mut Remediator) {
         let blank = |s: &Option<String>| s.clone().filter(|v| !v.trim().is_empty());
@@ -248,6 +275,7 @@ impl ScaleArgs {
         r.queue = blank(&self.work_queue_url);
         r.deadline_margin = std::time::Duration::from_secs(self.deadline_margin_seconds);
         r.max_receives = self.max_receive_count.max(1);
+        r.no_lease = self.no_lease;
     }
 }
 

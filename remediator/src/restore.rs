@@ -5,17 +5,59 @@ use keyguard_aws::iam;
 use keyguard_aws::inventory::{read_keys_live, user_by_name};
 use keyguard_aws::sdk::for_account;
 use keyguard_core::{
-    mask_key_id, restorable, KeyStatus, Restorable, DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX,
+    mask_key_id, restorable, with_records, KeyStatus, Restorable, DISABLED_TAG_PREFIX,
+    RESTORED_TAG_PREFIX,
 };
 use tracing::info;
 
+use crate::lease::{self, Taken};
 use crate::notices::day;
+use crate::records;
 use crate::{ActionKind, ActionRecord, Error, Outcome, Remediator, Result};
 
 /// Re-enables a disabled key still inside its recovery grace (the incident runbook: "pipeline X
 /// broke after the key was disabled"), and records the restore so that the key gets a fresh
 /// installation grace before keyguard disables it again. `dry_run` only checks.
+///
+/// With writes it holds the user's lease (a sweep cannot disable the key again between the two
+/// writes), decides on keyguard's records (not the user's tags), and writes the record before it
+/// enables the key: a run that sees the key Active also sees that it was restored.
 pub async fn restore(
+    r: &Remediator,
+    account: &str,
+    user_name: &str,
+    key_id: &str,
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> Result<ActionRecord> {
+    let lease = match (&r.state, dry_run) {
+        (Some(table), false) => {
+            match lease::take(r, table, account, user_name, &lease::holder_id()).await? {
+                Taken::Held(l) => Some(l),
+                Taken::Busy { holder, .. } => {
+                    return Err(Error::Refused(format!(
+                        "another keyguard run ({holder}) is working on {user_name:?}; try again in a minute"
+                    )))
+                }
+            }
+        }
+        (None, false) if !r.no_lease => {
+            return Err(Error::Refused(
+                "no state table: restore writes only under the user's lease (--state-table, or \
+                 --no-lease when nothing else runs)"
+                    .into(),
+            ))
+        }
+        _ => None,
+    };
+    let done = restore_held(r, account, user_name, key_id, dry_run, now).await;
+    if let (Some(table), Some(lease)) = (&r.state, &lease) {
+        let _ = lease::release(table, lease).await; // it lapses on its own otherwise
+    }
+    done
+}
+
+async fn restore_held(
     r: &Remediator,
     account: &str,
     user_name: &str,
@@ -25,9 +67,17 @@ pub async fn restore(
 ) -> Result<ActionRecord> {
     let cfg = for_account(&r.sdk, &r.caller, account, &r.role).await?;
     let client = aws_sdk_iam::Client::new(&cfg);
-    let user = user_by_name(&client, user_name)
+    let mut user = user_by_name(&client, user_name)
         .await?
         .ok_or_else(|| Error::NotFound(format!("user {user_name:?} in {account}")))?;
+    let kept = match &r.state {
+        Some(table) => {
+            let kept = records::read(table, account, user_name).await?;
+            user = with_records(&user, &kept);
+            Some(kept)
+        }
+        None => None,
+    };
     let keys = read_keys_live(&client, user_name)
         .await?
         .ok_or_else(|| Error::NotFound(format!("user {user_name:?} in {account}")))?;
@@ -44,15 +94,17 @@ pub async fn restore(
         day(until)
     );
     if !dry_run {
+        let restored_key = format!("{RESTORED_TAG_PREFIX}{key_id}");
+        let disabled_key = format!("{DISABLED_TAG_PREFIX}{key_id}");
+        if let (Some(table), Some(mut kept)) = (&r.state, kept) {
+            kept.remove(&disabled_key);
+            kept.insert(restored_key.clone(), now.to_rfc3339());
+            records::write(table, account, user_name, &kept, now).await?;
+        }
         iam::set_key_status(&client, user_name, key_id, KeyStatus::Active).await?;
-        let restored = [(format!("{RESTORED_TAG_PREFIX}{key_id}"), now.to_rfc3339())];
+        let restored = [(restored_key, now.to_rfc3339())];
         iam::tag_user(&client, user_name, &restored.into_iter().collect()).await?;
-        iam::untag_user(
-            &client,
-            user_name,
-            &[format!("{DISABLED_TAG_PREFIX}{key_id}")],
-        )
-        .await?;
+        iam::untag_user(&client, user_name, &[disabled_key]).await?;
     }
     info!(account, user = user_name, key = %mask_key_id(key_id), dry_run, "restore");
     Ok(ActionRecord {

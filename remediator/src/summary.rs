@@ -64,6 +64,18 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
+    /// The record kind of a lifecycle step of the plan (a warning or notice is not one).
+    pub fn from_action(a: &keyguard_core::Action) -> Self {
+        match a {
+            keyguard_core::Action::Rotate => ActionKind::Rotate,
+            keyguard_core::Action::Disable => ActionKind::Disable,
+            keyguard_core::Action::Delete => ActionKind::Delete,
+            keyguard_core::Action::RecordDisabled => ActionKind::RecordDisabled,
+            keyguard_core::Action::Warn { step, .. } => ActionKind::Warn(*step),
+            keyguard_core::Action::Notify { .. } => ActionKind::Examine,
+        }
+    }
+
     /// The name the summary, the notices and the events use.
     pub fn as_str(self) -> Cow<'static, str> {
         Cow::Borrowed(match self {

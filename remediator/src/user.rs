@@ -4,18 +4,21 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use keyguard_aws::iam;
 use keyguard_aws::inventory::{read_keys_live, with_key_ids};
 use keyguard_aws::secrets::{self, SecretTarget};
 use keyguard_core::{
-    forced_rotation, mask_key_id, orphans, plan, stale_tags, warned, warning_mark, warning_marks,
-    AccessKey, Account, Action, KeyStatus, Plan, PlannedAction, Step, User, UserRecord,
+    forced_rotation, leftovers, mask_key_id, plan, stale_tags, warned, warning_mark,
+    warning_marks, with_records, AccessKey, Account, Action, KeyStatus, Plan, PlannedAction,
+    Records, RotationMark, Step, User, UserRecord,
     DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX, ROTATING_TAG, WARNED_TAG,
 };
 use tracing::{info, warn};
 
+use crate::lease::{self, Lease, Taken};
 use crate::notices::{day, Item};
+use crate::records;
 use crate::{ActionKind, ActionRecord, Error, Outcome, Remediator, Result};
 
 /// The clients and facts of one account's run.
@@ -29,6 +32,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) now: DateTime<Utc>,
     /// The invocation's deadline: no user and no rotation starts within the margin of it.
     pub(crate) deadline: Option<std::time::Instant>,
+    /// This run's lease holder id (also the attempt id of its rotation marks).
+    pub(crate) holder: String,
 }
 
 impl Ctx<'_> {
@@ -48,6 +53,12 @@ pub(crate) struct Work {
     pub(crate) secret_name: Option<String>,
     /// A step of this user was not started because the deadline was near.
     pub(crate) deferred: bool,
+    /// The user's lease while this run holds it.
+    pub(crate) lease: Option<Lease>,
+    /// keyguard's records as last read from or written to the state table (`None` without one).
+    pub(crate) kept: Option<Records>,
+    /// The record-like tags the user carries (the mirror, or whatever a person wrote there).
+    pub(crate) mirrored: Option<Records>,
 }
 
 impl Work {
@@ -89,6 +100,8 @@ struct TagChanges {
 }
 
 impl Ctx<'_> {
+    /// One user's run. With writes: under the user's lease, with keyguard's records read after
+    /// the lease was taken (never from the account-wide read), and released at the end.
     pub(crate) async fn user(
         &self,
         user: User,
@@ -102,20 +115,101 @@ impl Ctx<'_> {
             notes: vec![],
             secret_name: None,
             deferred: false,
+            lease: None,
+            kept: None,
+            mirrored: None,
         };
+        let now = self.now;
+        if let Err(e) = self.open(&mut w).await {
+            w.record("", ActionKind::Examine, Outcome::Failed, now, e.to_string());
+            return w;
+        }
+        if !self.dry_run && w.lease.is_none() && self.r.state.is_some() {
+            return w; // another run holds the user: it said so in open()
+        }
         let mut tags = TagChanges::default();
         if let Err(e) = self
             .user_steps(&mut w, &mut tags, slots, force_rotate)
             .await
         {
-            let now = self.now;
             w.record("", ActionKind::Examine, Outcome::Failed, now, e.to_string());
         }
-        if let Err(e) = self.write_tags(&w.user.name, &tags).await {
-            let now = self.now;
+        if let Err(e) = self.write_records(&mut w, &tags).await {
             w.record("", ActionKind::Tag, Outcome::Failed, now, e.to_string());
         }
+        if let Err(e) = self.write_mirror(&w, &tags).await {
+            w.record("", ActionKind::Tag, Outcome::Failed, now, e.to_string());
+        }
+        if let (Some(table), Some(lease)) = (&self.r.state, w.lease.take()) {
+            if let Err(e) = lease::release(table, &lease).await {
+                // It lapses on its own; the next run waits for that.
+                w.notes.push(format!(
+                    "{}: the lease could not be released ({e}); it lapses {}",
+                    w.user.name,
+                    lease.expires.format("%H:%M UTC")
+                ));
+            }
+        }
         w
+    }
+
+    /// Takes the user's lease (for writes) and puts keyguard's records in place of the tags.
+    async fn open(&self, w: &mut Work) -> Result<()> {
+        let Some(table) = &self.r.state else {
+            if !self.dry_run && !self.r.no_lease {
+                return Err(Error::Refused(
+                    "no state table: keyguard writes to a user only under its lease (configure \
+                     KEYGUARD_STATE_TABLE / --state-table, or --no-lease when nothing else runs)"
+                        .into(),
+                ));
+            }
+            return Ok(()); // --no-lease or a preview: the tags are the records
+        };
+        let name = w.user.name.clone();
+        if !self.dry_run {
+            match lease::take(self.r, table, &self.account.id, &name, &self.holder).await? {
+                Taken::Held(l) => w.lease = Some(l),
+                Taken::Busy { holder, until } => {
+                    let until = until.map_or("soon".into(), |u| u.format("%H:%M:%S UTC").to_string());
+                    w.record(
+                        "",
+                        ActionKind::Examine,
+                        Outcome::Skipped,
+                        self.now,
+                        format!("another keyguard run ({holder}) holds this user until {until}; it is left to that run"),
+                    );
+                    w.notes.push(format!("{name}: skipped, another keyguard run is working on it"));
+                    return Ok(());
+                }
+            }
+        }
+        let kept = records::read(table, &self.account.id, &name).await?;
+        w.mirrored = Some(keyguard_core::records::records_of_tags(&w.user));
+        w.user = with_records(&w.user, &kept);
+        w.kept = Some(kept);
+        Ok(())
+    }
+
+    /// True while the user's lease (if one is needed) lets a step start.
+    fn may_write(&self, w: &Work) -> bool {
+        self.dry_run || w.lease.as_ref().is_none_or(|l| l.writable())
+    }
+
+    /// Writes keyguard's records (the table) with `tags` applied, when they changed.
+    async fn write_records(&self, w: &mut Work, tags: &TagChanges) -> Result<()> {
+        let (Some(table), Some(kept)) = (&self.r.state, &w.kept) else {
+            return Ok(());
+        };
+        if self.dry_run {
+            return Ok(());
+        }
+        let mut next = kept.clone();
+        keyguard_core::records::apply_changes(&mut next, &tags.set, &tags.unset);
+        if &next != kept {
+            records::write(table, &self.account.id, &w.user.name, &next, self.now).await?;
+            w.kept = Some(next);
+        }
+        Ok(())
     }
 
     async fn user_steps(
@@ -144,23 +238,31 @@ impl Ctx<'_> {
             return Ok(());
         };
 
-        // 1. Repair an interrupted rotation before anything else.
-        if w.user.tag(ROTATING_TAG).is_some() {
+        // 1. Repair an interrupted rotation before anything else: its leftovers are the keys
+        //    created since the mark that are not in the secret and were never used (checked
+        //    live: the report's last use can be hours old).
+        if let Some(mark) = RotationMark::of(&w.user) {
             let stored = secrets::stored_key_id(&self.sm, &self.account.id, &name).await?;
-            for id in orphans(&w.user, &keys, stored.as_deref()) {
-                let why = "created by an interrupted rotation, secret never stored";
+            for k in keys.iter_mut() {
+                if let Some(id) = k.id.clone() {
+                    if leftovers(&w.user, std::slice::from_ref(k), stored.as_deref()).is_empty() {
+                        continue;
+                    }
+                    k.last_used = keyguard_aws::inventory::last_used(&self.iam, &id).await?;
+                }
+            }
+            let why = format!(
+                "created by an interrupted rotation (attempt {} at {}), never used, secret never stored",
+                if mark.attempt.is_empty() { "?" } else { &mark.attempt },
+                mark.at.format("%Y-%m-%d %H:%M:%S UTC")
+            );
+            for id in leftovers(&w.user, &keys, stored.as_deref()) {
                 if self.dry_run {
-                    w.record(
-                        &id,
-                        ActionKind::DeleteOrphan,
-                        Outcome::Preview,
-                        self.now,
-                        why,
-                    );
+                    w.record(&id, ActionKind::DeleteOrphan, Outcome::Preview, self.now, &why);
                 } else {
                     match iam::delete_access_key(&self.iam, &name, &id).await {
                         Ok(()) => {
-                            w.record(&id, ActionKind::DeleteOrphan, Outcome::Done, self.now, why)
+                            w.record(&id, ActionKind::DeleteOrphan, Outcome::Done, self.now, &why)
                         }
                         Err(e) => {
                             w.record(
@@ -315,6 +417,18 @@ impl Ctx<'_> {
         // A preview is dated when the step is due (what a DryRun preview is about), a step done
         // when it was done.
         let at = if preview { a.due } else { now };
+        if matches!(a.action, Action::Rotate | Action::Disable | Action::Delete) && !self.may_write(w)
+        {
+            w.record(
+                id,
+                ActionKind::from_action(&a.action),
+                Outcome::Skipped,
+                now,
+                "not started: this run's lease on the user is about to lapse; the next run does it",
+            );
+            w.deferred = true;
+            return false;
+        }
         match a.action {
             Action::RecordDisabled => {
                 tags.set
@@ -335,6 +449,21 @@ impl Ctx<'_> {
                     return true;
                 }
                 if !preview {
+                    // Re-checked immediately before the write: a person may have re-enabled it.
+                    match self.status_now(&name, id).await {
+                        Ok(Some(KeyStatus::Inactive)) => {}
+                        Ok(now_status) => {
+                            w.record(id, ActionKind::Delete, Outcome::Skipped, now, format!(
+                                "not deleted: the key is {} since the plan",
+                                now_status.map_or("gone", |s| if s == KeyStatus::Active { "Active" } else { "Inactive" })
+                            ));
+                            return true;
+                        }
+                        Err(e) => {
+                            w.record(id, ActionKind::Delete, Outcome::Failed, now, e.to_string());
+                            return false;
+                        }
+                    }
                     if let Err(e) = iam::delete_access_key(&self.iam, &name, id).await {
                         w.record(id, ActionKind::Delete, Outcome::Failed, now, e.to_string());
                         return false;
@@ -363,6 +492,19 @@ impl Ctx<'_> {
                     return true;
                 }
                 if !preview {
+                    // Re-checked immediately before the write: still Active, and (for a disable
+                    // for non-use) still unused; a change since the plan cancels the step.
+                    match self.still_due_disable(w, keys, id).await {
+                        Ok(None) => {}
+                        Ok(Some(why)) => {
+                            w.record(id, ActionKind::Disable, Outcome::Skipped, now, why);
+                            return true;
+                        }
+                        Err(e) => {
+                            w.record(id, ActionKind::Disable, Outcome::Failed, now, e.to_string());
+                            return false;
+                        }
+                    }
                     if let Err(e) =
                         iam::set_key_status(&self.iam, &name, id, KeyStatus::Inactive).await
                     {
@@ -407,7 +549,7 @@ impl Ctx<'_> {
                     w.secret_name = Some(secrets::secret_name(&self.account.id, &name));
                     return true;
                 }
-                match self.rotate(&w.user, open).await {
+                match self.rotate(w, keys, open).await {
                     Ok((new_id, secret_name)) => {
                         tags.unset.insert(ROTATING_TAG.to_string());
                         // The mark call wrote the announced steps already.
@@ -441,31 +583,101 @@ impl Ctx<'_> {
         }
     }
 
+    /// The key's status now (one ListAccessKeys); `None` when it (or the user) is gone.
+    async fn status_now(&self, user: &str, id: &str) -> Result<Option<KeyStatus>> {
+        Ok(keyguard_aws::inventory::list_keys(&self.iam, user)
+            .await?
+            .and_then(|ks| ks.into_iter().find(|k| k.id == id))
+            .map(|k| k.status))
+    }
+
+    /// Reads the key's status and last use again and plans again with them: `Some(why)` when the
+    /// disable is no longer due (re-enabled, deleted, or used since the plan).
+    async fn still_due_disable(
+        &self,
+        w: &Work,
+        keys: &mut [AccessKey],
+        id: &str,
+    ) -> Result<Option<String>> {
+        match self.status_now(&w.user.name, id).await? {
+            Some(KeyStatus::Active) => {}
+            other => {
+                return Ok(Some(format!(
+                    "not disabled: the key is {} since the plan",
+                    if other.is_some() { "Inactive" } else { "gone" }
+                )))
+            }
+        }
+        let used = keyguard_aws::inventory::last_used(&self.iam, id).await?;
+        let Some(k) = keys.iter_mut().find(|k| k.id.as_deref() == Some(id)) else {
+            return Ok(Some("not disabled: the key is gone since the plan".into()));
+        };
+        if used == k.last_used {
+            return Ok(None);
+        }
+        k.last_used = used;
+        let again = plan(&w.user, keys, &self.r.settings, self.now);
+        if again
+            .due(self.now)
+            .any(|a| a.action == Action::Disable && a.key_id == id)
+        {
+            return Ok(None);
+        }
+        Ok(Some(format!(
+            "not disabled: the key was used since the plan ({})",
+            used.map_or("now".into(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        )))
+    }
+
+    /// Writes the rotation mark (the table's record first, then its mirror tag) with the instant
+    /// immediately before CreateAccessKey is called and this run's attempt id.
+    async fn mark(&self, w: &mut Work, announced: &BTreeSet<String>) -> Result<RotationMark> {
+        let mark = RotationMark {
+            at: Utc::now(),
+            attempt: self.holder.clone(),
+        };
+        let mut set = BTreeMap::from([(ROTATING_TAG.to_string(), mark.value())]);
+        let marks: BTreeSet<String> = warned(&w.user).union(announced).cloned().collect();
+        if !marks.is_empty() {
+            set.insert(WARNED_TAG.to_string(), join(&marks));
+        }
+        if let (Some(table), Some(kept)) = (&self.r.state, &w.kept) {
+            let mut next = kept.clone();
+            keyguard_core::records::apply_changes(&mut next, &set, []);
+            records::write(table, &self.account.id, &w.user.name, &next, self.now).await?;
+            w.kept = Some(next);
+        }
+        iam::tag_user(&self.iam, &w.user.name, &set).await?;
+        if let Some(m) = &mut w.mirrored {
+            m.extend(set);
+        }
+        Ok(mark)
+    }
+
     /// Creates the successor key and stores it. Returns the new key's id and the secret's name.
-    /// Order: mark the user (crash safety), create, store; a failed store deletes the key at once.
-    /// On failure, the error and whether nothing is left behind (so the mark can be removed).
+    /// Order: mark the user (crash safety), create, store; a failed store deletes the key at once,
+    /// and a failed create re-lists the keys first (IAM may have created one whose answer was
+    /// lost). On failure, the error and whether nothing is left behind (so the mark can go).
     async fn rotate(
         &self,
-        user: &User,
+        w: &mut Work,
+        keys: &[AccessKey],
         announced: &BTreeSet<String>,
     ) -> std::result::Result<(String, String), (Error, bool)> {
-        let name = &user.name;
-        let mut mark = BTreeMap::from([(ROTATING_TAG.to_string(), self.now.to_rfc3339())]);
-        let marks: BTreeSet<String> = warned(user).union(announced).cloned().collect();
-        if !marks.is_empty() {
-            mark.insert(WARNED_TAG.to_string(), join(&marks));
-        }
-        iam::tag_user(&self.iam, name, &mark)
-            .await
-            .map_err(|e| (Error::Aws(e), false))?;
-        let created = iam::create_access_key(&self.iam, name, self.now)
-            .await
-            .map_err(|e| (Error::Aws(e), true))?;
+        let name = w.user.name.clone();
+        let mark = self.mark(w, announced).await.map_err(|e| (e, false))?;
+        let created = match iam::create_access_key(&self.iam, &name, self.now).await {
+            Ok(c) => c,
+            Err(e) => {
+                let clean = self.after_failed_create(&name, keys, &mark).await;
+                return Err((Error::Aws(e), clean));
+            }
+        };
         let new_id = created.id.clone();
         let target = SecretTarget {
             account: &self.account.id,
-            user_name: name,
-            user_arn: &user.arn,
+            user_name: &name,
+            user_arn: &w.user.arn,
             keyguard_arn: &self.principal,
             kms_key_id: self.r.kms_key_id.as_deref(),
         };
@@ -475,7 +687,7 @@ impl Ctx<'_> {
         match stored {
             Ok(secret_name) => Ok((new_id, secret_name)),
             // Invariant 6: IAM showed the secret once and it is lost now; the key must go.
-            Err(store_err) => match iam::delete_access_key(&self.iam, name, &new_id).await {
+            Err(store_err) => match iam::delete_access_key(&self.iam, &name, &new_id).await {
                 Ok(()) => Err((
                     Error::SecretNotStored(format!(
                         "the new key {} was deleted again: {store_err}",
@@ -495,18 +707,67 @@ impl Ctx<'_> {
         }
     }
 
-    async fn write_tags(&self, user: &str, tags: &TagChanges) -> Result<()> {
+    /// After CreateAccessKey failed: lists the keys again, and deletes a key that is new since
+    /// `before`, created since the mark and never used (its answer was lost, so nobody has its
+    /// secret). True when nothing is left behind.
+    async fn after_failed_create(
+        &self,
+        name: &str,
+        before: &[AccessKey],
+        mark: &RotationMark,
+    ) -> bool {
+        let Ok(Some(listed)) = keyguard_aws::inventory::list_keys(&self.iam, name).await else {
+            return false; // unknown: the mark stays and the next run repairs
+        };
+        let mut clean = true;
+        for k in listed {
+            let known = before.iter().any(|b| b.id.as_deref() == Some(k.id.as_str()));
+            if known || k.created < mark.at.trunc_subsecs(0) - keyguard_core::MARK_SKEW {
+                continue;
+            }
+            let unused = matches!(
+                keyguard_aws::inventory::last_used(&self.iam, &k.id).await,
+                Ok(None)
+            );
+            if !unused || iam::delete_access_key(&self.iam, name, &k.id).await.is_err() {
+                clean = false;
+            } else {
+                warn!(key = %mask_key_id(&k.id), "deleted the key of a CreateAccessKey whose answer was lost");
+            }
+        }
+        clean
+    }
+
+    /// Writes the user's tags: with the state table, the mirror of keyguard's records (what a
+    /// person or a forger wrote under keyguard's tag names is replaced); without it, the changes,
+    /// which are then the records themselves. At most two calls.
+    async fn write_mirror(&self, w: &Work, tags: &TagChanges) -> Result<()> {
         if self.dry_run {
             return Ok(());
         }
-        iam::tag_user(&self.iam, user, &tags.set).await?;
-        let unset: Vec<String> = tags
-            .unset
-            .iter()
-            .filter(|k| !tags.set.contains_key(*k))
-            .cloned()
-            .collect();
-        iam::untag_user(&self.iam, user, &unset).await?;
+        let (set, unset): (BTreeMap<String, String>, Vec<String>) = match (&w.kept, &w.mirrored) {
+            (Some(kept), Some(mirrored)) => (
+                kept.iter()
+                    .filter(|(k, v)| mirrored.get(*k) != Some(*v))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                mirrored
+                    .keys()
+                    .filter(|k| !kept.contains_key(*k))
+                    .cloned()
+                    .collect(),
+            ),
+            _ => (
+                tags.set.clone(),
+                tags.unset
+                    .iter()
+                    .filter(|k| !tags.set.contains_key(*k))
+                    .cloned()
+                    .collect(),
+            ),
+        };
+        iam::tag_user(&self.iam, &w.user.name, &set).await?;
+        iam::untag_user(&self.iam, &w.user.name, &unset).await?;
         Ok(())
     }
 }
@@ -559,6 +820,7 @@ mod tests {
     fn remediator() -> Remediator {
         let mut r = Remediator::for_tests();
         r.settings.dry_run = false;
+        r.no_lease = true;
         r.role.role_name = "keyguard-member-remediator".into();
         r
     }
@@ -653,6 +915,7 @@ mod tests {
             dry_run: false,
             now,
             deadline: None,
+            holder: "kg-test".into(),
         };
         let user = User {
             name: "ci".into(),

@@ -40,6 +40,8 @@ async fn the_bootstrap_remediates_a_user_and_names_its_errors() {
             .await,
     )
     .await;
+    support::create_table(&org.config, "keyguard-state").await;
+    env.push(("KEYGUARD_STATE_TABLE", "keyguard-state".into()));
     env.push(("DRY_RUN_FLAG", "false".into()));
     env.push(("KEYGUARD_EXECUTION_ROLE", "keyguard-remediator".into()));
     env.push(("KEYGUARD_MEMBER_ROLE", "keyguard-member-remediator".into()));

@@ -12,6 +12,7 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use keyguard_aws::inventory::ReportPolling;
 use keyguard_aws::org::AccountFilter;
 use keyguard_aws::sdk::{Caller, RoleSpec};
+use keyguard_aws::state::StateTable;
 use keyguard_aws::secrets::secret_name;
 use keyguard_core::{Account, Settings, ROTATING_TAG};
 use remediator::{
@@ -36,6 +37,9 @@ const WRITES: &[&str] = &[
     "secretsmanager:PutResourcePolicy",
 ];
 
+/// The central state table of an organization's tests (leases and keyguard's records).
+pub const TABLE: &str = "keyguard-state";
+
 async fn remediator(org: &Org, dry_run: bool) -> Remediator {
     let ses = aws_sdk_sesv2::Client::new(&org.config);
     let _ = ses
@@ -43,11 +47,14 @@ async fn remediator(org: &Org, dry_run: bool) -> Remediator {
         .email_identity(SENDER)
         .send()
         .await;
+    crate::scale::create_table(&org.config, TABLE).await;
+    // As deployed: the remediator's execution role in the central (management) account.
+    let sdk = Rig::get()
+        .as_role(&org.management, "keyguard-remediator", "run")
+        .await;
     Remediator {
-        // As deployed: the remediator's execution role in the central (management) account.
-        sdk: Rig::get()
-            .as_role(&org.management, "keyguard-remediator", "run")
-            .await,
+        state: Some(StateTable::new(&sdk, TABLE)),
+        sdk,
         caller: Caller {
             account: org.management.clone(),
             partition: "aws".into(),
@@ -140,21 +147,47 @@ async fn user_tags(cfg: &SdkConfig, user: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Records, as keyguard does, that `key` of `user` was disabled at `at`.
-async fn record_disabled(cfg: &SdkConfig, user: &str, key: &str, at: DateTime<Utc>) {
+/// Writes one of keyguard's records of `user` in `account` as keyguard does: in the central
+/// state table of `org` (created if needed), and its mirror tag on the user (`cfg`: the account's).
+pub async fn record(org: &Org, cfg: &SdkConfig, account: &str, user: &str, key: &str, value: &str) {
+    crate::scale::create_table(&org.config, TABLE).await;
+    let table = StateTable::new(&org.config, TABLE);
+    let mut kept = remediator::records::read(&table, account, user).await.unwrap();
+    kept.insert(key.to_string(), value.to_string());
+    remediator::records::write(&table, account, user, &kept, Utc::now())
+        .await
+        .unwrap();
+    tag(cfg, user, key, value).await;
+}
+
+/// Sets one tag on `user` (what a person, or an attacker allowed iam:TagUser, can do).
+pub async fn tag(cfg: &SdkConfig, user: &str, key: &str, value: &str) {
     aws_sdk_iam::Client::new(cfg)
         .tag_user()
         .user_name(user)
         .tags(
             aws_sdk_iam::types::Tag::builder()
-                .key(format!("keyguard:disabled:{key}"))
-                .value(at.to_rfc3339())
+                .key(key)
+                .value(value)
                 .build()
                 .unwrap(),
         )
         .send()
         .await
         .unwrap();
+}
+
+/// Records, as keyguard does, that `key` of `user` in `account` was disabled at `at`.
+async fn record_disabled(
+    org: &Org,
+    cfg: &SdkConfig,
+    account: &str,
+    user: &str,
+    key: &str,
+    at: DateTime<Utc>,
+) {
+    let k = format!("keyguard:disabled:{key}");
+    record(org, cfg, account, user, &k, &at.to_rfc3339()).await;
 }
 
 /// The key a user's secret holds, and whether that key authenticates (STS GetCallerIdentity
@@ -309,7 +342,9 @@ async fn a_member_account_goes_through_120_days_of_policy() {
     // The inactive key was disabled by keyguard 15 days ago.
     let inactive = &seeded["disabled-past-recovery"].keys[0];
     record_disabled(
+        &org,
         &cfg,
+        &member,
         "disabled-past-recovery",
         inactive,
         t0 - Duration::days(15),
@@ -734,7 +769,7 @@ async fn remediation_events_forced_rotation_and_restore() {
 
     // Restore: the disabled key of "broke" was disabled 3 days ago.
     let disabled = seeded["broke"].keys[0].clone();
-    record_disabled(&cfg, "broke", &disabled, now - Duration::days(3)).await;
+    record_disabled(&org, &cfg, &member, "broke", &disabled, now - Duration::days(3)).await;
     let record = remediator::restore(&r, &member, "broke", &disabled, false, now)
         .await
         .unwrap();
@@ -806,26 +841,20 @@ async fn the_central_account_is_remediated_with_the_functions_own_role() {
     let t0 = Utc::now().trunc_subsecs(0);
     let seeded = seed(&org.config, &central, &stages(t0), t0).await;
     record_disabled(
+        &org,
         &org.config,
+        &central,
         "disabled-past-recovery",
         &seeded["disabled-past-recovery"].keys[0],
         t0 - Duration::days(15),
     )
     .await;
     // A rotation of `fresh` was interrupted an hour ago (before it created a key).
-    aws_sdk_iam::Client::new(&org.config)
-        .tag_user()
-        .user_name("fresh")
-        .tags(
-            aws_sdk_iam::types::Tag::builder()
-                .key(ROTATING_TAG)
-                .value((t0 - Duration::hours(1)).to_rfc3339())
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let mark = keyguard_core::RotationMark {
+        at: t0 - Duration::hours(1),
+        attempt: "kg-interrupted".into(),
+    };
+    record(&org, &org.config, &central, "fresh", ROTATING_TAG, &mark.value()).await;
     let r = remediator(&org, false).await;
     let filter = AccountFilter {
         include: vec![central.clone()],
@@ -954,7 +983,7 @@ async fn api_calls_stay_within_the_budget() {
     for i in 0..3 {
         let user = format!("delete-{i}");
         let id = &seeded[&user].keys[0];
-        record_disabled(&cfg, &user, id, now - Duration::days(15)).await;
+        record_disabled(&org, &cfg, &member, &user, id, now - Duration::days(15)).await;
     }
     for i in 0..2 {
         // A secret from an earlier rotation (or from the aws-samples solution) exists.
@@ -987,7 +1016,11 @@ async fn api_calls_stay_within_the_budget() {
     let central = rig.calls(&org.management);
     let central_calls: u64 = central.values().sum();
     let total = member_calls + central_calls;
-    let bound = 6 + u.div_ceil(1000) as u64 + 8 * f as u64;
+    // 6 to read the account (AssumeRole, report, authorization details), 1 Query of keyguard's
+    // records; per user acted on at most 12: the lease (PutItem, DeleteItem), its records
+    // (GetItem, PutItem; a rotation's mark one more), the live read, the re-check before a
+    // disable or delete, the writes, and the owner's email.
+    let bound = 7 + u.div_ceil(1000) as u64 + 12 * f as u64;
     println!("remediator API calls: U={u} F={f}: {total} (member {member_calls}, central {central_calls}: {central:?}); bound {bound}");
     println!("member calls: {:?}", rig.calls(&member));
     assert!(total <= bound, "{total} calls > {bound}");
@@ -1006,8 +1039,23 @@ async fn the_cli_log_of_an_enforcing_run_holds_no_secret() {
         .email_identity(SENDER)
         .send()
         .await;
+    crate::scale::create_table(&org.config, TABLE).await;
+    // Without the table's lease (or --no-lease) the CLI refuses to write.
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_keyguard"))
+        .args(["remediate", "--account", &member, "--dry-run", "false"])
+        .envs(org.env().await)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--no-lease"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(all_secrets(&cfg).await.is_empty(), "nothing written");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyguard"))
         .args(["remediate", "--account", &member, "--dry-run", "false"])
+        .args(["--state-table", TABLE])
         .args(["--notice-sender", SENDER, "--admin-emails", ADMIN])
         .envs(org.env().await)
         .env("KEYGUARD_LOG", "trace")

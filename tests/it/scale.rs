@@ -150,37 +150,7 @@ impl Deployment {
     }
 }
 
-/// The state table's layout (deploy/central.yaml): `pk` and `sk` strings, TTL on `expires`.
-pub async fn create_table(cfg: &SdkConfig, name: &str) {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
-    let ddb = aws_sdk_dynamodb::Client::new(cfg);
-    let attr = |n: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |n: &str, t: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
-            .build()
-            .unwrap()
-    };
-    ddb.create_table()
-        .table_name(name)
-        .attribute_definitions(attr("pk"))
-        .attribute_definitions(attr("sk"))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
-}
+pub use crate::support::create_table;
 
 /// What the player saw.
 #[derive(Debug, Default)]
@@ -670,7 +640,7 @@ async fn the_cli_stops_taking_users_at_max_duration() {
     seed(&cfg, &member, &[due("ci", "o@example.com")], now).await;
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyguard"))
         .args(["remediate", "--account", &member, "--dry-run", "false"])
-        .args(["--max-duration", "0s", "--json"])
+        .args(["--max-duration", "0s", "--json", "--no-lease"])
         .envs(org.env().await)
         .output()
         .unwrap();

@@ -415,3 +415,45 @@ pub fn repo_root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     ROOT.get_or_init(repo)
 }
+
+/// The state table's layout (deploy/central.yaml): `pk` and `sk` strings, TTL on `expires`.
+pub async fn create_table(cfg: &aws_config::SdkConfig, name: &str) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let ddb = aws_sdk_dynamodb::Client::new(cfg);
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    let created = ddb
+        .create_table()
+        .table_name(name)
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await;
+    if let Err(e) = created {
+        // Created already for this organization: the same table.
+        assert!(
+            matches!(
+                e.as_service_error(),
+                Some(aws_sdk_dynamodb::operation::create_table::CreateTableError::ResourceInUseException(_))
+            ),
+            "{e:?}"
+        );
+    }
+}

@@ -1,0 +1,104 @@
+//! One writer per user (DESIGN invariant 7): a lease in the central state table, taken before any
+//! write to a user and released after. A lease is a conditional PutItem at
+//! `lease#<account>` / `<user>` that succeeds when no lease is there or the one there has expired;
+//! its body is the holder's id, and only that holder's release deletes it.
+//!
+//! The lease lasts [`Remediator::lease_ttl`] (15 minutes by default: the longest a Lambda
+//! invocation can run, so a holder killed at its deadline never outlives its lease while alive),
+//! and its holder starts no step within a tenth of that of the expiry ([`Lease::writable`]). A lease
+//! whose holder died lapses and is taken over; the taker repairs what the holder left (the
+//! rotation mark in keyguard's records says what) before anything else. Times are the callers'
+//! wall clocks (NTP-synchronised on Lambda); the allowance covers a little skew.
+
+use chrono::{DateTime, Utc};
+use keyguard_aws::state::StateTable;
+
+use crate::{Remediator, Result};
+
+fn pk(account: &str) -> String {
+    format!("lease#{account}")
+}
+
+/// A lease held on one user.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    account: String,
+    user: String,
+    holder: String,
+    /// When it lapses.
+    pub expires: DateTime<Utc>,
+    margin: chrono::Duration,
+}
+
+/// The answer to taking a lease.
+#[derive(Debug)]
+pub enum Taken {
+    /// Ours until it is released or lapses.
+    Held(Lease),
+    /// Somebody else holds it.
+    Busy {
+        /// The other holder's id.
+        holder: String,
+        /// When their lease lapses.
+        until: Option<DateTime<Utc>>,
+    },
+}
+
+impl Lease {
+    /// True while a step may still start under this lease (its expiry is more than a tenth of
+    /// the lease's length away).
+    pub fn writable(&self) -> bool {
+        Utc::now() + self.margin < self.expires
+    }
+
+    /// The holder's id (the attempt id of a rotation mark it sets).
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+}
+
+/// Takes the lease of `user` in `account` for `holder`.
+pub async fn take(
+    r: &Remediator,
+    table: &StateTable,
+    account: &str,
+    user: &str,
+    holder: &str,
+) -> Result<Taken> {
+    let ttl = chrono::Duration::from_std(r.lease_ttl).unwrap_or(chrono::Duration::minutes(15));
+    let now = Utc::now();
+    let expires = now + ttl;
+    if table
+        .put_unless_live(&pk(account), user, holder, now, expires)
+        .await?
+    {
+        return Ok(Taken::Held(Lease {
+            account: account.into(),
+            user: user.into(),
+            holder: holder.into(),
+            expires,
+            margin: ttl / 10,
+        }));
+    }
+    let other = table.get(&pk(account), user).await?;
+    Ok(Taken::Busy {
+        holder: other
+            .as_ref()
+            .and_then(|i| i.body.clone())
+            .unwrap_or_default(),
+        until: other.and_then(|i| i.expires()),
+    })
+}
+
+/// Releases `lease` (only if it is still ours: a lapsed lease taken over stays the taker's).
+pub async fn release(table: &StateTable, lease: &Lease) -> Result<()> {
+    table
+        .delete_if(&pk(&lease.account), &lease.user, &lease.holder)
+        .await?;
+    Ok(())
+}
+
+/// A new holder id: random, so two invocations (or an invocation and a CLI run) never share one.
+pub fn holder_id() -> String {
+    format!("kg-{:016x}", fastrand::u64(..))
+}
