@@ -26,8 +26,8 @@ pub use annotation::{mask_key_id, truncate_annotation, ANNOTATION_MAX_CHARS};
 pub use error::{Error, Result};
 pub use evaluate::{evaluate, Compliance, Exemption, Finding, Reason};
 pub use model::{AccessKey, Account, ComplianceResult, KeyStatus, User, UserRecord};
-pub use records::{with_records, Records, RotationMark};
 pub use plan::{plan, Action, Plan, PlanNote, PlannedAction, Step};
+pub use records::{with_records, Records, RotationMark};
 pub use settings::{Settings, DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX, ROTATING_TAG, WARNED_TAG};
 pub use triage::{
     forced_rotation, leftovers, needs_attention, restorable, stale_tags, warned, warning_mark,

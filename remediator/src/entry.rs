@@ -9,6 +9,7 @@ use futures::StreamExt;
 use keyguard_aws::inventory::{read_inventory, user_by_name, users};
 use keyguard_aws::org::{organization_accounts, per_account, AccountFilter};
 use keyguard_aws::sdk::for_account;
+use keyguard_core::records::records_of_tags;
 use keyguard_core::{needs_attention, with_records, AccessKey, Account, Records, User};
 use serde::Serialize;
 use serde_json::Value;
@@ -348,14 +349,26 @@ async fn act(
                 Some(table) => Some(crate::records::read_account(table, &account.id).await?),
                 None => None,
             };
+            let none = Records::new();
             let seen = |u: &User| match &kept {
-                Some(kept) => with_records(u, kept.get(&u.name).unwrap_or(&Records::new())),
+                Some(kept) => with_records(u, kept.get(&u.name).unwrap_or(&none)),
                 None => u.clone(),
+            };
+            // A mirror that says something else than the records (a run killed before it wrote
+            // the tags, or a person's edit) is rewritten: the user is examined.
+            let stale_mirror = |u: &User| {
+                !dry_run
+                    && kept.as_ref().is_some_and(|kept| {
+                        records_of_tags(u) != *kept.get(&u.name).unwrap_or(&none)
+                    })
             };
             inv.users
                 .into_iter()
                 .filter(|u| limits.after.as_ref().is_none_or(|a| &u.user.name >= a))
-                .filter(|u| needs_attention(&seen(&u.user), &u.keys, &r.settings, now))
+                .filter(|u| {
+                    stale_mirror(&u.user)
+                        || needs_attention(&seen(&u.user), &u.keys, &r.settings, now)
+                })
                 .map(|u| (u.user, Some(u.keys)))
                 .collect()
         }

@@ -257,7 +257,12 @@ pub struct ScaleArgs {
 impl ScaleArgs {
     /// Writes need the state table's lease, or an explicit `--no-lease`: an error saying so.
     pub fn lease_or_bail(&self) -> Result<()> {
-        if self.no_lease || self.state_table.as_deref().is_some_and(|t| !t.trim().is_empty()) {
+        if self.no_lease
+            || self
+                .state_table
+                .as_deref()
+                .is_some_and(|t| !t.trim().is_empty())
+        {
             return Ok(());
         }
         Err(Error::Refused(

@@ -9,10 +9,10 @@ use keyguard_aws::iam;
 use keyguard_aws::inventory::{read_keys_live, with_key_ids};
 use keyguard_aws::secrets::{self, SecretTarget};
 use keyguard_core::{
-    forced_rotation, leftovers, mask_key_id, plan, stale_tags, warned, warning_mark,
-    warning_marks, with_records, AccessKey, Account, Action, KeyStatus, Plan, PlannedAction,
-    Records, RotationMark, Step, User, UserRecord,
-    DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX, ROTATING_TAG, WARNED_TAG,
+    forced_rotation, leftovers, mask_key_id, plan, stale_tags, warned, warning_mark, warning_marks,
+    with_records, AccessKey, Account, Action, KeyStatus, Plan, PlannedAction, Records,
+    RotationMark, Step, User, UserRecord, DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX, ROTATING_TAG,
+    WARNED_TAG,
 };
 use tracing::{info, warn};
 
@@ -170,7 +170,8 @@ impl Ctx<'_> {
             match lease::take(self.r, table, &self.account.id, &name, &self.holder).await? {
                 Taken::Held(l) => w.lease = Some(l),
                 Taken::Busy { holder, until } => {
-                    let until = until.map_or("soon".into(), |u| u.format("%H:%M:%S UTC").to_string());
+                    let until =
+                        until.map_or("soon".into(), |u| u.format("%H:%M:%S UTC").to_string());
                     w.record(
                         "",
                         ActionKind::Examine,
@@ -178,7 +179,9 @@ impl Ctx<'_> {
                         self.now,
                         format!("another keyguard run ({holder}) holds this user until {until}; it is left to that run"),
                     );
-                    w.notes.push(format!("{name}: skipped, another keyguard run is working on it"));
+                    w.notes.push(format!(
+                        "{name}: skipped, another keyguard run is working on it"
+                    ));
                     return Ok(());
                 }
             }
@@ -258,7 +261,13 @@ impl Ctx<'_> {
             );
             for id in leftovers(&w.user, &keys, stored.as_deref()) {
                 if self.dry_run {
-                    w.record(&id, ActionKind::DeleteOrphan, Outcome::Preview, self.now, &why);
+                    w.record(
+                        &id,
+                        ActionKind::DeleteOrphan,
+                        Outcome::Preview,
+                        self.now,
+                        &why,
+                    );
                 } else {
                     match iam::delete_access_key(&self.iam, &name, &id).await {
                         Ok(()) => {
@@ -417,7 +426,8 @@ impl Ctx<'_> {
         // A preview is dated when the step is due (what a DryRun preview is about), a step done
         // when it was done.
         let at = if preview { a.due } else { now };
-        if matches!(a.action, Action::Rotate | Action::Disable | Action::Delete) && !self.may_write(w)
+        if matches!(a.action, Action::Rotate | Action::Disable | Action::Delete)
+            && !self.may_write(w)
         {
             w.record(
                 id,
@@ -453,10 +463,20 @@ impl Ctx<'_> {
                     match self.status_now(&name, id).await {
                         Ok(Some(KeyStatus::Inactive)) => {}
                         Ok(now_status) => {
-                            w.record(id, ActionKind::Delete, Outcome::Skipped, now, format!(
-                                "not deleted: the key is {} since the plan",
-                                now_status.map_or("gone", |s| if s == KeyStatus::Active { "Active" } else { "Inactive" })
-                            ));
+                            w.record(
+                                id,
+                                ActionKind::Delete,
+                                Outcome::Skipped,
+                                now,
+                                format!(
+                                    "not deleted: the key is {} since the plan",
+                                    now_status.map_or("gone", |s| if s == KeyStatus::Active {
+                                        "Active"
+                                    } else {
+                                        "Inactive"
+                                    })
+                                ),
+                            );
                             return true;
                         }
                         Err(e) => {
@@ -721,7 +741,9 @@ impl Ctx<'_> {
         };
         let mut clean = true;
         for k in listed {
-            let known = before.iter().any(|b| b.id.as_deref() == Some(k.id.as_str()));
+            let known = before
+                .iter()
+                .any(|b| b.id.as_deref() == Some(k.id.as_str()));
             if known || k.created < mark.at.trunc_subsecs(0) - keyguard_core::MARK_SKEW {
                 continue;
             }
@@ -729,7 +751,11 @@ impl Ctx<'_> {
                 keyguard_aws::inventory::last_used(&self.iam, &k.id).await,
                 Ok(None)
             );
-            if !unused || iam::delete_access_key(&self.iam, name, &k.id).await.is_err() {
+            if !unused
+                || iam::delete_access_key(&self.iam, name, &k.id)
+                    .await
+                    .is_err()
+            {
                 clean = false;
             } else {
                 warn!(key = %mask_key_id(&k.id), "deleted the key of a CreateAccessKey whose answer was lost");

@@ -23,8 +23,13 @@ What it adds, inside the moto process (see ../../../shared/EMULATOR-FACTS.md for
   AWS records IAM there), with the secret access key removed as CloudTrail does.
 - Sent email read-back (SESv2 SendEmail, SES SendEmail/SendRawEmail): GET /_rig/emails?account=A
 - Faults for the next N matching calls: POST /_rig/faults {"account"?, "action", "error",
-  "status"?, "count"?, "failed_evaluations"?}; error "FailedEvaluations" makes PutEvaluations
-  report its first `failed_evaluations` items as failed instead.
+  "status"?, "count"?, "skip"?, "failed_evaluations"?, "drop_response"?, "hang"?}; "skip" lets
+  that many matching calls through first; error "FailedEvaluations" makes PutEvaluations report
+  its first `failed_evaluations` items as failed instead. "drop_response": true carries the call
+  out and then answers 500 `error` instead of its answer (a response lost on the way: the SDK
+  retries). "hang": true holds the call, unexecuted, until POST /_rig/hung/release?account=A (or
+  `hang_s`, default 60) and then answers 500 without executing it: a test aborts the caller while
+  it waits, which is a process killed at that point. GET /_rig/hung lists the held calls.
 - SQS SendMessage(Batch) in O(1) per message as SQS does (moto rebuilds every queue attribute,
   counting every message, for each message it accepts: O(queue) per message).
 - Organizations ListAccounts pages in O(page) as AWS does (moto describes and sorts every account
@@ -76,6 +81,7 @@ evaluations: dict[tuple[str, str, str], dict[str, dict]] = defaultdict(dict)
 trail: dict[str, list[dict]] = defaultdict(list)
 emails: dict[str, list[dict]] = defaultdict(list)
 faults: list[dict] = []
+hung: list[dict] = []
 latency = {"per_call_ms": 0, "report_ms": 0}
 # account -> when its first GenerateCredentialReport started (time.monotonic())
 report_started: dict[str, float] = {}
@@ -188,6 +194,9 @@ def take_fault(call: Call) -> dict | None:
                 continue
             if f.get("account") and f["account"] != call.account:
                 continue
+            if f.get("skip", 0) > 0:
+                f["skip"] -= 1
+                return None
             f["count"] -= 1
             if f["count"] <= 0:
                 faults.remove(f)
@@ -585,6 +594,13 @@ def rig_api(environ, start_response, body: bytes):
             elif path == "/_rig/faults/clear":
                 faults[:] = [f for f in faults if account and f.get("account") != account]
                 out = {"ok": True}
+            elif path == "/_rig/hung" and method == "GET":
+                out = [{"account": h["account"], "action": h["action"]} for h in hung if not account or h["account"] == account]
+            elif path == "/_rig/hung/release":
+                for h in list(hung):
+                    if not account or h["account"] == account:
+                        h["event"].set()
+                out = {"ok": True}
             elif path == "/_rig/latency" and method == "POST":
                 latency["per_call_ms"] = int(req.get("per_call_ms", 0))
                 latency["report_ms"] = int(req.get("report_ms", 0))
@@ -625,8 +641,18 @@ class Rig:
                 start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(GENERATE_STARTED)))])
                 return [GENERATE_STARTED]
         fault = take_fault(call)
+        if fault and fault.get("hang"):
+            held = {"account": call.account, "action": call.action, "event": threading.Event()}
+            with lock:
+                hung.append(held)
+            held["event"].wait(timeout=fault.get("hang_s", 60))
+            with lock:
+                if held in hung:
+                    hung.remove(held)
+            return error_response(start_response, call, 500, fault["error"], "interrupted by the rig")
+        drop = bool(fault and fault.get("drop_response"))
         # FailedEvaluations is not an error response: PutEvaluations answers it in its body.
-        if fault and fault["error"] != "FailedEvaluations":
+        if fault and not drop and fault["error"] != "FailedEvaluations":
             return error_response(start_response, call, fault.get("status", 400), fault["error"], "injected by the rig")
         if call.target.startswith(CONFIG_PREFIX):
             answered = config_call(call, start_response, fault)
@@ -653,6 +679,8 @@ class Rig:
             record_iam_event(call, payload)
         if ok and call.service in ("ses", "email") and call.action in ("SendEmail", "SendRawEmail"):
             record_email(call)
+        if drop:
+            return error_response(start_response, call, 500, fault["error"], "the answer was lost (rig)")
         headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
         headers.append(("Content-Length", str(len(payload))))
         start_response(captured["status"], headers)

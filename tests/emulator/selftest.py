@@ -116,6 +116,38 @@ try:
     states += [iam.generate_credential_report()["State"] for _ in range(2)]
     check("report generation takes report_ms", states[0] == "STARTED" and states[-1] == "COMPLETE", states)
     rig("/_rig/latency", {"per_call_ms": 0, "report_ms": 0})
+    # A lost answer: the call is carried out, the caller sees a 500.
+    one = boto3.client("iam", **kw, config=boto3.session.Config(retries={"total_max_attempts": 1}))
+    iam.create_user(UserName="dropped")
+    rig("/_rig/faults", {"account": acct, "action": "CreateAccessKey", "error": "InternalFailure", "drop_response": True})
+    try:
+        one.create_access_key(UserName="dropped")
+        check("answer dropped", False, "no error raised")
+    except ClientError as e:
+        check("answer dropped", e.response["ResponseMetadata"]["HTTPStatusCode"] == 500, e.response)
+    check("dropped call carried out", len(iam.list_access_keys(UserName="dropped")["AccessKeyMetadata"]) == 1)
+    # A held call: listed while held, answered 500 unexecuted once released; skip lets calls by.
+    import threading
+    rig("/_rig/faults", {"account": acct, "action": "CreateAccessKey", "error": "Interrupted", "hang": True, "skip": 1})
+    one.create_access_key(UserName="dropped")
+    result = {}
+
+    def held_call():
+        try:
+            one.create_access_key(UserName="dropped")
+        except ClientError as e:
+            result["status"] = e.response["ResponseMetadata"]["HTTPStatusCode"]
+
+    t = threading.Thread(target=held_call)
+    t.start()
+    for _ in range(200):
+        if rig(f"/_rig/hung?account={acct}"):
+            break
+        time.sleep(0.01)
+    check("held call listed", rig(f"/_rig/hung?account={acct}") == [{"account": acct, "action": "CreateAccessKey"}])
+    rig(f"/_rig/hung/release?account={acct}", {})
+    t.join(5)
+    check("held call answered 500 unexecuted", result.get("status") == 500 and len(iam.list_access_keys(UserName="dropped")["AccessKeyMetadata"]) == 2, result)
 finally:
     proc.kill()
 print(f"rig self-test: {passed} passed, {failed} failed")

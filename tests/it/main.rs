@@ -9,6 +9,7 @@ mod support;
 
 mod cli;
 mod cold_start;
+mod crash_safety;
 mod deploy;
 mod remediator;
 mod report;

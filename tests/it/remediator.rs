@@ -12,8 +12,8 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use keyguard_aws::inventory::ReportPolling;
 use keyguard_aws::org::AccountFilter;
 use keyguard_aws::sdk::{Caller, RoleSpec};
-use keyguard_aws::state::StateTable;
 use keyguard_aws::secrets::secret_name;
+use keyguard_aws::state::StateTable;
 use keyguard_core::{Account, Settings, ROTATING_TAG};
 use remediator::{
     run_account, sweep, ActionKind, Mode, NoticeConfig, Outcome, Remediator, Selection, Summary,
@@ -40,7 +40,7 @@ const WRITES: &[&str] = &[
 /// The central state table of an organization's tests (leases and keyguard's records).
 pub const TABLE: &str = "keyguard-state";
 
-async fn remediator(org: &Org, dry_run: bool) -> Remediator {
+pub(crate) async fn remediator(org: &Org, dry_run: bool) -> Remediator {
     let ses = aws_sdk_sesv2::Client::new(&org.config);
     let _ = ses
         .create_email_identity()
@@ -98,7 +98,7 @@ async fn remediator(org: &Org, dry_run: bool) -> Remediator {
     }
 }
 
-fn member_account(org: &Org, i: usize) -> Account {
+pub(crate) fn member_account(org: &Org, i: usize) -> Account {
     Account {
         id: org.members[i].clone(),
         name: format!("member-{i}"),
@@ -107,7 +107,9 @@ fn member_account(org: &Org, i: usize) -> Account {
 }
 
 /// (id, active, created) of every key of every user, by user name.
-async fn keys_of(cfg: &SdkConfig) -> BTreeMap<String, Vec<(String, bool, DateTime<Utc>)>> {
+pub(crate) async fn keys_of(
+    cfg: &SdkConfig,
+) -> BTreeMap<String, Vec<(String, bool, DateTime<Utc>)>> {
     let iam = aws_sdk_iam::Client::new(cfg);
     let mut out = BTreeMap::new();
     for u in iam.list_users().send().await.unwrap().users() {
@@ -134,7 +136,7 @@ async fn keys_of(cfg: &SdkConfig) -> BTreeMap<String, Vec<(String, bool, DateTim
     out
 }
 
-async fn user_tags(cfg: &SdkConfig, user: &str) -> BTreeMap<String, String> {
+pub(crate) async fn user_tags(cfg: &SdkConfig, user: &str) -> BTreeMap<String, String> {
     let iam = aws_sdk_iam::Client::new(cfg);
     iam.list_user_tags()
         .user_name(user)
@@ -152,7 +154,9 @@ async fn user_tags(cfg: &SdkConfig, user: &str) -> BTreeMap<String, String> {
 pub async fn record(org: &Org, cfg: &SdkConfig, account: &str, user: &str, key: &str, value: &str) {
     crate::scale::create_table(&org.config, TABLE).await;
     let table = StateTable::new(&org.config, TABLE);
-    let mut kept = remediator::records::read(&table, account, user).await.unwrap();
+    let mut kept = remediator::records::read(&table, account, user)
+        .await
+        .unwrap();
     kept.insert(key.to_string(), value.to_string());
     remediator::records::write(&table, account, user, &kept, Utc::now())
         .await
@@ -178,7 +182,7 @@ pub async fn tag(cfg: &SdkConfig, user: &str, key: &str, value: &str) {
 }
 
 /// Records, as keyguard does, that `key` of `user` in `account` was disabled at `at`.
-async fn record_disabled(
+pub(crate) async fn record_disabled(
     org: &Org,
     cfg: &SdkConfig,
     account: &str,
@@ -192,7 +196,11 @@ async fn record_disabled(
 
 /// The key a user's secret holds, and whether that key authenticates (STS GetCallerIdentity
 /// signed with it answers with the user's ARN). The secret itself never leaves this function.
-async fn stored_key(cfg: &SdkConfig, account: &str, user: &str) -> Option<(String, bool)> {
+pub(crate) async fn stored_key(
+    cfg: &SdkConfig,
+    account: &str,
+    user: &str,
+) -> Option<(String, bool)> {
     use secrecy::{ExposeSecret, SecretString};
     let sm = aws_sdk_secretsmanager::Client::new(cfg);
     let out = sm
@@ -254,7 +262,7 @@ fn writes(calls: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
         .collect()
 }
 
-fn spec(name: &str, keys: Vec<(i64, Option<i64>, bool)>) -> UserSpec {
+pub(crate) fn spec(name: &str, keys: Vec<(i64, Option<i64>, bool)>) -> UserSpec {
     UserSpec {
         name: name.into(),
         tags: vec![(
@@ -266,7 +274,7 @@ fn spec(name: &str, keys: Vec<(i64, Option<i64>, bool)>) -> UserSpec {
     }
 }
 
-fn done(s: &Summary, user: &str, action: &str) -> bool {
+pub(crate) fn done(s: &Summary, user: &str, action: &str) -> bool {
     s.accounts.iter().flat_map(|a| &a.actions).any(|r| {
         r.user == user
             && r.action.as_str() == action
@@ -769,7 +777,15 @@ async fn remediation_events_forced_rotation_and_restore() {
 
     // Restore: the disabled key of "broke" was disabled 3 days ago.
     let disabled = seeded["broke"].keys[0].clone();
-    record_disabled(&org, &cfg, &member, "broke", &disabled, now - Duration::days(3)).await;
+    record_disabled(
+        &org,
+        &cfg,
+        &member,
+        "broke",
+        &disabled,
+        now - Duration::days(3),
+    )
+    .await;
     let record = remediator::restore(&r, &member, "broke", &disabled, false, now)
         .await
         .unwrap();
@@ -854,7 +870,15 @@ async fn the_central_account_is_remediated_with_the_functions_own_role() {
         at: t0 - Duration::hours(1),
         attempt: "kg-interrupted".into(),
     };
-    record(&org, &org.config, &central, "fresh", ROTATING_TAG, &mark.value()).await;
+    record(
+        &org,
+        &org.config,
+        &central,
+        "fresh",
+        ROTATING_TAG,
+        &mark.value(),
+    )
+    .await;
     let r = remediator(&org, false).await;
     let filter = AccountFilter {
         include: vec![central.clone()],

@@ -187,6 +187,43 @@ impl Rig {
         );
     }
 
+    /// The CloudTrail events the rig recorded for `account`'s IAM writes.
+    pub fn trail(&self, account: &str) -> Vec<Value> {
+        serde_json::from_value(self.get_json(&format!("/_rig/trail?account={account}"))).unwrap()
+    }
+
+    /// A fault as the rig's `/_rig/faults` takes it (`skip`, `drop_response`, `hang`, …).
+    pub fn fault_json(&self, fault: Value) {
+        self.post_json("/_rig/faults", fault);
+    }
+
+    /// Makes the next `action` call in `account` wait, unexecuted, until [`Rig::release`]: the
+    /// caller can be aborted there (a process killed at that point). `skip` matching calls are let
+    /// through first.
+    pub fn hang(&self, account: &str, action: &str, skip: u32) {
+        self.fault_json(json!({
+            "account": account, "action": action, "error": "InterruptedByRig",
+            "hang": true, "skip": skip,
+        }));
+    }
+
+    /// Waits until a call of `account` is held by a [`Rig::hang`] fault; its action.
+    pub async fn held(&self, account: &str) -> String {
+        for _ in 0..3000 {
+            let held = self.get_json(&format!("/_rig/hung?account={account}"));
+            if let Some(action) = held.get(0).and_then(|h| h["action"].as_str()) {
+                return action.to_string();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("no call of {account} was held within 30 s");
+    }
+
+    /// Lets the calls held for `account` answer (500, unexecuted).
+    pub fn release(&self, account: &str) {
+        self.post_json(&format!("/_rig/hung/release?account={account}"), json!({}));
+    }
+
     /// Drops the faults still pending for `account`.
     pub fn clear_faults(&self, account: &str) {
         self.post_json(&format!("/_rig/faults/clear?account={account}"), json!({}));

@@ -1,0 +1,468 @@
+//! Crash and concurrency safety of the remediator against the rig (DESIGN invariants 1, 5, 6, 7):
+//! a rotation killed at every point, a CreateAccessKey whose answer is lost, two and eight
+//! concurrent runs on the same users, forged tags, and a restore racing a sweep.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration as StdDuration;
+
+use aws_config::SdkConfig;
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use keyguard_aws::state::StateTable;
+use keyguard_core::{Account, ROTATING_TAG};
+use remediator::{run_account, ActionKind, Mode, Outcome, Remediator, Selection};
+
+use crate::remediator::{
+    keys_of, member_account, record_disabled, remediator, spec, stored_key, tag, user_tags, TABLE,
+};
+use crate::support::{seed, Org, Rig};
+
+/// A name with a path-free `+=,.@-` mix, as IAM allows.
+const USER: &str = "ci+deploy=prod,eu.x@y-z";
+
+/// keyguard's records of `user` in the table of `org`.
+async fn records_of(org: &Org, account: &str, user: &str) -> BTreeMap<String, String> {
+    let table = StateTable::new(&org.config, TABLE);
+    remediator::records::read(&table, account, user)
+        .await
+        .unwrap()
+}
+
+/// The end state every run must leave: the user's pre-existing key still there (it is used), at
+/// most two keys, every key either that one or the one the secret holds (which authenticates),
+/// no rotation mark; and every key ever created for the user either stored or deleted.
+async fn assert_sound(
+    org: &Org,
+    cfg: &SdkConfig,
+    account: &str,
+    user: &str,
+    old: &str,
+    case: &str,
+) {
+    let keys = keys_of(cfg).await[user].clone();
+    assert!(keys.len() <= 2, "{case}: {keys:?}");
+    assert!(
+        keys.iter().any(|k| k.0 == old && k.1),
+        "{case}: the used key was deleted or disabled: {keys:?}"
+    );
+    let stored = stored_key(cfg, account, user).await;
+    for k in &keys {
+        let is_stored = stored
+            .as_ref()
+            .is_some_and(|(s, works)| s == &k.0 && *works);
+        assert!(
+            k.0 == old || is_stored,
+            "{case}: key {} is nobody's: {keys:?}",
+            k.0
+        );
+    }
+    let created: BTreeSet<String> = Rig::get()
+        .trail(account)
+        .iter()
+        .filter(|e| {
+            e["eventName"] == "CreateAccessKey" && e["requestParameters"]["userName"] == user
+        })
+        .filter_map(|e| {
+            e["responseElements"]["accessKey"]["accessKeyId"]
+                .as_str()
+                .map(String::from)
+        })
+        .collect();
+    let present: BTreeSet<String> = keys.iter().map(|k| k.0.clone()).collect();
+    for id in created.iter().filter(|id| *id != old) {
+        let kept = present.contains(id) && stored.as_ref().is_some_and(|(s, _)| s == id);
+        assert!(
+            kept || !present.contains(id),
+            "{case}: created key {id} is neither stored nor deleted"
+        );
+    }
+    assert!(
+        !records_of(org, account, user)
+            .await
+            .contains_key(ROTATING_TAG),
+        "{case}: the rotation mark is left"
+    );
+    assert!(
+        !user_tags(cfg, user).await.contains_key(ROTATING_TAG),
+        "{case}: the mark's mirror tag is left"
+    );
+}
+
+/// One account with `USER` due for rotation (one Active key, 95 days old, used yesterday).
+async fn due_user(now: DateTime<Utc>) -> (Org, SdkConfig, Account, String) {
+    let org = Org::new(1).await;
+    let cfg = org.member(0).await;
+    let seeded = seed(
+        &cfg,
+        &org.members[0],
+        &[spec(USER, vec![(95, Some(1), true)])],
+        now,
+    )
+    .await;
+    let account = member_account(&org, 0);
+    let old = seeded[USER].keys[0].clone();
+    (org, cfg, account, old)
+}
+
+/// A rotation killed at each point: the process dies while the call after that point is in
+/// flight (the rig holds it, the test aborts the run). The rotation happens 20 minutes after its
+/// invocation started. The next run, once the dead run's lease lapsed, leaves one usable stored
+/// key next to the old one and never deletes a used key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rotation_killed_at_every_point_is_repaired_by_the_next_run() {
+    // (point, the call held, matching calls let through first, in the member or central account)
+    let points: [(&str, &str, u32, bool); 6] = [
+        ("after the mark", "CreateAccessKey", 0, false),
+        ("after CreateAccessKey", "CreateSecret", 0, false),
+        ("after CreateSecret", "PutResourcePolicy", 0, false),
+        ("after PutResourcePolicy", "PutSecretValue", 0, false),
+        // The lease and the mark were PutItems 1 and 2; the 3rd writes the records without it.
+        ("after PutSecretValue", "PutItem", 2, true),
+        (
+            "before the mark's mirror tag is removed",
+            "UntagUser",
+            0,
+            false,
+        ),
+    ];
+    let runs = points
+        .iter()
+        .map(|&(point, call, skip, central)| async move {
+            let rig = Rig::get();
+            let now = Utc::now().trunc_subsecs(0);
+            let (org, cfg, account, old) = due_user(now).await;
+            let mut r = remediator(&org, false).await;
+            r.lease_ttl = StdDuration::from_secs(3);
+            let held_in = if central {
+                org.management.clone()
+            } else {
+                account.id.clone()
+            };
+            rig.hang(&held_in, call, skip);
+            let started = now - Duration::minutes(20);
+            let dying = {
+                let (r, account) = (r.clone(), account.clone());
+                tokio::spawn(async move {
+                    run_account(
+                        &r,
+                        account,
+                        &Selection::Name(USER.into()),
+                        false,
+                        Mode::Auto,
+                        started,
+                    )
+                    .await
+                })
+            };
+            assert_eq!(rig.held(&held_in).await, call, "{point}");
+            dying.abort();
+            let _ = dying.await;
+            rig.release(&held_in);
+            tokio::time::sleep(StdDuration::from_secs(4)).await; // the dead run's lease lapses
+            let r = remediator(&org, false).await;
+            let next = run_account(
+                &r,
+                account.clone(),
+                &Selection::All,
+                false,
+                Mode::Auto,
+                Utc::now(),
+            )
+            .await;
+            assert_eq!(next.failures(), 0, "{point}: {next:#?}");
+            assert_sound(&org, &cfg, &account.id, USER, &old, point).await;
+            let stored = stored_key(&cfg, &account.id, USER).await;
+            assert!(
+                stored.is_some_and(|(id, works)| id != old && works),
+                "{point}: no usable stored successor"
+            );
+            let repaired = next
+                .actions
+                .iter()
+                .any(|a| a.action == ActionKind::DeleteOrphan && a.outcome == Outcome::Done);
+            let rotated = next.actions.iter().any(|a| a.action == ActionKind::Rotate);
+            // Before the value was stored the key is a leftover (deleted, then a new rotation);
+            // after, the rotation stands.
+            let stored_before = matches!(call, "PutItem" | "UntagUser");
+            assert_eq!(
+                (repaired, rotated),
+                if stored_before {
+                    (false, false)
+                } else {
+                    (call != "CreateAccessKey", true)
+                },
+                "{point}: {next:#?}"
+            );
+        });
+    futures::future::join_all(runs).await;
+}
+
+/// IAM creates the key but its answer is lost; the SDK's retry then meets IAM's two-key limit.
+/// The run lists the keys again, deletes the unseen key, and the next run rotates cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_create_access_key_answer_leaves_no_key_behind() {
+    let rig = Rig::get();
+    let now = Utc::now().trunc_subsecs(0);
+    let (org, cfg, account, old) = due_user(now).await;
+    rig.fault_json(serde_json::json!({
+        "account": account.id, "action": "CreateAccessKey", "error": "InternalFailure",
+        "status": 500, "drop_response": true,
+    }));
+    let r = remediator(&org, false).await;
+    let first = run_account(&r, account.clone(), &Selection::All, false, Mode::Auto, now).await;
+    let rotate = first
+        .actions
+        .iter()
+        .find(|a| a.action == ActionKind::Rotate)
+        .unwrap_or_else(|| panic!("{first:#?}"));
+    assert_eq!(rotate.outcome, Outcome::Failed, "{first:#?}");
+    let keys = &keys_of(&cfg).await[USER];
+    assert_eq!(
+        keys.len(),
+        1,
+        "the key whose answer was lost is deleted: {keys:?}"
+    );
+    assert_eq!(keys[0].0, old);
+    assert!(!records_of(&org, &account.id, USER)
+        .await
+        .contains_key(ROTATING_TAG));
+    let next = run_account(
+        &r,
+        account.clone(),
+        &Selection::All,
+        false,
+        Mode::Auto,
+        Utc::now(),
+    )
+    .await;
+    assert_eq!(next.failures(), 0, "{next:#?}");
+    assert_sound(&org, &cfg, &account.id, USER, &old, "after a lost answer").await;
+    assert!(stored_key(&cfg, &account.id, USER)
+        .await
+        .is_some_and(|(id, w)| id != old && w));
+}
+
+/// `n` runs at once on the same users (sweeps and single-user requests, jittered starts), `reps`
+/// times: one writer per user, so every end state is sound and each user rotated once.
+async fn concurrent_runs(n: usize, reps: usize) {
+    for rep in 0..reps {
+        let now = Utc::now().trunc_subsecs(0);
+        let org = Org::new(1).await;
+        let cfg = org.member(0).await;
+        let users: Vec<String> = (0..3).map(|i| format!("svc-{i}+ci@x")).collect();
+        let specs: Vec<_> = users
+            .iter()
+            .map(|u| spec(u, vec![(95, Some(1), true)]))
+            .collect();
+        let seeded = seed(&cfg, &org.members[0], &specs, now).await;
+        let r = remediator(&org, false).await;
+        let account = member_account(&org, 0);
+        let tasks: Vec<_> = (0..n)
+            .map(|i| {
+                let (r, account, users) = (r.clone(), account.clone(), users.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(StdDuration::from_millis(fastrand::u64(0..40))).await;
+                    let selection = if i % 2 == 0 {
+                        Selection::All
+                    } else {
+                        Selection::Name(users[i % users.len()].clone())
+                    };
+                    run_account(&r, account, &selection, false, Mode::Auto, Utc::now()).await
+                })
+            })
+            .collect();
+        let mut rotations: BTreeMap<String, usize> = BTreeMap::new();
+        for t in tasks {
+            let report = t.await.unwrap();
+            for a in &report.actions {
+                if a.action == ActionKind::Rotate && a.outcome == Outcome::Done {
+                    *rotations.entry(a.user.clone()).or_default() += 1;
+                }
+            }
+        }
+        for u in &users {
+            let case = format!("{n} runs, rep {rep}, {u}");
+            assert_sound(&org, &cfg, &account.id, u, &seeded[u].keys[0], &case).await;
+            assert_eq!(
+                rotations.get(u),
+                Some(&1),
+                "{case}: rotations {rotations:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_concurrent_runs_never_touch_one_user_together() {
+    concurrent_runs(2, 6).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_concurrent_runs_never_touch_one_user_together() {
+    concurrent_runs(8, 3).await;
+}
+
+/// Anyone allowed iam:TagUser sets `keyguard:rotating` to an Active, used key's creation time and
+/// backdates the disable date of a key a person disabled today: keyguard acts on its own records
+/// only, deletes and disables nothing, starts the disabled key's grace today, and rewrites the
+/// mirror tags.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forged_tags_cannot_make_keyguard_act_earlier() {
+    let rig = Rig::get();
+    let now = Utc::now().trunc_subsecs(0);
+    let org = Org::new(1).await;
+    let cfg = org.member(0).await;
+    let member = org.members[0].clone();
+    let seeded = seed(
+        &cfg,
+        &member,
+        &[
+            spec("pipeline", vec![(30, Some(1), true)]),
+            spec("paused", vec![(30, Some(2), false), (20, Some(1), true)]),
+        ],
+        now,
+    )
+    .await;
+    let used = &seeded["pipeline"].keys[0];
+    let created = keys_of(&cfg).await["pipeline"][0].2;
+    tag(&cfg, "pipeline", ROTATING_TAG, &created.to_rfc3339()).await;
+    let paused = &seeded["paused"].keys[0];
+    let backdated = (now - Duration::days(30)).to_rfc3339();
+    tag(
+        &cfg,
+        "paused",
+        &format!("keyguard:disabled:{paused}"),
+        &backdated,
+    )
+    .await;
+    let r = remediator(&org, false).await;
+    rig.reset_calls(&member);
+    let report = run_account(
+        &r,
+        member_account(&org, 0),
+        &Selection::All,
+        false,
+        Mode::Auto,
+        now,
+    )
+    .await;
+    assert_eq!(report.failures(), 0, "{report:#?}");
+    let calls = rig.calls(&member);
+    for write in [
+        "iam:DeleteAccessKey",
+        "iam:UpdateAccessKey",
+        "iam:CreateAccessKey",
+    ] {
+        assert_eq!(calls.get(write), None, "{write}: {report:#?}");
+    }
+    let keys = keys_of(&cfg).await;
+    assert!(keys["pipeline"].iter().any(|k| &k.0 == used && k.1));
+    assert!(keys["paused"].iter().any(|k| &k.0 == paused && !k.1));
+    // The grace of the paused key starts today, in keyguard's record and its mirror.
+    let disabled = format!("keyguard:disabled:{paused}");
+    let recorded = records_of(&org, &member, "paused").await[&disabled].clone();
+    assert!(
+        recorded.starts_with(&now.format("%Y-%m-%d").to_string()),
+        "{recorded}"
+    );
+    assert_eq!(user_tags(&cfg, "paused").await[&disabled], recorded);
+    // The forged mark's tag is gone: the mirror says what keyguard's records say.
+    assert!(!user_tags(&cfg, "pipeline").await.contains_key(ROTATING_TAG));
+    // The forged records keep doing nothing on the next runs, up to the real due dates.
+    let later = run_account(
+        &r,
+        member_account(&org, 0),
+        &Selection::All,
+        false,
+        Mode::Auto,
+        now + Duration::days(5),
+    )
+    .await;
+    assert!(
+        !later.actions.iter().any(|a| a.action == ActionKind::Delete),
+        "{later:#?}"
+    );
+}
+
+/// A restore lands while a sweep is between its account-wide read and its writes to the user: the
+/// sweep holds the user's lease, so the restore waits its turn, and once restored the key stays
+/// Active (the sweep decides on the table's restore record, not a stale read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restore_racing_a_sweep_stays_restored() {
+    let rig = Rig::get();
+    let now = Utc::now().trunc_subsecs(0);
+    let org = Org::new(1).await;
+    let cfg = org.member(0).await;
+    let member = org.members[0].clone();
+    // `broke`: its old key disabled by keyguard 3 days ago, the successor 20 days old and used.
+    let seeded = seed(
+        &cfg,
+        &member,
+        &[spec(
+            "broke",
+            vec![(120, Some(4), false), (20, Some(1), true)],
+        )],
+        now,
+    )
+    .await;
+    let old = seeded["broke"].keys[0].clone();
+    record_disabled(&org, &cfg, &member, "broke", &old, now - Duration::days(3)).await;
+    let r = remediator(&org, false).await;
+    // The sweep reads the account, takes the lease, and is held at its live read of the user.
+    rig.hang(&member, "ListAccessKeys", 0);
+    let sweep = {
+        let (r, account) = (r.clone(), member_account(&org, 0));
+        tokio::spawn(async move {
+            let broke = Selection::Name("broke".into());
+            run_account(&r, account, &broke, false, Mode::Auto, Utc::now()).await
+        })
+    };
+    rig.held(&member).await;
+    let busy = remediator::restore(&r, &member, "broke", &old, false, Utc::now()).await;
+    assert!(
+        busy.as_ref()
+            .is_err_and(|e| e.to_string().contains("another keyguard run")),
+        "{busy:?}"
+    );
+    rig.release(&member); // the SDK retries the held call; the sweep goes on
+    let swept = sweep.await.unwrap();
+    assert_eq!(swept.failures(), 0, "{swept:#?}");
+    let restored = remediator::restore(&r, &member, "broke", &old, false, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(restored.outcome, Outcome::Done);
+    // Sweeps after the restore leave it Active (a fresh installation grace).
+    for _ in 0..2 {
+        let s = run_account(
+            &r,
+            member_account(&org, 0),
+            &Selection::All,
+            false,
+            Mode::Auto,
+            Utc::now(),
+        )
+        .await;
+        assert_eq!(s.failures(), 0, "{s:#?}");
+    }
+    let keys = &keys_of(&cfg).await["broke"];
+    assert!(
+        keys.iter().all(|k| k.1),
+        "restored and kept Active: {keys:?}"
+    );
+}
+
+/// Without the table a run with writes is refused unless `no_lease` says otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_without_a_lease_are_refused() {
+    let now = Utc::now().trunc_subsecs(0);
+    let (org, cfg, account, _) = due_user(now).await;
+    let r = Remediator {
+        state: None,
+        ..remediator(&org, false).await
+    };
+    let report = run_account(&r, account.clone(), &Selection::All, false, Mode::Auto, now).await;
+    assert!(
+        report.error.as_deref().is_some_and(|e| e.contains("lease")),
+        "{report:#?}"
+    );
+    assert_eq!(keys_of(&cfg).await[USER].len(), 1, "nothing written");
+}
