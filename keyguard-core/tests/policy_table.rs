@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use keyguard_core::{
-    evaluate, plan, AccessKey, Action, Compliance, Exemption, KeyStatus, Plan, PlanNote, Reason,
-    Settings, Step, User, DISABLED_TAG_PREFIX,
+    evaluate, leftovers, plan, records::records_of_tags, with_records, AccessKey, Action,
+    Compliance, Exemption, KeyStatus, Plan, PlanNote, Reason, Settings, Step, User,
+    DISABLED_TAG_PREFIX, ROTATING_TAG,
 };
 
 const GROUP: &str = "IAMKeyRotationExemptionGroup";
@@ -751,6 +752,42 @@ fn check_invariants(
     }
 }
 
+/// Invariants 5 and 6 against forged tags: with keyguard's records (here: the case's tags) put in
+/// place, whatever a person wrote under keyguard's tag names changes no decision; and a rotation
+/// mark set anywhere (at any key's creation, the attack of issue 13) never makes a used key, or
+/// a key older than the mark, a leftover.
+fn check_forgery(case: &str, u: &User, keys: &[AccessKey], p: &Plan, s: &Settings) {
+    let records = records_of_tags(u);
+    let mut forged = u.clone();
+    for k in keys {
+        let id = k.id.as_deref().unwrap();
+        forged
+            .tags
+            .insert(format!("{DISABLED_TAG_PREFIX}{id}"), "2000-01-01".into());
+        forged
+            .tags
+            .insert(ROTATING_TAG.into(), k.created.to_rfc3339());
+    }
+    assert_eq!(
+        &plan(&with_records(&forged, &records), keys, s, now()),
+        p,
+        "{case}: a forged tag changed the plan"
+    );
+    for k in keys {
+        let mut marked = u.clone();
+        marked
+            .tags
+            .insert(ROTATING_TAG.into(), k.created.to_rfc3339());
+        for id in leftovers(&marked, keys, None) {
+            let left = keys.iter().find(|k| k.id.as_deref() == Some(&id)).unwrap();
+            assert!(
+                left.last_used.is_none() && left.created >= k.created - Duration::seconds(5),
+                "{case}: {id} taken for a leftover"
+            );
+        }
+    }
+}
+
 #[test]
 fn exhaustive_invariants_and_idempotence() {
     let s = Settings::default();
@@ -781,6 +818,7 @@ fn exhaustive_invariants_and_idempotence() {
             assert!(f.annotation.chars().count() <= 256);
             let p = plan(&u, &keys, &s, now());
             check_invariants(&case, &u, &keys, &p, &s, now());
+            check_forgery(&case, &u, &keys, &p, &s);
             // 5: running again at the same moment after executing changes nothing.
             let mut next = 0;
             execute(&mut u, &mut keys, &p, now(), &mut next);
