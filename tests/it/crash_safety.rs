@@ -466,3 +466,112 @@ async fn writes_without_a_lease_are_refused() {
     );
     assert_eq!(keys_of(&cfg).await[USER].len(), 1, "nothing written");
 }
+
+/// A person re-enables a key between the run's plan (delete: Inactive past its grace) and the
+/// delete: the status read again right before the write cancels it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_key_re_enabled_after_the_plan_is_not_deleted() {
+    let rig = Rig::get();
+    let now = Utc::now().trunc_subsecs(0);
+    let org = Org::new(1).await;
+    let cfg = org.member(0).await;
+    let member = org.members[0].clone();
+    let seeded = seed(
+        &cfg,
+        &member,
+        &[spec(
+            "old-ci",
+            vec![(130, None, false), (40, Some(1), true)],
+        )],
+        now,
+    )
+    .await;
+    let inactive = seeded["old-ci"].keys[0].clone();
+    record_disabled(
+        &org,
+        &cfg,
+        &member,
+        "old-ci",
+        &inactive,
+        now - Duration::days(15),
+    )
+    .await;
+    let r = remediator(&org, false).await;
+    // The live read is ListAccessKeys 1; the re-check before the delete is 2.
+    rig.hang(&member, "ListAccessKeys", 1);
+    let run = {
+        let (r, account) = (r.clone(), member_account(&org, 0));
+        tokio::spawn(async move {
+            let user = Selection::Name("old-ci".into());
+            run_account(&r, account, &user, false, Mode::Auto, Utc::now()).await
+        })
+    };
+    rig.held(&member).await;
+    aws_sdk_iam::Client::new(&cfg)
+        .update_access_key()
+        .user_name("old-ci")
+        .access_key_id(&inactive)
+        .status(aws_sdk_iam::types::StatusType::Active)
+        .send()
+        .await
+        .unwrap();
+    rig.release(&member);
+    let report = run.await.unwrap();
+    let delete = report
+        .actions
+        .iter()
+        .find(|a| a.action == ActionKind::Delete)
+        .unwrap_or_else(|| panic!("{report:#?}"));
+    assert_eq!(delete.outcome, Outcome::Skipped, "{report:#?}");
+    assert!(
+        delete.why.contains("Active since the plan"),
+        "{}",
+        delete.why
+    );
+    assert!(keys_of(&cfg).await["old-ci"]
+        .iter()
+        .any(|k| k.0 == inactive && k.1));
+}
+
+/// A key about to be disabled for non-use is used between the plan and the write: its last use,
+/// read again right before, cancels the disable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_key_used_after_the_plan_is_not_disabled() {
+    let rig = Rig::get();
+    let now = Utc::now().trunc_subsecs(0);
+    let org = Org::new(1).await;
+    let cfg = org.member(0).await;
+    let member = org.members[0].clone();
+    let seeded = seed(&cfg, &member, &[spec("idle", vec![(95, None, true)])], now).await;
+    let key = seeded["idle"].keys[0].clone();
+    let created = keys_of(&cfg).await["idle"][0].2;
+    let r = remediator(&org, false).await;
+    // The live read's GetAccessKeyLastUsed is 1; the re-check before the disable is 2.
+    rig.hang(&member, "GetAccessKeyLastUsed", 1);
+    let run = {
+        let (r, account) = (r.clone(), member_account(&org, 0));
+        tokio::spawn(async move {
+            let user = Selection::Name("idle".into());
+            run_account(&r, account, &user, false, Mode::Auto, Utc::now()).await
+        })
+    };
+    rig.held(&member).await;
+    rig.backdate(&member, &key, created, Some(Utc::now()));
+    rig.release(&member);
+    let report = run.await.unwrap();
+    let disable = report
+        .actions
+        .iter()
+        .find(|a| a.action == ActionKind::Disable)
+        .unwrap_or_else(|| panic!("{report:#?}"));
+    assert_eq!(disable.outcome, Outcome::Skipped, "{report:#?}");
+    assert!(
+        disable.why.contains("used since the plan"),
+        "{}",
+        disable.why
+    );
+    assert!(
+        keys_of(&cfg).await["idle"].iter().all(|k| k.1),
+        "still Active"
+    );
+}
