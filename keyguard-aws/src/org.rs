@@ -23,41 +23,76 @@ impl AccountFilter {
     }
 }
 
-/// Lists the organization's ACTIVE accounts (20 a page, every page), filtered. Suspended, closed
-/// and pending accounts are skipped: their IAM cannot be changed anyway.
+/// Lists the organization's ACTIVE accounts (20 a page, every page), filtered, sorted by id.
+/// Suspended, closed and pending accounts are skipped: their IAM cannot be changed anyway.
 pub async fn list_accounts(
     client: &aws_sdk_organizations::Client,
     filter: &AccountFilter,
 ) -> Result<Vec<Account>> {
+    use futures::TryStreamExt;
+    let mut out: Vec<Account> = account_pages(client.clone(), filter.clone())
+        .try_concat()
+        .await?;
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
+
+/// The organization's ACTIVE accounts that `filter` admits, a ListAccounts page (at most 20, the
+/// API's maximum) at a time, in the API's order: for a dispatcher that hands out each page while
+/// the next one is fetched (the pages themselves cannot be fetched in parallel: each needs the
+/// previous page's token).
+pub fn account_pages(
+    client: aws_sdk_organizations::Client,
+    filter: AccountFilter,
+) -> impl futures::Stream<Item = Result<Vec<Account>>> {
     use aws_sdk_organizations::types::{AccountState, AccountStatus};
-    let mut out = Vec::new();
-    let mut pages = client
+    use futures::StreamExt;
+    let pages = client
         .list_accounts()
         .max_results(20)
         .into_paginator()
         .send();
-    while let Some(page) = pages.next().await {
+    futures::stream::unfold(pages, |mut pages| async move {
+        let page = pages.next().await?;
+        Some((page, pages))
+    })
+    .map(move |page| {
         let page = page.map_err(|e| Error::sdk("ListAccounts", e))?;
-        for a in page.accounts() {
-            // `State` replaces the deprecated `Status`; older endpoints send only `Status`.
-            #[allow(deprecated)]
-            let active = match (a.state(), a.status()) {
-                (Some(state), _) => *state == AccountState::Active,
-                (None, Some(status)) => *status == AccountStatus::Active,
-                (None, None) => false,
-            };
-            let Some(id) = a.id() else { continue };
-            if active && filter.admits(id) {
-                out.push(Account {
+        Ok(page
+            .accounts()
+            .iter()
+            .filter(|a| {
+                // `State` replaces the deprecated `Status`; older endpoints send only `Status`.
+                #[allow(deprecated)]
+                match (a.state(), a.status()) {
+                    (Some(state), _) => *state == AccountState::Active,
+                    (None, Some(status)) => *status == AccountStatus::Active,
+                    (None, None) => false,
+                }
+            })
+            .filter_map(|a| {
+                let id = a.id()?;
+                filter.admits(id).then(|| Account {
                     id: id.to_string(),
                     name: a.name().unwrap_or_default().to_string(),
                     email: a.email().map(str::to_string),
-                });
-            }
-        }
-    }
-    out.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(out)
+                })
+            })
+            .collect())
+    })
+}
+
+/// [`account_pages`] of the organization `base` reaches (through `role`'s organization role).
+pub async fn organization_account_pages(
+    base: &SdkConfig,
+    role: &RoleSpec,
+    filter: &AccountFilter,
+) -> Result<impl futures::Stream<Item = Result<Vec<Account>>>> {
+    let org = crate::sdk::for_organization(base, role).await?;
+    Ok(account_pages(
+        aws_sdk_organizations::Client::new(&org),
+        filter.clone(),
+    ))
 }
 
 /// The organization's ACTIVE accounts as [`list_accounts`] gives them, asked with `base`'s

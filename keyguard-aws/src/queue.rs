@@ -17,8 +17,10 @@ pub async fn send_all(
     queue_url: &str,
     bodies: &[String],
 ) -> Result<usize> {
-    let calls: Vec<usize> = futures::stream::iter(bodies.chunks(10))
-        .map(|chunk| send_batch(client, queue_url, chunk))
+    // Owned chunks, so that the future is Send for any caller (a spawned dispatcher included).
+    let chunks: Vec<Vec<String>> = bodies.chunks(10).map(<[String]>::to_vec).collect();
+    let calls: Vec<usize> = futures::stream::iter(chunks)
+        .map(|chunk| async move { send_batch(client, queue_url, &chunk).await })
         .buffer_unordered(SEND_CONCURRENCY)
         .try_collect()
         .await?;

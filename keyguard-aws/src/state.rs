@@ -266,6 +266,34 @@ impl StateTable {
             .numbers)
     }
 
+    /// Sets the numeric attribute `name` of `(pk, sk)` to `value` and returns every numeric
+    /// attribute after the write (one UpdateItem).
+    pub async fn set_number(
+        &self,
+        pk: &str,
+        sk: &str,
+        name: &str,
+        value: i64,
+    ) -> Result<BTreeMap<String, i64>> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(self.key(pk, sk)))
+            .update_expression("SET #n = :v")
+            .expression_attribute_names("#n", name)
+            .expression_attribute_values(":v", n(value))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| Error::sdk("UpdateItem", e))?;
+        Ok(out
+            .attributes()
+            .map(item_of)
+            .map(|i| i.numbers)
+            .unwrap_or_default())
+    }
+
     /// Sets the numeric attribute `flag` to 1 on `(pk, sk)` unless it is set already: `true` for
     /// the one caller that set it (a claim that happens once, such as finalizing a run).
     pub async fn claim(&self, pk: &str, sk: &str, flag: &str) -> Result<bool> {
@@ -339,7 +367,8 @@ pub struct Runs<'a>(pub &'a StateTable);
 pub struct Run {
     /// The description (JSON) given at creation.
     pub meta: String,
-    /// Accounts handed out.
+    /// Accounts handed out ([`TOTAL_UNKNOWN`] while the dispatch is still going on, or if it
+    /// never finished).
     pub total: i64,
     /// Accounts finished (done or failed for good).
     pub done: i64,
@@ -359,16 +388,21 @@ impl Run {
 /// How long a run's items are kept.
 pub const RUN_DAYS: i64 = 30;
 
+/// A run's `total` while its dispatcher is still handing out accounts: no count of finished
+/// accounts reaches it.
+pub const TOTAL_UNKNOWN: i64 = i64::MAX;
+
 impl Runs<'_> {
-    /// Records a new run of `total` accounts; `false` when a run of that id exists (a schedule
-    /// delivered twice).
+    /// Records a new run of `total` accounts (`None`: not known yet, see [`Runs::set_total`]);
+    /// `false` when a run of that id exists (a schedule delivered twice).
     pub async fn create(
         &self,
         run: &str,
         meta: &str,
-        total: usize,
+        total: Option<usize>,
         started: DateTime<Utc>,
     ) -> Result<bool> {
+        let total = total.map_or(TOTAL_UNKNOWN, |t| t as i64);
         let expires = started + chrono::Duration::days(RUN_DAYS);
         if !self
             .0
@@ -387,6 +421,19 @@ impl Runs<'_> {
             .put("runs", run, &started.to_rfc3339(), expires)
             .await?;
         Ok(true)
+    }
+
+    /// Sets the number of accounts of a run created without it, once they are all handed out;
+    /// `(done, total)` after it (the caller finalizes when every account is in already).
+    pub async fn set_total(&self, run: &str, total: usize) -> Result<(i64, i64)> {
+        let numbers = self
+            .0
+            .set_number(&format!("run#{run}"), "#run", "total", total as i64)
+            .await?;
+        Ok((
+            numbers.get("done").copied().unwrap_or(0),
+            numbers.get("total").copied().unwrap_or(0),
+        ))
     }
 
     /// The run, `None` when there is no such run.

@@ -64,12 +64,18 @@ impl Runs<'_> {
         state::Runs(self.0)
     }
 
-    /// Records a new run of `total` accounts; `false` when a run of that id exists.
-    pub async fn create(&self, run: &str, meta: &RunMeta, total: usize) -> Result<bool> {
+    /// Records a new run whose number of accounts is set once they are handed out
+    /// ([`Runs::set_total`]); `false` when a run of that id exists.
+    pub async fn create(&self, run: &str, meta: &RunMeta) -> Result<bool> {
         Ok(self
             .progress()
-            .create(run, &json(meta), total, meta.started)
+            .create(run, &json(meta), None, meta.started)
             .await?)
+    }
+
+    /// Sets the run's number of accounts; `(done, total)` after it.
+    pub async fn set_total(&self, run: &str, total: usize) -> Result<(i64, i64)> {
+        Ok(self.progress().set_total(run, total).await?)
     }
 
     /// The run's state, `None` when there is no such run.

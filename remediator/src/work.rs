@@ -18,7 +18,8 @@ use std::time::Instant;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, Utc};
-use keyguard_aws::org::organization_accounts;
+use futures::TryStreamExt;
+use keyguard_aws::org::organization_account_pages;
 use keyguard_aws::queue;
 use keyguard_core::Account;
 use serde::{Deserialize, Serialize};
@@ -136,13 +137,12 @@ pub async fn dispatch(r: &Remediator, mode: Mode, now: DateTime<Utc>) -> Result<
             .collect();
         enqueue(r, &items).await?;
     }
-    let accounts = organization_accounts(&r.sdk, &r.role, &r.filter).await?;
     let meta = RunMeta {
         started: now,
         preview: dry_run(r, mode),
         mode,
     };
-    if !runs.create(&run, &meta, accounts.len()).await? {
+    if !runs.create(&run, &meta).await? {
         info!(run, "dispatched already");
         return Ok(Dispatched {
             run,
@@ -151,24 +151,45 @@ pub async fn dispatch(r: &Remediator, mode: Mode, now: DateTime<Utc>) -> Result<
             finalizing,
         });
     }
-    let items: Vec<WorkItem> = accounts
-        .into_iter()
-        .map(|account| WorkItem::Account {
-            run: run.clone(),
-            account,
-            mode,
-            after: None,
+    // Each page of accounts is handed out while the next one is fetched: the listing (one page
+    // after the other) is the dispatch's floor, the sends overlap it.
+    let pages = organization_account_pages(&r.sdk, &r.role, &r.filter).await?;
+    let sent: Vec<(usize, usize)> = pages
+        .map_err(Error::from)
+        .map_ok(|page| {
+            let items: Vec<WorkItem> = page
+                .into_iter()
+                .map(|account| WorkItem::Account {
+                    run: run.clone(),
+                    account,
+                    mode,
+                    after: None,
+                })
+                .collect();
+            async move {
+                let calls = if items.is_empty() {
+                    0
+                } else {
+                    enqueue(r, &items).await?
+                };
+                Ok::<_, Error>((items.len(), calls))
+            }
         })
-        .collect();
-    let calls = if items.is_empty() {
-        enqueue(r, &[WorkItem::Finalize { run: run.clone() }]).await?
-    } else {
-        enqueue(r, &items).await?
-    };
-    info!(run, accounts = items.len(), calls, "dispatched");
+        .try_buffer_unordered(keyguard_aws::queue::SEND_CONCURRENCY)
+        .try_collect()
+        .await?;
+    let accounts: usize = sent.iter().map(|s| s.0).sum();
+    let mut calls: usize = sent.iter().map(|s| s.1).sum();
+    // Every account is out: the run gets its count, and is finalized now if all are in already
+    // (a worker that finishes the last account later finalizes it itself; finalizing is once).
+    let (done, total) = runs.set_total(&run, accounts).await?;
+    if done >= total {
+        calls += enqueue(r, &[WorkItem::Finalize { run: run.clone() }]).await?;
+    }
+    info!(run, accounts, calls, "dispatched");
     Ok(Dispatched {
         run,
-        accounts: items.len(),
+        accounts,
         calls,
         finalizing,
     })
@@ -353,7 +374,13 @@ pub async fn finalize(r: &Remediator, run: &str, now: DateTime<Utc>) -> Result<(
         return Ok(());
     }
     let (accounts, users) = runs.pieces(run).await?;
-    let unfinished = (state.run.total as usize).saturating_sub(accounts.len());
+    let unfinished = if state.run.total == keyguard_aws::state::TOTAL_UNKNOWN {
+        // The dispatcher died while handing out accounts: those it never sent are not counted.
+        warn!("the run's dispatch never finished: accounts it did not hand out are not in it");
+        0
+    } else {
+        (state.run.total as usize).saturating_sub(accounts.len())
+    };
     let run_at = state.meta.started.format("%Y-%m-%d %H:%M UTC").to_string();
     if !state.run.has("digest") {
         if !r.notices.admins.is_empty() {

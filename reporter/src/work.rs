@@ -136,7 +136,10 @@ pub async fn dispatch(r: &Reporter, kind: PeriodKind, as_of: DateTime<Utc>) -> R
     let evidence = evidence_uri(r, &period)?;
     let accounts = organization_accounts(&r.sdk, &r.live.role, &r.filter).await?;
     let meta = serde_json::json!({"period": period, "as_of": as_of}).to_string();
-    if !runs(r)?.create(&run, &meta, accounts.len(), as_of).await? {
+    if !runs(r)?
+        .create(&run, &meta, Some(accounts.len()), as_of)
+        .await?
+    {
         info!(run, "dispatched already");
         return Ok(Dispatched {
             run,

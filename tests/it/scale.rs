@@ -975,3 +975,49 @@ async fn bench_dispatch_of_ten_thousand_accounts() {
         .await
         .unwrap();
 }
+
+/// The dispatcher hands out each page of accounts while it lists the next, and sets the run's
+/// count only at the end: accounts that all finish before it is set leave the run to the
+/// dispatcher to finalize, which it does once (one digest, one email per owner).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_whose_accounts_finish_before_the_dispatch_ends_is_finalized_once() {
+    let rig = Rig::get();
+    let org = Org::new(2).await;
+    let d = Deployment::new(&org).await;
+    let now = Utc::now().trunc_subsecs(0);
+    for i in 0..2 {
+        let cfg = org.member(i).await;
+        seed(
+            &cfg,
+            &org.members[i],
+            &[due(&format!("ci-{i}"), "platform@example.com")],
+            now,
+        )
+        .await;
+    }
+    let r = d.remediator(&org, false).await;
+    // The dispatcher is held at the count (its first UpdateItem) after every message is out.
+    rig.hang(&org.management, "UpdateItem", 0);
+    let dispatcher = {
+        let r = r.clone();
+        tokio::spawn(async move { dispatch(&r, now).await })
+    };
+    assert_eq!(rig.held(&org.management).await, "UpdateItem");
+    let played = play(&r, &d, now, 2, |_| None).await;
+    assert_eq!(played.failures, 0, "{played:?}");
+    assert!(
+        emails_to(&rig.emails(&org.management), ADMIN).is_empty(),
+        "no digest before the run's count is known"
+    );
+    rig.release(&org.management); // the SDK retries the count; every account is in
+    let dispatched = dispatcher.await.unwrap();
+    assert_eq!(dispatched["accounts"], 3, "{dispatched}");
+    play(&r, &d, now, 2, |_| None).await;
+    let emails = rig.emails(&org.management);
+    assert_eq!(emails_to(&emails, ADMIN).len(), 1, "one digest");
+    assert_eq!(
+        emails_to(&emails, "platform@example.com").len(),
+        1,
+        "one email per owner"
+    );
+}
