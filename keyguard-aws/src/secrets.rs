@@ -15,13 +15,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// The secret's name for `user` in `account`. Secrets Manager names allow IAM's `+=.@-` but not
-/// `,`, which becomes `=2C` (so two users never share a secret).
+/// The secret's name for `user` in `account`: the aws-samples name
+/// `Account_<account>_User_<user>_AccessKey` for every name without `,` or `=`. Secrets Manager
+/// names allow IAM's `+=.@-_` but not `,`, so `,` becomes `=2C` and `=` itself `=3D`: every `=`
+/// of the result starts an escape, so two IAM users never share a secret (`a,b` and `a=2Cb` are
+/// both legal user names).
 pub fn secret_name(account: &str, user: &str) -> String {
-    format!(
-        "Account_{account}_User_{}_AccessKey",
-        user.replace(',', "=2C")
-    )
+    let mut escaped = String::with_capacity(user.len());
+    for c in user.chars() {
+        match c {
+            '=' => escaped.push_str("=3D"),
+            ',' => escaped.push_str("=2C"),
+            c => escaped.push(c),
+        }
+    }
+    format!("Account_{account}_User_{escaped}_AccessKey")
 }
 
 /// The command an owner runs to read the new key (given in owner notices).
@@ -201,6 +209,65 @@ mod tests {
             secret_name("111122223333", "a,b"),
             "Account_111122223333_User_a=2Cb_AccessKey"
         );
+        assert_eq!(
+            secret_name("111122223333", "a=2Cb"),
+            "Account_111122223333_User_a=3D2Cb_AccessKey"
+        );
+    }
+
+    /// Every IAM user name over an alphabet holding both escapes' characters, up to 5
+    /// characters (19,607 names), plus 20,000 pseudo-random names over IAM's whole alphabet up to
+    /// its 64 characters: no two share a secret name, each is a valid Secrets Manager name, and
+    /// names without `,` or `=` keep the aws-samples name.
+    #[test]
+    fn secret_names_are_injective_over_legal_user_names() {
+        fn check(seen: &mut std::collections::HashMap<String, String>, user: &str) {
+            let name = secret_name("111122223333", user);
+            assert!(
+                name.len() <= 512
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c)),
+                "{name}"
+            );
+            if !user.contains([',', '=']) {
+                assert_eq!(name, format!("Account_111122223333_User_{user}_AccessKey"));
+            }
+            if let Some(other) = seen.insert(name.clone(), user.to_string()) {
+                assert_eq!(other, user, "{other:?} and {user:?} share {name}");
+            }
+        }
+        let mut seen = std::collections::HashMap::new();
+        let small: Vec<char> = "=,2C3Da".chars().collect();
+        let mut names = vec![String::new()];
+        for _ in 0..5 {
+            names = names
+                .iter()
+                .flat_map(|n| small.iter().map(move |c| format!("{n}{c}")))
+                .collect();
+            for n in &names {
+                check(&mut seen, n);
+            }
+        }
+        let iam: Vec<char> = ('a'..='z')
+            .chain('A'..='Z')
+            .chain('0'..='9')
+            .chain("+=,.@-_".chars())
+            .collect();
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let len = 1 + (next() % 64) as usize;
+            let user: String = (0..len)
+                .map(|_| iam[(next() % iam.len() as u64) as usize])
+                .collect();
+            check(&mut seen, &user);
+        }
     }
 
     #[test]

@@ -954,12 +954,23 @@ async fn bench_dispatch_of_ten_thousand_accounts() {
     let d = Deployment::new(&org).await;
     let r = d.remediator(&org, true).await;
     eprintln!("setup of {n} accounts: {:.0?}", setup.elapsed());
-    rig.reset_calls(&org.management);
+    // The floor: the listing alone (pages one after the other) at the same latency.
     rig.latency(call_ms, 0, false);
+    let listing = Instant::now();
+    let listed = keyguard_aws::org::organization_accounts(&r.sdk, &r.role, &r.filter)
+        .await
+        .unwrap();
+    let listing = listing.elapsed();
+    rig.reset_calls(&org.management);
     let started = Instant::now();
     let dispatched = dispatch(&r, Utc::now()).await;
     let took = started.elapsed();
     rig.latency(0, 0, false);
+    println!(
+        "listing {} accounts alone at {call_ms} ms a call: {:.1} s",
+        listed.len(),
+        listing.as_secs_f64()
+    );
     let calls = rig.calls(&org.management);
     println!(
         "dispatch of {} accounts at {call_ms} ms a call: {:.1} s ({} ListAccounts, {} SendMessageBatch)",
