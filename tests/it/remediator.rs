@@ -706,8 +706,8 @@ async fn a_secret_that_cannot_be_stored_leaves_no_key_and_an_interrupted_rotatio
     let (stored, works) = stored_key(&cfg, &member, user).await.unwrap();
     assert!(keys.iter().any(|k| k.0 == stored) && stored != old && works);
     assert!(!user_tags(&cfg, user).await.contains_key(ROTATING_TAG));
-    // The comma became `=2C` in the secret's name; the secret exists under it.
-    assert!(secret_name(&member, user).contains("ci=2Cdeploy=prod"));
+    // The comma became `=2C` and the `=` `=3D` in the secret's name; the secret exists under it.
+    assert!(secret_name(&member, user).contains("ci=2Cdeploy=3Dprod"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
