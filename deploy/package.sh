@@ -51,7 +51,6 @@ PY
   cp "$zip" "$out/$f.zip"
 done
 cp deploy/central.yaml deploy/member-role.yaml deploy/org-list-role.yaml deploy/exemption-alarm.yaml "$out/"
-cp conformance-packs/keyguard-remediate-access-keys.yaml "$out/"
 echo "packaged in $out (${arch#--}):"
 for f in rule-lambda remediator reporter; do
   printf '  %-16s %s bytes\n' "$f.zip" "$(stat -c %s "$out/$f.zip")"

@@ -18,7 +18,7 @@ use tracing::{warn, Instrument};
 use crate::notify::{pieces_of, publish_events, send_run, AccountPiece, UserPiece};
 use crate::user::{Ctx, Work};
 use crate::work::{self, BatchResponse, Dispatched};
-use crate::{AccountReport, Error, Mode, Remediator, Request, Result, Summary};
+use crate::{AccountReport, Error, Mode, Remediator, Request, Requested, Result, Summary};
 
 /// Which users of an account a run looks at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +50,8 @@ pub enum Answer {
     Batch(BatchResponse),
     /// A sweep handed out to the work queue.
     Dispatched(Dispatched),
+    /// A member account's request, answered with counts only.
+    Requested(Requested),
 }
 
 /// Handles one invocation payload at `now` in this process (no queue, no deadline): the CLI's
@@ -62,8 +64,49 @@ pub async fn handle(r: &Remediator, event: Value, now: DateTime<Utc>) -> Result<
     };
     match Request::parse(event)? {
         Request::Sweep { mode } => sweep(r, &r.filter, mode, now).await,
+        Request::ComplianceChange { account, user_id } => {
+            requested(r, account, user_id, &inv).await.map(|(_, s)| s)
+        }
         request => single(r, request, &inv).await,
     }
+}
+
+/// A member account's request for one of its users: the normal policy (no forced rotation, the
+/// function's DryRun), at most once per user per day (recorded in the state table), and an
+/// answer with counts only.
+async fn requested(
+    r: &Remediator,
+    account: String,
+    user_id: String,
+    inv: &Invocation,
+) -> Result<(Requested, Summary)> {
+    if let Some(table) = &r.state {
+        let day = inv.now.format("%Y-%m-%d");
+        let first = table
+            .put_new(
+                &format!("asked#{account}"),
+                &format!("{user_id}#{day}"),
+                "",
+                &[],
+                inv.now + chrono::Duration::days(2),
+            )
+            .await?;
+        if !first {
+            tracing::info!(account, "asked for this user already today: nothing to do");
+            let none = Requested {
+                account,
+                ..Requested::default()
+            };
+            return Ok((none, Summary::default()));
+        }
+    }
+    let request = Request::Remediation {
+        user_id,
+        account,
+        mode: Mode::Auto,
+    };
+    let summary = single(r, request, inv).await?;
+    Ok((Requested::of(&summary), summary))
 }
 
 /// Handles one Lambda invocation: an SQS batch of work, the scheduled sweep (handed out to the
@@ -85,6 +128,9 @@ pub async fn handle_invocation(r: &Remediator, event: Value, inv: Invocation) ->
                 inv.deadline,
             )
             .await?,
+        )),
+        Request::ComplianceChange { account, user_id } => Ok(Answer::Requested(
+            requested(r, account, user_id, &inv).await?.0,
         )),
         request => Ok(Answer::Summary(single(r, request, &inv).await?)),
     }
@@ -109,7 +155,9 @@ async fn single(r: &Remediator, request: Request, inv: &Invocation) -> Result<Su
             force_rotate,
             mode,
         ),
-        Request::Sweep { .. } => unreachable!("sweeps are handled by the caller"),
+        Request::Sweep { .. } | Request::ComplianceChange { .. } => {
+            unreachable!("sweeps and member requests are handled by the caller")
+        }
     };
     // The event names only the id; the account's name and email are not needed to act.
     let account = Account {

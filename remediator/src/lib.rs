@@ -56,7 +56,7 @@ pub use notices::{valid_address, NoticeConfig, Templates};
 pub use notify::{AccountPiece, UserPiece};
 pub use request::{Mode, Request};
 pub use restore::restore;
-pub use summary::{AccountReport, ActionKind, ActionRecord, Outcome, Summary};
+pub use summary::{AccountReport, ActionKind, ActionRecord, Outcome, Requested, Summary};
 
 /// The one error type of the remediator. Messages never contain a secret.
 #[derive(Debug, thiserror::Error)]

@@ -63,6 +63,7 @@ async fn main() -> Result<(), Error> {
             };
             match handle_invocation(&r, event.payload, inv).await {
                 Ok(Answer::Summary(s)) => s.into_result().map(Answer::Summary),
+                Ok(Answer::Requested(q)) => q.into_result().map(Answer::Requested),
                 other => other,
             }
             .map_err(Diagnostic::from)

@@ -31,6 +31,17 @@ pub enum Request {
         /// Write or preview.
         mode: Mode,
     },
+    /// A member account's keyguard rule found a user NON_COMPLIANT: Config's `Config Rules
+    /// Compliance Change` event, forwarded by the member stack to the central request bus. The
+    /// account is the event's envelope `account`, which EventBridge sets to the account the event
+    /// came from (and no PutEvents caller can send a `source` starting with `aws.`); nothing in
+    /// the payload chooses it. The normal policy only, at most once per user per day.
+    ComplianceChange {
+        /// The account EventBridge vouches for.
+        account: String,
+        /// The IAM UserId (Config's resource id).
+        user_id: String,
+    },
     /// The scheduled org-wide sweep (EventBridge `Scheduled Event`).
     Sweep {
         /// Write or preview.
@@ -112,6 +123,9 @@ impl Request {
                 mode: e.mode,
             });
         }
+        if obj.get("detail-type").and_then(Value::as_str) == Some(COMPLIANCE_CHANGE) {
+            return compliance_change(event);
+        }
         if obj.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
             let mode = match obj.get("detail").and_then(|d| d.get("mode")) {
                 Some(m) => typed("scheduled event detail.mode", m.clone())?,
@@ -154,6 +168,74 @@ impl Request {
     }
 }
 
+/// The `detail-type` of Config's compliance-change events on EventBridge.
+const COMPLIANCE_CHANGE: &str = "Config Rules Compliance Change";
+
+#[derive(Deserialize)]
+struct ComplianceEnvelope {
+    source: String,
+    account: String,
+    detail: ComplianceDetail,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ComplianceDetail {
+    resource_id: String,
+    resource_type: String,
+    #[serde(default)]
+    aws_account_id: Option<String>,
+    new_evaluation_result: NewEvaluationResult,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewEvaluationResult {
+    compliance_type: String,
+}
+
+/// A compliance-change event: the user of the account EventBridge names, NON_COMPLIANT only.
+fn compliance_change(event: Value) -> Result<Request> {
+    let e: ComplianceEnvelope = typed("compliance-change event", event)?;
+    let bad = |why: String| {
+        Err(Error::MalformedEvent(format!(
+            "compliance-change event: {why}"
+        )))
+    };
+    if e.source != "aws.config" {
+        return bad(format!("source {:?} is not aws.config", e.source));
+    }
+    check_account(&e.account)?;
+    if e.detail.resource_type != "AWS::IAM::User" {
+        return bad(format!(
+            "resourceType {:?} is not AWS::IAM::User",
+            e.detail.resource_type
+        ));
+    }
+    if e.detail.new_evaluation_result.compliance_type != "NON_COMPLIANT" {
+        return bad(format!(
+            "the user is {}: only NON_COMPLIANT users are remediated",
+            e.detail.new_evaluation_result.compliance_type
+        ));
+    }
+    if let Some(claimed) = e.detail.aws_account_id.filter(|a| *a != e.account) {
+        return bad(format!(
+            "detail.awsAccountId {claimed} is not the account the event came from ({})",
+            e.account
+        ));
+    }
+    let id = e.detail.resource_id;
+    // IAM's UserIds are AIDA… (16–128 alphanumerics); only the shape matters here: the user is
+    // looked up by it in the event's account.
+    if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return bad(format!("resourceId {id:?} is not an IAM UserId"));
+    }
+    Ok(Request::ComplianceChange {
+        account: e.account,
+        user_id: id,
+    })
+}
+
 fn check_account(a: &str) -> Result<()> {
     if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
@@ -185,6 +267,45 @@ mod tests {
             Request::parse(json!({"kind": "manual", "account": "111122223333", "user": "a,b", "forceRotate": true, "mode": "preview"})).unwrap(),
             Request::Manual { account: "111122223333".into(), user: Some("a,b".into()), force_rotate: true, mode: Mode::Preview }
         );
+    }
+
+    /// Config's compliance-change event as EventBridge delivers it (the detail is Config's
+    /// notification: docs.aws.amazon.com/config/latest/developerguide/example-config-rule-compliance-notification.html).
+    fn compliance_change(account: &str, user_id: &str) -> Value {
+        let text = include_str!("../fixtures/config-compliance-change.json")
+            .replace("{{account}}", account)
+            .replace("{{user_id}}", user_id);
+        serde_json::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn a_compliance_change_acts_on_the_account_eventbridge_names() {
+        assert_eq!(
+            Request::parse(compliance_change("444455556666", "AIDAUSER0000000001")).unwrap(),
+            Request::ComplianceChange {
+                account: "444455556666".into(),
+                user_id: "AIDAUSER0000000001".into()
+            }
+        );
+        let msg = |v: Value| Request::parse(v).unwrap_err().to_string();
+        // The detail naming another account than the envelope is refused, not followed.
+        let mut other = compliance_change("444455556666", "AIDAUSER0000000001");
+        other["detail"]["awsAccountId"] = "111122223333".into();
+        assert!(msg(other).contains("not the account the event came from"));
+        // A custom event dressed as Config's (PutEvents cannot send source aws.config).
+        let mut forged = compliance_change("444455556666", "AIDAUSER0000000001");
+        forged["source"] = "keyguard.requests".into();
+        assert!(msg(forged).contains("not aws.config"));
+        let mut compliant = compliance_change("444455556666", "AIDAUSER0000000001");
+        compliant["detail"]["newEvaluationResult"]["complianceType"] = "COMPLIANT".into();
+        assert!(msg(compliant).contains("only NON_COMPLIANT"));
+        let mut bucket = compliance_change("444455556666", "AIDAUSER0000000001");
+        bucket["detail"]["resourceType"] = "AWS::S3::Bucket".into();
+        assert!(msg(bucket).contains("not AWS::IAM::User"));
+        assert!(msg(compliance_change("444455556666", "../x")).contains("not an IAM UserId"));
+        let mut no_account = compliance_change("444455556666", "AIDAUSER0000000001");
+        no_account.as_object_mut().unwrap().remove("account");
+        assert!(msg(no_account).contains("account"));
     }
 
     #[test]

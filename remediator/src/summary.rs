@@ -218,3 +218,47 @@ impl Summary {
         }
     }
 }
+
+/// What a member account's request (a compliance change) gets back: counts only, never a user's
+/// name, an owner's address or a secret's name (the run's own records and notices have those).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Requested {
+    /// The account, as EventBridge named it.
+    pub account: String,
+    /// False when the user was asked for already today (nothing was run).
+    pub acted: bool,
+    /// Users examined.
+    pub examined: usize,
+    /// Steps done (or previewed, in DryRun).
+    pub done: usize,
+    /// Steps or reads that failed.
+    pub failed: usize,
+}
+
+impl Requested {
+    /// The counts of `summary`.
+    pub fn of(summary: &Summary) -> Self {
+        Requested {
+            account: summary
+                .accounts
+                .first()
+                .map(|a| a.account.clone())
+                .unwrap_or_default(),
+            acted: true,
+            examined: summary.accounts.iter().map(|a| a.examined).sum(),
+            done: summary.count(Outcome::Done) + summary.count(Outcome::Preview),
+            failed: summary.failures(),
+        }
+    }
+
+    /// An error (with these counts only) when something failed, so that the invocation fails.
+    pub fn into_result(self) -> Result<Requested> {
+        match self.failed {
+            0 => Ok(self),
+            failed => Err(Error::ActionsFailed {
+                failed,
+                summary: serde_json::to_string(&self).unwrap_or_default(),
+            }),
+        }
+    }
+}

@@ -10,8 +10,6 @@
 use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 use keyguard_core::Settings;
 use rule_lambda::RuleParameters;
@@ -130,26 +128,27 @@ fn the_rules_parameters_round_trip_into_the_rules_parameter_type() {
         ])
     );
 
-    // Remediation by the SSM document with the UserId, automatic only when switched on.
-    let rem = &member["Resources"]["AccessKeysRemediation"]["Properties"];
-    assert_eq!(rem["TargetType"], "SSM_DOCUMENT");
-    assert_eq!(
-        rem["Parameters"]["ResourceId"]["ResourceValue"]["Value"],
-        "RESOURCE_ID"
-    );
+    // Remediation is asked for only by forwarding Config's own NON_COMPLIANT results to the
+    // central request bus, switched off until AutomaticRemediation says so.
+    let forward = &member["Resources"]["ComplianceChangeForward"]["Properties"];
     assert_eq!(params["AutomaticRemediation"], "false");
-    for key in [
-        "Automatic",
-        "MaximumAutomaticAttempts",
-        "RetryAttemptSeconds",
-        "ExecutionControls",
+    let pattern = &forward["EventPattern"];
+    assert_eq!(pattern["source"][0], "aws.config");
+    assert_eq!(pattern["detail-type"][0], "Config Rules Compliance Change");
+    assert_eq!(
+        pattern["detail"]["newEvaluationResult"]["complianceType"][0],
+        "NON_COMPLIANT"
+    );
+    for gone in [
+        "AccessKeysRemediation",
+        "RemediationDocument",
+        "RemediationAutomationRole",
     ] {
-        assert!(!rem[key].is_null(), "remediation lacks {key}");
+        assert!(
+            member["Resources"][gone].is_null(),
+            "{gone}: no SSM path to the remediator"
+        );
     }
-    let Value::Tagged(target) = &rem["TargetId"] else {
-        panic!("the remediation names the stack's own document")
-    };
-    assert_eq!(target.value.as_str(), Some("RemediationDocument"));
 
     // Config of this account, and only of it, may invoke the function.
     let permission = &member["Resources"]["ConfigInvokesRule"]["Properties"];
@@ -160,85 +159,73 @@ fn the_rules_parameters_round_trip_into_the_rules_parameter_type() {
     assert_eq!(source_account.value.as_str(), Some("AWS::AccountId"));
 }
 
+/// Who may make the remediator act (issue 14): nothing from outside the central account but its
+/// own EventBridge rules (the schedule, the request bus's NON_COMPLIANT rule) and the operator
+/// role named at deployment; the request bus takes events only from the member accounts'
+/// forwarding role, inside the organization.
 #[test]
-fn the_member_stack_creates_the_same_remediation_document() {
-    let doc = yaml("conformance-packs/keyguard-remediate-access-keys.yaml");
-    let member = yaml("deploy/member-role.yaml");
-    assert_eq!(
-        member["Resources"]["RemediationDocument"]["Properties"]["Content"],
-        doc,
-        "deploy/member-role.yaml's RemediationDocument differs from conformance-packs/keyguard-remediate-access-keys.yaml"
-    );
-    assert_eq!(doc["schemaVersion"], "0.3");
-}
-
-/// The remediator's answers as Lambda hands them to `aws:invokeLambdaFunction`: a summary, and
-/// the payload the Lambda runtime sends when the handler returns an error.
-#[test]
-fn the_remediation_document_fails_when_the_remediator_fails() {
-    let doc = yaml("conformance-packs/keyguard-remediate-access-keys.yaml");
-    let steps = doc["mainSteps"].as_sequence().unwrap();
-    assert_eq!(steps[0]["action"], "aws:invokeLambdaFunction");
-
-    // What the document sends is a request the remediator accepts.
-    let payload = &steps[0]["inputs"]["InputPayload"];
-    let mut request: serde_json::Value = serde_json::to_value(payload).unwrap();
-    request["resourceId"] = "AIDAEXAMPLEUSERID0001".into();
-    request["accountId"] = "111122223333".into();
-    request["mode"] = "auto".into();
-    assert_eq!(
-        remediator::Request::parse(request).unwrap(),
-        remediator::Request::Remediation {
-            user_id: "AIDAEXAMPLEUSERID0001".into(),
-            account: "111122223333".into(),
-            mode: remediator::Mode::Auto,
+fn only_keyguards_rules_and_the_operator_may_invoke_the_remediator() {
+    let central = yaml("deploy/central.yaml");
+    let resources = central["Resources"].as_mapping().unwrap();
+    let mut permitted = BTreeMap::new();
+    for (name, r) in resources {
+        if r["Type"] != "AWS::Lambda::Permission" {
+            continue;
         }
-    );
-
-    // The check step, run by Python as SSM's aws:executeScript runs it.
-    let check = &steps[1];
-    assert_eq!(check["action"], "aws:executeScript");
+        let p = &r["Properties"];
+        let function = match &p["FunctionName"] {
+            Value::Tagged(t) => t.value.as_str().unwrap_or_default().to_string(),
+            other => other.as_str().unwrap_or_default().to_string(),
+        };
+        assert_ne!(p["Principal"], "*", "{name:?}: no permission for everybody");
+        assert!(
+            p["PrincipalOrgID"].is_null(),
+            "{name:?}: not the whole organization"
+        );
+        if p["Principal"] == "events.amazonaws.com" {
+            assert!(
+                !p["SourceArn"].is_null(),
+                "{name:?}: an EventBridge permission names its rule"
+            );
+        }
+        if function.starts_with("Remediator") {
+            permitted.insert(name.as_str().unwrap().to_string(), p.clone());
+        }
+    }
     assert_eq!(
-        check["inputs"]["InputPayload"]["Payload"],
-        "{{ InvokeRemediator.Payload }}"
-    );
-    let script = check["inputs"]["Script"].as_str().unwrap();
-    let harness = format!(
-        "{script}\n\nimport sys\nfor case in json.load(sys.stdin):\n    try:\n        check({{'Payload': case}}, None)\n        print('ok')\n    except Exception as e:\n        print('failed: ' + str(e))\n"
-    );
-    let cases = serde_json::json!([
-        r#"{"accounts":[{"account":"111122223333","steps":[]}]}"#,
-        r#"{"errorType":"remediator::Error","errorMessage":"account 111122223333: 1 step failed"}"#,
-        "Internal Server Error",
-        {"accounts": []},
-    ]);
-    let mut child = Command::new(support::rig_python())
-        .args(["-c", &harness])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(cases.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let lines: Vec<String> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
-    assert_eq!(
-        lines,
+        permitted.keys().map(String::as_str).collect::<Vec<_>>(),
         [
-            "ok",
-            "failed: the remediator failed: remediator::Error: account 111122223333: 1 step failed",
-            "failed: the remediator answered something that is not JSON: Internal Server Error",
-            "ok",
+            "NonCompliantUserInvokesRemediator",
+            "OperatorInvokesRemediator",
+            "SweepInvokesRemediator"
         ]
     );
+    let Value::Tagged(operator) = &permitted["OperatorInvokesRemediator"]["Principal"] else {
+        panic!("the operator permission names the OperatorRoleArn parameter")
+    };
+    assert_eq!(operator.value.as_str(), Some("OperatorRoleArn"));
+    assert_eq!(
+        resources[&Value::from("OperatorInvokesRemediator")]["Condition"],
+        "HasOperatorRole"
+    );
+    // The request bus: PutEvents only by keyguard's forwarding roles inside the organization.
+    let policy = &central["Resources"]["RequestBusPolicy"]["Properties"]["Statement"];
+    assert_eq!(policy["Action"], "events:PutEvents");
+    assert!(!policy["Condition"]["StringEquals"]["aws:PrincipalOrgID"].is_null());
+    let Value::Tagged(arn) = &policy["Condition"]["ArnLike"]["aws:PrincipalArn"] else {
+        panic!("the bus policy names the forwarding role")
+    };
+    assert!(
+        arn.value
+            .as_str()
+            .unwrap()
+            .ends_with(":role/keyguard-alarm-forwarder"),
+        "{arn:?}"
+    );
+    // Its one rule acts on Config's own events (no PutEvents caller can send source aws.*).
+    let rule = &central["Resources"]["NonCompliantUserRule"]["Properties"];
+    assert_eq!(rule["EventPattern"]["source"][0], "aws.config");
+    assert_eq!(rule["Targets"].as_sequence().unwrap().len(), 1);
 }
 
 // ------------------------------------------------------------------ least privilege

@@ -7,6 +7,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod attacks;
 mod cli;
 mod cold_start;
 mod crash_safety;
