@@ -10,8 +10,8 @@ use keyguard_core::{
     mask_key_id, needs_attention, plan, with_slot_ids, Action, Plan, PlanNote, Settings,
 };
 use remediator::{
-    restore, run_account, sweep_accounts_until, Mode, NoticeArgs, Outcome, Remediator, ScaleArgs,
-    Selection, Summary,
+    restore, run_account, sweep_accounts_until, Forced, Mode, NoticeArgs, Outcome, Remediator,
+    ScaleArgs, Selection, Summary,
 };
 use serde::Serialize;
 
@@ -221,9 +221,18 @@ pub struct RemediateArgs {
     /// Only this user (by name; needs exactly one --account).
     #[arg(long, value_name = "NAME")]
     user: Option<String>,
-    /// Rotate the user's key now, due or not (a leaked key). Needs --user.
-    #[arg(long, requires = "user")]
+    /// Rotate the user's only key now, due or not (a departing colleague, a key to retire early);
+    /// the old key then follows the policy. Not for a leak: see --leaked. Needs --user.
+    #[arg(long, requires = "user", conflicts_with = "leaked")]
     force_rotate: bool,
+    /// The user's key leaked: rotate it at once with the successor readable only by the
+    /// configured readers (--secret-readers; never the user), and disable the leaked key at once.
+    /// Needs --user.
+    #[arg(long, requires = "user")]
+    leaked: bool,
+    /// The leaked key, when the user has two active keys (with --leaked).
+    #[arg(long, value_name = "AKIA…", requires = "leaked")]
+    key: Option<String>,
     /// Run as of this date. Only with DryRun: a preview of what a later run would do.
     #[arg(long, value_name = "DATE", value_parser = parse_as_of)]
     as_of: Option<DateTime<Utc>>,
@@ -277,6 +286,7 @@ pub async fn run_remediate(args: RemediateArgs) -> Result<ExitCode> {
     let mut r = Remediator::new(org.base, org.caller, settings, args.scope.role.spec());
     r.notices = notices;
     r.kms_key_id = args.notices.secret_kms_key_id.clone();
+    r.secret_readers = args.notices.secret_readers.clone();
     args.scale.apply(&mut r);
     let deadline = args.max_duration.map(|d| started + d);
     let summary = match &args.user {
@@ -286,7 +296,15 @@ pub async fn run_remediate(args: RemediateArgs) -> Result<ExitCode> {
                 &r,
                 account,
                 &Selection::Name(user.clone()),
-                args.force_rotate,
+                &if args.leaked {
+                    Forced::Leaked {
+                        key: args.key.clone(),
+                    }
+                } else if args.force_rotate {
+                    Forced::Rotate
+                } else {
+                    Forced::No
+                },
                 Mode::Auto,
                 now,
             )

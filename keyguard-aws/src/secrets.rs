@@ -65,24 +65,28 @@ pub struct SecretTarget<'a> {
     pub account: &'a str,
     /// The IAM user name.
     pub user_name: &'a str,
-    /// The user's ARN (the reader the policy allows).
-    pub user_arn: &'a str,
+    /// Who may read the new key besides keyguard (the user itself by default; a CI role where
+    /// configured; never the user after a leak).
+    pub readers: &'a [String],
     /// keyguard's principal in the account (the other allowed reader).
     pub keyguard_arn: &'a str,
     /// Optional customer-managed KMS key for new secrets.
     pub kms_key_id: Option<&'a str>,
 }
 
-/// The resource policy: only the user and keyguard may read; everybody else is denied, so an
+/// The resource policy: only `readers` and keyguard may read; everybody else is denied, so an
 /// over-broad identity policy in the account does not expose the key.
-pub fn resource_policy(user_arn: &str, keyguard_arn: &str) -> String {
+pub fn resource_policy(readers: &[String], keyguard_arn: &str) -> String {
+    let mut allowed: Vec<&str> = readers.iter().map(String::as_str).collect();
+    allowed.push(keyguard_arn);
+    allowed.dedup();
     serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [
             {
-                "Sid": "OwnerAndKeyguardRead",
+                "Sid": "ReadersAndKeyguardRead",
                 "Effect": "Allow",
-                "Principal": {"AWS": [user_arn, keyguard_arn]},
+                "Principal": {"AWS": allowed},
                 "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
                 "Resource": "*"
             },
@@ -92,11 +96,29 @@ pub fn resource_policy(user_arn: &str, keyguard_arn: &str) -> String {
                 "Principal": "*",
                 "Action": "secretsmanager:GetSecretValue",
                 "Resource": "*",
-                "Condition": {"StringNotEquals": {"aws:PrincipalArn": [user_arn, keyguard_arn]}}
+                "Condition": {"StringNotEquals": {"aws:PrincipalArn": allowed}}
             }
         ]
     })
     .to_string()
+}
+
+/// The readers of a user's new key from the configured reader templates (`SECRET_READERS`):
+/// `self` is the user's own ARN (the aws-samples behaviour: whoever holds the old key can read
+/// the new one), anything else a principal ARN in which `{account}` is the user's account. After
+/// a leak (`leaked`) the user is never a reader.
+pub fn readers(templates: &[String], account: &str, user_arn: &str, leaked: bool) -> Vec<String> {
+    templates
+        .iter()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .filter_map(|t| match t {
+            "self" if leaked => None,
+            "self" => Some(user_arn.to_string()),
+            arn => Some(arn.replace("{account}", account)),
+        })
+        .filter(|arn| !(leaked && arn == user_arn))
+        .collect()
 }
 
 /// Stores `key` as the secret's current value: creates the secret (tags, KMS key) when it does
@@ -135,7 +157,7 @@ pub async fn store(
     }
     sm.put_resource_policy()
         .secret_id(&name)
-        .resource_policy(resource_policy(target.user_arn, target.keyguard_arn))
+        .resource_policy(resource_policy(target.readers, target.keyguard_arn))
         .block_public_policy(true)
         .send()
         .await
@@ -289,12 +311,28 @@ mod tests {
     #[test]
     fn the_policy_denies_everybody_else() {
         let p: serde_json::Value =
-            serde_json::from_str(&resource_policy("arn:u", "arn:r")).unwrap();
+            serde_json::from_str(&resource_policy(&["arn:u".into()], "arn:r")).unwrap();
         assert_eq!(p["Statement"][1]["Effect"], "Deny");
         assert_eq!(
             p["Statement"][1]["Condition"]["StringNotEquals"]["aws:PrincipalArn"],
             serde_json::json!(["arn:u", "arn:r"])
         );
+    }
+
+    #[test]
+    fn readers_follow_the_setting_and_never_include_a_leaked_keys_user() {
+        let user = "arn:aws:iam::111122223333:user/ci";
+        let ci = "arn:aws:iam::{account}:role/ci-deployer".to_string();
+        assert_eq!(
+            readers(&["self".into()], "111122223333", user, false),
+            [user]
+        );
+        assert!(readers(&["self".into()], "111122223333", user, true).is_empty());
+        assert_eq!(
+            readers(&["self".into(), ci.clone()], "111122223333", user, true),
+            ["arn:aws:iam::111122223333:role/ci-deployer"]
+        );
+        assert!(readers(&[user.into()], "111122223333", user, true).is_empty());
     }
 
     use aws_sdk_secretsmanager::operation::create_secret::CreateSecretOutput;
@@ -308,11 +346,14 @@ mod tests {
     use aws_sdk_secretsmanager::Client;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
 
+    static READERS: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| vec!["arn:aws:iam::111122223333:user/u".to_string()]);
+
     fn target() -> SecretTarget<'static> {
         SecretTarget {
             account: "111122223333",
             user_name: "u",
-            user_arn: "arn:aws:iam::111122223333:user/u",
+            readers: &READERS,
             keyguard_arn: "arn:aws:iam::111122223333:role/keyguard-member",
             kms_key_id: Some("alias/keys"),
         }

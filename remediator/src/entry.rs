@@ -18,7 +18,7 @@ use tracing::{warn, Instrument};
 use crate::notify::{pieces_of, publish_events, send_run, AccountPiece, UserPiece};
 use crate::user::{Ctx, Work};
 use crate::work::{self, BatchResponse, Dispatched};
-use crate::{AccountReport, Error, Mode, Remediator, Request, Requested, Result, Summary};
+use crate::{AccountReport, Error, Forced, Mode, Remediator, Request, Requested, Result, Summary};
 
 /// Which users of an account a run looks at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,21 +138,21 @@ pub async fn handle_invocation(r: &Remediator, event: Value, inv: Invocation) ->
 
 /// A request for one account or one user.
 async fn single(r: &Remediator, request: Request, inv: &Invocation) -> Result<Summary> {
-    let (account, selection, force_rotate, mode) = match request {
+    let (account, selection, forced, mode) = match request {
         Request::Remediation {
             user_id,
             account,
             mode,
-        } => (account, Selection::UserId(user_id), false, mode),
+        } => (account, Selection::UserId(user_id), Forced::No, mode),
         Request::Manual {
             account,
             user,
-            force_rotate,
+            forced,
             mode,
         } => (
             account,
             user.map_or(Selection::All, Selection::Name),
-            force_rotate,
+            forced,
             mode,
         ),
         Request::Sweep { .. } | Request::ComplianceChange { .. } => {
@@ -169,8 +169,7 @@ async fn single(r: &Remediator, request: Request, inv: &Invocation) -> Result<Su
         deadline: inv.deadline,
         after: None,
     };
-    let report =
-        run_account_until(r, account, &selection, force_rotate, mode, inv.now, &limits).await;
+    let report = run_account_until(r, account, &selection, &forced, mode, inv.now, &limits).await;
     Ok(Summary {
         dry_run: dry_run(r, mode),
         at: inv.now,
@@ -220,7 +219,7 @@ pub async fn sweep_accounts_until(
         after: None,
     };
     let runs = per_account(accounts, |a| {
-        account_run(r, a, &Selection::All, false, mode, now, &limits)
+        account_run(r, a, &Selection::All, &Forced::No, mode, now, &limits)
     })
     .await;
     let mut reports = Vec::new();
@@ -249,7 +248,7 @@ pub async fn run_account(
     r: &Remediator,
     account: Account,
     selection: &Selection,
-    force_rotate: bool,
+    forced: &Forced,
     mode: Mode,
     now: DateTime<Utc>,
 ) -> AccountReport {
@@ -257,14 +256,14 @@ pub async fn run_account(
         deadline: None,
         after: None,
     };
-    run_account_until(r, account, selection, force_rotate, mode, now, &limits).await
+    run_account_until(r, account, selection, forced, mode, now, &limits).await
 }
 
 async fn run_account_until(
     r: &Remediator,
     account: Account,
     selection: &Selection,
-    force_rotate: bool,
+    forced: &Forced,
     mode: Mode,
     now: DateTime<Utc>,
     limits: &Limits,
@@ -272,7 +271,7 @@ async fn run_account_until(
     let span = tracing::info_span!("account", account = %account.id);
     async {
         let id = account.id.clone();
-        let run = account_run(r, account, selection, force_rotate, mode, now, limits).await;
+        let run = account_run(r, account, selection, forced, mode, now, limits).await;
         let mut report = run.report;
         let (emails, notes) = send_run(
             r,
@@ -314,7 +313,7 @@ pub(crate) async fn account_run(
     r: &Remediator,
     account: Account,
     selection: &Selection,
-    force_rotate: bool,
+    forced: &Forced,
     mode: Mode,
     now: DateTime<Utc>,
     limits: &Limits,
@@ -328,7 +327,7 @@ pub(crate) async fn account_run(
         r,
         &account,
         selection,
-        force_rotate,
+        forced,
         preview,
         now,
         limits,
@@ -362,7 +361,7 @@ async fn act(
     r: &Remediator,
     account: &Account,
     selection: &Selection,
-    force_rotate: bool,
+    forced: &Forced,
     dry_run: bool,
     now: DateTime<Utc>,
     limits: &Limits,
@@ -453,7 +452,7 @@ async fn act(
                 if ctx.past_margin() {
                     return Err(user.name);
                 }
-                Ok(ctx.user(user, slots, force_rotate).await)
+                Ok(ctx.user(user, slots, forced).await)
             }
             .instrument(span)
         })

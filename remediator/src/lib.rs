@@ -54,7 +54,7 @@ pub use entry::{
 };
 pub use notices::{valid_address, NoticeConfig, Templates};
 pub use notify::{AccountPiece, UserPiece};
-pub use request::{Mode, Request};
+pub use request::{Forced, Mode, Request};
 pub use restore::restore;
 pub use summary::{AccountReport, ActionKind, ActionRecord, Outcome, Requested, Summary};
 
@@ -151,6 +151,9 @@ pub struct Remediator {
     pub notices: NoticeConfig,
     /// A customer-managed KMS key for new secrets (the account's default key otherwise).
     pub kms_key_id: Option<String>,
+    /// Who may read a new key besides keyguard (`SECRET_READERS`): `self` (the user) and/or
+    /// principal ARNs with `{account}`; see [`keyguard_aws::secrets::readers`].
+    pub secret_readers: Vec<String>,
     /// Which accounts a sweep covers (`EXCLUDED_ACCOUNTS`).
     pub filter: AccountFilter,
     /// The central state table, when deployed (`KEYGUARD_STATE_TABLE`).
@@ -182,6 +185,7 @@ impl Remediator {
             polling: ReportPolling::default(),
             notices: NoticeConfig::default(),
             kms_key_id: None,
+            secret_readers: vec!["self".into()],
             filter: AccountFilter::default(),
             state: None,
             queue: None,
@@ -228,6 +232,16 @@ pub struct NoticeArgs {
     /// A customer-managed KMS key id or ARN for new secrets.
     #[arg(long, env = "SECRET_KMS_KEY_ID")]
     pub secret_kms_key_id: Option<String>,
+    /// Who may read a new key besides keyguard (comma-separated): `self` (the user itself, as
+    /// aws-samples does: whoever holds the old key can read the new one) and/or principal ARNs,
+    /// `{account}` standing for the user's account (e.g. a CI role). After a leak never the user.
+    #[arg(
+        long,
+        env = "SECRET_READERS",
+        value_delimiter = ',',
+        default_value = "self"
+    )]
+    pub secret_readers: Vec<String>,
 }
 
 /// How the remediator is deployed, as flags and environment variables: the central state

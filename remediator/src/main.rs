@@ -50,6 +50,7 @@ async fn main() -> Result<(), Error> {
             let mut r = Remediator::new(sdk.clone(), me.clone(), settings.clone(), env.role.spec());
             r.notices = notices.clone();
             r.kms_key_id = env.notices.secret_kms_key_id.clone();
+            r.secret_readers = env.notices.secret_readers.clone();
             env.scale.apply(&mut r);
             r.filter.exclude = env
                 .excluded_accounts

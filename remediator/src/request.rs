@@ -19,6 +19,23 @@ pub enum Mode {
     Enforce,
 }
 
+/// What an operator forces beyond the policy (central callers only: a member account's request
+/// never forces anything).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Forced {
+    /// The policy only.
+    #[default]
+    No,
+    /// Rotate the user's only key now, due or not; the old key then follows the policy.
+    Rotate,
+    /// The key leaked: rotate it now with the successor readable only by the configured readers
+    /// (never the user), and disable the leaked key at once, without the installation grace.
+    Leaked {
+        /// The leaked key (needed when the user has two active keys).
+        key: Option<String>,
+    },
+}
+
 /// What one invocation asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -53,8 +70,8 @@ pub enum Request {
         account: String,
         /// Only this user (by name).
         user: Option<String>,
-        /// Rotate the user's key now, due or not (needs `user`).
-        force_rotate: bool,
+        /// What is forced beyond the policy (needs `user`).
+        forced: Forced,
         /// Write or preview.
         mode: Mode,
     },
@@ -81,6 +98,10 @@ struct ManualEvent {
     user: Option<String>,
     #[serde(default)]
     force_rotate: bool,
+    #[serde(default)]
+    leaked: bool,
+    #[serde(default)]
+    key: Option<String>,
     #[serde(default)]
     mode: Mode,
 }
@@ -137,15 +158,30 @@ impl Request {
             Some("manual") => {
                 let e: ManualEvent = typed("manual event", event)?;
                 check_account(&e.account)?;
-                if e.force_rotate && e.user.is_none() {
+                if (e.force_rotate || e.leaked) && e.user.is_none() {
                     return Err(Error::MalformedEvent(
-                        "manual event: forceRotate needs a user".into(),
+                        "manual event: forceRotate and leaked need a user".into(),
                     ));
                 }
+                let forced = match (e.force_rotate, e.leaked, e.key) {
+                    (true, true, _) => {
+                        return Err(Error::MalformedEvent(
+                            "manual event: forceRotate or leaked, not both".into(),
+                        ))
+                    }
+                    (_, false, Some(_)) => {
+                        return Err(Error::MalformedEvent(
+                            "manual event: key names the leaked key (with leaked: true)".into(),
+                        ))
+                    }
+                    (true, false, None) => Forced::Rotate,
+                    (false, true, key) => Forced::Leaked { key },
+                    (false, false, None) => Forced::No,
+                };
                 Ok(Request::Manual {
                     account: e.account,
                     user: e.user,
-                    force_rotate: e.force_rotate,
+                    forced,
                     mode: e.mode,
                 })
             }
@@ -265,7 +301,7 @@ mod tests {
         );
         assert_eq!(
             Request::parse(json!({"kind": "manual", "account": "111122223333", "user": "a,b", "forceRotate": true, "mode": "preview"})).unwrap(),
-            Request::Manual { account: "111122223333".into(), user: Some("a,b".into()), force_rotate: true, mode: Mode::Preview }
+            Request::Manual { account: "111122223333".into(), user: Some("a,b".into()), forced: Forced::Rotate, mode: Mode::Preview }
         );
     }
 
@@ -325,7 +361,7 @@ mod tests {
         );
         assert!(
             msg(json!({"kind": "manual", "account": "111122223333", "forceRotate": true}))
-                .contains("needs a user")
+                .contains("need a user")
         );
     }
 }

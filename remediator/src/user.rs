@@ -19,7 +19,7 @@ use tracing::{info, warn};
 use crate::lease::{self, Lease, Taken};
 use crate::notices::{day, Item};
 use crate::records;
-use crate::{ActionKind, ActionRecord, Error, Outcome, Remediator, Result};
+use crate::{ActionKind, ActionRecord, Error, Forced, Outcome, Remediator, Result};
 
 /// The clients and facts of one account's run.
 pub(crate) struct Ctx<'a> {
@@ -59,6 +59,8 @@ pub(crate) struct Work {
     pub(crate) kept: Option<Records>,
     /// The record-like tags the user carries (the mirror, or whatever a person wrote there).
     pub(crate) mirrored: Option<Records>,
+    /// The run handles a leaked key: its successor is never readable by the user.
+    pub(crate) leaked: bool,
 }
 
 impl Work {
@@ -106,7 +108,7 @@ impl Ctx<'_> {
         &self,
         user: User,
         slots: Option<Vec<AccessKey>>,
-        force_rotate: bool,
+        forced: &Forced,
     ) -> Work {
         let mut w = Work {
             user,
@@ -118,6 +120,7 @@ impl Ctx<'_> {
             lease: None,
             kept: None,
             mirrored: None,
+            leaked: false,
         };
         let now = self.now;
         if let Err(e) = self.open(&mut w).await {
@@ -128,10 +131,7 @@ impl Ctx<'_> {
             return w; // another run holds the user: it said so in open()
         }
         let mut tags = TagChanges::default();
-        if let Err(e) = self
-            .user_steps(&mut w, &mut tags, slots, force_rotate)
-            .await
-        {
+        if let Err(e) = self.user_steps(&mut w, &mut tags, slots, forced).await {
             w.record("", ActionKind::Examine, Outcome::Failed, now, e.to_string());
         }
         if let Err(e) = self.write_records(&mut w, &tags).await {
@@ -220,7 +220,7 @@ impl Ctx<'_> {
         w: &mut Work,
         tags: &mut TagChanges,
         slots: Option<Vec<AccessKey>>,
-        force_rotate: bool,
+        forced: &Forced,
     ) -> Result<()> {
         let settings = &self.r.settings;
         let name = w.user.name.clone();
@@ -320,25 +320,30 @@ impl Ctx<'_> {
         }
 
         // 3. The steps due now, in the plan's order (a slot is freed before it is filled).
-        let due: Vec<PlannedAction> = if force_rotate {
-            match forced_rotation(&keys, self.now) {
+        let due: Vec<PlannedAction> = match forced {
+            Forced::Rotate => match forced_rotation(&keys, self.now) {
                 Ok(a) => vec![a],
                 Err(why) => {
                     return Err(Error::Refused(format!("forced rotation of {name}: {why}")))
                 }
+            },
+            Forced::Leaked { key } => {
+                w.leaked = true;
+                self.leaked_steps(w, &keys, key.as_deref())?
             }
-        } else {
-            p.due(self.now)
+            Forced::No => p
+                .due(self.now)
                 .filter(|a| !matches!(a.action, Action::Notify { .. }))
                 .cloned()
-                .collect()
+                .collect(),
         };
         let mut sent = warned(&w.user);
         let mut open = warning_marks(&p, self.now);
         for a in &due {
             let ok = self.step(w, tags, &mut keys, &p, a, &mut open).await;
-            if !ok {
-                break; // later steps of this user depend on this one
+            // Later steps of this user depend on this one; a leaked key is disabled anyway.
+            if !ok && !(w.leaked && a.action == Action::Rotate) {
+                break;
             }
         }
 
@@ -514,7 +519,15 @@ impl Ctx<'_> {
                 if !preview {
                     // Re-checked immediately before the write: still Active, and (for a disable
                     // for non-use) still unused; a change since the plan cancels the step.
-                    match self.still_due_disable(w, keys, id).await {
+                    let check = if w.leaked {
+                        self.status_now(&name, id).await.map(|s| {
+                            (s != Some(KeyStatus::Active))
+                                .then(|| "not disabled: the key is no longer Active".to_string())
+                        })
+                    } else {
+                        self.still_due_disable(w, keys, id).await
+                    };
+                    match check {
                         Ok(None) => {}
                         Ok(Some(why)) => {
                             w.record(id, ActionKind::Disable, Outcome::Skipped, now, why);
@@ -601,6 +614,79 @@ impl Ctx<'_> {
             }
             Action::Warn { .. } | Action::Notify { .. } => true,
         }
+    }
+
+    /// The steps for a leaked key, due now: its successor (only when a reader other than the
+    /// user is configured and a slot is free: whoever holds the leaked key must not read the new
+    /// one), then the leaked key disabled at once, without the installation grace.
+    fn leaked_steps(
+        &self,
+        w: &mut Work,
+        keys: &[AccessKey],
+        named: Option<&str>,
+    ) -> Result<Vec<PlannedAction>> {
+        let name = &w.user.name;
+        let active: Vec<&AccessKey> = keys.iter().filter(|k| k.is_active()).collect();
+        let leaked = match named {
+            Some(id) => keys
+                .iter()
+                .find(|k| k.id.as_deref() == Some(id))
+                .ok_or_else(|| {
+                    Error::Refused(format!("{} is not a key of {name}", mask_key_id(id)))
+                })?,
+            None => match active.as_slice() {
+                [k] => k,
+                [] => return Err(Error::Refused(format!("{name} has no active key"))),
+                _ => {
+                    return Err(Error::Refused(format!(
+                        "{name} has two active keys: name the leaked one (--key / \"key\")"
+                    )))
+                }
+            },
+        };
+        let id = leaked
+            .id
+            .clone()
+            .ok_or_else(|| Error::Refused("the key's id is unknown".into()))?;
+        let step = |action: Action, why: &str| PlannedAction {
+            key_id: id.clone(),
+            action,
+            due: self.now,
+            projected: false,
+            why: why.into(),
+        };
+        let mut steps = Vec::new();
+        let readers = secrets::readers(&self.r.secret_readers, &self.account.id, &w.user.arn, true);
+        if !leaked.is_active() {
+            w.notes.push(format!(
+                "{name}: the leaked key {} is already Inactive",
+                leaked.label()
+            ));
+            return Ok(steps);
+        }
+        if readers.is_empty() {
+            w.notes.push(format!(
+                "{name}: no successor for the leaked key {}: SECRET_READERS names no reader but the \
+                 user, who must not read it; configure the reader that installs it and rotate with \
+                 --force-rotate once the key is replaced",
+                leaked.label()
+            ));
+        } else if keys.len() >= 2 {
+            w.notes.push(format!(
+                "{name}: no successor for the leaked key {}: the user has two keys (IAM allows two)",
+                leaked.label()
+            ));
+        } else {
+            steps.push(step(
+                Action::Rotate,
+                "the key leaked: rotated at once, readable by the configured readers only",
+            ));
+        }
+        steps.push(step(
+            Action::Disable,
+            "the key leaked: disabled at once, without the installation grace",
+        ));
+        Ok(steps)
     }
 
     /// The key's status now (one ListAccessKeys); `None` when it (or the user) is gone.
@@ -694,10 +780,16 @@ impl Ctx<'_> {
             }
         };
         let new_id = created.id.clone();
+        let readers = secrets::readers(
+            &self.r.secret_readers,
+            &self.account.id,
+            &w.user.arn,
+            w.leaked,
+        );
         let target = SecretTarget {
             account: &self.account.id,
             user_name: &name,
-            user_arn: &w.user.arn,
+            readers: &readers,
             keyguard_arn: &self.principal,
             kms_key_id: self.r.kms_key_id.as_deref(),
         };
@@ -950,7 +1042,7 @@ mod tests {
             path: "/".into(),
             ..User::default()
         };
-        let w = ctx.user(user, None, false).await;
+        let w = ctx.user(user, None, &Forced::No).await;
         let rotate = w
             .records
             .iter()

@@ -297,7 +297,7 @@ async fn account_item(
         r,
         account.clone(),
         &Selection::All,
-        false,
+        &crate::Forced::No,
         mode,
         inv.now,
         &limits,

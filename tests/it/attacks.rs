@@ -118,3 +118,77 @@ async fn a_member_request_runs_once_per_user_per_day_and_names_nobody() {
         assert!(!q.acted && q.examined == 0, "{q:?}");
     }
 }
+
+/// The attacker holds a copy of a key keyguard is about to rotate. `--leaked` (the manual event's
+/// `leaked`) disables it at once and gives its successor only to the configured readers: the
+/// secret's policy does not name the user, whose leaked key could otherwise read the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leaked_key_cannot_read_its_successor() {
+    let org = Org::new(1).await;
+    let now = Utc::now().trunc_subsecs(0);
+    let a = org.members[0].clone();
+    let cfg = org.member(0).await;
+    seed(&cfg, &a, &[spec("ci", vec![(30, Some(1), true)])], now).await;
+    let leaked = keys_of(&cfg).await["ci"][0].0.clone();
+    let mut r = remediator(&org, false).await;
+    r.secret_readers = vec!["arn:aws:iam::{account}:role/ci-deployer".into()];
+    let summary = remediator::handle(
+        &r,
+        serde_json::json!({"kind": "manual", "account": a, "user": "ci", "leaked": true}),
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.failures(), 0, "{summary:#?}");
+    let keys = keys_of(&cfg).await["ci"].clone();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(
+        keys.iter().any(|k| k.0 == leaked && !k.1),
+        "leaked key Inactive at once"
+    );
+    let sm = aws_sdk_secretsmanager::Client::new(&cfg);
+    let name = keyguard_aws::secrets::secret_name(&a, "ci");
+    let policy = sm
+        .get_resource_policy()
+        .secret_id(&name)
+        .send()
+        .await
+        .unwrap()
+        .resource_policy
+        .unwrap();
+    assert!(
+        !policy.contains(":user/ci"),
+        "the user is no reader: {policy}"
+    );
+    assert!(
+        policy.contains(&format!("arn:aws:iam::{a}:role/ci-deployer")),
+        "{policy}"
+    );
+    let (stored, works) = crate::remediator::stored_key(&cfg, &a, "ci").await.unwrap();
+    assert!(stored != leaked && works);
+
+    // With the default readers (the user itself) there is no reader to give it to: the leaked
+    // key is still disabled at once, and no successor is made.
+    let org = Org::new(1).await;
+    let b = org.members[0].clone();
+    let cfg = org.member(0).await;
+    seed(&cfg, &b, &[spec("ci", vec![(30, Some(1), true)])], now).await;
+    let r = remediator(&org, false).await;
+    let summary = remediator::handle(
+        &r,
+        serde_json::json!({"kind": "manual", "account": b, "user": "ci", "leaked": true}),
+        now,
+    )
+    .await
+    .unwrap();
+    let keys = keys_of(&cfg).await["ci"].clone();
+    assert_eq!(keys.len(), 1);
+    assert!(!keys[0].1, "disabled at once");
+    assert!(
+        summary.accounts[0]
+            .notes
+            .iter()
+            .any(|n| n.contains("no successor")),
+        "{summary:#?}"
+    );
+}

@@ -9,7 +9,7 @@ use aws_config::SdkConfig;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use keyguard_aws::state::StateTable;
 use keyguard_core::{Account, ROTATING_TAG};
-use remediator::{run_account, ActionKind, Mode, Outcome, Remediator, Selection};
+use remediator::{run_account, ActionKind, Forced, Mode, Outcome, Remediator, Selection};
 
 use crate::remediator::{
     keys_of, member_account, record_disabled, remediator, spec, stored_key, tag, user_tags, TABLE,
@@ -146,7 +146,7 @@ async fn a_rotation_killed_at_every_point_is_repaired_by_the_next_run() {
                         &r,
                         account,
                         &Selection::Name(USER.into()),
-                        false,
+                        &Forced::No,
                         Mode::Auto,
                         started,
                     )
@@ -163,7 +163,7 @@ async fn a_rotation_killed_at_every_point_is_repaired_by_the_next_run() {
                 &r,
                 account.clone(),
                 &Selection::All,
-                false,
+                &Forced::No,
                 Mode::Auto,
                 Utc::now(),
             )
@@ -208,7 +208,15 @@ async fn a_lost_create_access_key_answer_leaves_no_key_behind() {
         "status": 500, "drop_response": true,
     }));
     let r = remediator(&org, false).await;
-    let first = run_account(&r, account.clone(), &Selection::All, false, Mode::Auto, now).await;
+    let first = run_account(
+        &r,
+        account.clone(),
+        &Selection::All,
+        &Forced::No,
+        Mode::Auto,
+        now,
+    )
+    .await;
     let rotate = first
         .actions
         .iter()
@@ -229,7 +237,7 @@ async fn a_lost_create_access_key_answer_leaves_no_key_behind() {
         &r,
         account.clone(),
         &Selection::All,
-        false,
+        &Forced::No,
         Mode::Auto,
         Utc::now(),
     )
@@ -266,7 +274,7 @@ async fn concurrent_runs(n: usize, reps: usize) {
                     } else {
                         Selection::Name(users[i % users.len()].clone())
                     };
-                    run_account(&r, account, &selection, false, Mode::Auto, Utc::now()).await
+                    run_account(&r, account, &selection, &Forced::No, Mode::Auto, Utc::now()).await
                 })
             })
             .collect();
@@ -340,7 +348,7 @@ async fn forged_tags_cannot_make_keyguard_act_earlier() {
         &r,
         member_account(&org, 0),
         &Selection::All,
-        false,
+        &Forced::No,
         Mode::Auto,
         now,
     )
@@ -372,7 +380,7 @@ async fn forged_tags_cannot_make_keyguard_act_earlier() {
         &r,
         member_account(&org, 0),
         &Selection::All,
-        false,
+        &Forced::No,
         Mode::Auto,
         now + Duration::days(5),
     )
@@ -413,7 +421,7 @@ async fn a_restore_racing_a_sweep_stays_restored() {
         let (r, account) = (r.clone(), member_account(&org, 0));
         tokio::spawn(async move {
             let broke = Selection::Name("broke".into());
-            run_account(&r, account, &broke, false, Mode::Auto, Utc::now()).await
+            run_account(&r, account, &broke, &Forced::No, Mode::Auto, Utc::now()).await
         })
     };
     rig.held(&member).await;
@@ -436,7 +444,7 @@ async fn a_restore_racing_a_sweep_stays_restored() {
             &r,
             member_account(&org, 0),
             &Selection::All,
-            false,
+            &Forced::No,
             Mode::Auto,
             Utc::now(),
         )
@@ -459,7 +467,15 @@ async fn writes_without_a_lease_are_refused() {
         state: None,
         ..remediator(&org, false).await
     };
-    let report = run_account(&r, account.clone(), &Selection::All, false, Mode::Auto, now).await;
+    let report = run_account(
+        &r,
+        account.clone(),
+        &Selection::All,
+        &Forced::No,
+        Mode::Auto,
+        now,
+    )
+    .await;
     assert!(
         report.error.as_deref().is_some_and(|e| e.contains("lease")),
         "{report:#?}"
@@ -503,7 +519,7 @@ async fn a_key_re_enabled_after_the_plan_is_not_deleted() {
         let (r, account) = (r.clone(), member_account(&org, 0));
         tokio::spawn(async move {
             let user = Selection::Name("old-ci".into());
-            run_account(&r, account, &user, false, Mode::Auto, Utc::now()).await
+            run_account(&r, account, &user, &Forced::No, Mode::Auto, Utc::now()).await
         })
     };
     rig.held(&member).await;
@@ -552,7 +568,7 @@ async fn a_key_used_after_the_plan_is_not_disabled() {
         let (r, account) = (r.clone(), member_account(&org, 0));
         tokio::spawn(async move {
             let user = Selection::Name("idle".into());
-            run_account(&r, account, &user, false, Mode::Auto, Utc::now()).await
+            run_account(&r, account, &user, &Forced::No, Mode::Auto, Utc::now()).await
         })
     };
     rig.held(&member).await;

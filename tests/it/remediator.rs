@@ -16,7 +16,8 @@ use keyguard_aws::secrets::secret_name;
 use keyguard_aws::state::StateTable;
 use keyguard_core::{Account, Settings, ROTATING_TAG};
 use remediator::{
-    run_account, sweep, ActionKind, Mode, NoticeConfig, Outcome, Remediator, Selection, Summary,
+    run_account, sweep, ActionKind, Forced, Mode, NoticeConfig, Outcome, Remediator, Selection,
+    Summary,
 };
 use serde_json::Value;
 use support::{seed, Org, Rig, UserSpec};
@@ -565,7 +566,7 @@ async fn dry_run_writes_nothing_and_sends_previews() {
         &r,
         member_account(&org, 0),
         &Selection::All,
-        false,
+        &Forced::No,
         Mode::Auto,
         now,
     )
@@ -625,7 +626,7 @@ async fn a_secret_that_cannot_be_stored_leaves_no_key_and_an_interrupted_rotatio
             &r,
             member_account(&org, 0),
             &Selection::All,
-            false,
+            &Forced::No,
             Mode::Auto,
             Utc::now(),
         )
@@ -802,7 +803,7 @@ async fn remediation_events_forced_rotation_and_restore() {
         &r,
         member_account(&org, 0),
         &Selection::Name("broke".into()),
-        false,
+        &Forced::No,
         Mode::Auto,
         now + Duration::days(1),
     )
@@ -821,7 +822,7 @@ async fn remediation_events_forced_rotation_and_restore() {
         &r,
         member_account(&org, 0),
         &Selection::Name("broke".into()),
-        false,
+        &Forced::No,
         Mode::Auto,
         later,
     )
@@ -1026,7 +1027,7 @@ async fn api_calls_stay_within_the_budget() {
         &r,
         member_account(&org, 0),
         &Selection::All,
-        false,
+        &Forced::No,
         Mode::Auto,
         now,
     )
