@@ -192,3 +192,57 @@ async fn a_leaked_key_cannot_read_its_successor() {
         "{summary:#?}"
     );
 }
+
+/// Each member account's secrets are encrypted with that account's own key (the member stack's
+/// `alias/keyguard-secrets`): a rotation in a member account stores its secret under it, so no
+/// key of the central account (and no grant to another account) is involved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn secrets_use_the_member_accounts_own_key() {
+    let org = Org::new(1).await;
+    let now = Utc::now().trunc_subsecs(0);
+    let a = org.members[0].clone();
+    let cfg = org.member(0).await;
+    seed(&cfg, &a, &[spec("ci", vec![(95, Some(1), true)])], now).await;
+    // The member stack's key and alias, made in the member account (with boto3 from the rig's
+    // venv: keyguard's code never calls KMS, so the Rust crates do not carry its SDK).
+    let env = crate::support::env_of(&cfg).await;
+    let made = std::process::Command::new(crate::support::rig_python())
+        .args([
+            "-c",
+            "import boto3\nk = boto3.client('kms')\nkey = k.create_key(Description='keyguard secrets')['KeyMetadata']['KeyId']\nk.create_alias(AliasName='alias/keyguard-secrets', TargetKeyId=key)\nprint(key)",
+        ])
+        .envs(env)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let key = String::from_utf8(made.stdout).unwrap().trim().to_string();
+    let mut r = remediator(&org, false).await;
+    r.kms_key_id = Some("alias/keyguard-secrets".into());
+    let summary = remediator::handle(
+        &r,
+        serde_json::json!({"kind": "manual", "account": a, "user": "ci"}),
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.failures(), 0, "{summary:#?}");
+    let sm = aws_sdk_secretsmanager::Client::new(&cfg);
+    let described = sm
+        .describe_secret()
+        .secret_id(keyguard_aws::secrets::secret_name(&a, "ci"))
+        .send()
+        .await
+        .unwrap();
+    let used = described.kms_key_id().unwrap_or_default();
+    assert!(
+        used == "alias/keyguard-secrets" || used.ends_with(&key),
+        "{used}"
+    );
+    let (_, works) = crate::remediator::stored_key(&cfg, &a, "ci").await.unwrap();
+    assert!(works, "the stored key reads back and authenticates");
+}
