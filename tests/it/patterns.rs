@@ -1,0 +1,394 @@
+//! Every EventBridge pattern of the templates against real-shaped events, with a faithful
+//! implementation of EventBridge's pattern language from crates.io (`quamina`, the Rust port of
+//! Tim Bray's matcher from the author of AWS's event-ruler): which rules an event matches, for
+//! the events they are for and for near misses. moto has no faithful matcher, so the templates'
+//! patterns are never exercised by the rig.
+//!
+//! quamina has no `$or`; a pattern with `$or` is expanded into one pattern per branch under the
+//! same name, which is how event-ruler implements it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use quamina::Quamina;
+use serde_json::{json, Value as Json};
+use serde_norway::Value;
+
+use crate::support;
+
+const TEMPLATES: [&str; 3] = [
+    "deploy/member-role.yaml",
+    "deploy/central.yaml",
+    "deploy/exemption-alarm.yaml",
+];
+
+/// `v` as JSON with `!Ref`s to parameters replaced by their defaults.
+fn resolved(v: &Value, params: &BTreeMap<String, String>) -> Json {
+    match v {
+        Value::Tagged(t) if t.tag.to_string().trim_start_matches('!') == "Ref" => {
+            let name = t.value.as_str().unwrap();
+            Json::String(
+                params
+                    .get(name)
+                    .unwrap_or_else(|| panic!("!Ref {name}"))
+                    .clone(),
+            )
+        }
+        Value::Mapping(m) => Json::Object(
+            m.iter()
+                .map(|(k, v)| (k.as_str().unwrap().to_string(), resolved(v, params)))
+                .collect(),
+        ),
+        Value::Sequence(s) => Json::Array(s.iter().map(|v| resolved(v, params)).collect()),
+        Value::String(s) => Json::String(s.clone()),
+        Value::Number(n) => serde_json::to_value(n.as_f64()).unwrap(),
+        Value::Bool(b) => Json::Bool(*b),
+        other => panic!("unexpected YAML in a pattern: {other:?}"),
+    }
+}
+
+/// The `$or`-free patterns equivalent to `p`.
+fn expand(p: &Json) -> Vec<Json> {
+    let Json::Object(map) = p else {
+        return vec![p.clone()];
+    };
+    let mut out = vec![serde_json::Map::new()];
+    for (k, v) in map {
+        if k == "$or" {
+            let branches: Vec<Json> = v.as_array().unwrap().iter().flat_map(expand).collect();
+            out = out
+                .into_iter()
+                .flat_map(|base| {
+                    branches.iter().map(move |b| {
+                        let mut m = base.clone();
+                        m.extend(b.as_object().unwrap().clone());
+                        m
+                    })
+                })
+                .collect();
+        } else if v.is_object() {
+            let subs = expand(v);
+            out = out
+                .into_iter()
+                .flat_map(|base| {
+                    subs.iter().map(move |s| {
+                        let mut m = base.clone();
+                        m.insert(k.clone(), s.clone());
+                        m
+                    })
+                })
+                .collect();
+        } else {
+            for m in &mut out {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    out.into_iter().map(Json::Object).collect()
+}
+
+/// Every rule with an event pattern in the templates, by `file:Resource`.
+fn matcher() -> (Quamina<String>, usize) {
+    let mut q = Quamina::new();
+    let mut n = 0;
+    for file in TEMPLATES {
+        let t: Value = serde_norway::from_str(&support::fixture(file)).unwrap();
+        let params: BTreeMap<String, String> = t["Parameters"]
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .filter_map(|(k, p)| {
+                Some((k.as_str()?.to_string(), p["Default"].as_str()?.to_string()))
+            })
+            .collect();
+        for (name, r) in t["Resources"].as_mapping().unwrap() {
+            let pattern = &r["Properties"]["EventPattern"];
+            if r["Type"] != "AWS::Events::Rule" || pattern.is_null() {
+                continue;
+            }
+            let id = format!(
+                "{}:{}",
+                file.trim_start_matches("deploy/"),
+                name.as_str().unwrap()
+            );
+            for p in expand(&resolved(pattern, &params)) {
+                q.add_pattern(id.clone(), &p.to_string())
+                    .unwrap_or_else(|e| panic!("{id}: {e:?}: {p}"));
+            }
+            n += 1;
+        }
+    }
+    (q, n)
+}
+
+/// A CloudTrail record of an IAM call, as EventBridge delivers it.
+fn iam_call(name: &str, params: Json) -> Json {
+    json!({
+        "version": "0", "id": "6f3b", "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.iam", "account": "444455556666", "time": "2026-11-30T10:00:00Z",
+        "region": "us-east-1", "resources": [],
+        "detail": {
+            "eventVersion": "1.08",
+            "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::444455556666:assumed-role/admin/eve"},
+            "eventTime": "2026-11-30T10:00:00Z", "eventSource": "iam.amazonaws.com",
+            "eventName": name, "awsRegion": "us-east-1", "requestParameters": params,
+            "responseElements": null, "eventType": "AwsApiCall",
+        }
+    })
+}
+
+/// A CloudTrail record of a Config call.
+fn config_call(name: &str, params: Json) -> Json {
+    let mut e = iam_call(name, params);
+    e["source"] = "aws.config".into();
+    e["detail"]["eventSource"] = "config.amazonaws.com".into();
+    e
+}
+
+fn tags(keys: &[&str]) -> Json {
+    Json::Array(
+        keys.iter()
+            .map(|k| json!({"key": k, "value": "2027-01-31"}))
+            .collect(),
+    )
+}
+
+fn compliance(rule: &str, compliance: &str) -> Json {
+    let mut e: Json = serde_json::from_str(
+        &support::fixture("remediator/fixtures/config-compliance-change.json")
+            .replace("{{account}}", "444455556666")
+            .replace("{{user_id}}", "AIDAEXAMPLEUSER00001"),
+    )
+    .unwrap();
+    e["detail"]["configRuleName"] = rule.into();
+    e["detail"]["newEvaluationResult"]["complianceType"] = compliance.into();
+    e
+}
+
+fn alarm(name: &str, state: &str) -> Json {
+    json!({
+        "version": "0", "id": "c4c1", "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch", "account": "444455556666", "time": "2026-11-30T10:00:00Z",
+        "region": "us-east-1", "resources": [format!("arn:aws:cloudwatch:us-east-1:444455556666:alarm:{name}")],
+        "detail": {"alarmName": name, "state": {"value": state, "reason": "Threshold Crossed"},
+                   "previousState": {"value": "OK"}}
+    })
+}
+
+#[test]
+fn every_pattern_matches_the_events_it_is_for_and_no_near_miss() {
+    let (q, rules) = matcher();
+    assert!(rules >= 6, "{rules} rules with patterns");
+    let exemption = "member-role.yaml:ExemptionChangeForward";
+    let config = "member-role.yaml:ConfigChangeForward";
+    let alarm_bus = "exemption-alarm.yaml:ForwardedChangesToTopic";
+    let alarms = "exemption-alarm.yaml:ForwardedAlarmsToTopic";
+    let member_alarms = "member-role.yaml:RuleFunctionAlarmForward";
+    let requests = "member-role.yaml:ComplianceChangeForward";
+    let central = "central.yaml:NonCompliantUserRule";
+    let group = |name: &str, g: &str| iam_call(name, json!({"groupName": g, "userName": "ci"}));
+    let cases: Vec<(&str, Json, Vec<&str>)> = vec![
+        (
+            "AddUserToGroup exemption",
+            group("AddUserToGroup", "IAMKeyRotationExemptionGroup"),
+            vec![exemption, alarm_bus],
+        ),
+        (
+            "RemoveUserFromGroup exemption",
+            group("RemoveUserFromGroup", "IAMKeyRotationExemptionGroup"),
+            vec![exemption, alarm_bus],
+        ),
+        (
+            "AddUserToGroup other group",
+            group("AddUserToGroup", "developers"),
+            vec![alarm_bus],
+        ),
+        (
+            "AttachGroupPolicy exemption",
+            group("AttachGroupPolicy", "IAMKeyRotationExemptionGroup"),
+            vec![exemption, alarm_bus],
+        ),
+        (
+            "TagUser expiry first",
+            iam_call(
+                "TagUser",
+                json!({"userName": "ci", "tags": tags(&["keyguard:exemption-expires"])}),
+            ),
+            vec![exemption, alarm_bus],
+        ),
+        (
+            "TagUser expiry fifth of seven",
+            iam_call(
+                "TagUser",
+                json!({"userName": "ci", "tags": tags(&["a", "b", "c", "d", "keyguard:exemption-expires", "f", "g"])}),
+            ),
+            vec![exemption, alarm_bus],
+        ),
+        (
+            "TagUser other tags",
+            iam_call(
+                "TagUser",
+                json!({"userName": "ci", "tags": tags(&["owner-email", "team"])}),
+            ),
+            vec![alarm_bus],
+        ),
+        (
+            "TagUser lookalike key",
+            iam_call(
+                "TagUser",
+                json!({"userName": "ci", "tags": tags(&["keyguard:exemption-expires-not"])}),
+            ),
+            vec![alarm_bus],
+        ),
+        (
+            "UntagUser expiry fourth",
+            iam_call(
+                "UntagUser",
+                json!({"userName": "ci", "tagKeys": ["a", "b", "c", "keyguard:exemption-expires"]}),
+            ),
+            vec![exemption, alarm_bus],
+        ),
+        (
+            "UntagUser other",
+            iam_call(
+                "UntagUser",
+                json!({"userName": "ci", "tagKeys": ["owner-email"]}),
+            ),
+            vec![alarm_bus],
+        ),
+        (
+            "CreateAccessKey",
+            iam_call("CreateAccessKey", json!({"userName": "ci"})),
+            vec![alarm_bus],
+        ),
+        (
+            "PutConfigRule keyguard",
+            config_call(
+                "PutConfigRule",
+                json!({"configRule": {"configRuleName": "keyguard-access-keys"}}),
+            ),
+            vec![config, alarm_bus],
+        ),
+        (
+            "PutConfigRule other",
+            config_call(
+                "PutConfigRule",
+                json!({"configRule": {"configRuleName": "s3-bucket-logging"}}),
+            ),
+            vec![alarm_bus],
+        ),
+        (
+            "DeleteConfigRule keyguard",
+            config_call(
+                "DeleteConfigRule",
+                json!({"configRuleName": "keyguard-access-keys"}),
+            ),
+            vec![config, alarm_bus],
+        ),
+        (
+            "DeleteEvaluationResults keyguard",
+            config_call(
+                "DeleteEvaluationResults",
+                json!({"configRuleName": "keyguard-access-keys"}),
+            ),
+            vec![config, alarm_bus],
+        ),
+        (
+            "StopConfigurationRecorder",
+            config_call(
+                "StopConfigurationRecorder",
+                json!({"configurationRecorderName": "default"}),
+            ),
+            vec![config, alarm_bus],
+        ),
+        (
+            "PutConformancePack keyguard",
+            config_call(
+                "PutConformancePack",
+                json!({"conformancePackName": "keyguard-access-keys"}),
+            ),
+            vec![config, alarm_bus],
+        ),
+        (
+            "NON_COMPLIANT keyguard user",
+            compliance("keyguard-access-keys", "NON_COMPLIANT"),
+            vec![requests, central],
+        ),
+        (
+            "COMPLIANT keyguard user",
+            compliance("keyguard-access-keys", "COMPLIANT"),
+            vec![],
+        ),
+        (
+            "NON_COMPLIANT other rule",
+            compliance("s3-bucket-logging", "NON_COMPLIANT"),
+            vec![],
+        ),
+        (
+            "keyguard alarm to ALARM",
+            alarm("keyguard-rule-lambda-errors", "ALARM"),
+            vec![member_alarms, alarms],
+        ),
+        (
+            "keyguard alarm back to OK",
+            alarm("keyguard-rule-lambda-errors", "OK"),
+            vec![member_alarms],
+        ),
+        ("another alarm", alarm("billing", "ALARM"), vec![]),
+    ];
+    for (case, event, expected) in cases {
+        let got: BTreeSet<String> = q
+            .matches_for_event(event.to_string().as_bytes())
+            .unwrap()
+            .into_iter()
+            .collect();
+        let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
+        assert_eq!(got, expected, "{case}");
+    }
+}
+
+/// What a member account's administrator can put on a central bus with PutEvents is a custom
+/// event: its source cannot start with `aws.` (PutEvents refuses it). Dressed as Config's
+/// compliance change or a CloudTrail record, it matches none of the central rules.
+#[test]
+fn custom_events_dressed_as_aws_events_match_no_central_rule() {
+    let (q, _) = matcher();
+    let mut forged_request = compliance("keyguard-access-keys", "NON_COMPLIANT");
+    forged_request["source"] = "keyguard.config".into();
+    let mut forged_alarm = iam_call(
+        "AddUserToGroup",
+        json!({"groupName": "IAMKeyRotationExemptionGroup", "userName": "ci"}),
+    );
+    forged_alarm["source"] = "custom.iam".into();
+    for forged in [forged_request, forged_alarm] {
+        let got = q.matches_for_event(forged.to_string().as_bytes()).unwrap();
+        assert!(got.is_empty(), "{got:?}");
+    }
+}
+
+/// Both central buses take PutEvents only from the member accounts' forwarding role, inside the
+/// organization.
+#[test]
+fn the_central_buses_take_events_only_from_the_forwarding_role() {
+    for (file, policy) in [
+        ("deploy/exemption-alarm.yaml", "AlarmBusPolicy"),
+        ("deploy/central.yaml", "RequestBusPolicy"),
+    ] {
+        let t: Value = serde_norway::from_str(&support::fixture(file)).unwrap();
+        let s = &t["Resources"][policy]["Properties"]["Statement"];
+        assert_eq!(s["Action"], "events:PutEvents", "{file}");
+        assert!(
+            !s["Condition"]["StringEquals"]["aws:PrincipalOrgID"].is_null(),
+            "{file}"
+        );
+        let Value::Tagged(arn) = &s["Condition"]["ArnLike"]["aws:PrincipalArn"] else {
+            panic!("{file}: the policy names the forwarding role")
+        };
+        assert!(
+            arn.value
+                .as_str()
+                .unwrap()
+                .ends_with(":role/keyguard-alarm-forwarder"),
+            "{file}"
+        );
+    }
+}
