@@ -230,12 +230,14 @@ impl StateTable {
     }
 
     /// Adds each `(counter, by)` to the item at `(pk, sk)` in one atomic update (creating the item
-    /// and the counters at zero when missing) and returns every counter's new value.
+    /// and the counters at zero when missing), sets its expiry when `expires` is given, and
+    /// returns every counter's new value.
     pub async fn add(
         &self,
         pk: &str,
         sk: &str,
         counters: &[(&str, i64)],
+        expires: Option<DateTime<Utc>>,
     ) -> Result<BTreeMap<String, i64>> {
         let mut update = self
             .client
@@ -250,8 +252,15 @@ impl StateTable {
                 .expression_attribute_names(format!("#c{i}"), *name)
                 .expression_attribute_values(format!(":v{i}"), n(*by));
         }
+        let mut expression = format!("ADD {}", parts.join(", "));
+        if let Some(at) = expires {
+            expression.push_str(" SET #ttl = :ttl");
+            update = update
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                .expression_attribute_values(":ttl", n(at.timestamp()));
+        }
         let out = update
-            .update_expression(format!("ADD {}", parts.join(", ")))
+            .update_expression(expression)
             .send()
             .await
             .map_err(|e| Error::sdk("UpdateItem", e))?;
@@ -485,7 +494,12 @@ impl Runs<'_> {
         }
         let counters = self
             .0
-            .add(&pk, "#run", &[("done", 1), ("failed", i64::from(failed))])
+            .add(
+                &pk,
+                "#run",
+                &[("done", 1), ("failed", i64::from(failed))],
+                None,
+            )
             .await?;
         Ok(Some((
             counters.get("done").copied().unwrap_or(0),

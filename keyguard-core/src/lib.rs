@@ -31,7 +31,7 @@ pub use records::{with_records, Records, RotationMark};
 pub use settings::{Settings, DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX, ROTATING_TAG, WARNED_TAG};
 pub use triage::{
     forced_rotation, leftovers, needs_attention, restorable, stale_tags, warned, warning_mark,
-    warning_marks, with_slot_ids, Restorable, MARK_SKEW,
+    warning_marks, with_slot_ids, Restorable, MARK_REACH, MARK_SKEW,
 };
 
 /// Whole days from `from` to `to`, rounded down; negative when `to` is earlier.

@@ -17,6 +17,11 @@ use crate::{Settings, Step, DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX, ROTATING_T
 /// reach a key anybody has.
 pub const MARK_SKEW: Duration = Duration::seconds(5);
 
+/// How long after its mark a rotation can still create its key: the attempt runs under a lease of
+/// at most 15 minutes (remediator::lease), so a key created later is not this attempt's, whatever
+/// the mark says (a mark that could not be removed must not claim a person's later key).
+pub const MARK_REACH: Duration = Duration::minutes(20);
+
 /// True when `user` may need a write or a notice at `now`, judged from the credential report's
 /// key slots (ids unknown) and the user's tags, without a single extra API call. False only when
 /// nothing can be due: no finding, no open unsent warning, no interrupted rotation, and every
@@ -116,7 +121,7 @@ pub fn warned(user: &User) -> BTreeSet<String> {
 }
 
 /// The keys an interrupted rotation left behind (DESIGN invariant 6): created at or after the
-/// user's [`ROTATING_TAG`] mark (less [`MARK_SKEW`]), **never used**, and not the key the user's
+/// user's [`ROTATING_TAG`] mark (less [`MARK_SKEW`], and within [`MARK_REACH`] of it), **never used**, and not the key the user's
 /// secret holds (`stored_key_id`, `None` when there is no secret). Nobody has ever seen such a
 /// key's secret access key, so deleting it is safe. A used key is never a leftover, however it
 /// came to be. `keys` must carry live last use. Empty when the user carries no (valid) mark.
@@ -125,8 +130,9 @@ pub fn leftovers(user: &User, keys: &[AccessKey], stored_key_id: Option<&str>) -
         return vec![];
     };
     let from = mark.at.trunc_subsecs(0) - MARK_SKEW;
+    let until = mark.at + MARK_REACH;
     keys.iter()
-        .filter(|k| k.created >= from && k.last_used.is_none())
+        .filter(|k| k.created >= from && k.created <= until && k.last_used.is_none())
         .filter_map(|k| k.id.clone())
         .filter(|id| Some(id.as_str()) != stored_key_id)
         .collect()
@@ -209,16 +215,21 @@ pub fn restorable(
     }
 }
 
-/// keyguard's per-key tags on `user` that name a key the user no longer has (deleted by a
-/// person, or by keyguard in a run that stopped before cleaning up): to be removed.
+/// keyguard's per-key records on `user` that no longer hold: a key the user no longer has (deleted
+/// by a person, or by keyguard in a run that stopped before cleaning up), or a disable date of a
+/// key that is Active again. To be removed.
 pub fn stale_tags(user: &User, keys: &[AccessKey]) -> Vec<String> {
+    let key = |id: &str| keys.iter().find(|k| k.id.as_deref() == Some(id));
     user.tags
         .keys()
         .filter_map(|k| {
-            let id = k
-                .strip_prefix(DISABLED_TAG_PREFIX)
-                .or_else(|| k.strip_prefix(RESTORED_TAG_PREFIX))?;
-            (!keys.iter().any(|key| key.id.as_deref() == Some(id))).then(|| k.clone())
+            if let Some(id) = k.strip_prefix(DISABLED_TAG_PREFIX) {
+                // Gone, or Active again (a person re-enabled it without `keyguard restore`): a
+                // later disable must start a new recovery grace, not inherit this date.
+                return key(id).is_none_or(|key| key.is_active()).then(|| k.clone());
+            }
+            let id = k.strip_prefix(RESTORED_TAG_PREFIX)?;
+            key(id).is_none().then(|| k.clone())
         })
         .collect()
 }
@@ -332,12 +343,12 @@ mod tests {
             leftovers(&u, &keys, Some("AKIANEW0000000000002")).is_empty(),
             "stored: not a leftover"
         );
-        // However late the rotation was in its run, its key is found (the mark is the instant).
+        // A create that IAM answered slowly (retries) within the attempt's lease is still found.
         let late = key(
             Some("AKIALATE000000000003"),
             2,
             true,
-            "2026-06-01T11:40:00Z",
+            "2026-06-01T10:30:00Z",
             None,
         );
         assert_eq!(
@@ -362,6 +373,15 @@ mod tests {
             leftovers(&user(&[]), &keys, None).is_empty(),
             "no mark, no leftover"
         );
+        // A mark that stayed (its removal failed) claims no key made after the attempt's lease.
+        let next_day = key(
+            Some("AKIAPERSON0000000005"),
+            2,
+            true,
+            "2026-06-02T09:00:00Z",
+            None,
+        );
+        assert!(leftovers(&u, &[next_day], None).is_empty());
     }
 
     #[test]
@@ -467,6 +487,21 @@ mod tests {
         assert_eq!(
             stale_tags(&u, &keys),
             ["keyguard:disabled:AKIAGONE000000000009"]
+        );
+        // Re-enabled by a person: its old disable date must not shorten a later grace.
+        let active = [key(
+            Some("AKIAOLD0000000000001"),
+            1,
+            true,
+            "2025-01-01",
+            Some("2026-05-01"),
+        )];
+        assert_eq!(
+            stale_tags(&u, &active),
+            [
+                "keyguard:disabled:AKIAGONE000000000009",
+                "keyguard:disabled:AKIAOLD0000000000001"
+            ]
         );
     }
 }

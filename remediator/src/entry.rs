@@ -71,6 +71,9 @@ pub async fn handle(r: &Remediator, event: Value, now: DateTime<Utc>) -> Result<
     }
 }
 
+/// Requests one member account may make a day; beyond them its users wait for the daily sweep.
+pub const REQUESTS_PER_ACCOUNT_PER_DAY: i64 = 200;
+
 /// A member account's request for one of its users: the normal policy (no forced rotation, the
 /// function's DryRun), at most once per user per day (recorded in the state table), and an
 /// answer with counts only.
@@ -80,8 +83,37 @@ async fn requested(
     user_id: String,
     inv: &Invocation,
 ) -> Result<(Requested, Summary)> {
+    if !r.filter.admits(&account) {
+        tracing::info!(account, "a request from an excluded account: nothing to do");
+        let none = Requested {
+            account,
+            ..Requested::default()
+        };
+        return Ok((none, Summary::default()));
+    }
     if let Some(table) = &r.state {
         let day = inv.now.format("%Y-%m-%d");
+        // A member account can name any UserId: its requests are capped per day, so that a flood
+        // of made-up ids costs the central functions a bounded amount of work.
+        let asked = table
+            .add(
+                &format!("asked#{account}"),
+                &format!("#day-{day}"),
+                &[("count", 1)],
+                Some(inv.now + chrono::Duration::days(2)),
+            )
+            .await?;
+        if asked.get("count").copied().unwrap_or(0) > REQUESTS_PER_ACCOUNT_PER_DAY {
+            tracing::warn!(
+                account,
+                "over the day's request cap: left to the daily sweep"
+            );
+            let none = Requested {
+                account,
+                ..Requested::default()
+            };
+            return Ok((none, Summary::default()));
+        }
         let first = table
             .put_new(
                 &format!("asked#{account}"),

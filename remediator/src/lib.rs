@@ -50,7 +50,7 @@ use keyguard_core::Settings;
 
 pub use entry::{
     handle, handle_invocation, run_account, sweep, sweep_accounts, sweep_accounts_until, Answer,
-    Invocation, Selection,
+    Invocation, Selection, REQUESTS_PER_ACCOUNT_PER_DAY,
 };
 pub use notices::{valid_address, NoticeConfig, Templates};
 pub use notify::{AccountPiece, UserPiece};

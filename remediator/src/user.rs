@@ -125,6 +125,9 @@ impl Ctx<'_> {
         let now = self.now;
         if let Err(e) = self.open(&mut w).await {
             w.record("", ActionKind::Examine, Outcome::Failed, now, e.to_string());
+            if let (Some(table), Some(lease)) = (&self.r.state, w.lease.take()) {
+                let _ = lease::release(table, &lease).await; // it lapses on its own otherwise
+            }
             return w;
         }
         if !self.dry_run && w.lease.is_none() && self.r.state.is_some() {
@@ -753,9 +756,21 @@ impl Ctx<'_> {
             records::write(table, &self.account.id, &w.user.name, &next, self.now).await?;
             w.kept = Some(next);
         }
-        iam::tag_user(&self.iam, &w.user.name, &set).await?;
-        if let Some(m) = &mut w.mirrored {
-            m.extend(set);
+        match iam::tag_user(&self.iam, &w.user.name, &set).await {
+            Ok(()) => {
+                if let Some(m) = &mut w.mirrored {
+                    m.extend(set);
+                }
+            }
+            // With the table the mirror is for people: its failure (a user at IAM's 50 tags)
+            // must not stop the rotation. Without the table the tag is the mark itself.
+            Err(e) if w.kept.is_some() => {
+                w.notes.push(format!(
+                    "{}: the rotation mark's mirror tag was not written: {e}",
+                    w.user.name
+                ));
+            }
+            Err(e) => return Err(e.into()),
         }
         Ok(mark)
     }
@@ -775,8 +790,14 @@ impl Ctx<'_> {
         let created = match iam::create_access_key(&self.iam, &name, self.now).await {
             Ok(c) => c,
             Err(e) => {
-                let clean = self.after_failed_create(&name, keys, &mark).await;
-                return Err((Error::Aws(e), clean));
+                let found_none = self.after_failed_create(&name, keys, &mark).await;
+                // Only a refusal that no attempt can have got past (access denied, the user gone)
+                // proves nothing was created; any other failure (a lost answer whose retry met the
+                // two-key limit, a timeout, a 5xx) keeps the mark, and the next run repairs from a
+                // fresh list, which also sees a key IAM listed late.
+                let refused = matches!(&e, keyguard_aws::Error::AccessDenied { .. })
+                    || matches!(&e, keyguard_aws::Error::Api { code: Some(c), .. } if c == "NoSuchEntity");
+                return Err((Error::Aws(e), found_none && refused));
             }
         };
         let new_id = created.id.clone();
@@ -836,7 +857,9 @@ impl Ctx<'_> {
             let known = before
                 .iter()
                 .any(|b| b.id.as_deref() == Some(k.id.as_str()));
-            if known || k.created < mark.at.trunc_subsecs(0) - keyguard_core::MARK_SKEW {
+            // No skew allowance here: a key a person made in the second before the mark is
+            // theirs; the answer keyguard lost was for a key made after it.
+            if known || k.created < mark.at.trunc_subsecs(0) {
                 continue;
             }
             let unused = matches!(

@@ -246,3 +246,45 @@ async fn secrets_use_the_member_accounts_own_key() {
     let (_, works) = crate::remediator::stored_key(&cfg, &a, "ci").await.unwrap();
     assert!(works, "the stored key reads back and authenticates");
 }
+
+/// A member floods the request bus with made-up UserIds: past the day's cap its requests cost
+/// nothing (its users wait for the daily sweep), and an excluded account's requests are ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_of_member_requests_is_capped_and_excluded_accounts_are_ignored() {
+    let org = Org::new(1).await;
+    let now = Utc::now().trunc_subsecs(0);
+    let a = org.members[0].clone();
+    let cfg = org.member(0).await;
+    let seeded = seed(&cfg, &a, &[spec("ci", vec![(95, Some(1), true)])], now).await;
+    let id = seeded["ci"].user_id.clone();
+    let mut r = remediator(&org, false).await;
+    // The day's requests so far: at the cap.
+    let table = r.state.clone().unwrap();
+    let day = now_inv().now.format("%Y-%m-%d").to_string();
+    table
+        .add(
+            &format!("asked#{a}"),
+            &format!("#day-{day}"),
+            &[("count", remediator::REQUESTS_PER_ACCOUNT_PER_DAY)],
+            None,
+        )
+        .await
+        .unwrap();
+    let rig = Rig::get();
+    rig.reset_calls(&a);
+    let capped = handle_invocation(&r, compliance_change(&a, &id), now_inv())
+        .await
+        .unwrap();
+    let Answer::Requested(q) = capped else {
+        panic!("{capped:?}")
+    };
+    assert!(!q.acted, "{q:?}");
+    assert!(rig.calls(&a).is_empty(), "{:?}", rig.calls(&a));
+    // An excluded account asks: nothing, whatever the cap.
+    r.filter.exclude = vec![a.clone()];
+    let excluded = handle_invocation(&r, compliance_change(&a, &id), now_inv())
+        .await
+        .unwrap();
+    assert!(matches!(excluded, Answer::Requested(q) if !q.acted));
+    assert_eq!(keys_of(&cfg).await["ci"].len(), 1, "nothing rotated");
+}
