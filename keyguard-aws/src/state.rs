@@ -419,7 +419,7 @@ impl Runs<'_> {
                 &format!("run#{run}"),
                 "#run",
                 meta,
-                &[("total", total as i64), ("done", 0), ("failed", 0)],
+                &[("total", total), ("done", 0), ("failed", 0)],
                 expires,
             )
             .await?

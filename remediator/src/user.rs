@@ -345,7 +345,8 @@ impl Ctx<'_> {
         for a in &due {
             let ok = self.step(w, tags, &mut keys, &p, a, &mut open).await;
             // Later steps of this user depend on this one; a leaked key is disabled anyway.
-            if !ok && !(w.leaked && a.action == Action::Rotate) {
+            let leak_goes_on = w.leaked && a.action == Action::Rotate;
+            if !(ok || leak_goes_on) {
                 break;
             }
         }
