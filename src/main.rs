@@ -42,6 +42,12 @@ enum Command {
     Restore(remediate::RestoreArgs),
     /// Write the weekly or monthly auditor report (HTML + CSV) to a folder, S3 or email.
     Report(report::ReportArgs),
+    /// Print a shell completion script (e.g. `keyguard completions bash > /etc/bash_completion.d/keyguard`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Which accounts of a live organization to read.
@@ -97,6 +103,18 @@ fn init_tracing() {
         .init();
 }
 
+/// Writes the completion script of `shell` to stdout (a closed pipe, as with `| head`, is fine).
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "keyguard", &mut script);
+    match std::io::stdout().write_all(&script) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     init_tracing();
@@ -108,6 +126,7 @@ async fn main() -> ExitCode {
         Command::Remediate(args) => remediate::run_remediate(args).await,
         Command::Restore(args) => remediate::run_restore(args).await,
         Command::Report(args) => report::run(args).await,
+        Command::Completions { shell } => completions(shell),
     };
     match result {
         Ok(code) => code,

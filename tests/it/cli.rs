@@ -322,3 +322,29 @@ async fn live_audit_and_collect_round_trip() {
     let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows.len(), 2);
 }
+
+/// `keyguard completions <shell>` prints a script that names every subcommand and a
+/// subcommand's flags, for bash, zsh and fish; an unknown shell is a usage error.
+#[test]
+fn completions_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = keyguard(&["completions", shell], &[]);
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        for word in [
+            "audit",
+            "collect",
+            "plan",
+            "remediate",
+            "restore",
+            "report",
+            "leaked",
+            "state-table",
+        ] {
+            assert!(script.contains(word), "{shell}: {word} missing");
+        }
+    }
+    let bad = keyguard(&["completions", "cmd.exe"], &[]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("possible values"));
+}
