@@ -1,4 +1,4 @@
-//! `keyguard audit`: the Config rule's verdicts for an organization, as a table or JSON.
+//! `keyguard audit`: the Config rule's verdicts for an organization, as a table, JSON or CSV.
 
 use std::process::ExitCode;
 
@@ -12,6 +12,7 @@ use keyguard_aws::sdk;
 use keyguard_core::{Account, Compliance, Settings};
 use serde::Serialize;
 
+use crate::format::{self, Format, FormatArg};
 use crate::source::{parse_as_of, Live, Source};
 use crate::{EvidenceArg, Policy, Scope};
 
@@ -28,9 +29,8 @@ pub struct AuditArgs {
     /// for an evidence folder the moment it was collected.
     #[arg(long, value_name = "DATE", value_parser = parse_as_of)]
     as_of: Option<DateTime<Utc>>,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    format: FormatArg,
 }
 
 /// One account's outcome: its findings, or why it could not be read.
@@ -41,13 +41,27 @@ pub struct AccountOutcome {
     pub result: std::result::Result<Vec<Evaluated>, String>,
 }
 
-/// One line of `--json` output.
+/// One line of `--format json` output.
 #[derive(Serialize)]
 struct Row<'a> {
     account: &'a str,
     account_name: &'a str,
     #[serde(flatten)]
     finding: &'a keyguard_core::Finding,
+}
+
+/// One line of `--format csv` output (flat: the reasons joined by `; `).
+#[derive(Serialize)]
+struct CsvRow<'a> {
+    account: &'a str,
+    account_name: &'a str,
+    user_name: &'a str,
+    user_path: &'a str,
+    user_id: &'a str,
+    compliance: String,
+    reasons: String,
+    exemption: &'static str,
+    annotation: &'a str,
 }
 
 pub async fn run(args: AuditArgs) -> Result<ExitCode> {
@@ -59,10 +73,10 @@ pub async fn run(args: AuditArgs) -> Result<ExitCode> {
         Source::Live(org) => live(org, &args.scope, &settings, now).await,
     };
     let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
-    if args.json {
-        print_json(&outcomes)?;
-    } else {
-        print_table(&outcomes, now);
+    match args.format.get() {
+        Format::Table => print_table(&outcomes, now),
+        Format::Json => format::print_json(&rows(&outcomes))?,
+        Format::Csv => format::print_csv(&csv_rows(&outcomes))?,
     }
     for o in outcomes
         .iter()
@@ -181,7 +195,7 @@ fn print_table(outcomes: &[AccountOutcome], now: DateTime<Utc>) {
     );
 }
 
-fn print_json(outcomes: &[AccountOutcome]) -> Result<()> {
+fn rows(outcomes: &[AccountOutcome]) -> Vec<Row<'_>> {
     let mut rows = Vec::new();
     for o in outcomes {
         if let Ok(found) = &o.result {
@@ -192,6 +206,39 @@ fn print_json(outcomes: &[AccountOutcome]) -> Result<()> {
             }));
         }
     }
-    println!("{}", serde_json::to_string_pretty(&rows)?);
-    Ok(())
+    rows
+}
+
+fn csv_rows(outcomes: &[AccountOutcome]) -> Vec<CsvRow<'_>> {
+    let mut rows = Vec::new();
+    for o in outcomes {
+        if let Ok(found) = &o.result {
+            rows.extend(found.iter().map(|e| {
+                CsvRow {
+                    account: &o.account.id,
+                    account_name: &o.account.name,
+                    user_name: &e.finding.user_name,
+                    user_path: &e.record.user.path,
+                    user_id: &e.finding.user_id,
+                    compliance: e.finding.compliance.to_string(),
+                    reasons: e
+                        .finding
+                        .reasons
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    exemption: match &e.finding.exemption {
+                        keyguard_core::Exemption::None => "none",
+                        keyguard_core::Exemption::Valid { .. } => "valid",
+                        keyguard_core::Exemption::MissingExpiry { .. } => "missing_expiry",
+                        keyguard_core::Exemption::InvalidExpiry { .. } => "invalid_expiry",
+                        keyguard_core::Exemption::Expired { .. } => "expired",
+                    },
+                    annotation: &e.finding.annotation,
+                }
+            }));
+        }
+    }
+    rows
 }

@@ -7,6 +7,7 @@
 
 mod audit;
 mod collect;
+mod format;
 mod remediate;
 mod report;
 mod source;

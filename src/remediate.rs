@@ -15,6 +15,7 @@ use remediator::{
 };
 use serde::Serialize;
 
+use crate::format::{self, Format, FormatArg};
 use crate::source::{connect, parse_as_of, Source};
 use crate::{EvidenceArg, Policy, Scope};
 use keyguard_aws::org::per_account;
@@ -35,9 +36,8 @@ pub struct PlanArgs {
     /// Also list users with nothing planned in the next RotationPeriod.
     #[arg(long)]
     all: bool,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    format: FormatArg,
 }
 
 #[derive(Serialize)]
@@ -45,6 +45,40 @@ struct PlanRow<'a> {
     account: &'a str,
     #[serde(flatten)]
     plan: &'a Plan,
+}
+
+/// One planned step of one key, flat (`--format csv`).
+#[derive(Serialize)]
+struct PlanCsvRow<'a> {
+    account: &'a str,
+    user_name: &'a str,
+    user_id: &'a str,
+    key: String,
+    action: String,
+    due: String,
+    due_now: bool,
+    projected: bool,
+    why: &'a str,
+}
+
+/// `v` with every access key id in it masked (`AKIA…WXYZ`): machine formats show no key id in
+/// full, whatever field carries it.
+fn masked(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if looks_like_key_id(&s) => Value::String(mask_key_id(&s)),
+        Value::String(s) => Value::String(s),
+        Value::Array(a) => Value::Array(a.into_iter().map(masked).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, masked(v))).collect()),
+        other => other,
+    }
+}
+
+fn looks_like_key_id(s: &str) -> bool {
+    (s.starts_with("AKIA") || s.starts_with("ASIA"))
+        && (16..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// A key id for display: masked when it is a real id, as-is for a slot name (`key1`).
@@ -114,17 +148,40 @@ pub async fn run_plan(args: PlanArgs) -> Result<ExitCode> {
             }
         }
     }
-    if args.json {
-        let rows: Vec<PlanRow> = plans
-            .iter()
-            .map(|(a, p)| PlanRow {
-                account: a,
-                plan: p,
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-    } else {
-        print_plans(&plans, &settings, now, args.all);
+    match args.format.get() {
+        Format::Table => print_plans(&plans, &settings, now, args.all),
+        Format::Json => {
+            let rows: Vec<serde_json::Value> = plans
+                .iter()
+                .map(|(a, p)| {
+                    serde_json::to_value(PlanRow {
+                        account: a,
+                        plan: p,
+                    })
+                    .map(masked)
+                })
+                .collect::<serde_json::Result<_>>()?;
+            format::print_json(&rows)?;
+        }
+        Format::Csv => {
+            let rows: Vec<PlanCsvRow> = plans
+                .iter()
+                .flat_map(|(account, p)| {
+                    p.actions.iter().map(move |a| PlanCsvRow {
+                        account,
+                        user_name: &p.user_name,
+                        user_id: &p.user_id,
+                        key: shown(&a.key_id),
+                        action: a.action.name(),
+                        due: a.due.to_rfc3339(),
+                        due_now: a.is_due(now),
+                        projected: a.projected,
+                        why: &a.why,
+                    })
+                })
+                .collect();
+            format::print_csv(&rows)?;
+        }
     }
     for (account, e) in &failed {
         eprintln!("keyguard: account {account} could not be read: {e}");

@@ -348,3 +348,59 @@ fn completions_for_each_shell() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("possible values"));
 }
+
+/// `--format table|json|csv` on `audit` and `plan` (`--json` an alias): machine formats print
+/// only their rows on stdout, the same rows in JSON and CSV, and no key id in full anywhere.
+#[test]
+fn audit_and_plan_formats() {
+    let example = ["--evidence", "examples/acme", "--as-of", "2026-11-30"];
+    let run = |cmd: &str, extra: &[&str]| {
+        let mut args = vec![cmd];
+        args.extend(example);
+        args.extend(extra);
+        let out = keyguard(&args, &[]);
+        assert!(
+            out.status.success(),
+            "{cmd} {extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let full_id = regex_lite_full_key_id;
+    for cmd in ["audit", "plan"] {
+        let json = run(cmd, &["--format", "json"]);
+        assert_eq!(
+            json,
+            run(cmd, &["--json"]),
+            "{cmd}: --json is --format json"
+        );
+        let rows: Vec<Value> = serde_json::from_str(&json).expect("only JSON on stdout");
+        let csv = run(cmd, &["--format", "csv"]);
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let records = reader
+            .records()
+            .collect::<Result<Vec<_>, _>>()
+            .expect("valid CSV");
+        if cmd == "audit" {
+            assert_eq!(records.len(), rows.len(), "one CSV row per finding");
+        }
+        for text in [&json, &csv, &run(cmd, &[])] {
+            assert!(!full_id(text), "{cmd}: a key id in full");
+        }
+        insta::assert_snapshot!(format!("{cmd}_csv"), csv);
+    }
+}
+
+/// True when `text` holds an access key id in full (AKIA/ASIA and 16 more characters).
+fn regex_lite_full_key_id(text: &str) -> bool {
+    text.match_indices("AKIA")
+        .chain(text.match_indices("ASIA"))
+        .any(|(i, _)| {
+            text[i + 4..]
+                .bytes()
+                .take(16)
+                .filter(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+                .count()
+                == 16
+        })
+}
