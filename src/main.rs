@@ -8,6 +8,7 @@
 mod audit;
 mod collect;
 mod format;
+mod progress;
 mod remediate;
 mod report;
 mod source;
@@ -120,6 +121,7 @@ fn completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
 async fn main() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
+    progress::install_when_interactive();
     let result = match cli.command {
         Command::Audit(args) => audit::run(args).await,
         Command::Collect(args) => collect::run(args).await,

@@ -37,6 +37,7 @@ pub mod iam;
 pub mod inventory;
 pub mod lambda;
 pub mod org;
+pub mod progress;
 pub mod queue;
 pub mod s3;
 pub mod sdk;

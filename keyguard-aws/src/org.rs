@@ -111,22 +111,31 @@ pub async fn organization_accounts(
 /// `work` returns its own result type: one account's failure is that account's outcome and never
 /// stops the others. Every per-account fan-out of keyguard (audit, collect, plan, the sweep, the
 /// report's reads) is this one.
+/// Each account's completion is reported to the process's [`crate::progress`] sink, if any.
 pub async fn per_account<F, Fut, T>(accounts: Vec<Account>, work: F) -> Vec<(Account, T)>
 where
     F: Fn(Account) -> Fut,
     Fut: std::future::Future<Output = T>,
+    T: crate::progress::Outcome,
 {
     use futures::StreamExt;
     use tracing::Instrument;
+    crate::progress::start(accounts.len());
     let mut out: Vec<(Account, T)> = futures::stream::iter(accounts)
         .map(|account| {
             let span = tracing::info_span!("account", account = %account.id);
             let fut = work(account.clone());
-            async move { (account, fut.await) }.instrument(span)
+            async move {
+                let outcome = fut.await;
+                crate::progress::account_done(outcome.failed());
+                (account, outcome)
+            }
+            .instrument(span)
         })
         .buffer_unordered(crate::CONCURRENCY)
         .collect()
         .await;
+    crate::progress::finish();
     out.sort_by(|a, b| a.0.id.cmp(&b.0.id));
     out
 }

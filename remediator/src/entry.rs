@@ -339,6 +339,12 @@ pub(crate) struct AccountRun {
     pub users: Vec<UserPiece>,
 }
 
+impl keyguard_aws::progress::Outcome for AccountRun {
+    fn failed(&self) -> bool {
+        self.report.failures() > 0
+    }
+}
+
 /// Runs one account (no span: the caller gives one) and makes its notice pieces; publishes its
 /// EventBridge events. Never fails: what went wrong is in the report.
 pub(crate) async fn account_run(

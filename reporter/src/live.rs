@@ -72,6 +72,12 @@ struct AccountRead {
     problems: Vec<String>,
 }
 
+impl keyguard_aws::progress::Outcome for AccountRead {
+    fn failed(&self) -> bool {
+        self.input.inventory.is_err()
+    }
+}
+
 /// Reads every input for `accounts`. `now` is the report date unless `opts.as_of` is given.
 pub async fn inputs(
     base: &SdkConfig,

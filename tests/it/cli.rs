@@ -404,3 +404,30 @@ fn regex_lite_full_key_id(text: &str) -> bool {
                 == 16
         })
 }
+
+/// A live run shows accounts done / total and failures on stderr when stderr is a terminal (run
+/// under `script`, which gives the process a pseudo-terminal), and nothing when it is a pipe.
+#[tokio::test]
+async fn progress_on_a_terminal_and_nothing_on_a_pipe() {
+    let org = Org::new(2).await;
+    let env = org.env().await;
+    let piped = keyguard(&["audit", "--format", "csv"], &env);
+    assert!(piped.status.success());
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(
+        !stderr.contains("accounts"),
+        "no progress on a pipe: {stderr}"
+    );
+    let command = format!("{} audit --format csv", env!("CARGO_BIN_EXE_keyguard"));
+    let tty = Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .envs(env.iter().map(|(k, v)| (k, v.as_str())))
+        .output()
+        .expect("script (util-linux) runs the CLI on a pseudo-terminal");
+    assert!(tty.status.success());
+    let shown = String::from_utf8_lossy(&tty.stdout);
+    assert!(
+        shown.contains("accounts") && shown.contains("failed"),
+        "progress on a terminal: {shown}"
+    );
+}
