@@ -6,7 +6,9 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use keyguard_aws::evidence::Evidence;
-use keyguard_aws::inventory::{evaluate_inventory, read_inventory, Evaluated, ReportPolling};
+use keyguard_aws::inventory::{
+    evaluate_inventory, read_inventory, root_evaluated, Evaluated, ReportPolling,
+};
 use keyguard_aws::org::per_account;
 use keyguard_aws::sdk;
 use keyguard_core::{Account, Compliance, Settings};
@@ -110,9 +112,11 @@ fn from_evidence(
             result: evidence
                 .inventory(&account.id)
                 .map(|inv| {
+                    let root = root_evaluated(&inv, now);
                     inv.users
                         .into_iter()
                         .map(|record| Evaluated::of(record, settings, now))
+                        .chain(root)
                         .collect()
                 })
                 .map_err(|e| e.to_string()),
@@ -137,9 +141,12 @@ async fn live(
             let inv = read_inventory(&iam, &account.id, ReportPolling::default())
                 .await
                 .map_err(|e| e.to_string())?;
-            evaluate_inventory(&iam, inv, settings, now)
+            let root = root_evaluated(&inv, now);
+            let mut found = evaluate_inventory(&iam, inv, settings, now)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            found.extend(root);
+            Ok(found)
         }
     })
     .await;
@@ -163,13 +170,14 @@ fn print_table(outcomes: &[AccountOutcome], now: DateTime<Utc>) {
         .load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic);
     table.set_header(["account", "user", "verdict", "why"]);
-    let (mut compliant, mut non) = (0, 0);
+    let (mut compliant, mut non, mut roots) = (0, 0, 0);
     for o in outcomes {
         let Ok(found) = &o.result else { continue };
         let mut found: Vec<&Evaluated> = found.iter().collect();
         found.sort_by_key(|e| (order(e.finding.compliance), e.finding.user_name.clone()));
         for e in found {
             match e.finding.compliance {
+                _ if e.finding.user_name == keyguard_core::ROOT_USER => roots += 1,
                 Compliance::Compliant => compliant += 1,
                 Compliance::NonCompliant => non += 1,
                 Compliance::NotApplicable => {}
@@ -189,8 +197,12 @@ fn print_table(outcomes: &[AccountOutcome], now: DateTime<Utc>) {
     }
     println!("{table}");
     let read = outcomes.iter().filter(|o| o.result.is_ok()).count();
+    let roots = match roots {
+        0 => String::new(),
+        n => format!(" ({n} with an active ROOT access key: CIS 1.4)"),
+    };
     println!(
-        "{non} NON_COMPLIANT, {compliant} COMPLIANT users in {read} account(s), as of {}",
+        "{non} NON_COMPLIANT, {compliant} COMPLIANT users in {read} account(s){roots}, as of {}",
         now.format("%Y-%m-%d %H:%M UTC")
     );
 }

@@ -95,7 +95,7 @@ pub async fn account_files(
     ));
     let with_keys: Vec<String> = rows
         .iter()
-        .filter(|r| !r.keys.is_empty())
+        .filter(|r| !r.keys.is_empty() && r.user != keyguard_core::ROOT_USER)
         .map(|r| r.user.clone())
         .collect();
     let listed: Vec<Vec<AccessKeyMetadata>> = futures::stream::iter(with_keys)

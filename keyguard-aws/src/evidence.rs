@@ -317,6 +317,7 @@ impl Evidence {
             path: report_path,
             message: e.to_string(),
         })?;
+        let root_keys = crate::inventory::root_keys(&rows);
         let details: AuthorizationDetailsFile =
             read_json(&dir.join("account-authorization-details.json"))?;
         let users = details.user_detail_list.into_iter().map(user_of).collect();
@@ -334,6 +335,7 @@ impl Evidence {
             account: account.into(),
             users: records,
             report_generated: self.collected.as_ref().map(|c| c.collected_at),
+            root_keys,
         })
     }
 

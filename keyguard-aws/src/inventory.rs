@@ -28,6 +28,8 @@ pub struct Inventory {
     pub users: Vec<UserRecord>,
     /// When IAM generated the credential report (it may be up to 4 hours old).
     pub report_generated: Option<DateTime<Utc>>,
+    /// The root user's access keys (credential-report slots): a finding while any is Active.
+    pub root_keys: Vec<AccessKey>,
 }
 
 /// A user's finding together with the keys it was made from.
@@ -127,7 +129,8 @@ struct RawRow {
 }
 
 /// Parses a credential report (the CSV IAM returns, already base64-decoded). The root account's
-/// row is skipped; a slot whose `last_rotated` is `N/A` holds no key.
+/// row is kept under its name `<root_account>` ([`root_keys`] reads it; no IAM user has that
+/// name, so joining drops it); a slot whose `last_rotated` is `N/A` holds no key.
 ///
 /// IAM user names may contain `,`, and a report may leave such a name unquoted (moto does): a
 /// row with more fields than the header has its extra fields joined back into the user name,
@@ -174,9 +177,6 @@ pub fn parse_credential_report(csv_bytes: &[u8]) -> Result<Vec<ReportRow>> {
         let raw: RawRow = record
             .deserialize(Some(&headers))
             .map_err(|e| Error::CredentialReport(format!("row {line}: {e}")))?;
-        if raw.user == "<root_account>" {
-            continue;
-        }
         let mut keys = Vec::new();
         for (slot, active, rotated, used) in [
             (
@@ -214,6 +214,34 @@ pub fn parse_credential_report(csv_bytes: &[u8]) -> Result<Vec<ReportRow>> {
         });
     }
     Ok(rows)
+}
+
+/// The root user's access keys (credential-report slots, ids unknown) from a report's rows.
+pub fn root_keys(rows: &[ReportRow]) -> Vec<AccessKey> {
+    rows.iter()
+        .find(|r| r.user == keyguard_core::ROOT_USER)
+        .map(|r| r.keys.clone())
+        .unwrap_or_default()
+}
+
+/// The root user's finding in an inventory, as an [`Evaluated`] whose record is the root user
+/// (name and UserId `<root_account>`, ARN `arn:aws:iam::<account>:root`); `None` without an
+/// active root key. Never planned, never remediated.
+pub fn root_evaluated(inv: &Inventory, now: DateTime<Utc>) -> Option<Evaluated> {
+    let finding = keyguard_core::evaluate_root(&inv.root_keys, now)?;
+    Some(Evaluated {
+        record: UserRecord {
+            user: User {
+                name: keyguard_core::ROOT_USER.into(),
+                user_id: keyguard_core::ROOT_USER.into(),
+                arn: format!("arn:aws:iam::{}:root", inv.account),
+                path: "/".into(),
+                ..User::default()
+            },
+            keys: inv.root_keys.clone(),
+        },
+        finding,
+    })
 }
 
 /// Credential-report times are ISO 8601 or `N/A` / `no_information` / `not_supported`.
@@ -281,6 +309,7 @@ pub async fn read_inventory(
 ) -> Result<Inventory> {
     let (report, generated) = credential_report(iam, polling).await?;
     let rows = parse_credential_report(&report)?;
+    let root_keys = root_keys(&rows);
     let (mut records, missing) = join(users(iam).await?, rows);
     let late: Vec<UserRecord> = futures::stream::iter(missing)
         .map(|user| async move {
@@ -297,6 +326,7 @@ pub async fn read_inventory(
         account: account.to_string(),
         users: records,
         report_generated: generated,
+        root_keys,
     })
 }
 
@@ -517,8 +547,20 @@ nokeys,arn:aws:iam::111111111111:user/nokeys,2020-01-01T00:00:00+00:00,false,N/A
     }
 
     #[test]
-    fn parses_slots_and_skips_root() {
-        let rows = parse_credential_report(REPORT.as_bytes()).unwrap();
+    fn parses_slots_and_keeps_root_apart() {
+        let all = parse_credential_report(REPORT.as_bytes()).unwrap();
+        assert!(root_keys(&all).is_empty(), "the fixture's root has no key");
+        let root_with_key = REPORT.replace(
+            "not_supported,true,false,N/A,N/A,N/A,N/A,false",
+            "not_supported,true,true,2025-01-01T00:00:00+00:00,2026-05-01T00:00:00+00:00,us-east-1,s3,false",
+        );
+        let keys = root_keys(&parse_credential_report(root_with_key.as_bytes()).unwrap());
+        assert_eq!(keys.len(), 1);
+        assert!(keys[0].is_active() && keys[0].last_used.is_some());
+        let rows: Vec<ReportRow> = all
+            .into_iter()
+            .filter(|r| r.user != keyguard_core::ROOT_USER)
+            .collect();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].user, "ci+deploy@x");
         assert_eq!(rows[0].keys.len(), 2);
@@ -534,6 +576,10 @@ nokeys,arn:aws:iam::111111111111:user/nokeys,2020-01-01T00:00:00+00:00,false,N/A
             "a,b=c,arn:aws:iam::111111111111:user/a,b=c",
         );
         let rows = parse_credential_report(unquoted.as_bytes()).unwrap();
+        let rows: Vec<&ReportRow> = rows
+            .iter()
+            .filter(|r| r.user != keyguard_core::ROOT_USER)
+            .collect();
         assert_eq!(rows[0].user, "a,b=c");
         assert_eq!(rows[0].arn, "arn:aws:iam::111111111111:user/a,b=c");
         assert_eq!(rows[0].keys.len(), 2);
@@ -700,7 +746,11 @@ nokeys,arn:aws:iam::111111111111:user/nokeys,2020-01-01T00:00:00+00:00,false,N/A
             .match_requests(|r| r.access_key_id() == Some("AKIAAAAAAAAAAAAATWO2"))
             .then_output(|| aws_sdk_iam::operation::get_access_key_last_used::GetAccessKeyLastUsedOutput::builder().build());
         let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&p1, &p2, &lu]);
-        let rows = parse_credential_report(REPORT.as_bytes()).unwrap();
+        let rows: Vec<ReportRow> = parse_credential_report(REPORT.as_bytes())
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.user != keyguard_core::ROOT_USER)
+            .collect();
         let record = UserRecord {
             user: User {
                 name: "ci+deploy@x".into(),

@@ -150,6 +150,14 @@ pub enum Reason {
         /// The exemption's last day.
         until: DateTime<Utc>,
     },
+    /// The account's root user has an active access key (CIS 1.4 in v1.4.0–v4.0.1, Security Hub
+    /// IAM.4). Never remediated: keyguard cannot and must not touch root.
+    RootAccessKey {
+        /// The key's credential-report slot label (`key1`, `key2`).
+        key: String,
+        /// Whole days since creation.
+        age_days: i64,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -177,6 +185,9 @@ impl fmt::Display for Reason {
             Reason::ExemptionInvalidExpiry { group } => {
                 write!(f, "in {group} with an expiry tag that is not a date")
             }
+            Reason::RootAccessKey { key, age_days } => {
+                write!(f, "root user's access {key} is active ({age_days}d old)")
+            }
             Reason::ExemptionExpired { group, until } => {
                 write!(
                     f,
@@ -186,6 +197,53 @@ impl fmt::Display for Reason {
             }
         }
     }
+}
+
+/// The name the root user has in the credential report, and in keyguard's findings of it.
+pub const ROOT_USER: &str = "<root_account>";
+
+/// The root user's finding, from its credential-report key slots: NON_COMPLIANT while any of its
+/// access keys is Active (it must be deleted by a person signed in as root; keyguard never acts
+/// on it), `None` when root has no active key.
+pub fn evaluate_root(keys: &[AccessKey], now: DateTime<Utc>) -> Option<Finding> {
+    let reasons: Vec<Reason> = keys
+        .iter()
+        .filter(|k| k.is_active())
+        .map(|k| Reason::RootAccessKey {
+            key: k.label(),
+            age_days: crate::days_between(k.created, now),
+        })
+        .collect();
+    if reasons.is_empty() {
+        return None;
+    }
+    let used = keys
+        .iter()
+        .filter(|k| k.is_active())
+        .map(|k| match k.last_used {
+            Some(t) => format!("{} last used {}", k.label(), t.format("%Y-%m-%d")),
+            None => format!("{} never used", k.label()),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let why = reasons
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    Some(Finding {
+        user_name: ROOT_USER.into(),
+        user_id: ROOT_USER.into(),
+        compliance: Compliance::NonCompliant,
+        reasons,
+        exemption: Exemption::None,
+        annotation: truncate_annotation(
+            &format!(
+                "{why} ({used}). Delete it signed in as root (CIS 1.4, Security Hub IAM.4); keyguard never acts on root."
+            ),
+            ANNOTATION_MAX_CHARS,
+        ),
+    })
 }
 
 /// The verdict on one user, ready to become a Config evaluation.
@@ -357,4 +415,40 @@ fn annotate(
         parts.push(format!("Keys: {summary}"));
     }
     truncate_annotation(&parts.join(". "), ANNOTATION_MAX_CHARS)
+}
+
+#[cfg(test)]
+mod root_tests {
+    use super::*;
+    use crate::model::parse_date_or_time;
+    use crate::KeyStatus;
+
+    #[test]
+    fn an_active_root_key_is_a_finding_an_inactive_one_is_not() {
+        let now = parse_date_or_time("2026-06-01", false).unwrap();
+        let key = |slot, status| AccessKey {
+            id: None,
+            slot,
+            status,
+            created: parse_date_or_time("2025-06-01", false).unwrap(),
+            last_used: None,
+        };
+        assert!(evaluate_root(&[key(1, KeyStatus::Inactive)], now).is_none());
+        assert!(evaluate_root(&[], now).is_none());
+        let f = evaluate_root(
+            &[key(1, KeyStatus::Inactive), key(2, KeyStatus::Active)],
+            now,
+        )
+        .unwrap();
+        assert_eq!(f.compliance, Compliance::NonCompliant);
+        assert_eq!(f.user_name, ROOT_USER);
+        assert_eq!(
+            f.reasons,
+            [Reason::RootAccessKey {
+                key: "key2".into(),
+                age_days: 365
+            }]
+        );
+        assert!(f.annotation.contains("CIS 1.4") && f.annotation.chars().count() <= 256);
+    }
 }

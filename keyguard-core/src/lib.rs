@@ -24,7 +24,7 @@ mod triage;
 
 pub use annotation::{mask_key_id, truncate_annotation, ANNOTATION_MAX_CHARS};
 pub use error::{Error, Result};
-pub use evaluate::{evaluate, Compliance, Exemption, Finding, Reason};
+pub use evaluate::{evaluate, evaluate_root, Compliance, Exemption, Finding, Reason, ROOT_USER};
 pub use model::{AccessKey, Account, ComplianceResult, KeyStatus, User, UserRecord};
 pub use plan::{plan, Action, Plan, PlanNote, PlannedAction, Step};
 pub use records::{with_records, Records, RotationMark};

@@ -429,6 +429,14 @@ async fn act(
         Selection::All => {
             let inv = read_inventory(&ctx.iam, &account.id, r.polling).await?;
             report.users = inv.users.len();
+            // The root user's access key: named in every run's digest until a person deletes it
+            // (keyguard never acts on root).
+            if let Some(root) = keyguard_core::evaluate_root(&inv.root_keys, now) {
+                report.notes.push(format!(
+                    "ROOT ACCESS KEY: {} (not remediated: keyguard never acts on root)",
+                    root.annotation
+                ));
+            }
             // Triage on keyguard's records (one Query), not on what the tags claim.
             let kept = match &r.state {
                 Some(table) => Some(crate::records::read_account(table, &account.id).await?),

@@ -49,17 +49,21 @@ pub fn inputs(evidence: &Evidence, opts: &Options, now: DateTime<Utc>) -> Result
         .accounts
         .iter()
         .filter(|a| opts.accounts.is_empty() || opts.accounts.contains(&a.id))
-        .map(|account| AccountInput {
-            account: account.clone(),
-            inventory: evidence
-                .inventory(&account.id)
-                .map(|inv| inv.users)
-                .map_err(|e| e.to_string()),
-            config: match evidence.compliance(&account.id) {
-                Ok(Some(results)) => ConfigState::Results(results),
-                Ok(None) => ConfigState::NotCollected,
-                Err(e) => ConfigState::Unreadable(e.to_string()),
-            },
+        .map(|account| {
+            let inv = evidence.inventory(&account.id);
+            AccountInput {
+                account: account.clone(),
+                root_keys: inv
+                    .as_ref()
+                    .map(|i| i.root_keys.clone())
+                    .unwrap_or_default(),
+                inventory: inv.map(|inv| inv.users).map_err(|e| e.to_string()),
+                config: match evidence.compliance(&account.id) {
+                    Ok(Some(results)) => ConfigState::Results(results),
+                    Ok(None) => ConfigState::NotCollected,
+                    Err(e) => ConfigState::Unreadable(e.to_string()),
+                },
+            }
         })
         .collect();
     let trail = trail_folder(&dir.join(TRAIL_DIR));

@@ -147,6 +147,7 @@ async fn read_account(
         input: AccountInput {
             account,
             inventory: Err("not read".into()),
+            root_keys: vec![],
             config: ConfigState::Unreadable("not read".into()),
         },
         events: Vec::new(),
@@ -170,10 +171,12 @@ async fn read_account(
         }
     };
     let iam = aws_sdk_iam::Client::new(&cfg);
-    read.input.inventory = read_inventory(&iam, &id, ReportPolling::default())
-        .await
-        .map(|inv| inv.users)
-        .map_err(|e| e.to_string());
+    let inv = read_inventory(&iam, &id, ReportPolling::default()).await;
+    read.input.root_keys = inv
+        .as_ref()
+        .map(|i| i.root_keys.clone())
+        .unwrap_or_default();
+    read.input.inventory = inv.map(|inv| inv.users).map_err(|e| e.to_string());
     read.input.config = match &live.config {
         ConfigSource::PerAccount => {
             let client = aws_sdk_config::Client::new(&cfg);

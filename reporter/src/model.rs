@@ -31,6 +31,8 @@ pub struct AccountInput {
     pub account: Account,
     /// Its users and keys on the report date, or why they could not be read.
     pub inventory: Result<Vec<UserRecord>, String>,
+    /// The root user's access keys (credential-report slots), from the same read.
+    pub root_keys: Vec<keyguard_core::AccessKey>,
     /// Its Config results.
     pub config: ConfigState,
 }

@@ -21,6 +21,9 @@ What it adds, inside the moto process (see ../../../shared/EMULATOR-FACTS.md for
   GET /_rig/config/evaluations?account=A lists what is stored.
 - CloudTrail LookupEvents built from the IAM write calls the server answered (us-east-1 only, as
   AWS records IAM there), with the secret access key removed as CloudTrail does.
+- A root access key (moto's credential report never has one): POST /_rig/iam/root-key
+  {"account", "created", "last_used"?, "active"?} makes the account's GetCredentialReport show the
+  root user's first key so.
 - Sent email read-back (SESv2 SendEmail, SES SendEmail/SendRawEmail): GET /_rig/emails?account=A
 - Faults for the next N matching calls: POST /_rig/faults {"account"?, "action", "error",
   "status"?, "count"?, "skip"?, "failed_evaluations"?, "drop_response"?, "hang"?}; "skip" lets
@@ -82,6 +85,34 @@ trail: dict[str, list[dict]] = defaultdict(list)
 emails: dict[str, list[dict]] = defaultdict(list)
 faults: list[dict] = []
 hung: list[dict] = []
+root_keys: dict[str, dict] = {}
+
+
+def with_root_key(payload: bytes, key: dict) -> bytes:
+    """The GetCredentialReport answer with the root user's first access key as `key` says (moto's
+    root row never has one, and no API call can give root a key)."""
+    text = payload.decode()
+    m = re.search(r"<Content>([^<]*)</Content>", text)
+    if not m:
+        return payload
+    lines = base64.b64decode(m.group(1)).decode().splitlines()
+    header = lines[0].split(",")
+    # moto's report has no root row at all: the rig writes AWS's.
+    row = {h: "N/A" for h in header}
+    row.update({
+        "user": "<root_account>", "arn": f"arn:aws:iam::{key['account']}:root",
+        "user_creation_time": key["created"], "password_enabled": "not_supported",
+        "password_last_changed": "not_supported", "password_next_rotation": "not_supported",
+        "mfa_active": "true", "access_key_1_active": "true" if key.get("active", True) else "false",
+        "access_key_1_last_rotated": key["created"], "access_key_1_last_used_date": key.get("last_used") or "N/A",
+        "access_key_1_last_used_region": "us-east-1" if key.get("last_used") else "N/A",
+        "access_key_1_last_used_service": "s3" if key.get("last_used") else "N/A",
+        "access_key_2_active": "false", "cert_1_active": "false", "cert_2_active": "false",
+    })
+    root = ",".join(row[h] for h in header)
+    lines = [lines[0], root] + [l for l in lines[1:] if not l.startswith("<root_account>,")]
+    content = base64.b64encode(("\n".join(lines) + "\n").encode()).decode()
+    return (text[: m.start(1)] + content + text[m.end(1):]).encode()
 latency = {"per_call_ms": 0, "report_ms": 0}
 # account -> when its first GenerateCredentialReport started (time.monotonic())
 report_started: dict[str, float] = {}
@@ -594,6 +625,9 @@ def rig_api(environ, start_response, body: bytes):
             elif path == "/_rig/faults/clear":
                 faults[:] = [f for f in faults if account and f.get("account") != account]
                 out = {"ok": True}
+            elif path == "/_rig/iam/root-key" and method == "POST":
+                root_keys[req["account"]] = req
+                out = {"ok": True}
             elif path == "/_rig/hung" and method == "GET":
                 out = [{"account": h["account"], "action": h["action"]} for h in hung if not account or h["account"] == account]
             elif path == "/_rig/hung/release":
@@ -679,6 +713,8 @@ class Rig:
             record_iam_event(call, payload)
         if ok and call.service in ("ses", "email") and call.action in ("SendEmail", "SendRawEmail"):
             record_email(call)
+        if ok and call.service == "iam" and call.action == "GetCredentialReport" and call.account in root_keys:
+            payload = with_root_key(payload, root_keys[call.account])
         if drop:
             return error_response(start_response, call, 500, fault["error"], "the answer was lost (rig)")
         headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]

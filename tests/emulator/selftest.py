@@ -116,6 +116,13 @@ try:
     states += [iam.generate_credential_report()["State"] for _ in range(2)]
     check("report generation takes report_ms", states[0] == "STARTED" and states[-1] == "COMPLETE", states)
     rig("/_rig/latency", {"per_call_ms": 0, "report_ms": 0})
+    # A root access key in the credential report (moto's report has no root row).
+    rig("/_rig/iam/root-key", {"account": acct, "created": "2025-01-01T00:00:00+00:00", "last_used": "2026-05-01T00:00:00+00:00"})
+    while iam.generate_credential_report()["State"] != "COMPLETE":
+        time.sleep(0.01)
+    rows = iam.get_credential_report()["Content"].decode().splitlines()
+    root = [r for r in rows if r.startswith("<root_account>,")]
+    check("root key in the report", len(root) == 1 and ",true,true,2025-01-01T00:00:00+00:00,2026-05-01" in root[0], root)
     # A lost answer: the call is carried out, the caller sees a 500.
     one = boto3.client("iam", **kw, config=boto3.session.Config(retries={"total_max_attempts": 1}))
     iam.create_user(UserName="dropped")

@@ -69,7 +69,7 @@ fn audit_of_the_bundled_example() {
     let text = String::from_utf8(out.stdout.clone()).unwrap();
     assert!(
         text.contains(
-            "28 NON_COMPLIANT, 28 COMPLIANT users in 4 account(s), as of 2026-11-20 09:00 UTC"
+            "28 NON_COMPLIANT, 28 COMPLIANT users in 4 account(s) (1 with an active ROOT access key: CIS 1.4), as of 2026-11-20 09:00 UTC"
         ),
         "{text}"
     );
@@ -78,7 +78,11 @@ fn audit_of_the_bundled_example() {
         &["audit", "--evidence", "examples/acme", "--json"],
         &[],
     ));
-    assert_eq!(v.len(), 56);
+    assert_eq!(v.len(), 57, "56 users and one root user with an active key");
+    assert_eq!(
+        v[&("410987654321".to_string(), "<root_account>".to_string())].0,
+        "NON_COMPLIANT"
+    );
     assert!(
         !v.keys().any(|(a, _)| a == "610987654321"),
         "the SUSPENDED account is skipped"
@@ -151,7 +155,7 @@ fn audit_of_the_bundled_example() {
         ],
         &[],
     ));
-    assert_eq!(one.len(), 14);
+    assert_eq!(one.len(), 14 + 1, "its 14 users and its root user");
     assert_eq!(
         one[&("410987654321".to_string(), "data-terraform".to_string())].0,
         "NON_COMPLIANT"

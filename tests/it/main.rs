@@ -15,5 +15,6 @@ mod deploy;
 mod patterns;
 mod remediator;
 mod report;
+mod root;
 mod rule_lambda;
 mod scale;

@@ -163,9 +163,13 @@ fn weekly_report_of_the_bundled_example() {
     .map(|(a, b)| (a.to_string(), b.to_string()))
     .collect();
     assert_eq!(ages, want);
-    // 3. Non-compliant users: Config's 21 in the three evaluated accounts, each with a next step.
+    // 3. Non-compliant users: Config's 21 in the three evaluated accounts, each with a next step,
+    //    and the root user with an active access key of 410987654321.
     let nc = csv(&dir.join("non-compliant-users.csv"));
-    assert_eq!(nc.len(), 21);
+    assert_eq!(nc.len(), 22);
+    assert!(nc
+        .iter()
+        .any(|r| r["user"] == "<root_account>" && r["account"] == "410987654321"));
     assert!(nc.iter().all(|r| !r["next_action"].is_empty()), "{nc:?}");
     let backup = nc.iter().find(|r| r["user"] == "payments-backup").unwrap();
     assert_eq!(
@@ -242,7 +246,9 @@ fn weekly_report_of_the_bundled_example() {
     );
     // 7. Controls.
     let controls = csv(&dir.join("controls.csv"));
-    assert_eq!(controls.len(), 8);
+    assert_eq!(controls.len(), 11);
+    let iam4 = controls.iter().find(|r| r["control"] == "IAM.4").unwrap();
+    assert_eq!(iam4["failing_users"], "1", "the root user of 410987654321");
     let iam3 = controls.iter().find(|r| r["control"] == "IAM.3").unwrap();
     assert_eq!(iam3["failing_users"], "20", "NON_COMPLIANT for age: backup, reporting, sync, etl, vendor-old × 4 (exempt users are not failing)");
 

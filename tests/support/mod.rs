@@ -187,6 +187,21 @@ impl Rig {
         );
     }
 
+    /// Gives the root user of `account` an active access key created at `created` (in its
+    /// credential report: no API call can).
+    pub fn root_key(
+        &self,
+        account: &str,
+        created: DateTime<Utc>,
+        last_used: Option<DateTime<Utc>>,
+    ) {
+        self.post_json(
+            "/_rig/iam/root-key",
+            json!({"account": account, "created": created.to_rfc3339(),
+                   "last_used": last_used.map(|t| t.to_rfc3339())}),
+        );
+    }
+
     /// The CloudTrail events the rig recorded for `account`'s IAM writes.
     pub fn trail(&self, account: &str) -> Vec<Value> {
         serde_json::from_value(self.get_json(&format!("/_rig/trail?account={account}"))).unwrap()

@@ -56,6 +56,7 @@ pub(super) enum Check {
     Unused,
     OneActive,
     Rotated,
+    RootKey,
 }
 
 /// True when `f` is NON_COMPLIANT for a reason of `check` (a valid exemption is a documented
@@ -68,13 +69,21 @@ pub(super) fn fails(f: &keyguard_core::Finding, check: Check) -> bool {
                 (Check::Unused, Reason::Unused { .. })
                     | (Check::OneActive, Reason::TwoActiveKeys)
                     | (Check::Rotated, Reason::RotationDue { .. })
+                    | (Check::RootKey, Reason::RootAccessKey { .. })
             )
         })
 }
 
 /// The control catalogue: CIS numbering changed in v5.0.0 (one IAM recommendation fewer before
 /// these), and Security Hub's own ids.
-pub const CONTROLS: [(&str, &str, &str, &str, u8); 8] = [
+pub const CONTROLS: [(&str, &str, &str, &str, u8); 11] = [
+    (
+        "CIS AWS Foundations v1.4.0–v4.0.1",
+        "1.4",
+        "Ensure no 'root' user account access key exists",
+        "the root user's credential-report row (never remediated: a person deletes it as root)",
+        3,
+    ),
     (
         "CIS AWS Foundations v1.4.0–v4.0.1",
         "1.12",
@@ -95,6 +104,13 @@ pub const CONTROLS: [(&str, &str, &str, &str, u8); 8] = [
         "Ensure access keys are rotated every 90 days or less",
         "RotationPeriod (Reason: rotation due)",
         2,
+    ),
+    (
+        "CIS AWS Foundations v5.0.0, v6.0.0",
+        "1.3",
+        "Ensure no 'root' user account access key exists",
+        "the root user's credential-report row (never remediated: a person deletes it as root)",
+        3,
     ),
     (
         "CIS AWS Foundations v5.0.0, v6.0.0",
@@ -126,6 +142,13 @@ pub const CONTROLS: [(&str, &str, &str, &str, u8); 8] = [
     ),
     (
         "AWS Security Hub",
+        "IAM.4",
+        "IAM root user access key should not exist",
+        "the root user's credential-report row (never remediated: a person deletes it as root)",
+        3,
+    ),
+    (
+        "AWS Security Hub",
         "IAM.22",
         "IAM user credentials unused for 45 days should be removed",
         "UnusedKeyPeriod (Reason: unused)",
@@ -139,7 +162,12 @@ pub(super) fn controls(
     CONTROLS
         .iter()
         .map(|(framework, control, title, keyguard_check, check)| {
-            let check = [Check::Unused, Check::OneActive, Check::Rotated][*check as usize];
+            let check = [
+                Check::Unused,
+                Check::OneActive,
+                Check::Rotated,
+                Check::RootKey,
+            ][*check as usize];
             ControlRow {
                 framework,
                 control,

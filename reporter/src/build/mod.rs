@@ -86,12 +86,21 @@ pub fn build(inputs: &Inputs) -> Result<Report> {
 
     let compliance = compliance_frame(inputs, &readable)?;
     let keys = key_stats(&readable, settings, now)?;
+    // The root users with an active access key: findings of their own (never planned).
+    let roots: Vec<(&AccountInput, UserRecord, keyguard_core::Finding)> = readable
+        .iter()
+        .filter_map(|(a, _)| {
+            let f = keyguard_core::evaluate_root(&a.root_keys, now)?;
+            Some((*a, root_record(a), f))
+        })
+        .collect();
     let findings: Vec<(&AccountInput, &UserRecord, keyguard_core::Finding)> = readable
         .iter()
         .flat_map(|(a, inv)| {
             inv.iter()
                 .map(move |r| (*a, r, evaluate(&r.user, &r.keys, settings, now)))
         })
+        .chain(roots.iter().map(|(a, r, f)| (*a, r, f.clone())))
         .collect();
     let exemptions_active = findings
         .iter()
@@ -169,7 +178,10 @@ pub fn build(inputs: &Inputs) -> Result<Report> {
             })
             .collect(),
         trend: trend(inputs, &kpis),
-        non_compliant: non_compliant(inputs, &readable, settings, now),
+        non_compliant: non_compliant(inputs, &readable, settings, now)
+            .into_iter()
+            .chain(roots.iter().map(|(a, _, f)| root_row(a, f, now)))
+            .collect(),
         actions,
         action_counts,
         ledger,
@@ -180,6 +192,49 @@ pub fn build(inputs: &Inputs) -> Result<Report> {
         problems,
         snapshot,
     })
+}
+
+/// The root user as a record: name and UserId `<root_account>`, its key slots.
+fn root_record(a: &AccountInput) -> UserRecord {
+    UserRecord {
+        user: keyguard_core::User {
+            name: keyguard_core::ROOT_USER.into(),
+            user_id: keyguard_core::ROOT_USER.into(),
+            arn: format!("arn:aws:iam::{}:root", a.account.id),
+            path: "/".into(),
+            ..keyguard_core::User::default()
+        },
+        keys: a.root_keys.clone(),
+    }
+}
+
+/// The non-compliant table's row of a root user with an active access key.
+fn root_row(
+    a: &AccountInput,
+    f: &keyguard_core::Finding,
+    now: chrono::DateTime<chrono::Utc>,
+) -> NonCompliantRow {
+    let oldest = a
+        .root_keys
+        .iter()
+        .filter(|k| k.is_active())
+        .min_by_key(|k| k.created);
+    NonCompliantRow {
+        account: a.account.id.clone(),
+        account_name: a.account.name.clone(),
+        user: keyguard_core::ROOT_USER.into(),
+        reason: f
+            .reasons
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+        key: oldest.map(|k| k.label()).unwrap_or_default(),
+        age_days: oldest.map(|k| keyguard_core::days_between(k.created, now)),
+        days_out_of_policy: oldest.map(|k| keyguard_core::days_between(k.created, now)),
+        next_action: "delete it, signed in as root (keyguard never acts on root)".into(),
+        next_action_date: "now".into(),
+    }
 }
 
 #[cfg(test)]
