@@ -98,6 +98,7 @@ fn reason_kinds(r: &[Reason]) -> Vec<&'static str> {
             Reason::ExemptionMissingExpiry { .. } => "ex-missing",
             Reason::ExemptionInvalidExpiry { .. } => "ex-invalid",
             Reason::ExemptionExpired { .. } => "ex-expired",
+            Reason::RootAccessKey { .. } => "root",
         })
         .collect()
 }
