@@ -4,12 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use keyguard_aws::collect::{account_files, accounts_file, collected_file, Sink};
 use keyguard_aws::inventory::ReportPolling;
 use keyguard_aws::sdk;
 
-use crate::source::connect;
+use crate::source::{connect, parse_as_of};
 use crate::Scope;
 use keyguard_aws::org::per_account;
 
@@ -28,6 +28,11 @@ pub struct CollectArgs {
         default_value = "keyguard-access-keys"
     )]
     rule: String,
+    /// Also write each account's followed IAM CloudTrail events from this date on (LookupEvents,
+    /// paced at 2 calls a second, 90 days at most), so that `report --evidence` of the folder
+    /// has the actions and the exemption ledger.
+    #[arg(long, value_name = "DATE", value_parser = parse_as_of)]
+    since: Option<DateTime<Utc>>,
 }
 
 pub async fn run(args: CollectArgs) -> Result<ExitCode> {
@@ -48,6 +53,23 @@ pub async fn run(args: CollectArgs) -> Result<ExitCode> {
                 .map_err(|e| e.to_string())?;
             for f in &files {
                 sink.put(f).await.map_err(|e| e.to_string())?;
+            }
+            if let Some(since) = args.since {
+                let name = format!(
+                    "keyguard-lookup-{}-{}",
+                    since.format("%Y%m%dT%H%M%SZ"),
+                    collected_at.format("%Y%m%dT%H%M%SZ")
+                );
+                let trail = reporter::live::lookup_trail_file(
+                    &cfg,
+                    &account.id,
+                    since,
+                    collected_at,
+                    &name,
+                )
+                .await
+                .map_err(|e| format!("CloudTrail: {e}"))?;
+                sink.put(&trail).await.map_err(|e| e.to_string())?;
             }
             Ok::<_, String>(users)
         }

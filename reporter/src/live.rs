@@ -235,6 +235,29 @@ async fn aggregate_results(
     }
 }
 
+/// One account's followed IAM events between `start` and `end` (LookupEvents, one `EventName`
+/// per call, paced), as a CloudTrail log file of an evidence folder
+/// (`cloudtrail/AWSLogs/<account>/<name>.json.gz`): what `keyguard collect --since` and the
+/// queued report's account slices write, and what `report --evidence` reads.
+pub async fn lookup_trail_file(
+    cfg: &SdkConfig,
+    account: &str,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+    name: &str,
+) -> Result<keyguard_aws::collect::EvidenceFile> {
+    let client = cloudtrail_api::client(cfg);
+    let mut pace = tokio::time::interval(LOOKUP_INTERVAL);
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut records = Vec::new();
+    for event in FOLLOWED {
+        let (found, _) =
+            cloudtrail_api::lookup_events(&client, event, start, end, &mut pace).await?;
+        records.extend(found);
+    }
+    Ok(keyguard_aws::collect::trail_file(account, name, &records))
+}
+
 /// The followed IAM events of one account in `period` (LookupEvents, one `EventName` per call,
 /// paced). Returns the events and the calls made.
 pub async fn lookup_events(cfg: &SdkConfig, period: Period) -> Result<(Vec<TrailEvent>, usize)> {

@@ -13,10 +13,7 @@
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, Utc};
-use keyguard_aws::cloudtrail as trail_api;
-use keyguard_aws::collect::{
-    account_files, accounts_file, collected_file, trail_file, EvidenceFile, Sink,
-};
+use keyguard_aws::collect::{account_files, accounts_file, collected_file, EvidenceFile, Sink};
 use keyguard_aws::inventory::ReportPolling;
 use keyguard_aws::org::organization_accounts;
 use keyguard_aws::sdk::for_account;
@@ -27,10 +24,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, warn, Instrument};
 
-use crate::cloudtrail::FOLLOWED;
 use crate::deliver::produce;
 use crate::lambda::{Outcome, Reporter};
-use crate::live::{ConfigSource, TrailSource, IAM_EVENTS_REGION, LOOKUP_INTERVAL};
+use crate::live::{ConfigSource, TrailSource, IAM_EVENTS_REGION};
 use crate::period::{Period, PeriodKind};
 use crate::{Error, Result};
 
@@ -308,28 +304,16 @@ async fn write_account(r: &Reporter, account: &Account, period: &Period) -> Resu
         ));
     }
     match &r.live.trail {
-        TrailSource::LookupEvents => {
-            let client = trail_api::client(&cfg);
-            let mut pace = tokio::time::interval(LOOKUP_INTERVAL);
-            pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut records = Vec::new();
-            for name in FOLLOWED {
-                let (found, _) = trail_api::lookup_events(
-                    &client,
-                    name,
-                    period.start(),
-                    period.end(),
-                    &mut pace,
-                )
-                .await?;
-                records.extend(found);
-            }
-            files.push(trail_file(
+        TrailSource::LookupEvents => files.push(
+            crate::live::lookup_trail_file(
+                &cfg,
                 &account.id,
+                period.start(),
+                period.end(),
                 &format!("keyguard-lookup-{}", period.id()),
-                &records,
-            ));
-        }
+            )
+            .await?,
+        ),
         TrailSource::S3(uri) => files.extend(org_trail_files(r, uri, &account.id, period).await?),
         TrailSource::Folder(_) => {}
     }

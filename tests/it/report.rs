@@ -935,6 +935,40 @@ async fn live_report_against_the_rig() {
         .collect();
     assert_eq!(from_s3, m0_lookup);
 
+    // collect --since the period's start writes the CloudTrail slice too: the report of that
+    // evidence folder has the same actions and exemption ledger as the live report.
+    let period = reporter::Period::weekly(now.date_naive());
+    let evidence = tmp("collected-with-trail");
+    ok(&keyguard(
+        &[
+            "collect",
+            "--out",
+            evidence.to_str().unwrap(),
+            "--since",
+            &period.start().to_rfc3339(),
+        ],
+        &env,
+    ));
+    let offline = tmp("report-of-collected");
+    ok(&keyguard(
+        &[
+            "report",
+            "--weekly",
+            "--evidence",
+            evidence.to_str().unwrap(),
+            "--out",
+            offline.to_str().unwrap(),
+        ],
+        &env,
+    ));
+    for file in ["actions.csv", "exemption-ledger.csv"] {
+        assert_eq!(
+            csv(&offline.join(period.id()).join(file)),
+            csv(&dir.join(file)),
+            "{file}: the collected folder reports what the live run did"
+        );
+    }
+
     // The Lambda handler, in-process: the weekly fixture, to S3; the previous week's report is
     // not there, this week's is: a second run compares nothing new but finds its own history.
     let r = reporter::lambda::Reporter {
