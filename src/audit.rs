@@ -79,6 +79,7 @@ pub async fn run(args: AuditArgs) -> Result<ExitCode> {
         Format::Table => print_table(&outcomes, now),
         Format::Json => format::print_json(&rows(&outcomes))?,
         Format::Csv => format::print_csv(&csv_rows(&outcomes))?,
+        Format::Ocsf => format::print_json(&ocsf(&outcomes, now))?,
     }
     for o in outcomes
         .iter()
@@ -205,6 +206,25 @@ fn print_table(outcomes: &[AccountOutcome], now: DateTime<Utc>) {
         "{non} NON_COMPLIANT, {compliant} COMPLIANT users in {read} account(s){roots}, as of {}",
         now.format("%Y-%m-%d %H:%M UTC")
     );
+}
+
+/// One OCSF Compliance Finding per evaluated user (the root user's included).
+pub fn ocsf(outcomes: &[AccountOutcome], now: DateTime<Utc>) -> Vec<serde_json::Value> {
+    outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().ok().map(|found| (o, found)))
+        .flat_map(|(o, found)| {
+            found.iter().map(move |e| {
+                keyguard_core::ocsf::compliance_finding(
+                    &o.account,
+                    &e.record,
+                    &e.finding,
+                    now,
+                    env!("CARGO_PKG_VERSION"),
+                )
+            })
+        })
+        .collect()
 }
 
 fn rows(outcomes: &[AccountOutcome]) -> Vec<Row<'_>> {

@@ -14,6 +14,8 @@ pub enum Format {
     Json,
     /// RFC 4180 CSV with a header row.
     Csv,
+    /// One JSON array of OCSF Compliance Findings (class 2003), one per evaluated user.
+    Ocsf,
 }
 
 /// `--format` and its `--json` alias.

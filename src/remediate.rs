@@ -97,15 +97,24 @@ pub async fn run_plan(args: PlanArgs) -> Result<ExitCode> {
     let source = Source::open(&args.evidence, &args.scope).await?;
     let now = source.as_of(args.as_of, "planning");
     let mut plans = Vec::new();
+    // The verdicts the plans start from, as OCSF Compliance Findings (`--format ocsf`).
+    let mut findings = Vec::new();
+    let ocsf = |account: &keyguard_core::Account, r: &keyguard_core::UserRecord| {
+        let f = keyguard_core::evaluate(&r.user, &r.keys, &settings, now);
+        keyguard_core::ocsf::compliance_finding(account, r, &f, now, env!("CARGO_PKG_VERSION"))
+    };
     match &source {
         Source::Evidence(evidence, _) => {
             let filter = args.scope.filter();
             for account in evidence.accounts.iter().filter(|a| filter.admits(&a.id)) {
                 match evidence.inventory(&account.id) {
-                    Ok(inv) => plans.extend(inv.users.iter().map(|r| {
-                        let (user, keys) = with_slot_ids(&r.user, &r.keys);
-                        (account.id.clone(), plan(&user, &keys, &settings, now))
-                    })),
+                    Ok(inv) => {
+                        findings.extend(inv.users.iter().map(|r| ocsf(account, r)));
+                        plans.extend(inv.users.iter().map(|r| {
+                            let (user, keys) = with_slot_ids(&r.user, &r.keys);
+                            (account.id.clone(), plan(&user, &keys, &settings, now))
+                        }))
+                    }
                     Err(e) => failed.push((account.id.clone(), e.to_string())),
                 }
             }
@@ -125,6 +134,7 @@ pub async fn run_plan(args: PlanArgs) -> Result<ExitCode> {
                         .await
                         .map_err(|e| e.to_string())?;
                     let mut plans = Vec::new();
+                    let mut records = Vec::new();
                     for r in inv.users {
                         // Real key ids (one read call) only where something may be due.
                         let keys = if needs_attention(&r.user, &r.keys, settings, now) {
@@ -135,14 +145,18 @@ pub async fn run_plan(args: PlanArgs) -> Result<ExitCode> {
                         let (user, keys) =
                             with_slot_ids(&r.user, keys.as_deref().unwrap_or(&r.keys));
                         plans.push(plan(&user, &keys, settings, now));
+                        records.push(r);
                     }
-                    Ok(plans)
+                    Ok((plans, records))
                 }
             })
             .await;
             for (account, result) in results {
                 match result {
-                    Ok(p) => plans.extend(p.into_iter().map(|p| (account.id.clone(), p))),
+                    Ok((p, records)) => {
+                        findings.extend(records.iter().map(|r| ocsf(&account, r)));
+                        plans.extend(p.into_iter().map(|p| (account.id.clone(), p)))
+                    }
                     Err(e) => failed.push((account.id.clone(), e)),
                 }
             }
@@ -182,6 +196,7 @@ pub async fn run_plan(args: PlanArgs) -> Result<ExitCode> {
                 .collect();
             format::print_csv(&rows)?;
         }
+        Format::Ocsf => format::print_json(&findings)?,
     }
     for (account, e) in &failed {
         eprintln!("keyguard: account {account} could not be read: {e}");

@@ -17,6 +17,7 @@ mod annotation;
 mod error;
 mod evaluate;
 pub mod model;
+pub mod ocsf;
 mod plan;
 pub mod records;
 mod settings;

@@ -326,4 +326,8 @@ pub struct Report {
     pub problems: Vec<String>,
     /// What the next report compares against.
     pub snapshot: Snapshot,
+    /// Every evaluated user (and root user with an active key) as an OCSF Compliance Finding
+    /// (`findings.ocsf.json`).
+    #[serde(skip)]
+    pub ocsf: Vec<serde_json::Value>,
 }

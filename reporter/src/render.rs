@@ -99,6 +99,8 @@ pub const CSV_TABLES: [(&str, &[&str]); 9] = [
 
 /// The file name of the HTML report.
 pub const HTML_NAME: &str = "report.html";
+/// The file name of the findings in OCSF (one JSON array of Compliance Findings).
+pub const OCSF_NAME: &str = "findings.ocsf.json";
 /// The file name of the snapshot the next report compares with.
 pub const SNAPSHOT_NAME: &str = "summary.json";
 
@@ -116,6 +118,12 @@ pub fn render(report: &Report) -> Result<Vec<Rendered>> {
             bytes,
         });
     }
+    out.push(Rendered {
+        name: OCSF_NAME.into(),
+        content_type: "application/json",
+        bytes: serde_json::to_vec(&report.ocsf)
+            .map_err(|e| Error::Render(format!("{OCSF_NAME}: {e}")))?,
+    });
     out.push(Rendered {
         name: SNAPSHOT_NAME.into(),
         content_type: "application/json",

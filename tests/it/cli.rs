@@ -388,7 +388,10 @@ fn audit_and_plan_formats() {
         if cmd == "audit" {
             assert_eq!(records.len(), rows.len(), "one CSV row per finding");
         }
-        for text in [&json, &csv, &run(cmd, &[])] {
+        let ocsf = run(cmd, &["--format", "ocsf"]);
+        let findings: Vec<Value> = serde_json::from_str(&ocsf).expect("only OCSF JSON on stdout");
+        assert!(findings.iter().all(|f| f["class_uid"] == 2003));
+        for text in [&json, &csv, &ocsf, &run(cmd, &[])] {
             assert!(!full_id(text), "{cmd}: a key id in full");
         }
         insta::assert_snapshot!(format!("{cmd}_csv"), csv);

@@ -12,6 +12,7 @@ mod cli;
 mod cold_start;
 mod crash_safety;
 mod deploy;
+mod ocsf;
 mod patterns;
 mod remediator;
 mod report;

@@ -849,10 +849,11 @@ async fn live_report_against_the_rig() {
         .await
         .unwrap();
     let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(keys.len(), 11, "{keys:?}");
+    assert_eq!(keys.len(), 12, "{keys:?}");
     assert!(
         keys.iter().any(|k| k.ends_with("/summary.json"))
             && keys.iter().any(|k| k.ends_with("/report.html"))
+            && keys.iter().any(|k| k.ends_with("/findings.ocsf.json"))
     );
     let mails = rig.emails(&org.management);
     assert_eq!(mails.len(), 1, "{mails:?}");

@@ -191,6 +191,18 @@ pub fn build(inputs: &Inputs) -> Result<Report> {
         trail_source: inputs.trail.source.clone(),
         problems,
         snapshot,
+        ocsf: findings
+            .iter()
+            .map(|(a, r, f)| {
+                keyguard_core::ocsf::compliance_finding(
+                    &a.account,
+                    r,
+                    f,
+                    now,
+                    env!("CARGO_PKG_VERSION"),
+                )
+            })
+            .collect(),
     })
 }
 

@@ -1,0 +1,138 @@
+//! keyguard's verdicts as OCSF Compliance Findings (class 2003, OCSF 1.5): one per evaluated
+//! user, the shape a SIEM or Amazon Security Lake loads without a parser. Pure: the caller
+//! gives the account, the user and keys, the finding and the evaluation time.
+//!
+//! Where each fact goes: the controls in `compliance` (`requirements`, `standards`, the first
+//! failing control as `control`, pass/fail as `status_id`); the annotation as `message` and
+//! `finding_info.desc`; the user as the one resource (`AWS::IAM::User`, its ARN, IAM's Region
+//! `us-east-1`), its owner the AWS account; each key masked with its status, age and last use in
+//! the resource's `data`. No key id appears in full.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use crate::{days_between, Account, Compliance, Finding, Reason, UserRecord, ROOT_USER};
+
+/// The OCSF schema version the findings follow.
+pub const OCSF_VERSION: &str = "1.5.0";
+/// IAM is a global service; AWS records it in us-east-1.
+const IAM_REGION: &str = "us-east-1";
+
+/// The controls a reason fails: CIS AWS Foundations v1.4.0–v4.0.1 and Security Hub.
+fn controls(r: &Reason) -> &'static [&'static str] {
+    match r {
+        Reason::RotationDue { .. } => &["CIS 1.14", "IAM.3"],
+        Reason::Unused { .. } => &["CIS 1.12", "IAM.22"],
+        Reason::TwoActiveKeys => &["CIS 1.13"],
+        Reason::RootAccessKey { .. } => &["CIS 1.4", "IAM.4"],
+        Reason::ExemptionMissingExpiry { .. }
+        | Reason::ExemptionInvalidExpiry { .. }
+        | Reason::ExemptionExpired { .. } => &[],
+    }
+}
+
+/// One OCSF Compliance Finding for `finding` of `record` in `account`, at `time`.
+pub fn compliance_finding(
+    account: &Account,
+    record: &UserRecord,
+    finding: &Finding,
+    time: DateTime<Utc>,
+    product_version: &str,
+) -> Value {
+    let root = finding.user_name == ROOT_USER;
+    let failed: Vec<&str> = finding
+        .reasons
+        .iter()
+        .flat_map(|r| controls(r).iter().copied())
+        .collect();
+    let requirements: Vec<&str> = if root {
+        vec!["CIS 1.4", "IAM.4"]
+    } else {
+        vec!["CIS 1.12", "CIS 1.13", "CIS 1.14", "IAM.3", "IAM.22"]
+    };
+    // compliance.status_id: 1 Pass, 3 Fail, 99 Other (the caption is the schema's, not sent).
+    let (status_id, severity_id, severity) = match finding.compliance {
+        Compliance::NonCompliant if root => (3, 5, "Critical"),
+        Compliance::NonCompliant => (3, 3, "Medium"),
+        Compliance::Compliant => (1, 1, "Informational"),
+        Compliance::NotApplicable => (99, 1, "Informational"),
+    };
+    let keys: Vec<Value> = record
+        .keys
+        .iter()
+        .map(|k| {
+            json!({
+                "key": k.label(),
+                "status": if k.is_active() { "Active" } else { "Inactive" },
+                "age_days": days_between(k.created, time),
+                "last_used": k.last_used.map(|t| t.format("%Y-%m-%d").to_string()),
+            })
+        })
+        .collect();
+    let arn = if record.user.arn.is_empty() {
+        format!(
+            "arn:aws:iam::{}:user{}{}",
+            account.id, record.user.path, record.user.name
+        )
+    } else {
+        record.user.arn.clone()
+    };
+    let day = time.format("%Y-%m-%d");
+    json!({
+        "activity_id": 1,
+        "activity_name": "Create",
+        "category_uid": 2,
+        "category_name": "Findings",
+        "class_uid": 2003,
+        "class_name": "Compliance Finding",
+        "type_uid": 200301,
+        "type_name": "Compliance Finding: Create",
+        "severity_id": severity_id,
+        "severity": severity,
+        "status_id": 1,
+        "status": "New",
+        "time": time.timestamp_millis(),
+        "message": finding.annotation,
+        "metadata": {
+            "version": OCSF_VERSION,
+            "uid": format!("keyguard:{}:{}:{day}", account.id, finding.user_id),
+            "product": {
+                "name": "keyguard",
+                "vendor_name": "keyguard",
+                "version": product_version,
+            },
+        },
+        "compliance": {
+            "control": failed.first().copied().unwrap_or(requirements[0]),
+            "requirements": requirements,
+            "standards": ["CIS AWS Foundations Benchmark v1.4.0", "AWS Foundational Security Best Practices v1.0.0"],
+            "status_id": status_id,
+        },
+        "finding_info": {
+            "uid": format!("keyguard:{}:{}", account.id, finding.user_id),
+            "title": format!("IAM access keys of {}: {}", finding.user_name, finding.compliance),
+            "desc": finding.annotation,
+            "types": finding.reasons.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        },
+        "resources": [{
+            "type": if root { "AWS::::Account" } else { "AWS::IAM::User" },
+            "uid": arn,
+            "name": finding.user_name,
+            "region": IAM_REGION,
+            "cloud_partition": arn.split(':').nth(1).unwrap_or("aws"),
+            "data": {"keys": keys, "user_id": finding.user_id},
+            "owner": {
+                "uid": arn,
+                "name": finding.user_name,
+                "type_id": if root { 99 } else { 1 },
+                "type": if root { "Root" } else { "User" },
+                "account": {
+                    "uid": account.id,
+                    "name": if account.name.is_empty() { &account.id } else { &account.name },
+                    "type_id": 10,
+                    "type": "AWS Account",
+                },
+            },
+        }],
+    })
+}
