@@ -50,7 +50,7 @@ if names != ["bootstrap"]:
 PY
   cp "$zip" "$out/$f.zip"
 done
-cp deploy/central.yaml deploy/member-role.yaml deploy/org-list-role.yaml deploy/exemption-alarm.yaml "$out/"
+cp deploy/central.yaml deploy/member-role.yaml deploy/org-list-role.yaml deploy/exemption-alarm.yaml deploy/notifications.yaml "$out/"
 echo "packaged in $out (${arch#--}):"
 for f in rule-lambda remediator reporter; do
   printf '  %-16s %s bytes\n' "$f.zip" "$(stat -c %s "$out/$f.zip")"

@@ -15,10 +15,11 @@ use serde_norway::Value;
 
 use crate::support;
 
-const TEMPLATES: [&str; 3] = [
+const TEMPLATES: [&str; 4] = [
     "deploy/member-role.yaml",
     "deploy/central.yaml",
     "deploy/exemption-alarm.yaml",
+    "deploy/notifications.yaml",
 ];
 
 /// `v` as JSON with `!Ref`s to parameters replaced by their defaults.
@@ -174,6 +175,18 @@ fn alarm(name: &str, state: &str) -> Json {
     })
 }
 
+/// The remediator's `keyguard key action` event (remediator/src/notices.rs `publish`).
+fn key_action(action: &str, outcome: &str, dry_run: bool) -> Json {
+    json!({
+        "version": "0", "id": "9e1f", "detail-type": "keyguard key action", "source": "keyguard",
+        "account": "111122223333", "time": "2026-11-30T06:00:00Z", "region": "us-east-1",
+        "resources": ["arn:aws:iam::444455556666:user/ci"],
+        "detail": {"account": "444455556666", "user": "ci", "key": "AKIA…WXYZ", "action": action,
+                   "outcome": outcome, "date": "2026-11-30T06:00:00Z", "why": "RotationPeriod reached",
+                   "dry_run": dry_run}
+    })
+}
+
 #[test]
 fn every_pattern_matches_the_events_it_is_for_and_no_near_miss() {
     let (q, rules) = matcher();
@@ -185,6 +198,8 @@ fn every_pattern_matches_the_events_it_is_for_and_no_near_miss() {
     let member_alarms = "member-role.yaml:RuleFunctionAlarmForward";
     let requests = "member-role.yaml:ComplianceChangeForward";
     let central = "central.yaml:NonCompliantUserRule";
+    let chat = "notifications.yaml:KeyActionsToChat";
+    let tickets = "notifications.yaml:KeyActionsToTickets";
     let group = |name: &str, g: &str| iam_call(name, json!({"groupName": g, "userName": "ci"}));
     let cases: Vec<(&str, Json, Vec<&str>)> = vec![
         (
@@ -334,6 +349,28 @@ fn every_pattern_matches_the_events_it_is_for_and_no_near_miss() {
             vec![member_alarms],
         ),
         ("another alarm", alarm("billing", "ALARM"), vec![]),
+        (
+            "rotation done",
+            key_action("rotate", "done", false),
+            vec![chat],
+        ),
+        (
+            "rotation failed",
+            key_action("rotate", "failed", false),
+            vec![chat, tickets],
+        ),
+        (
+            "disable warned",
+            key_action("warn:disable", "warned", false),
+            vec![chat, tickets],
+        ),
+        ("a preview", key_action("rotate", "preview", true), vec![]),
+        (
+            "a DryRun warning",
+            key_action("warn:rotate", "warned", true),
+            vec![chat],
+        ),
+        ("skipped", key_action("delete", "skipped", false), vec![]),
     ];
     for (case, event, expected) in cases {
         let got: BTreeSet<String> = q
@@ -391,4 +428,35 @@ fn the_central_buses_take_events_only_from_the_forwarding_role() {
             "{file}"
         );
     }
+}
+
+/// The chat rule's input transformer makes Amazon Q Developer's custom notification (version 1.0,
+/// source custom) out of a key action: valid JSON once EventBridge fills the placeholders.
+#[test]
+fn the_chat_notification_is_a_custom_notification() {
+    let t: Value = serde_norway::from_str(&support::fixture("deploy/notifications.yaml")).unwrap();
+    let target = &t["Resources"]["KeyActionsToChat"]["Properties"]["Targets"][0];
+    let transformer = &target["InputTransformer"];
+    let mut text = transformer["InputTemplate"].as_str().unwrap().to_string();
+    let event = key_action("rotate", "done", false);
+    for (name, path) in transformer["InputPathsMap"].as_mapping().unwrap() {
+        let path = path.as_str().unwrap().trim_start_matches("$.");
+        let value = path
+            .split('.')
+            .fold(&event, |v, k| &v[k])
+            .as_str()
+            .unwrap()
+            .to_string();
+        text = text.replace(&format!("<{}>", name.as_str().unwrap()), &value);
+    }
+    let n: Json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(
+        (n["version"].as_str(), n["source"].as_str()),
+        (Some("1.0"), Some("custom"))
+    );
+    assert_eq!(n["content"]["textType"], "client-markdown");
+    assert!(n["content"]["title"]
+        .as_str()
+        .unwrap()
+        .contains("rotate (done): ci in 444455556666"));
 }
