@@ -131,6 +131,19 @@ pub async fn account_files(
             access_key_metadata: listed.into_iter().flatten().collect(),
         },
     ));
+    // The secrets keyguard keeps (`aws secretsmanager list-secrets --filters …`), for the
+    // report's count and cost; not written when the role may not list them.
+    let sm = aws_sdk_secretsmanager::Client::new(cfg);
+    match crate::secrets::kept(&sm).await? {
+        Some(kept) => files.push(json_file(
+            format!("{account}/secrets.json"),
+            &SecretsFile { secret_list: kept },
+        )),
+        None => tracing::warn!(
+            account,
+            "secrets not listed (no secretsmanager:ListSecrets)"
+        ),
+    }
     let config = aws_sdk_config::Client::new(cfg);
     let all = [
         Compliance::Compliant,
@@ -146,6 +159,15 @@ pub async fn account_files(
         ),
     }
     Ok((files, users.len()))
+}
+
+/// `<account>/secrets.json`: keyguard's secrets as `aws secretsmanager list-secrets` prints them
+/// (name and last change only).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SecretsFile {
+    /// The secrets.
+    pub secret_list: Vec<crate::secrets::KeptSecret>,
 }
 
 /// `<account>/config-compliance.json`: the rule's results as

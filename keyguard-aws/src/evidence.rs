@@ -339,6 +339,17 @@ impl Evidence {
         })
     }
 
+    /// How many secrets keyguard keeps in one account (`secrets.json`); `None` when the file is
+    /// absent (not collected).
+    pub fn secrets_kept(&self, account: &str) -> Result<Option<usize>> {
+        let path = self.account_dir(account).join("secrets.json");
+        if !path.exists() {
+            return Ok(None);
+        }
+        let file: crate::collect::SecretsFile = read_json(&path)?;
+        Ok(Some(file.secret_list.len()))
+    }
+
     /// The Config results of one account; `None` when the file is absent.
     pub fn compliance(&self, account: &str) -> Result<Option<Vec<ComplianceResult>>> {
         let path = self.account_dir(account).join("config-compliance.json");

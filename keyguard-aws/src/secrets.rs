@@ -32,6 +32,57 @@ pub fn secret_name(account: &str, user: &str) -> String {
     format!("Account_{account}_User_{escaped}_AccessKey")
 }
 
+/// What one secret costs a month: $0.40 a secret a month, prorated (AWS Secrets Manager
+/// pricing, https://aws.amazon.com/secrets-manager/pricing/).
+pub const MONTHLY_USD_PER_SECRET: f64 = 0.40;
+
+/// One secret keyguard keeps (tagged `managed-by=keyguard`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeptSecret {
+    /// Its name.
+    pub name: String,
+    /// When its value or policy last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_changed_date: Option<DateTime<Utc>>,
+}
+
+/// The secrets keyguard keeps in the account of `sm` (ListSecrets filtered on the
+/// `managed-by=keyguard` tag, every page). `None` when the caller may not list secrets (a member
+/// stack older than the permission): unknown, not zero.
+pub async fn kept(sm: &aws_sdk_secretsmanager::Client) -> Result<Option<Vec<KeptSecret>>> {
+    use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
+    let filter =
+        |key: FilterNameStringType, value: &str| Filter::builder().key(key).values(value).build();
+    let mut out = Vec::new();
+    let mut pages = sm
+        .list_secrets()
+        .filters(filter(FilterNameStringType::TagKey, "managed-by"))
+        .filters(filter(FilterNameStringType::TagValue, "keyguard"))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(p) => p,
+            Err(e) => match Error::sdk("ListSecrets", e) {
+                Error::AccessDenied { .. } => return Ok(None),
+                other => return Err(other),
+            },
+        };
+        out.extend(page.secret_list().iter().map(|s| KeptSecret {
+            name: s.name().unwrap_or_default().to_string(),
+            last_changed_date: s.last_changed_date().map(crate::to_chrono),
+        }));
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Some(out))
+}
+
+/// [`kept`] in the account of `cfg`.
+pub async fn kept_in(cfg: &aws_config::SdkConfig) -> Result<Option<Vec<KeptSecret>>> {
+    kept(&aws_sdk_secretsmanager::Client::new(cfg)).await
+}
+
 /// The command an owner runs to read the new key (given in owner notices).
 pub fn read_command(name: &str, region: &str) -> String {
     format!(

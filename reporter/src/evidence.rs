@@ -58,6 +58,7 @@ pub fn inputs(evidence: &Evidence, opts: &Options, now: DateTime<Utc>) -> Result
                     .map(|i| i.root_keys.clone())
                     .unwrap_or_default(),
                 inventory: inv.map(|inv| inv.users).map_err(|e| e.to_string()),
+                secrets: evidence.secrets_kept(&account.id).ok().flatten(),
                 config: match evidence.compliance(&account.id) {
                     Ok(Some(results)) => ConfigState::Results(results),
                     Ok(None) => ConfigState::NotCollected,

@@ -148,6 +148,7 @@ async fn read_account(
             account,
             inventory: Err("not read".into()),
             root_keys: vec![],
+            secrets: None,
             config: ConfigState::Unreadable("not read".into()),
         },
         events: Vec::new(),
@@ -177,6 +178,12 @@ async fn read_account(
         .map(|i| i.root_keys.clone())
         .unwrap_or_default();
     read.input.inventory = inv.map(|inv| inv.users).map_err(|e| e.to_string());
+    match keyguard_aws::secrets::kept_in(&cfg).await {
+        Ok(kept) => read.input.secrets = kept.map(|k| k.len()),
+        Err(e) => read
+            .problems
+            .push(format!("account {id}: secrets not listed: {e}")),
+    }
     read.input.config = match &live.config {
         ConfigSource::PerAccount => {
             let client = aws_sdk_config::Client::new(&cfg);

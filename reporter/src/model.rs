@@ -33,6 +33,8 @@ pub struct AccountInput {
     pub inventory: Result<Vec<UserRecord>, String>,
     /// The root user's access keys (credential-report slots), from the same read.
     pub root_keys: Vec<keyguard_core::AccessKey>,
+    /// How many secrets keyguard keeps in the account; `None` when not read.
+    pub secrets: Option<usize>,
     /// Its Config results.
     pub config: ConfigState,
 }
@@ -105,6 +107,13 @@ pub struct Kpis {
     pub keys_over_rotation: u64,
     /// Users with a valid exemption on the report date.
     pub exemptions_active: u64,
+    /// Secrets keyguard keeps (one per rotated user), in the accounts whose secrets were read;
+    /// `None` when none were.
+    #[serde(default)]
+    pub secrets_kept: Option<u64>,
+    /// Their cost a month in USD ($0.40 a secret).
+    #[serde(default)]
+    pub secrets_monthly_usd: Option<f64>,
 }
 
 /// One point of the compliance trend.

@@ -615,6 +615,30 @@ async fn live_report_against_the_rig() {
         .await
         .unwrap();
 
+    // keyguard keeps one secret in m0 (its rotation of etl stored the new key); another
+    // secret there is somebody else's and not counted.
+    let sm = aws_sdk_secretsmanager::Client::new(&person);
+    let tag = |k: &str, v: &str| {
+        aws_sdk_secretsmanager::types::Tag::builder()
+            .key(k)
+            .value(v)
+            .build()
+    };
+    sm.create_secret()
+        .name(keyguard_aws::secrets::secret_name(&m0, "etl"))
+        .secret_string("{}")
+        .tags(tag("managed-by", "keyguard"))
+        .send()
+        .await
+        .unwrap();
+    sm.create_secret()
+        .name("db-password")
+        .secret_string("x")
+        .tags(tag("managed-by", "terraform"))
+        .send()
+        .await
+        .unwrap();
+
     // The rule handler evaluates m0 (m1 has no rule: "not evaluated").
     let ctx = rule_lambda::RuleContext {
         sdk: as_role(&org.management, "keyguard-rule-lambda", "rule").await,
@@ -714,6 +738,12 @@ async fn live_report_against_the_rig() {
         "ci-deploy, backup, vendor, etl × 2, svc"
     );
     assert_eq!(metric(&dir, "users_not_evaluated").0, "1");
+    assert_eq!(
+        metric(&dir, "secrets_kept").0,
+        "1",
+        "keyguard's secret, not Terraform's"
+    );
+    assert_eq!(metric(&dir, "secrets_monthly_usd").0, "0.4", "0.40 USD (a number in the CSV)");
     assert_eq!(metric(&dir, "exemptions_active").0, "1");
     assert_eq!(
         metric(&dir, "keys_over_rotation").0,
@@ -962,6 +992,7 @@ async fn live_report_against_the_rig() {
         ],
         &env,
     ));
+    assert_eq!(metric(&offline.join(period.id()), "secrets_kept").0, "1");
     for file in ["actions.csv", "exemption-ledger.csv"] {
         assert_eq!(
             csv(&offline.join(period.id()).join(file)),

@@ -121,6 +121,10 @@ pub fn build(inputs: &Inputs) -> Result<Report> {
         p90_key_age: keys.p90.map(round1),
         keys_over_rotation: keys.over,
         exemptions_active,
+        secrets_kept: secrets_kept(inputs),
+        secrets_monthly_usd: secrets_kept(inputs).map(|n| {
+            (n as f64 * keyguard_aws::secrets::MONTHLY_USD_PER_SECRET * 100.0).round() / 100.0
+        }),
     };
     let previous_period = inputs.period.previous();
     let previous = inputs
@@ -204,6 +208,12 @@ pub fn build(inputs: &Inputs) -> Result<Report> {
             })
             .collect(),
     })
+}
+
+/// The secrets keyguard keeps in the accounts whose secrets were read; `None` when none were.
+fn secrets_kept(inputs: &Inputs) -> Option<u64> {
+    let read: Vec<usize> = inputs.accounts.iter().filter_map(|a| a.secrets).collect();
+    (!read.is_empty()).then(|| read.iter().sum::<usize>() as u64)
 }
 
 /// The root user as a record: name and UserId `<root_account>`, its key slots.

@@ -51,7 +51,7 @@ pub(super) fn summary_rows(k: &Kpis, prev: Option<&Kpis>) -> Vec<SummaryRow> {
         &'static str,
         usize,
     );
-    let rows: [MetricSpec; 9] = [
+    let rows: [MetricSpec; 11] = [
         (
             "accounts",
             "Accounts in scope",
@@ -124,6 +124,22 @@ pub(super) fn summary_rows(k: &Kpis, prev: Option<&Kpis>) -> Vec<SummaryRow> {
             "",
             0,
         ),
+        (
+            "secrets_kept",
+            "Secrets keyguard keeps (one per rotated user)",
+            |k| k.secrets_kept.map(|n| n as f64),
+            None,
+            "",
+            0,
+        ),
+        (
+            "secrets_monthly_usd",
+            "Their cost a month (USD, $0.40 a secret)",
+            |k| k.secrets_monthly_usd,
+            None,
+            "",
+            2,
+        ),
     ];
     rows.iter()
         .map(|(metric, label, get, lower, unit, dec)| {
@@ -132,6 +148,7 @@ pub(super) fn summary_rows(k: &Kpis, prev: Option<&Kpis>) -> Vec<SummaryRow> {
             let fmt = |v: Option<f64>| match (v, dec) {
                 (None, _) => "—".to_string(),
                 (Some(v), 0) => format!("{v:.0}{unit}"),
+                (Some(v), 2) => format!("{v:.2}{unit}"),
                 (Some(v), _) => fmt_opt(Some(v), unit),
             };
             let (change, trend) = change(cur, p, *lower, unit, *dec);
