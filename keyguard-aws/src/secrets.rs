@@ -8,6 +8,7 @@
 
 use aws_sdk_secretsmanager::operation::create_secret::CreateSecretError;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+use aws_sdk_secretsmanager::operation::put_resource_policy::PutResourcePolicyError;
 use aws_sdk_secretsmanager::types::Tag;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -76,6 +77,43 @@ pub async fn kept(sm: &aws_sdk_secretsmanager::Client) -> Result<Option<Vec<Kept
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Some(out))
+}
+
+/// How long a secret keyguard deletes can still be restored (`aws secretsmanager
+/// restore-secret`): Secrets Manager's recovery window, 7 to 30 days.
+pub const DELETE_RECOVERY_DAYS: i64 = 7;
+
+/// Schedules the deletion of `user`'s secret in `account` after [`DELETE_RECOVERY_DAYS`] (the
+/// owner installed the key; the secret would only cost $0.40 a month from now on).
+pub async fn delete(sm: &aws_sdk_secretsmanager::Client, account: &str, user: &str) -> Result<()> {
+    sm.delete_secret()
+        .secret_id(secret_name(account, user))
+        .recovery_window_in_days(DELETE_RECOVERY_DAYS)
+        .send()
+        .await
+        .map_err(|e| Error::sdk("DeleteSecret", e))?;
+    Ok(())
+}
+
+/// The IAM user whose secret `name` is in `account` (the inverse of [`secret_name`]); `None`
+/// for a name keyguard would not give a secret.
+pub fn user_of(account: &str, name: &str) -> Option<String> {
+    let escaped = name
+        .strip_prefix(&format!("Account_{account}_User_"))?
+        .strip_suffix("_AccessKey")?;
+    let mut user = String::with_capacity(escaped.len());
+    let mut rest = escaped;
+    while let Some(i) = rest.find('=') {
+        user.push_str(&rest[..i]);
+        match rest.get(i..i + 3) {
+            Some("=2C") => user.push(','),
+            Some("=3D") => user.push('='),
+            _ => return None,
+        }
+        rest = &rest[i + 3..];
+    }
+    user.push_str(rest);
+    Some(user)
 }
 
 /// [`kept`] in the account of `cfg`.
@@ -206,13 +244,34 @@ pub async fn store(
             ) => {}
         Err(e) => return Err(Error::sdk("CreateSecret", e)),
     }
-    sm.put_resource_policy()
-        .secret_id(&name)
-        .resource_policy(resource_policy(target.readers, target.keyguard_arn))
-        .block_public_policy(true)
-        .send()
-        .await
-        .map_err(|e| Error::sdk("PutResourcePolicy", e))?;
+    let policy = || {
+        sm.put_resource_policy()
+            .secret_id(&name)
+            .resource_policy(resource_policy(target.readers, target.keyguard_arn))
+            .block_public_policy(true)
+            .send()
+    };
+    match policy().await {
+        Ok(_) => {}
+        // The secret was scheduled for deletion (keyguard deletes a rotation's secret once its
+        // key is installed, SECRET_DELETE_DAYS_AFTER_USE): restore it, then go on.
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(PutResourcePolicyError::InvalidRequestException(_))
+            ) =>
+        {
+            sm.restore_secret()
+                .secret_id(&name)
+                .send()
+                .await
+                .map_err(|e| Error::sdk("RestoreSecret", e))?;
+            policy()
+                .await
+                .map_err(|e| Error::sdk("PutResourcePolicy", e))?;
+        }
+        Err(e) => return Err(Error::sdk("PutResourcePolicy", e)),
+    }
     let value = StoredKey {
         access_key_id: key_id,
         secret_access_key: secret,
@@ -256,10 +315,12 @@ pub async fn stored_key_id(
                 .ok()
                 .map(|v| v.access_key_id))
         }
+        // No secret, or one scheduled for deletion: nothing stored.
         Err(e)
             if matches!(
                 e.as_service_error(),
                 Some(GetSecretValueError::ResourceNotFoundException(_))
+                    | Some(GetSecretValueError::InvalidRequestException(_))
             ) =>
         {
             Ok(None)
@@ -306,6 +367,11 @@ mod tests {
             if !user.contains([',', '=']) {
                 assert_eq!(name, format!("Account_111122223333_User_{user}_AccessKey"));
             }
+            assert_eq!(
+                user_of("111122223333", &name).as_deref(),
+                Some(user),
+                "{name}"
+            );
             if let Some(other) = seen.insert(name.clone(), user.to_string()) {
                 assert_eq!(other, user, "{other:?} and {user:?} share {name}");
             }

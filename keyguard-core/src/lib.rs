@@ -29,7 +29,10 @@ pub use evaluate::{evaluate, evaluate_root, Compliance, Exemption, Finding, Reas
 pub use model::{AccessKey, Account, ComplianceResult, KeyStatus, User, UserRecord};
 pub use plan::{plan, Action, Plan, PlanNote, PlannedAction, Step};
 pub use records::{with_records, Records, RotationMark};
-pub use settings::{Settings, DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX, ROTATING_TAG, WARNED_TAG};
+pub use settings::{
+    Settings, DISABLED_TAG_PREFIX, FIRST_USED_TAG_PREFIX, RESTORED_TAG_PREFIX, ROTATING_TAG,
+    WARNED_TAG,
+};
 pub use triage::{
     forced_rotation, leftovers, needs_attention, restorable, stale_tags, warned, warning_mark,
     warning_marks, with_slot_ids, Restorable, MARK_REACH, MARK_SKEW,

@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::model::{parse_date_or_time, User};
-use crate::{DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX, ROTATING_TAG, WARNED_TAG};
+use crate::{
+    DISABLED_TAG_PREFIX, FIRST_USED_TAG_PREFIX, RESTORED_TAG_PREFIX, ROTATING_TAG, WARNED_TAG,
+};
 
 /// keyguard's records of one user: tag key → value.
 pub type Records = BTreeMap<String, String>;
@@ -27,6 +29,7 @@ pub fn is_record_key(key: &str) -> bool {
         || key == WARNED_TAG
         || key.starts_with(DISABLED_TAG_PREFIX)
         || key.starts_with(RESTORED_TAG_PREFIX)
+        || key.starts_with(FIRST_USED_TAG_PREFIX)
 }
 
 /// The records a user's tags claim (trusting the tags: only without a state table).

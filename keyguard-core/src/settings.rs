@@ -21,6 +21,10 @@ pub const ROTATING_TAG: &str = "keyguard:rotating";
 /// that each coming step is announced once, not on every daily run.
 pub const WARNED_TAG: &str = "keyguard:warned";
 
+/// keyguard's record (mirrored in this user tag, suffixed with the key id) of the day it first
+/// saw a rotated key used: its secret may be deleted a set number of days later.
+pub const FIRST_USED_TAG_PREFIX: &str = "keyguard:first-used:";
+
 /// keyguard's policy. Build it with [`Settings::default`] and change fields, then call
 /// [`Settings::validate`] once at start: every function of this crate assumes valid settings.
 ///

@@ -228,7 +228,9 @@ pub fn stale_tags(user: &User, keys: &[AccessKey]) -> Vec<String> {
                 // later disable must start a new recovery grace, not inherit this date.
                 return key(id).is_none_or(|key| key.is_active()).then(|| k.clone());
             }
-            let id = k.strip_prefix(RESTORED_TAG_PREFIX)?;
+            let id = k
+                .strip_prefix(RESTORED_TAG_PREFIX)
+                .or_else(|| k.strip_prefix(crate::FIRST_USED_TAG_PREFIX))?;
             key(id).is_none().then(|| k.clone())
         })
         .collect()

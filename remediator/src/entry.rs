@@ -455,11 +455,42 @@ async fn act(
                         records_of_tags(u) != *kept.get(&u.name).unwrap_or(&none)
                     })
             };
+            // With SECRET_DELETE_DAYS_AFTER_USE: the users with a keyguard secret whose first use
+            // is not recorded yet, or whose deletion is due (one ListSecrets).
+            let with_secret: std::collections::BTreeSet<String> =
+                match r.secret_delete_after_use_days {
+                    Some(_) => keyguard_aws::secrets::kept(&ctx.sm)
+                        .await?
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|s| keyguard_aws::secrets::user_of(&account.id, &s.name))
+                        .collect(),
+                    None => Default::default(),
+                };
+            let retention_due = |u: &User| {
+                let Some(days) = r.secret_delete_after_use_days else {
+                    return false;
+                };
+                if !with_secret.contains(&u.name) {
+                    return false;
+                }
+                let first: Vec<DateTime<Utc>> = seen(u)
+                    .tags
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(keyguard_core::FIRST_USED_TAG_PREFIX))
+                    .filter_map(|(_, v)| keyguard_core::model::parse_date_or_time(v, false))
+                    .collect();
+                first.is_empty()
+                    || first
+                        .iter()
+                        .any(|t| now - *t >= chrono::Duration::days(days.into()))
+            };
             inv.users
                 .into_iter()
                 .filter(|u| limits.after.as_ref().is_none_or(|a| &u.user.name >= a))
                 .filter(|u| {
                     stale_mirror(&u.user)
+                        || retention_due(&u.user)
                         || needs_attention(&seen(&u.user), &u.keys, &r.settings, now)
                 })
                 .map(|u| (u.user, Some(u.keys)))

@@ -51,6 +51,7 @@ async fn main() -> Result<(), Error> {
             r.notices = notices.clone();
             r.kms_key_id = env.notices.secret_kms_key_id.clone();
             r.secret_readers = env.notices.secret_readers.clone();
+            r.secret_delete_after_use_days = env.notices.secret_delete_days_after_use;
             env.scale.apply(&mut r);
             r.filter.exclude = env
                 .excluded_accounts

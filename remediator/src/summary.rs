@@ -53,6 +53,8 @@ pub enum ActionKind {
     RecordDisabled,
     /// A key an interrupted rotation left behind, deleted.
     DeleteOrphan,
+    /// A rotation's secret deleted (restorable for 7 days) once its key was installed.
+    DeleteSecret,
     /// A warning of a coming step.
     Warn(Step),
     /// A disabled key re-enabled by an operator.
@@ -84,6 +86,7 @@ impl ActionKind {
             ActionKind::Delete => "delete",
             ActionKind::RecordDisabled => "record-disabled",
             ActionKind::DeleteOrphan => "delete-orphan",
+            ActionKind::DeleteSecret => "delete-secret",
             ActionKind::Warn(step) => return Cow::Owned(format!("warn:{}", step.as_str())),
             ActionKind::Restore => "restore",
             ActionKind::Examine => "examine",

@@ -11,8 +11,8 @@ use keyguard_aws::secrets::{self, SecretTarget};
 use keyguard_core::{
     forced_rotation, leftovers, mask_key_id, plan, stale_tags, warned, warning_mark, warning_marks,
     with_records, AccessKey, Account, Action, KeyStatus, Plan, PlannedAction, Records,
-    RotationMark, Step, User, UserRecord, DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX, ROTATING_TAG,
-    WARNED_TAG,
+    RotationMark, Step, User, UserRecord, DISABLED_TAG_PREFIX, FIRST_USED_TAG_PREFIX,
+    RESTORED_TAG_PREFIX, ROTATING_TAG, WARNED_TAG,
 };
 use tracing::{info, warn};
 
@@ -383,7 +383,13 @@ impl Ctx<'_> {
             tags.set.insert(WARNED_TAG.to_string(), join(&keep));
         }
 
-        // 5. What comes later, for the owner.
+        // 5. A rotation's secret, once its key is installed: deleted a set number of days after
+        //    keyguard first saw the key used.
+        if let Some(days) = self.r.secret_delete_after_use_days {
+            self.secret_retention(w, tags, &keys, days).await?;
+        }
+
+        // 6. What comes later, for the owner.
         let done: BTreeSet<(String, Step)> = w
             .records
             .iter()
@@ -691,6 +697,76 @@ impl Ctx<'_> {
             "the key leaked: disabled at once, without the installation grace",
         ));
         Ok(steps)
+    }
+
+    /// Deletes the user's secret `days` after keyguard first saw the key it holds used (the
+    /// first sighting is recorded; the deletion is restorable for 7 days, and the next rotation
+    /// restores the secret). Nothing while the key is unused or the secret holds no current key.
+    async fn secret_retention(
+        &self,
+        w: &mut Work,
+        tags: &mut TagChanges,
+        keys: &[AccessKey],
+        days: u32,
+    ) -> Result<()> {
+        let name = w.user.name.clone();
+        let Some(stored) = secrets::stored_key_id(&self.sm, &self.account.id, &name).await? else {
+            return Ok(());
+        };
+        let Some(key) = keys
+            .iter()
+            .find(|k| k.id.as_deref() == Some(stored.as_str()))
+        else {
+            return Ok(());
+        };
+        // IAM keeps last use to the second at best: used in the second it was created counts.
+        if key
+            .last_used
+            .is_none_or(|u| u < key.created.trunc_subsecs(0))
+        {
+            return Ok(()); // not installed yet
+        }
+        let record = format!("{FIRST_USED_TAG_PREFIX}{stored}");
+        let first = w
+            .user
+            .tag(&record)
+            .and_then(|v| keyguard_core::model::parse_date_or_time(v, false));
+        let Some(first) = first else {
+            tags.set.insert(record, self.now.to_rfc3339());
+            return Ok(());
+        };
+        if self.now - first < chrono::Duration::days(days.into()) {
+            return Ok(());
+        }
+        let why = format!(
+            "{} in use since {} (first seen used): the secret is deleted after {days} days, restorable for {} days",
+            mask_key_id(&stored),
+            day(first),
+            secrets::DELETE_RECOVERY_DAYS
+        );
+        if self.dry_run {
+            w.record(
+                &stored,
+                ActionKind::DeleteSecret,
+                Outcome::Preview,
+                self.now,
+                why,
+            );
+            return Ok(());
+        }
+        if !self.may_write(w) {
+            return Ok(());
+        }
+        secrets::delete(&self.sm, &self.account.id, &name).await?;
+        tags.unset.insert(record);
+        w.record(
+            &stored,
+            ActionKind::DeleteSecret,
+            Outcome::Done,
+            self.now,
+            why,
+        );
+        Ok(())
     }
 
     /// The key's status now (one ListAccessKeys); `None` when it (or the user) is gone.

@@ -24,6 +24,8 @@ What it adds, inside the moto process (see ../../../shared/EMULATOR-FACTS.md for
 - A root access key (moto's credential report never has one): POST /_rig/iam/root-key
   {"account", "created", "last_used"?, "active"?} makes the account's GetCredentialReport show the
   root user's first key so.
+- Secrets scheduled for deletion refuse PutResourcePolicy, PutSecretValue and GetSecretValue with
+  InvalidRequestException until RestoreSecret, as AWS does (moto lets them through).
 - Sent email read-back (SESv2 SendEmail, SES SendEmail/SendRawEmail): GET /_rig/emails?account=A
 - Faults for the next N matching calls: POST /_rig/faults {"account"?, "action", "error",
   "status"?, "count"?, "skip"?, "failed_evaluations"?, "drop_response"?, "hang"?}; "skip" lets
@@ -86,6 +88,19 @@ emails: dict[str, list[dict]] = defaultdict(list)
 faults: list[dict] = []
 hung: list[dict] = []
 root_keys: dict[str, dict] = {}
+
+
+def secret_marked_for_deletion(call) -> bool:
+    """AWS refuses to change a secret scheduled for deletion until RestoreSecret; moto does not."""
+    if call.service != "secretsmanager" or call.action not in ("PutResourcePolicy", "PutSecretValue", "GetSecretValue"):
+        return False
+    from moto.secretsmanager.models import secretsmanager_backends
+    try:
+        sid = json.loads(call.body or b"{}").get("SecretId")
+        store = secretsmanager_backends[call.account][call.region].secrets
+        return bool(sid) and sid in store and store[sid].is_deleted()
+    except Exception:
+        return False
 
 
 def with_root_key(payload: bytes, key: dict) -> bytes:
@@ -684,6 +699,9 @@ class Rig:
                 if held in hung:
                     hung.remove(held)
             return error_response(start_response, call, 500, fault["error"], "interrupted by the rig")
+        if secret_marked_for_deletion(call):
+            return error_response(start_response, call, 400, "InvalidRequestException",
+                                  "You can't perform this operation on the secret because it was marked for deletion.")
         drop = bool(fault and fault.get("drop_response"))
         # FailedEvaluations is not an error response: PutEvaluations answers it in its body.
         if fault and not drop and fault["error"] != "FailedEvaluations":

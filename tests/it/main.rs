@@ -19,3 +19,4 @@ mod report;
 mod root;
 mod rule_lambda;
 mod scale;
+mod secret_retention;

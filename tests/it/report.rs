@@ -743,7 +743,11 @@ async fn live_report_against_the_rig() {
         "1",
         "keyguard's secret, not Terraform's"
     );
-    assert_eq!(metric(&dir, "secrets_monthly_usd").0, "0.4", "0.40 USD (a number in the CSV)");
+    assert_eq!(
+        metric(&dir, "secrets_monthly_usd").0,
+        "0.4",
+        "0.40 USD (a number in the CSV)"
+    );
     assert_eq!(metric(&dir, "exemptions_active").0, "1");
     assert_eq!(
         metric(&dir, "keys_over_rotation").0,
