@@ -89,7 +89,12 @@ async fn a_rotations_secret_goes_days_after_its_key_is_first_used() {
         let r = run(now + Duration::days(day)).await;
         assert_eq!(r.failures(), 0, "day {day}: {r:#?}");
     }
-    rig.backdate(&member, &installed_key, created, Some(now + Duration::days(199)));
+    rig.backdate(
+        &member,
+        &installed_key,
+        created,
+        Some(now + Duration::days(199)),
+    );
     let later = run(now + Duration::days(200)).await;
     assert_eq!(later.failures(), 0, "{later:#?}");
     let (again, works) = stored_key(&cfg, &member, "installed")
