@@ -41,6 +41,45 @@ async fn a_root_access_key_is_a_finding_everywhere_and_never_touched() {
     assert_eq!(root["compliance"], "NON_COMPLIANT");
     assert!(root["annotation"].as_str().unwrap().contains("CIS 1.4"));
 
+    // The report of what `collect` reads from the rig has it in its table and controls.
+    let dir = std::env::temp_dir().join(format!("keyguard-root-rig-{}", std::process::id()));
+    let env = org.env().await;
+    for args in [
+        vec![
+            "collect",
+            "--account",
+            member.as_str(),
+            "--out",
+            dir.to_str().unwrap(),
+        ],
+        vec![
+            "report",
+            "--weekly",
+            "--evidence",
+            dir.to_str().unwrap(),
+            "--out",
+            dir.join("out").to_str().unwrap(),
+        ],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyguard"))
+            .args(&args)
+            .envs(env.clone())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let non = walk(&dir.join("out"))
+        .into_iter()
+        .find(|p| p.ends_with("non-compliant-users.csv"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .unwrap();
+    assert!(non.contains("<root_account>"), "{non}");
+    std::fs::remove_dir_all(&dir).unwrap();
+
     // The sweep names it in the digest, and writes nothing for root.
     rig.reset_calls(&member);
     let r = remediator(&org, false).await;
