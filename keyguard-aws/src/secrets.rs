@@ -242,6 +242,20 @@ pub async fn store(
                 e.as_service_error(),
                 Some(CreateSecretError::ResourceExistsException(_))
             ) => {}
+        // A secret of that name is scheduled for deletion (SECRET_DELETE_DAYS_AFTER_USE deleted
+        // it once its key was installed): restore it and use it.
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(CreateSecretError::InvalidRequestException(_))
+            ) =>
+        {
+            sm.restore_secret()
+                .secret_id(&name)
+                .send()
+                .await
+                .map_err(|e| Error::sdk("RestoreSecret", e))?;
+        }
         Err(e) => return Err(Error::sdk("CreateSecret", e)),
     }
     let policy = || {

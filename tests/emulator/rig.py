@@ -24,8 +24,9 @@ What it adds, inside the moto process (see ../../../shared/EMULATOR-FACTS.md for
 - A root access key (moto's credential report never has one): POST /_rig/iam/root-key
   {"account", "created", "last_used"?, "active"?} makes the account's GetCredentialReport show the
   root user's first key so.
-- Secrets scheduled for deletion refuse PutResourcePolicy, PutSecretValue and GetSecretValue with
-  InvalidRequestException until RestoreSecret, as AWS does (moto lets them through).
+- Secrets scheduled for deletion refuse CreateSecret (of the same name), PutResourcePolicy,
+  PutSecretValue and GetSecretValue with InvalidRequestException until RestoreSecret, as AWS does
+  (moto lets them through, or answers ResourceExistsException).
 - Sent email read-back (SESv2 SendEmail, SES SendEmail/SendRawEmail): GET /_rig/emails?account=A
 - Faults for the next N matching calls: POST /_rig/faults {"account"?, "action", "error",
   "status"?, "count"?, "skip"?, "failed_evaluations"?, "drop_response"?, "hang"?}; "skip" lets
@@ -92,11 +93,12 @@ root_keys: dict[str, dict] = {}
 
 def secret_marked_for_deletion(call) -> bool:
     """AWS refuses to change a secret scheduled for deletion until RestoreSecret; moto does not."""
-    if call.service != "secretsmanager" or call.action not in ("PutResourcePolicy", "PutSecretValue", "GetSecretValue"):
+    if call.service != "secretsmanager" or call.action not in ("CreateSecret", "PutResourcePolicy", "PutSecretValue", "GetSecretValue"):
         return False
     from moto.secretsmanager.models import secretsmanager_backends
     try:
-        sid = json.loads(call.body or b"{}").get("SecretId")
+        body = json.loads(call.body or b"{}")
+        sid = body.get("Name") if call.action == "CreateSecret" else body.get("SecretId")
         store = secretsmanager_backends[call.account][call.region].secrets
         return bool(sid) and sid in store and store[sid].is_deleted()
     except Exception:

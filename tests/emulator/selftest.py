@@ -123,6 +123,20 @@ try:
     rows = iam.get_credential_report()["Content"].decode().splitlines()
     root = [r for r in rows if r.startswith("<root_account>,")]
     check("root key in the report", len(root) == 1 and ",true,true,2025-01-01T00:00:00+00:00,2026-05-01" in root[0], root)
+    # A secret scheduled for deletion refuses changes until restored, as in AWS.
+    sm = boto3.client("secretsmanager", **kw)
+    sm.create_secret(Name="kg-deleted", SecretString="v")
+    sm.delete_secret(SecretId="kg-deleted", RecoveryWindowInDays=7)
+    codes = []
+    for f in (lambda: sm.create_secret(Name="kg-deleted", SecretString="w"), lambda: sm.put_secret_value(SecretId="kg-deleted", SecretString="w")):
+        try:
+            f()
+            codes.append("ok")
+        except ClientError as e:
+            codes.append(e.response["Error"]["Code"])
+    sm.restore_secret(SecretId="kg-deleted")
+    sm.put_secret_value(SecretId="kg-deleted", SecretString="w")
+    check("deleted secret refuses changes until restored", codes == ["InvalidRequestException"] * 2, codes)
     # A lost answer: the call is carried out, the caller sees a 500.
     one = boto3.client("iam", **kw, config=boto3.session.Config(retries={"total_max_attempts": 1}))
     iam.create_user(UserName="dropped")
