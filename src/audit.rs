@@ -78,7 +78,20 @@ pub async fn run(args: AuditArgs) -> Result<ExitCode> {
     match args.format.get() {
         Format::Table => print_table(&outcomes, now),
         Format::Json => format::print_json(&rows(&outcomes))?,
-        Format::Csv => format::print_csv(&csv_rows(&outcomes))?,
+        Format::Csv => format::print_csv(
+            &csv_rows(&outcomes),
+            &[
+                "account",
+                "account_name",
+                "user_name",
+                "user_path",
+                "user_id",
+                "compliance",
+                "reasons",
+                "exemption",
+                "annotation",
+            ],
+        )?,
         Format::Ocsf => format::print_json(&ocsf(&outcomes, now))?,
     }
     for o in outcomes

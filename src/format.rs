@@ -46,9 +46,13 @@ pub fn print_json<T: Serialize>(rows: &[T]) -> Result<()> {
     Ok(())
 }
 
-/// Writes `rows` (flat structs of strings and numbers) to stdout as CSV with a header row.
-pub fn print_csv<T: Serialize>(rows: &[T]) -> Result<()> {
+/// Writes `rows` (flat structs of strings and numbers) to stdout as CSV with a header row, also
+/// when there are none (`header` then gives it).
+pub fn print_csv<T: Serialize>(rows: &[T], header: &[&str]) -> Result<()> {
     let mut out = csv::Writer::from_writer(std::io::stdout().lock());
+    if rows.is_empty() {
+        out.write_record(header)?;
+    }
     for row in rows {
         out.serialize(row)?;
     }

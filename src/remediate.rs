@@ -194,7 +194,20 @@ pub async fn run_plan(args: PlanArgs) -> Result<ExitCode> {
                     })
                 })
                 .collect();
-            format::print_csv(&rows)?;
+            format::print_csv(
+                &rows,
+                &[
+                    "account",
+                    "user_name",
+                    "user_id",
+                    "key",
+                    "action",
+                    "due",
+                    "due_now",
+                    "projected",
+                    "why",
+                ],
+            )?;
         }
         Format::Ocsf => format::print_json(&findings)?,
     }

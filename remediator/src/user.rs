@@ -385,8 +385,22 @@ impl Ctx<'_> {
 
         // 5. A rotation's secret, once its key is installed: deleted a set number of days after
         //    keyguard first saw the key used.
-        if let Some(days) = self.r.secret_delete_after_use_days {
-            self.secret_retention(w, tags, &keys, days).await?;
+        // Not in the central account (its role keeps its secrets); never fatal to the user's run.
+        if let Some(days) = self
+            .r
+            .secret_delete_after_use_days
+            .filter(|_| self.account.id != self.r.caller.account)
+        {
+            if let Err(e) = self.secret_retention(w, tags, &keys, days).await {
+                let now = self.now;
+                w.record(
+                    "",
+                    ActionKind::DeleteSecret,
+                    Outcome::Failed,
+                    now,
+                    e.to_string(),
+                );
+            }
         }
 
         // 6. What comes later, for the owner.
@@ -737,6 +751,12 @@ impl Ctx<'_> {
         };
         if self.now - first < chrono::Duration::days(days.into()) {
             return Ok(());
+        }
+        if keys
+            .iter()
+            .any(|k| k.is_active() && k.id.as_deref() != Some(stored.as_str()))
+        {
+            return Ok(()); // the old key still works: the new one may only have been tried
         }
         let why = format!(
             "{} in use since {} (first seen used): the secret is deleted after {days} days, restorable for {} days",

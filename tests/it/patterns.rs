@@ -368,7 +368,7 @@ fn every_pattern_matches_the_events_it_is_for_and_no_near_miss() {
         (
             "a DryRun warning",
             key_action("warn:rotate", "warned", true),
-            vec![chat],
+            vec![],
         ),
         ("skipped", key_action("delete", "skipped", false), vec![]),
     ];

@@ -64,13 +64,23 @@ async fn a_rotations_secret_goes_days_after_its_key_is_first_used() {
             .any(|a| a.action == ActionKind::DeleteSecret),
         "{day1:#?}"
     );
+    // Day 8: seven days since, but the old key still works (the new one may only have been
+    // tried): kept. Day 11: the old key is disabled (its grace ended on day 10), and the secret goes.
     let day8 = run(now + Duration::days(8)).await;
-    let deleted: Vec<_> = day8
+    assert!(
+        !day8
+            .actions
+            .iter()
+            .any(|a| a.action == ActionKind::DeleteSecret),
+        "{day8:#?}"
+    );
+    let day10 = run(now + Duration::days(11)).await;
+    let deleted: Vec<_> = day10
         .actions
         .iter()
         .filter(|a| a.action == ActionKind::DeleteSecret)
         .collect();
-    assert_eq!(deleted.len(), 1, "{day8:#?}");
+    assert_eq!(deleted.len(), 1, "{day10:#?}");
     assert_eq!(
         (deleted[0].user.as_str(), deleted[0].outcome),
         ("installed", Outcome::Done)
@@ -83,9 +93,9 @@ async fn a_rotations_secret_goes_days_after_its_key_is_first_used() {
         stored_key(&cfg, &member, "waiting").await.is_some(),
         "unused key: secret kept"
     );
-    // The old key is disabled (day 10) and deleted (day 21); the next rotation (day 200) restores
-    // the secret and stores the newer key in it.
-    for day in [10, 21] {
+    // The old key is deleted (day 21); the next rotation (day 200) restores the secret and stores
+    // the newer key in it.
+    for day in [21] {
         let r = run(now + Duration::days(day)).await;
         assert_eq!(r.failures(), 0, "day {day}: {r:#?}");
     }
