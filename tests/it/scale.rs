@@ -937,17 +937,54 @@ async fn bench_dispatch_of_ten_thousand_accounts() {
     let setup = Instant::now();
     let org = Org::new(0).await;
     let orgs = aws_sdk_organizations::Client::new(&org.config);
+    // Laid out as large organizations are: the accounts spread over OUs (BENCH_OUS, 0 = all
+    // under the root).
+    let ous_wanted = env_or("BENCH_OUS", 25);
+    let root = orgs.list_roots().send().await.unwrap().roots()[0]
+        .id()
+        .unwrap()
+        .to_string();
+    let mut ous = Vec::new();
+    for i in 0..ous_wanted {
+        ous.push(
+            orgs.create_organizational_unit()
+                .parent_id(&root)
+                .name(format!("ou-{i}"))
+                .send()
+                .await
+                .unwrap()
+                .organizational_unit
+                .unwrap()
+                .id
+                .unwrap(),
+        );
+    }
     futures::stream::iter(0..n)
         .for_each_concurrent(16, |i| {
-            let orgs = &orgs;
+            let (orgs, ous, root) = (&orgs, &ous, &root);
             let management = &org.management;
             async move {
-                orgs.create_account()
+                let created = orgs
+                    .create_account()
                     .account_name(format!("member-{i}"))
                     .email(format!("member-{i}@{management}.example.com"))
                     .send()
                     .await
                     .unwrap();
+                if !ous.is_empty() {
+                    let id = created
+                        .create_account_status()
+                        .and_then(|s| s.account_id())
+                        .unwrap()
+                        .to_string();
+                    orgs.move_account()
+                        .account_id(id)
+                        .source_parent_id(root)
+                        .destination_parent_id(&ous[i % ous.len()])
+                        .send()
+                        .await
+                        .unwrap();
+                }
             }
         })
         .await;
@@ -961,15 +998,26 @@ async fn bench_dispatch_of_ten_thousand_accounts() {
         .await
         .unwrap();
     let listing = listing.elapsed();
+    let by_parent = Instant::now();
+    let pages: Vec<_> = keyguard_aws::org::organization_account_pages(&r.sdk, &r.role, &r.filter)
+        .await
+        .unwrap()
+        .collect()
+        .await;
+    let by_parent = by_parent.elapsed();
+    let listed_by_parent: usize = pages.into_iter().map(|p| p.unwrap().len()).sum();
+    assert_eq!(listed_by_parent, listed.len(), "each account once");
     rig.reset_calls(&org.management);
     let started = Instant::now();
     let dispatched = dispatch(&r, Utc::now()).await;
     let took = started.elapsed();
     rig.latency(0, 0, false);
     println!(
-        "listing {} accounts alone at {call_ms} ms a call: {:.1} s",
+        "listing {} accounts alone at {call_ms} ms a call: ListAccounts {:.1} s, per parent ({} OUs) {:.1} s",
         listed.len(),
-        listing.as_secs_f64()
+        listing.as_secs_f64(),
+        ous.len(),
+        by_parent.as_secs_f64()
     );
     let calls = rig.calls(&org.management);
     println!(
@@ -1031,4 +1079,55 @@ async fn a_run_whose_accounts_finish_before_the_dispatch_ends_is_finalized_once(
         1,
         "one email per owner"
     );
+}
+
+/// The dispatcher lists accounts per parent (the root and every OU, nested too): each account
+/// of the organization is handed out once, wherever it sits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_dispatch_finds_accounts_in_nested_ous_once_each() {
+    let org = Org::new(3).await;
+    let d = Deployment::new(&org).await;
+    let orgs = aws_sdk_organizations::Client::new(&org.config);
+    let root = orgs.list_roots().send().await.unwrap().roots()[0]
+        .id()
+        .unwrap()
+        .to_string();
+    let ou = |parent: String, name: &'static str| {
+        let orgs = orgs.clone();
+        async move {
+            orgs.create_organizational_unit()
+                .parent_id(parent)
+                .name(name)
+                .send()
+                .await
+                .unwrap()
+                .organizational_unit
+                .unwrap()
+                .id
+                .unwrap()
+        }
+    };
+    let workloads = ou(root.clone(), "workloads").await;
+    let prod = ou(workloads.clone(), "prod").await;
+    for (member, to) in [(&org.members[0], &workloads), (&org.members[1], &prod)] {
+        orgs.move_account()
+            .account_id(member)
+            .source_parent_id(&root)
+            .destination_parent_id(to)
+            .send()
+            .await
+            .unwrap();
+    }
+    let r = d.remediator(&org, true).await;
+    let dispatched = dispatch(&r, Utc::now()).await;
+    assert_eq!(
+        dispatched["accounts"], 4,
+        "three members and the management account: {dispatched}"
+    );
+    d.sqs
+        .purge_queue()
+        .queue_url(&d.queue)
+        .send()
+        .await
+        .unwrap();
 }
