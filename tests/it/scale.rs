@@ -1118,11 +1118,22 @@ async fn the_dispatch_finds_accounts_in_nested_ous_once_each() {
             .await
             .unwrap();
     }
-    let r = d.remediator(&org, true).await;
+    let mut r = d.remediator(&org, true).await;
+    // Through the org-list role (deploy/org-list-role.yaml), as from a central account that is
+    // neither the management account nor a delegated admin.
+    r.role.org_role_arn = Some(format!(
+        "arn:aws:iam::{}:role/keyguard-org-list",
+        org.management
+    ));
     let dispatched = dispatch(&r, Utc::now()).await;
     assert_eq!(
         dispatched["accounts"], 4,
         "three members and the management account: {dispatched}"
+    );
+    let by_role = Rig::get().calls_by_role();
+    assert!(
+        by_role["keyguard-org-list"]["organizations:ListAccountsForParent"] >= 3,
+        "the root and both OUs: {by_role:?}"
     );
     d.sqs
         .purge_queue()
