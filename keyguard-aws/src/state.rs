@@ -11,9 +11,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aws_config::SdkConfig;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, Utc};
 
 use crate::{Error, Result};
@@ -55,6 +58,24 @@ fn s(v: &str) -> AttributeValue {
 
 fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
+}
+
+/// A conditional write's outcome: `true` when it was made, `false` when its condition did not
+/// hold (`refused` tells the operation's ConditionalCheckFailedException), an error otherwise.
+fn conditional<O, E, R>(
+    operation: &'static str,
+    res: std::result::Result<O, SdkError<E, R>>,
+    refused: impl Fn(&E) -> bool,
+) -> Result<bool>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match res {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(&refused) => Ok(false),
+        Err(e) => Err(Error::sdk(operation, e)),
+    }
 }
 
 fn item_of(raw: &HashMap<String, AttributeValue>) -> Item {
@@ -122,18 +143,9 @@ impl StateTable {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(Error::sdk("PutItem", e)),
-        }
+        conditional("PutItem", res, |e| {
+            matches!(e, PutItemError::ConditionalCheckFailedException(_))
+        })
     }
 
     /// Puts `body` at `(pk, sk)`, replacing what was there.
@@ -174,18 +186,9 @@ impl StateTable {
             .expression_attribute_values(":now", n(now.timestamp()))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(Error::sdk("PutItem", e)),
-        }
+        conditional("PutItem", res, |e| {
+            matches!(e, PutItemError::ConditionalCheckFailedException(_))
+        })
     }
 
     /// Deletes `(pk, sk)` when its body is still `body` (releasing what one wrote, never what
@@ -201,18 +204,9 @@ impl StateTable {
             .expression_attribute_values(":b", s(body))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(Error::sdk("DeleteItem", e)),
-        }
+        conditional("DeleteItem", res, |e| {
+            matches!(e, DeleteItemError::ConditionalCheckFailedException(_))
+        })
     }
 
     /// The item at `(pk, sk)` (a strongly consistent read).
@@ -317,18 +311,9 @@ impl StateTable {
             .expression_attribute_values(":one", n(1))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(Error::sdk("UpdateItem", e)),
-        }
+        conditional("UpdateItem", res, |e| {
+            matches!(e, UpdateItemError::ConditionalCheckFailedException(_))
+        })
     }
 
     /// Every item under `pk` whose sort key starts with `prefix` (Query, every page, strongly

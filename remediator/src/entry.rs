@@ -17,7 +17,7 @@ use tracing::{warn, Instrument};
 
 use crate::notify::{pieces_of, publish_events, send_run, AccountPiece, UserPiece};
 use crate::user::{Ctx, Work};
-use crate::work::{self, BatchResponse, Dispatched};
+use crate::work::{self, Dispatched};
 use crate::{AccountReport, Error, Forced, Mode, Remediator, Request, Requested, Result, Summary};
 
 /// Which users of an account a run looks at.
@@ -47,7 +47,7 @@ pub enum Answer {
     /// A run done in this invocation.
     Summary(Summary),
     /// An SQS batch: the messages to deliver again (`batchItemFailures`).
-    Batch(BatchResponse),
+    Batch(aws_lambda_events::event::sqs::SqsBatchResponse),
     /// A sweep handed out to the work queue.
     Dispatched(Dispatched),
     /// A member account's request, answered with counts only.

@@ -16,7 +16,7 @@
 
 use std::time::Instant;
 
-use aws_lambda_events::event::sqs::SqsEvent;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use keyguard_aws::org::organization_account_pages;
@@ -72,22 +72,6 @@ pub struct Dispatched {
     pub calls: usize,
     /// Earlier runs that never finished and are finalized now.
     pub finalizing: Vec<String>,
-}
-
-/// The answer to an SQS batch (`ReportBatchItemFailures`): the messages to deliver again.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BatchResponse {
-    /// The failed messages.
-    pub batch_item_failures: Vec<BatchItemFailure>,
-}
-
-/// One failed message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BatchItemFailure {
-    /// The SQS message id.
-    pub item_identifier: String,
 }
 
 /// True when `event` is an SQS batch (from the event source mapping).
@@ -198,11 +182,15 @@ pub async fn dispatch(r: &Remediator, mode: Mode, now: DateTime<Utc>) -> Result<
 /// Handles one SQS batch: each message on its own; the ones to deliver again are returned. A
 /// message not started because the deadline is near is sent again as a new message (a delay,
 /// not a failed delivery).
-pub async fn handle_batch(r: &Remediator, event: Value, inv: &Invocation) -> Result<BatchResponse> {
+pub async fn handle_batch(
+    r: &Remediator,
+    event: Value,
+    inv: &Invocation,
+) -> Result<SqsBatchResponse> {
     let event: SqsEvent = serde_path_to_error::deserialize(event).map_err(|e| {
         Error::MalformedEvent(format!("SQS event: {} (at {})", e.inner(), e.path()))
     })?;
-    let mut failures = Vec::new();
+    let mut failures = SqsBatchResponse::default();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
         let receives: u32 = record
@@ -216,9 +204,7 @@ pub async fn handle_batch(r: &Remediator, event: Value, inv: &Invocation) -> Res
             Err(e) => {
                 // Never valid: to the dead-letter queue (and its alarm) after the retries.
                 warn!(message = %id, error = %e, "not a work item");
-                failures.push(BatchItemFailure {
-                    item_identifier: id,
-                });
+                failures.add_failure(id);
                 continue;
             }
         };
@@ -227,23 +213,17 @@ pub async fn handle_batch(r: &Remediator, event: Value, inv: &Invocation) -> Res
                 Ok(_) => continue,
                 Err(e) => {
                     warn!(message = %id, error = %e, "could not hand the message on");
-                    failures.push(BatchItemFailure {
-                        item_identifier: id,
-                    });
+                    failures.add_failure(id);
                     continue;
                 }
             }
         }
         if let Err(e) = handle_item(r, item, inv, receives).await {
             warn!(message = %id, receives, error = %e, "work item failed");
-            failures.push(BatchItemFailure {
-                item_identifier: id,
-            });
+            failures.add_failure(id);
         }
     }
-    Ok(BatchResponse {
-        batch_item_failures: failures,
-    })
+    Ok(failures)
 }
 
 fn past_margin(r: &Remediator, deadline: Option<Instant>) -> bool {

@@ -46,7 +46,7 @@ pub enum Answer {
     /// A report handed out to the queue.
     Dispatched(crate::work::Dispatched),
     /// An SQS batch.
-    Batch(crate::work::BatchResponse),
+    Batch(aws_lambda_events::event::sqs::SqsBatchResponse),
 }
 
 /// Handles one Lambda invocation: an SQS batch of the report queue, or the schedule's request

@@ -253,31 +253,17 @@ pub async fn lookup_trail_file(
     end: chrono::DateTime<chrono::Utc>,
     name: &str,
 ) -> Result<keyguard_aws::collect::EvidenceFile> {
-    let client = cloudtrail_api::client(cfg);
-    let mut pace = tokio::time::interval(LOOKUP_INTERVAL);
-    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut records = Vec::new();
-    for event in FOLLOWED {
-        let (found, _) =
-            cloudtrail_api::lookup_events(&client, event, start, end, &mut pace).await?;
-        records.extend(found);
-    }
+    let (found, _) = followed_records(cfg, start, end).await?;
+    let records: Vec<String> = found.into_iter().flat_map(|(_, r)| r).collect();
     Ok(keyguard_aws::collect::trail_file(account, name, &records))
 }
 
 /// The followed IAM events of one account in `period` (LookupEvents, one `EventName` per call,
 /// paced). Returns the events and the calls made.
 pub async fn lookup_events(cfg: &SdkConfig, period: Period) -> Result<(Vec<TrailEvent>, usize)> {
-    let client = cloudtrail_api::client(cfg);
-    let mut pace = tokio::time::interval(LOOKUP_INTERVAL);
-    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (found, calls) = followed_records(cfg, period.start(), period.end()).await?;
     let mut events = Vec::new();
-    let mut calls = 0;
-    for name in FOLLOWED {
-        let (records, made) =
-            cloudtrail_api::lookup_events(&client, name, period.start(), period.end(), &mut pace)
-                .await?;
-        calls += made;
+    for (name, records) in found {
         let records: Vec<&str> = records.iter().map(String::as_str).collect();
         events.extend(
             cloudtrail::parse_records(&records)
@@ -285,6 +271,28 @@ pub async fn lookup_events(cfg: &SdkConfig, period: Period) -> Result<(Vec<Trail
         );
     }
     Ok((events, calls))
+}
+
+/// The raw CloudTrail records of each followed IAM event name of one account between `start`
+/// and `end` (LookupEvents, one `EventName` per call, paced below its 2 calls a second), and the
+/// calls made.
+async fn followed_records(
+    cfg: &SdkConfig,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+) -> Result<(Vec<(&'static str, Vec<String>)>, usize)> {
+    let client = cloudtrail_api::client(cfg);
+    let mut pace = tokio::time::interval(LOOKUP_INTERVAL);
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut found = Vec::new();
+    let mut calls = 0;
+    for name in FOLLOWED {
+        let (records, made) =
+            cloudtrail_api::lookup_events(&client, name, start, end, &mut pace).await?;
+        calls += made;
+        found.push((*name, records));
+    }
+    Ok((found, calls))
 }
 
 /// One account's org-trail files of the period's days, read from the caller's account (the log

@@ -11,7 +11,7 @@
 //! - When every account is in, [`ReportItem::Finalize`] builds the report from the evidence
 //!   folder (what `keyguard report --evidence s3://…` reads too) and delivers it.
 
-use aws_lambda_events::event::sqs::SqsEvent;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use keyguard_aws::collect::{account_files, accounts_file, collected_file, EvidenceFile, Sink};
 use keyguard_aws::inventory::ReportPolling;
@@ -52,22 +52,6 @@ pub enum ReportItem {
         /// The report date.
         as_of: DateTime<Utc>,
     },
-}
-
-/// The answer to an SQS batch (`ReportBatchItemFailures`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BatchResponse {
-    /// The messages to deliver again.
-    pub batch_item_failures: Vec<BatchItemFailure>,
-}
-
-/// One failed message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BatchItemFailure {
-    /// The SQS message id.
-    pub item_identifier: String,
 }
 
 /// What the dispatch did.
@@ -176,10 +160,14 @@ pub async fn dispatch(r: &Reporter, kind: PeriodKind, as_of: DateTime<Utc>) -> R
 }
 
 /// Handles one SQS batch of the report queue; the messages to deliver again are returned.
-pub async fn handle_batch(r: &Reporter, event: Value, now: DateTime<Utc>) -> Result<BatchResponse> {
+pub async fn handle_batch(
+    r: &Reporter,
+    event: Value,
+    now: DateTime<Utc>,
+) -> Result<SqsBatchResponse> {
     let event: SqsEvent = serde_json::from_value(event)
         .map_err(|e| Error::MalformedEvent(format!("SQS event: {e}")))?;
-    let mut failures = Vec::new();
+    let mut failures = SqsBatchResponse::default();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
         let receives: u32 = record
@@ -194,14 +182,10 @@ pub async fn handle_batch(r: &Reporter, event: Value, now: DateTime<Utc>) -> Res
         };
         if let Err(e) = result {
             warn!(message = %id, receives, error = %e, "report item failed");
-            failures.push(BatchItemFailure {
-                item_identifier: id,
-            });
+            failures.add_failure(id);
         }
     }
-    Ok(BatchResponse {
-        batch_item_failures: failures,
-    })
+    Ok(failures)
 }
 
 async fn handle_item(

@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
+use crate::report::weekly_example_report;
 use crate::support::{repo_root, rig_python};
 
 /// Validates `findings` (a JSON array) with py-ocsf-models; returns the validator's report.
@@ -105,25 +106,7 @@ fn audit_ocsf_validates_for_every_user_of_the_example() {
 /// `report` writes `findings.ocsf.json` next to the CSVs, and it validates too.
 #[test]
 fn the_report_writes_valid_ocsf() {
-    let dir = std::env::temp_dir().join(format!("keyguard-ocsf-report-{}", std::process::id()));
-    let out = Command::new(env!("CARGO_BIN_EXE_keyguard"))
-        .args(["report", "--weekly", "--evidence"])
-        .arg(repo_root().join("examples/acme"))
-        .arg("--out")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let file = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path().join("findings.ocsf.json"))
-        .find(|p| p.exists())
-        .expect("findings.ocsf.json next to the CSVs");
+    let file = weekly_example_report("ocsf-report").join("findings.ocsf.json");
     let text = std::fs::read_to_string(file).unwrap();
     let n = serde_json::from_str::<Vec<Value>>(&text).unwrap().len();
     assert!(n > 0);
@@ -132,5 +115,4 @@ fn the_report_writes_valid_ocsf() {
         report.starts_with(&format!("{n} findings, 0 invalid")),
         "{report}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -20,7 +20,7 @@ use support::{seed, Org, Rig, UserSpec};
 const GROUP: &str = "IAMKeyRotationExemptionGroup";
 const EXPIRY: &str = "keyguard:exemption-expires";
 
-fn keyguard(args: &[&str], env: &[(&str, String)]) -> Output {
+pub(crate) fn keyguard(args: &[&str], env: &[(&str, String)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_keyguard"));
     cmd.args(args).current_dir(support::repo_root());
     for var in [
@@ -42,7 +42,7 @@ fn keyguard(args: &[&str], env: &[(&str, String)]) -> Output {
     cmd.output().expect("run keyguard")
 }
 
-fn tmp(name: &str) -> PathBuf {
+pub(crate) fn tmp(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -50,7 +50,7 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 /// A CSV as rows of header → value.
-fn csv(path: &Path) -> Vec<BTreeMap<String, String>> {
+pub(crate) fn csv(path: &Path) -> Vec<BTreeMap<String, String>> {
     let mut r =
         ::csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let headers = r.headers().unwrap().clone();
@@ -92,13 +92,31 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     e.finish().expect("in memory")
 }
 
-fn ok(out: &Output) -> String {
+pub(crate) fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
         "stderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `keyguard report --weekly` of the bundled example into a fresh folder named after `name`:
+/// the report's folder (`weekly-2026-11-20`).
+pub(crate) fn weekly_example_report(name: &str) -> PathBuf {
+    let out_dir = tmp(name);
+    ok(&keyguard(
+        &[
+            "report",
+            "--evidence",
+            "examples/acme",
+            "--weekly",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    out_dir.join("weekly-2026-11-20")
 }
 
 #[test]

@@ -6,7 +6,8 @@ use remediator::{run_account, Forced, Mode, Selection};
 use serde_json::Value;
 
 use crate::remediator::{member_account, remediator, spec};
-use crate::support::{repo_root, seed, Org, Rig};
+use crate::report::{csv, keyguard, ok, tmp, weekly_example_report};
+use crate::support::{seed, Org, Rig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_root_access_key_is_a_finding_everywhere_and_never_touched() {
@@ -42,43 +43,34 @@ async fn a_root_access_key_is_a_finding_everywhere_and_never_touched() {
     assert!(root["annotation"].as_str().unwrap().contains("CIS 1.4"));
 
     // The report of what `collect` reads from the rig has it in its table and controls.
-    let dir = std::env::temp_dir().join(format!("keyguard-root-rig-{}", std::process::id()));
+    let dir = tmp("root-rig");
     let env = org.env().await;
-    for args in [
-        vec![
+    let (evidence, out) = (dir.join("evidence"), dir.join("out"));
+    ok(&keyguard(
+        &[
             "collect",
             "--account",
-            member.as_str(),
+            &member,
             "--out",
-            dir.to_str().unwrap(),
+            evidence.to_str().unwrap(),
         ],
-        vec![
+        &env,
+    ));
+    ok(&keyguard(
+        &[
             "report",
             "--weekly",
             "--evidence",
-            dir.to_str().unwrap(),
+            evidence.to_str().unwrap(),
             "--out",
-            dir.join("out").to_str().unwrap(),
+            out.to_str().unwrap(),
         ],
-    ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyguard"))
-            .args(&args)
-            .envs(env.clone())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let non = walk(&dir.join("out"))
-        .into_iter()
-        .find(|p| p.ends_with("non-compliant-users.csv"))
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .unwrap();
-    assert!(non.contains("<root_account>"), "{non}");
-    std::fs::remove_dir_all(&dir).unwrap();
+        &env,
+    ));
+    let non = csv(&out
+        .join(reporter::Period::weekly(now.date_naive()).id())
+        .join("non-compliant-users.csv"));
+    assert!(non.iter().any(|r| r["user"] == "<root_account>"), "{non:?}");
 
     // The sweep names it in the digest, and writes nothing for root.
     rig.reset_calls(&member);
@@ -118,52 +110,19 @@ async fn a_root_access_key_is_a_finding_everywhere_and_never_touched() {
 /// non-compliant table and fails CIS 1.4 / IAM.4 in the control mapping.
 #[test]
 fn the_example_reports_its_root_key() {
-    let dir = std::env::temp_dir().join(format!("keyguard-root-report-{}", std::process::id()));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyguard"))
-        .args(["report", "--weekly", "--evidence"])
-        .arg(repo_root().join("examples/acme"))
-        .arg("--out")
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let dir = weekly_example_report("root-report");
+    let non = csv(&dir.join("non-compliant-users.csv"));
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        non.iter()
+            .any(|r| r["account"] == "410987654321" && r["user"] == "<root_account>"),
+        "{non:?}"
     );
-    let find = |name: &str| {
-        walk(&dir)
-            .into_iter()
-            .find(|p| p.file_name().is_some_and(|f| f == name))
-            .map(|p| std::fs::read_to_string(p).unwrap())
-            .unwrap_or_else(|| panic!("{name} not written"))
-    };
-    let non = find("non-compliant-users.csv");
-    assert!(
-        non.lines()
-            .any(|l| l.starts_with("410987654321") && l.contains("<root_account>")),
-        "{non}"
-    );
-    let controls = find("controls.csv");
-    for control in [",1.4,", ",IAM.4,"] {
+    let controls = csv(&dir.join("controls.csv"));
+    for control in ["1.4", "IAM.4"] {
         let row = controls
-            .lines()
-            .find(|l| l.contains(control) && l.contains("root"))
-            .unwrap_or_else(|| panic!("{control}: {controls}"));
-        assert!(row.ends_with(",1"), "{row}");
+            .iter()
+            .find(|r| r["control"] == control && r["keyguard_check"].contains("root"))
+            .unwrap_or_else(|| panic!("{control}: {controls:?}"));
+        assert_eq!(row["failing_users"], "1", "{row:?}");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
