@@ -1,5 +1,5 @@
 """Self-test of the emulator rig's extensions, with boto3 (installed with moto): backdating, the
-Config store and its queries, LookupEvents (without secrets), email read-back, call counts, faults.
+Config store and its queries, LookupEvents (without secrets), email read-back, call counts, faults, the remembered key accounts and the paged account lists.
 Run by ./test.sh; prints `N passed, 0 failed` and exits non-zero on any failure."""
 
 import json
@@ -169,6 +169,41 @@ try:
     rig(f"/_rig/hung/release?account={acct}", {})
     t.join(5)
     check("held call answered 500 unexecuted", result.get("status") == 500 and len(iam.list_access_keys(UserName="dropped")["AccessKeyMetadata"]) == 2, result)
+    # The rig remembers which account a key belongs to; a deleted key must not keep its account.
+    iam.create_user(UserName="remembered")
+    rk = iam.create_access_key(UserName="remembered")["AccessKey"]
+    as_key = dict(endpoint_url=ep, region_name="us-east-1", aws_access_key_id=rk["AccessKeyId"], aws_secret_access_key=rk["SecretAccessKey"])
+    seen = [boto3.client("sts", **as_key).get_caller_identity()["Account"] for _ in range(2)]
+    check("a key acts in its own account, found again", seen == [acct, acct], seen)
+    iam.delete_access_key(UserName="remembered", AccessKeyId=rk["AccessKeyId"])
+    gone = boto3.client("sts", **as_key).get_caller_identity()["Account"]
+    check("a deleted key no longer acts in its account", gone != acct, gone)
+    # ListAccounts and ListAccountsForParent page from the rig's index: every account once, in the
+    # parent it is in now.
+    mc = boto3.client("sts", **base).assume_role(RoleArn="arn:aws:iam::200000000009:role/self", RoleSessionName="selftest")["Credentials"]
+    org = boto3.client("organizations", endpoint_url=ep, region_name="us-east-1", aws_access_key_id=mc["AccessKeyId"],
+                       aws_secret_access_key=mc["SecretAccessKey"], aws_session_token=mc["SessionToken"])
+    org.create_organization(FeatureSet="ALL")
+    root = org.list_roots()["Roots"][0]["Id"]
+    ou = org.create_organizational_unit(ParentId=root, Name="ou")["OrganizationalUnit"]["Id"]
+    made = [org.create_account(AccountName=f"m{i}", Email=f"m{i}@example.com")["CreateAccountStatus"]["AccountId"] for i in range(45)]
+
+    def listed(op, **kw):
+        out, token = [], None
+        while True:
+            page = getattr(org, op)(MaxResults=20, **({"NextToken": token} if token else {}), **kw)
+            out += [a["Id"] for a in page["Accounts"]]
+            token = page.get("NextToken")
+            if not token:
+                return out
+
+    for moved in made[::2]:
+        org.move_account(AccountId=moved, SourceParentId=root, DestinationParentId=ou)
+    in_ou, in_root, everyone = listed("list_accounts_for_parent", ParentId=ou), listed("list_accounts_for_parent", ParentId=root), listed("list_accounts")
+    check("accounts listed per parent", in_ou == made[::2] and sorted(in_root + in_ou) == sorted(everyone) and len(everyone) == 46, (len(in_ou), len(in_root), len(everyone)))
+    org.move_account(AccountId=made[0], SourceParentId=ou, DestinationParentId=root)
+    check("a moved account is listed under its new parent", made[0] not in listed("list_accounts_for_parent", ParentId=ou)
+          and made[0] in listed("list_accounts_for_parent", ParentId=root))
 finally:
     proc.kill()
 print(f"rig self-test: {passed} passed, {failed} failed")
