@@ -43,7 +43,7 @@ What it adds, inside the moto process (see ../../../shared/EMULATOR-FACTS.md for
 - A latency model for benchmarks: POST /_rig/latency {"per_call_ms", "report_ms"}: every AWS call
   waits per_call_ms before it is answered (a modelled round trip; the rig's own API does not), and
   an account's first GenerateCredentialReport starts a generation that answers STARTED for
-  report_ms (IAM generating the report) before moto's answer is given. {"per_call_ms": 0,
+  report_ms (IAM generating the report), then COMPLETE. {"per_call_ms": 0,
   "report_ms": 0} turns it off; "forget_reports": true forgets which accounts generated one.
 """
 
@@ -54,6 +54,7 @@ import os
 import base64
 import io
 import json
+import logging
 import re
 import sys
 import threading
@@ -691,6 +692,10 @@ class Rig:
             if (time.monotonic() - started) * 1000 < latency["report_ms"]:
                 start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(GENERATE_STARTED)))])
                 return [GENERATE_STARTED]
+            # The modelled generation is over: the report exists. (moto would answer its own
+            # STARTED to an account's first call, a second generation the model did not ask for.)
+            from moto.iam.models import iam_backends
+            iam_backends[call.account]["aws"].generate_report()
         fault = take_fault(call)
         if fault and fault.get("hang"):
             held = {"account": call.account, "action": call.action, "event": threading.Event()}
@@ -854,6 +859,8 @@ def main() -> None:
     install_constant_time_send()
     install_remembered_key_accounts()
     app = DomainDispatcherApplication(create_backend_app)
+    # One log line per request is an eighth of the rig's CPU under load (py-spy); errors still show.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = make_server(args.host, args.port, Rig(app), threaded=True)
     os.environ.setdefault("MOTO_PORT", str(server.port))
     if args.exit_with_stdin:

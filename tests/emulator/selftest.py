@@ -1,5 +1,6 @@
 """Self-test of the emulator rig's extensions, with boto3 (installed with moto): backdating, the
-Config store and its queries, LookupEvents (without secrets), email read-back, call counts, faults, the remembered key accounts and the paged account lists.
+Config store and its queries, LookupEvents (without secrets), email read-back, call counts, faults,
+the remembered key accounts and the paged account lists.
 Run by ./test.sh; prints `N passed, 0 failed` and exits non-zero on any failure."""
 
 import json

@@ -4,6 +4,7 @@
 //! the handler did not report in `batchItemFailures`), with the queue, its dead-letter queue and
 //! the state table served by moto.
 
+use std::collections::BTreeMap;
 use std::time::{Duration as StdDuration, Instant};
 
 use aws_config::SdkConfig;
@@ -915,6 +916,23 @@ async fn bench_sweep_through_the_queue() {
             "  calls per account: {:.1} in the account, {:.1} central",
             member as f64 / n as f64,
             central as f64 / n as f64
+        );
+        let per_action = |calls: BTreeMap<String, u64>| {
+            calls
+                .into_iter()
+                .map(|(k, v)| format!("{k} {:.1}", v as f64 / n as f64))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!("    central: {}", per_action(rig.calls(&org.management)));
+        println!(
+            "    in the first account: {}",
+            per_action(
+                rig.calls(&org.members[0])
+                    .into_iter()
+                    .map(|(k, v)| (k, v * n as u64))
+                    .collect()
+            )
         );
         for total in [1_000, 5_000, 10_000] {
             println!(
