@@ -36,10 +36,14 @@ What it adds, inside the moto process (see ../../../shared/EMULATOR-FACTS.md for
   retries). "hang": true holds the call, unexecuted, until POST /_rig/hung/release?account=A (or
   `hang_s`, default 60) and then answers 500 without executing it: a test aborts the caller while
   it waits, which is a process killed at that point. GET /_rig/hung lists the held calls.
-- SQS SendMessage(Batch) in O(1) per message as SQS does (moto rebuilds every queue attribute,
-  counting every message, for each message it accepts: O(queue) per message).
-- Organizations ListAccounts pages in O(page) as AWS does (moto describes and sorts every account
-  on each page, which makes listing 10,000 accounts take minutes of the emulator's own CPU).
+- Costs as AWS has them, where moto's grow with the organization (each found with py-spy on a
+  benchmark; the answers are moto's): SQS SendMessage(Batch) and ReceiveMessage in O(1) per
+  message (moto rebuilds every queue attribute, counting every message, for each one);
+  Organizations ListAccounts and ListAccountsForParent in O(page) (moto describes, filters and
+  sorts every account on each page); the account of an access key found once (moto scans every
+  account's keys, twice a request); a DynamoDB Query of a table's key reads that partition (moto
+  sorts the whole table); moto's list of its services read once (it stats its package directory
+  under a global lock on every request); no werkzeug log line per request.
 - A latency model for benchmarks: POST /_rig/latency {"per_call_ms", "report_ms"}: every AWS call
   waits per_call_ms before it is answered (a modelled round trip; the rig's own API does not), and
   an account's first GenerateCredentialReport starts a generation that answers STARTED for
@@ -821,11 +825,12 @@ def install_remembered_key_accounts() -> None:
     iam.get_account_id_from = get_account_id_from
 
 
-def install_constant_time_send() -> None:
+def install_constant_time_queue() -> None:
     """moto's send_message reads queue.attributes for one flag (ContentBasedDeduplication), and
     that property counts every message of the queue three times: sending N messages is O(N²),
     which makes a 10,000-account dispatch take the emulator's CPU for minutes. While a message is
     being sent, the rig answers that one flag directly; everywhere else the attributes are moto's."""
+    from moto.core.utils import unix_time
     from moto.sqs.models import Queue, SQSBackend
 
     sending = threading.local()
@@ -848,6 +853,61 @@ def install_constant_time_send() -> None:
     Queue.attributes = property(attributes)
     SQSBackend.send_message = send_message
 
+    def retained(self, queue_name: str, message) -> bool:
+        # moto reads MessageRetentionPeriod through the same O(queue) attributes for every message
+        # a ReceiveMessage looks at; the rig reads the one field.
+        return self.get_queue(queue_name).message_retention_period + message.sent_timestamp / 1000 > unix_time()
+
+    SQSBackend.is_message_valid_based_on_retention_period = retained
+
+
+def install_keyed_queries() -> None:
+    """moto answers a DynamoDB Query on a table's key by sorting every item of the table and
+    filtering them: O(table) per call, the largest share of the rig's CPU in a 500-account sweep
+    once the state table holds every account's records. AWS reads one partition. For a Query of
+    the table itself (not an index), the rig hands moto only the items of the queried partition
+    key; moto's own conditions, paging and filters then run as before."""
+    import inspect
+
+    from moto.dynamodb.models.table import Table
+
+    query, every_item = Table.query, Table.all_items
+    signature = inspect.signature(query)
+    partition = threading.local()
+
+    def all_items(self):
+        key = getattr(partition, "key", None)
+        if key is None:
+            return every_item(self)
+        items = self.items.get(key)
+        if items is None:
+            return []
+        items = list(items.values()) if self.range_key_attr else [items]
+        return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+
+    def keyed_query(self, *args, **kwargs):
+        bound = signature.bind(self, *args, **kwargs).arguments
+        if bound.get("index_name") or bound.get("hash_key") is None:
+            return query(self, *args, **kwargs)
+        partition.key = bound["hash_key"]
+        try:
+            return query(self, *args, **kwargs)
+        finally:
+            partition.key = None
+
+    Table.all_items = all_items
+    Table.query = keyed_query
+
+
+def install_listed_services() -> None:
+    """moto decides which service a request is for under one lock, and on the way lists its own
+    package directory (a stat per service) for every request: the rig's requests queue on that
+    lock. The directory does not change while the rig runs, so the rig lists it once."""
+    import moto.backends
+
+    services = tuple(moto.backends.list_of_moto_modules())
+    moto.backends.list_of_moto_modules = lambda: services
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -856,8 +916,10 @@ def main() -> None:
     parser.add_argument("--exit-with-stdin", action="store_true", help="exit when stdin closes (the test process ended)")
     args = parser.parse_args()
     install_paged_account_lists()
-    install_constant_time_send()
+    install_constant_time_queue()
     install_remembered_key_accounts()
+    install_keyed_queries()
+    install_listed_services()
     app = DomainDispatcherApplication(create_backend_app)
     # One log line per request is an eighth of the rig's CPU under load (py-spy); errors still show.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -205,6 +205,25 @@ try:
     org.move_account(AccountId=made[0], SourceParentId=ou, DestinationParentId=root)
     check("a moved account is listed under its new parent", made[0] not in listed("list_accounts_for_parent", ParentId=ou)
           and made[0] in listed("list_accounts_for_parent", ParentId=root))
+    # A Query of the table's key reads that partition only, with moto's conditions and paging.
+    ddb = boto3.client("dynamodb", **kw)
+    ddb.create_table(TableName="kq", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+    for pk in ("a", "b", "c"):
+        for sk in ("x#2", "x#1", "y#1"):
+            ddb.put_item(TableName="kq", Item={"pk": {"S": pk}, "sk": {"S": sk}})
+    got, start = [], None
+    while True:
+        page = ddb.query(TableName="kq", KeyConditionExpression="pk = :p AND begins_with(sk, :s)", Limit=1,
+                         ExpressionAttributeValues={":p": {"S": "b"}, ":s": {"S": "x#"}}, **({"ExclusiveStartKey": start} if start else {}))
+        got += [(i["pk"]["S"], i["sk"]["S"]) for i in page["Items"]]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            break
+    check("a keyed query reads its partition in order, paged", got == [("b", "x#1"), ("b", "x#2")], got)
+    none = ddb.query(TableName="kq", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "z"}})
+    check("a keyed query of an empty partition", none["Items"] == [] and ddb.scan(TableName="kq")["Count"] == 9, none)
 finally:
     proc.kill()
 print(f"rig self-test: {passed} passed, {failed} failed")
