@@ -943,8 +943,9 @@ async fn bench_sweep_through_the_queue() {
     }
 }
 
-/// Dispatching 10,000 accounts (`BENCH_DISPATCH_ACCOUNTS`) with the latency model: one paged
-/// ListAccounts (20 a page) and SendMessageBatch (10 a call, 16 at once). Run:
+/// Dispatching 10,000 accounts (`BENCH_DISPATCH_ACCOUNTS`, over `BENCH_OUS` OUs) with the latency
+/// model: the per-parent listing (20 a page, 8 parents at once), beside the paged ListAccounts for
+/// comparison, and SendMessageBatch (10 a call, 16 at once). Run:
 /// `cargo test --test it bench_dispatch -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "a benchmark: cargo test --test it bench_dispatch -- --ignored --nocapture"]
