@@ -13,8 +13,11 @@ use std::collections::{BTreeMap, HashMap};
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Put, ReturnValue, TransactWriteItem,
+};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, Utc};
@@ -43,6 +46,18 @@ impl Item {
             .get(TTL_ATTRIBUTE)
             .and_then(|s| DateTime::from_timestamp(*s, 0))
     }
+}
+
+/// The item that must still be held for a guarded write (a lease): where it is, and the body its
+/// holder wrote there.
+#[derive(Debug, Clone, Copy)]
+pub struct Guard<'a> {
+    /// Its partition key.
+    pub pk: &'a str,
+    /// Its sort key.
+    pub sk: &'a str,
+    /// The holder's body.
+    pub holder: &'a str,
 }
 
 /// The table, through one client.
@@ -188,6 +203,58 @@ impl StateTable {
             .await;
         conditional("PutItem", res, |e| {
             matches!(e, PutItemError::ConditionalCheckFailedException(_))
+        })
+    }
+
+    /// Puts `body` at `(pk, sk)`, replacing what was there, only while `guard` is held: its item
+    /// still has the holder's body and has not expired before `now`. One TransactWriteItems (a
+    /// ConditionCheck on the guard and the Put, all or nothing; IAM authorizes it as
+    /// `dynamodb:ConditionCheckItem` and `dynamodb:PutItem`, docs.aws.amazon.com/amazondynamodb/
+    /// latest/developerguide/transaction-apis-iam.html). `false` when the guard no longer holds:
+    /// a writer whose lease was taken over (or lapsed) cannot overwrite what the new holder wrote,
+    /// whatever the clocks say.
+    pub async fn put_guarded(
+        &self,
+        pk: &str,
+        sk: &str,
+        body: &str,
+        expires: DateTime<Utc>,
+        guard: &Guard<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.name)
+            .set_key(Some(self.key(guard.pk, guard.sk)))
+            .condition_expression("#b = :holder AND #exp >= :now")
+            .expression_attribute_names("#b", BODY)
+            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+            .expression_attribute_values(":holder", s(guard.holder))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .build()
+            .expect("the table, key and condition are set");
+        let put = Put::builder()
+            .table_name(&self.name)
+            .item("pk", s(pk))
+            .item("sk", s(sk))
+            .item(BODY, s(body))
+            .item(TTL_ATTRIBUTE, n(expires.timestamp()))
+            .build()
+            .expect("the table and item are set");
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().condition_check(check).build())
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .send()
+            .await;
+        // Only the guard carries a condition: a cancellation for ConditionalCheckFailed is the
+        // guard's. Any other cancellation (a conflicting transaction) is an error to retry.
+        conditional("TransactWriteItems", res, |e| match e {
+            TransactWriteItemsError::TransactionCanceledException(c) => c
+                .cancellation_reasons()
+                .iter()
+                .any(|r| r.code() == Some("ConditionalCheckFailed")),
+            _ => false,
         })
     }
 
@@ -529,5 +596,72 @@ impl Runs<'_> {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+    use aws_sdk_dynamodb::types::CancellationReason;
+    use aws_sdk_dynamodb::Client;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    fn cancelled(codes: &[Option<&str>]) -> TransactWriteItemsError {
+        let reasons = codes
+            .iter()
+            .map(|c| {
+                CancellationReason::builder()
+                    .set_code(c.map(String::from))
+                    .build()
+            })
+            .collect();
+        TransactWriteItemsError::TransactionCanceledException(
+            TransactionCanceledException::builder()
+                .set_cancellation_reasons(Some(reasons))
+                .message("Transaction cancelled")
+                .build(),
+        )
+    }
+
+    async fn guarded_put(codes: &'static [Option<&'static str>]) -> Result<bool> {
+        let transact = mock!(Client::transact_write_items)
+            .match_requests(|r| {
+                let items = r.transact_items();
+                items.len() == 2
+                    && items[0].condition_check().is_some_and(|c| {
+                        c.key().get("pk") == Some(&s("lease#1"))
+                            && c.key().get("sk") == Some(&s("u"))
+                    })
+                    && items[1]
+                        .put()
+                        .is_some_and(|p| p.item().get("pk") == Some(&s("records#1")))
+            })
+            .then_error(move || cancelled(codes));
+        let table = StateTable {
+            client: mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&transact]),
+            name: "t".into(),
+        };
+        let guard = Guard {
+            pk: "lease#1",
+            sk: "u",
+            holder: "kg-1",
+        };
+        table
+            .put_guarded("records#1", "u", "{}", Utc::now(), &guard, Utc::now())
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_guard_that_no_longer_holds_is_a_refusal() {
+        let refused = guarded_put(&[Some("ConditionalCheckFailed"), Some("None")]).await;
+        assert!(matches!(refused, Ok(false)), "{refused:?}");
+    }
+
+    #[tokio::test]
+    async fn a_conflicting_transaction_is_an_error_not_a_refusal() {
+        let conflict = guarded_put(&[Some("TransactionConflict"), Some("None")]).await;
+        let err = conflict.unwrap_err().to_string();
+        assert!(err.contains("TransactWriteItems"), "{err}");
     }
 }

@@ -9,11 +9,16 @@
 //! whose holder died lapses and is taken over; the taker repairs what the holder left (the
 //! rotation mark in keyguard's records says what) before anything else. Times are the callers'
 //! wall clocks (NTP-synchronised on Lambda); the allowance covers a little skew.
+//!
+//! keyguard's records of the user are written only through [`Lease::put`], a write fenced by the
+//! lease in one DynamoDB transaction: a holder that overran its lease (a paused process, a clock
+//! off by more than the allowance) cannot overwrite what the run that took over wrote, and it
+//! stops at that write with [`Error::LeaseLost`].
 
 use chrono::{DateTime, Utc};
-use keyguard_aws::state::StateTable;
+use keyguard_aws::state::{Guard, StateTable};
 
-use crate::{Remediator, Result};
+use crate::{Error, Remediator, Result};
 
 fn pk(account: &str) -> String {
     format!("lease#{account}")
@@ -54,6 +59,45 @@ impl Lease {
     /// The holder's id (the attempt id of a rotation mark it sets).
     pub fn holder(&self) -> &str {
         &self.holder
+    }
+
+    /// The account of the leased user.
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// The leased user.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// Writes `body` at `(pk, sk)` only while this lease is still ours (see
+    /// [`StateTable::put_guarded`]); [`Error::LeaseLost`] when it was taken over or lapsed, and
+    /// then nothing is written.
+    pub async fn put(
+        &self,
+        table: &StateTable,
+        (pk_, sk): (&str, &str),
+        body: &str,
+        expires: DateTime<Utc>,
+    ) -> Result<()> {
+        let lease_pk = pk(&self.account);
+        let guard = Guard {
+            pk: &lease_pk,
+            sk: &self.user,
+            holder: &self.holder,
+        };
+        if table
+            .put_guarded(pk_, sk, body, expires, &guard, Utc::now())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::LeaseLost(format!(
+                "{}: this run's lease lapsed or was taken over by another run; it writes nothing more to the user",
+                self.user
+            )))
+        }
     }
 }
 

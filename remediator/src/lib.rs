@@ -82,6 +82,10 @@ pub enum Error {
     /// A new key's secret could not be stored (what happened to the key is in the message).
     #[error("secret not stored: {0}")]
     SecretNotStored(String),
+    /// The run's lease on a user lapsed or was taken over before a write to keyguard's records;
+    /// nothing was written, and the run leaves the user to the lease's holder.
+    #[error("lease lost: {0}")]
+    LeaseLost(String),
     /// A bug: something that cannot fail did.
     #[error("internal error: {0}")]
     Internal(String),
@@ -110,6 +114,7 @@ impl Error {
             Error::Refused(_) => "Refused",
             Error::NotFound(_) => "NotFound",
             Error::SecretNotStored(_) => "SecretNotStored",
+            Error::LeaseLost(_) => "LeaseLost",
             Error::Internal(_) => "Internal",
             Error::ActionsFailed { .. } => "ActionsFailed",
         }

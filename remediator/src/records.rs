@@ -15,6 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 use keyguard_aws::state::StateTable;
 use keyguard_core::Records;
 
+use crate::lease::Lease;
 use crate::{Error, Result};
 
 /// How long a record outlives its last write.
@@ -49,16 +50,16 @@ pub async fn read_account(table: &StateTable, account: &str) -> Result<BTreeMap<
     Ok(out)
 }
 
-/// Replaces the records of one user.
+/// Replaces the records of the user `lease` holds, only while it holds it ([`Lease::put`]).
 pub async fn write(
     table: &StateTable,
-    account: &str,
-    user: &str,
+    lease: &Lease,
     records: &Records,
     now: DateTime<Utc>,
 ) -> Result<()> {
     let body = serde_json::to_string(records).expect("a map of strings serializes");
     let expires = now.max(Utc::now()) + Duration::days(RECORD_DAYS);
-    table.put(&pk(account), user, &body, expires).await?;
-    Ok(())
+    lease
+        .put(table, (&pk(lease.account()), lease.user()), &body, expires)
+        .await
 }

@@ -50,7 +50,7 @@ pub async fn restore(
         }
         _ => None,
     };
-    let done = restore_held(r, account, user_name, key_id, dry_run, now).await;
+    let done = restore_held(r, lease.as_ref(), account, user_name, key_id, dry_run, now).await;
     if let (Some(table), Some(lease)) = (&r.state, &lease) {
         let _ = lease::release(table, lease).await; // it lapses on its own otherwise
     }
@@ -59,6 +59,7 @@ pub async fn restore(
 
 async fn restore_held(
     r: &Remediator,
+    lease: Option<&lease::Lease>,
     account: &str,
     user_name: &str,
     key_id: &str,
@@ -97,9 +98,12 @@ async fn restore_held(
         let restored_key = format!("{RESTORED_TAG_PREFIX}{key_id}");
         let disabled_key = format!("{DISABLED_TAG_PREFIX}{key_id}");
         if let (Some(table), Some(mut kept)) = (&r.state, kept) {
+            let lease = lease.ok_or_else(|| {
+                Error::Internal("keyguard's records are written only under the user's lease".into())
+            })?;
             kept.remove(&disabled_key);
             kept.insert(restored_key.clone(), now.to_rfc3339());
-            records::write(table, account, user_name, &kept, now).await?;
+            records::write(table, lease, &kept, now).await?;
         }
         iam::set_key_status(&client, user_name, key_id, KeyStatus::Active).await?;
         let restored = [(restored_key, now.to_rfc3339())];

@@ -212,7 +212,7 @@ impl Ctx<'_> {
         let mut next = kept.clone();
         keyguard_core::records::apply_changes(&mut next, &tags.set, &tags.unset);
         if &next != kept {
-            records::write(table, &self.account.id, &w.user.name, &next, self.now).await?;
+            records::write(table, held(w)?, &next, self.now).await?;
             w.kept = Some(next);
         }
         Ok(())
@@ -850,7 +850,7 @@ impl Ctx<'_> {
         if let (Some(table), Some(kept)) = (&self.r.state, &w.kept) {
             let mut next = kept.clone();
             keyguard_core::records::apply_changes(&mut next, &set, []);
-            records::write(table, &self.account.id, &w.user.name, &next, self.now).await?;
+            records::write(table, held(w)?, &next, self.now).await?;
             w.kept = Some(next);
         }
         match iam::tag_user(&self.iam, &w.user.name, &set).await {
@@ -1026,6 +1026,14 @@ fn announce_follow_ups(p: &Plan, key_id: &str, open: &mut BTreeSet<String>) {
             open.insert(warning_mark(step, a.due));
         }
     }
+}
+
+/// The lease a write to `w`'s records goes under (taken by `open` whenever the table is used
+/// for writes).
+fn held(w: &Work) -> Result<&Lease> {
+    w.lease.as_ref().ok_or_else(|| {
+        Error::Internal("keyguard's records are written only under the user's lease".into())
+    })
 }
 
 fn join(marks: &BTreeSet<String>) -> String {

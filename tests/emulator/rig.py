@@ -35,7 +35,9 @@ What it adds, inside the moto process (see ../../../shared/EMULATOR-FACTS.md for
   out and then answers 500 `error` instead of its answer (a response lost on the way: the SDK
   retries). "hang": true holds the call, unexecuted, until POST /_rig/hung/release?account=A (or
   `hang_s`, default 60) and then answers 500 without executing it: a test aborts the caller while
-  it waits, which is a process killed at that point. GET /_rig/hung lists the held calls.
+  it waits, which is a process killed at that point. With "resume": true the held call is
+  carried out as usual once released instead (a caller paused mid-call, as a process stopped by
+  its host). GET /_rig/hung lists the held calls.
 - Costs as AWS has them, where moto's grow with the organization (each found with py-spy on a
   benchmark; the answers are moto's): SQS SendMessage(Batch) and ReceiveMessage in O(1) per
   message (moto rebuilds every queue attribute, counting every message, for each one);
@@ -709,7 +711,9 @@ class Rig:
             with lock:
                 if held in hung:
                     hung.remove(held)
-            return error_response(start_response, call, 500, fault["error"], "interrupted by the rig")
+            if not fault.get("resume"):
+                return error_response(start_response, call, 500, fault["error"], "interrupted by the rig")
+            fault = None
         if secret_marked_for_deletion(call):
             return error_response(start_response, call, 400, "InvalidRequestException",
                                   "You can't perform this operation on the secret because it was marked for deletion.")

@@ -170,6 +170,18 @@ try:
     rig(f"/_rig/hung/release?account={acct}", {})
     t.join(5)
     check("held call answered 500 unexecuted", result.get("status") == 500 and len(iam.list_access_keys(UserName="dropped")["AccessKeyMetadata"]) == 2, result)
+    rig("/_rig/faults", {"account": acct, "action": "CreateUser", "error": "Interrupted", "hang": True, "resume": True})
+    paused = {}
+    t = threading.Thread(target=lambda: paused.update(one.create_user(UserName="paused-2")["User"]))
+    t.start()
+    for _ in range(200):
+        if rig(f"/_rig/hung?account={acct}"):
+            break
+        time.sleep(0.01)
+    not_yet = [u["UserName"] for u in iam.list_users()["Users"] if u["UserName"] == "paused-2"]
+    rig(f"/_rig/hung/release?account={acct}", {})
+    t.join(5)
+    check("paused call carried out once released", not not_yet and paused.get("UserName") == "paused-2", (not_yet, paused))
     # The rig remembers which account a key belongs to; a deleted key must not keep its account.
     iam.create_user(UserName="remembered")
     rk = iam.create_access_key(UserName="remembered")["AccessKey"]

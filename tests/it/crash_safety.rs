@@ -9,10 +9,13 @@ use aws_config::SdkConfig;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use keyguard_aws::state::StateTable;
 use keyguard_core::{Account, ROTATING_TAG};
+use remediator::lease::{self, Taken};
+use remediator::records;
 use remediator::{run_account, ActionKind, Forced, Mode, Outcome, Remediator, Selection};
 
 use crate::remediator::{
-    keys_of, member_account, record_disabled, remediator, spec, stored_key, tag, user_tags, TABLE,
+    keys_of, member_account, record, record_disabled, remediator, spec, stored_key, tag, user_tags,
+    TABLE,
 };
 use crate::support::{seed, Org, Rig};
 
@@ -115,8 +118,9 @@ async fn a_rotation_killed_at_every_point_is_repaired_by_the_next_run() {
         ("after CreateAccessKey", "CreateSecret", 0, false),
         ("after CreateSecret", "PutResourcePolicy", 0, false),
         ("after PutResourcePolicy", "PutSecretValue", 0, false),
-        // The lease and the mark were PutItems 1 and 2; the 3rd writes the records without it.
-        ("after PutSecretValue", "PutItem", 2, true),
+        // The mark was the first write to the records (a transaction fenced by the lease); the
+        // second writes them without it.
+        ("after PutSecretValue", "TransactWriteItems", 1, true),
         (
             "before the mark's mirror tag is removed",
             "UntagUser",
@@ -182,7 +186,7 @@ async fn a_rotation_killed_at_every_point_is_repaired_by_the_next_run() {
             let rotated = next.actions.iter().any(|a| a.action == ActionKind::Rotate);
             // Before the value was stored the key is a leftover (deleted, then a new rotation);
             // after, the rotation stands.
-            let stored_before = matches!(call, "PutItem" | "UntagUser");
+            let stored_before = matches!(call, "TransactWriteItems" | "UntagUser");
             assert_eq!(
                 (repaired, rotated),
                 if stored_before {
@@ -483,6 +487,111 @@ async fn writes_without_a_lease_are_refused() {
         "{report:#?}"
     );
     assert_eq!(keys_of(&cfg).await[USER].len(), 1, "nothing written");
+}
+
+/// keyguard's records are written only while the writer's lease holds: not once it lapsed, and
+/// not after another run took it over, whose records stay as it wrote them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_records_write_under_a_lost_lease_is_refused() {
+    let org = Org::new(1).await;
+    crate::scale::create_table(&org.config, TABLE).await;
+    let table = StateTable::new(&org.config, TABLE);
+    let mut r = remediator(&org, false).await;
+    r.lease_ttl = StdDuration::from_secs(2);
+    let account = &org.members[0];
+    let records = |v: &str| BTreeMap::from([("keyguard-probe".to_string(), v.to_string())]);
+    let take = |holder: &'static str| {
+        let (r, table) = (&r, &table);
+        async move {
+            match lease::take(r, table, account, USER, holder).await.unwrap() {
+                Taken::Held(l) => l,
+                Taken::Busy { .. } => panic!("{holder}: the lease is busy"),
+            }
+        }
+    };
+    let first = take("first").await;
+    records::write(&table, &first, &records("first"), Utc::now())
+        .await
+        .unwrap();
+    tokio::time::sleep(StdDuration::from_secs(3)).await;
+    let lapsed = records::write(&table, &first, &records("late"), Utc::now()).await;
+    assert!(
+        matches!(&lapsed, Err(e) if e.error_type() == "LeaseLost"),
+        "{lapsed:?}"
+    );
+    let second = take("second").await;
+    records::write(&table, &second, &records("second"), Utc::now())
+        .await
+        .unwrap();
+    let stale = records::write(&table, &first, &records("stale"), Utc::now()).await;
+    assert!(
+        matches!(&stale, Err(e) if e.error_type() == "LeaseLost"),
+        "{stale:?}"
+    );
+    assert_eq!(records_of(&org, account, USER).await, records("second"));
+}
+
+/// A run paused in the middle of a rotation (its host stopped it) past its lease: another run
+/// takes the lease over and finishes the user; an operator then records something. When the
+/// paused run resumes, its write of keyguard's records (made from what it read before the pause)
+/// is refused, so nothing the other run or the operator recorded is lost, and the paused run
+/// reports the lost lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_paused_past_its_lease_overwrites_nothing() {
+    let rig = Rig::get();
+    let now = Utc::now().trunc_subsecs(0);
+    let (org, cfg, account, old) = due_user(now).await;
+    let mut r = remediator(&org, false).await;
+    r.lease_ttl = StdDuration::from_secs(3);
+    // The rotation's second write to the records (after PutSecretValue; the first was the mark).
+    rig.pause(&org.management, "TransactWriteItems", 1);
+    let paused = {
+        let (r, account) = (r.clone(), account.clone());
+        tokio::spawn(async move {
+            run_account(
+                &r,
+                account,
+                &Selection::Name(USER.into()),
+                &Forced::No,
+                Mode::Auto,
+                now,
+            )
+            .await
+        })
+    };
+    assert_eq!(rig.held(&org.management).await, "TransactWriteItems");
+    tokio::time::sleep(StdDuration::from_secs(4)).await; // its lease lapses
+    let other = run_account(
+        &remediator(&org, false).await,
+        account.clone(),
+        &Selection::All,
+        &Forced::No,
+        Mode::Auto,
+        Utc::now(),
+    )
+    .await;
+    assert_eq!(other.failures(), 0, "{other:#?}");
+    record(
+        &org,
+        &cfg,
+        &account.id,
+        USER,
+        "keyguard-operator-note",
+        "kept",
+    )
+    .await;
+    let before = records_of(&org, &account.id, USER).await;
+    rig.release(&org.management);
+    let resumed = paused.await.unwrap();
+    assert!(
+        resumed
+            .actions
+            .iter()
+            .any(|a| a.outcome == Outcome::Failed && a.why.contains("lease")),
+        "{resumed:#?}"
+    );
+    assert_eq!(records_of(&org, &account.id, USER).await, before);
+    assert_sound(&org, &cfg, &account.id, USER, &old, "paused past its lease").await;
 }
 
 /// A person re-enables a key between the run's plan (delete: Inactive past its grace) and the

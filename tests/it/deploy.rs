@@ -334,13 +334,20 @@ const ON_BEHALF: &[(&str, &str, &str)] = &[
 const NEEDS_NO_PERMISSION: &[&str] = &["sts:GetCallerIdentity"];
 
 /// The IAM action of a call the rig logged (`service:Action` by the request's signing name).
-fn iam_action(call: &str) -> String {
+fn iam_actions(call: &str) -> Vec<String> {
     match call {
         // S3's ListObjectsV2 is authorized as s3:ListBucket; SESv2's SendEmail as ses:SendEmail.
-        "s3:ListObjectsV2" => "s3:ListBucket".into(),
+        "s3:ListObjectsV2" => vec!["s3:ListBucket".into()],
         // Batch calls are authorized as their single-message action.
-        "sqs:SendMessageBatch" => "sqs:SendMessage".into(),
-        other => other.to_string(),
+        "sqs:SendMessageBatch" => vec!["sqs:SendMessage".into()],
+        // A transaction is authorized per item (docs.aws.amazon.com/amazondynamodb/latest/
+        // developerguide/transaction-apis-iam.html); keyguard's one transaction is a lease's
+        // ConditionCheck and a Put of the records (keyguard_aws::state::StateTable::put_guarded).
+        "dynamodb:TransactWriteItems" => vec![
+            "dynamodb:ConditionCheckItem".into(),
+            "dynamodb:PutItem".into(),
+        ],
+        other => vec![other.to_string()],
     }
 }
 
@@ -560,7 +567,7 @@ fn observed_calls() -> BTreeMap<String, BTreeSet<String>> {
             }
             out.entry(v["role"].as_str().unwrap().to_string())
                 .or_default()
-                .insert(iam_action(action));
+                .extend(iam_actions(action));
         }
     }
     out

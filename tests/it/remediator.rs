@@ -15,6 +15,7 @@ use keyguard_aws::sdk::{Caller, RoleSpec};
 use keyguard_aws::secrets::secret_name;
 use keyguard_aws::state::StateTable;
 use keyguard_core::{Account, Settings, ROTATING_TAG};
+use remediator::lease::Taken;
 use remediator::{
     run_account, sweep, ActionKind, Forced, Mode, NoticeConfig, Outcome, Remediator, Selection,
     Summary,
@@ -159,9 +160,18 @@ pub async fn record(org: &Org, cfg: &SdkConfig, account: &str, user: &str, key: 
         .await
         .unwrap();
     kept.insert(key.to_string(), value.to_string());
-    remediator::records::write(&table, account, user, &kept, Utc::now())
+    let r = remediator(org, false).await;
+    let holder = remediator::lease::holder_id();
+    let Taken::Held(lease) = remediator::lease::take(&r, &table, account, user, &holder)
+        .await
+        .unwrap()
+    else {
+        panic!("{user}: the lease is busy")
+    };
+    remediator::records::write(&table, &lease, &kept, Utc::now())
         .await
         .unwrap();
+    remediator::lease::release(&table, &lease).await.unwrap();
     tag(cfg, user, key, value).await;
 }
 

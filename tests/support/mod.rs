@@ -222,6 +222,15 @@ impl Rig {
         }));
     }
 
+    /// Like [`Rig::hang`], but the held call is carried out as usual once released: the caller
+    /// was paused in the middle of the call, not killed.
+    pub fn pause(&self, account: &str, action: &str, skip: u32) {
+        self.fault_json(json!({
+            "account": account, "action": action, "error": "InterruptedByRig",
+            "hang": true, "resume": true, "skip": skip,
+        }));
+    }
+
     /// Waits until a call of `account` is held by a [`Rig::hang`] fault; its action.
     pub async fn held(&self, account: &str) -> String {
         for _ in 0..3000 {
@@ -234,7 +243,8 @@ impl Rig {
         panic!("no call of {account} was held within 30 s");
     }
 
-    /// Lets the calls held for `account` answer (500, unexecuted).
+    /// Lets the calls held for `account` answer (500, unexecuted; or carried out after a
+    /// [`Rig::pause`]).
     pub fn release(&self, account: &str) {
         self.post_json(&format!("/_rig/hung/release?account={account}"), json!({}));
     }
