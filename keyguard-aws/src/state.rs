@@ -258,6 +258,34 @@ impl StateTable {
         })
     }
 
+    /// True when `(pk, sk)` still has `body` and has not expired before `now`: a conditional
+    /// UpdateItem that rewrites the body unchanged (a lease confirmed by its holder, strongly
+    /// consistent because it is a write).
+    pub async fn still_held(
+        &self,
+        pk: &str,
+        sk: &str,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(self.key(pk, sk)))
+            .update_expression("SET #b = :b")
+            .condition_expression("#b = :b AND #exp >= :now")
+            .expression_attribute_names("#b", BODY)
+            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+            .expression_attribute_values(":b", s(body))
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .send()
+            .await;
+        conditional("UpdateItem", res, |e| {
+            matches!(e, UpdateItemError::ConditionalCheckFailedException(_))
+        })
+    }
+
     /// Deletes `(pk, sk)` when its body is still `body` (releasing what one wrote, never what
     /// another wrote since). `false` when it was not.
     pub async fn delete_if(&self, pk: &str, sk: &str, body: &str) -> Result<bool> {

@@ -71,6 +71,27 @@ impl Lease {
         &self.user
     }
 
+    /// Checks with the table that this lease is still ours (one conditional write);
+    /// [`Error::LeaseLost`] when it lapsed or was taken over. For a step that cannot be fenced
+    /// itself (storing a new key's secret): it narrows a paused run's window to this call.
+    pub async fn confirm(&self, table: &StateTable) -> Result<()> {
+        if table
+            .still_held(&pk(&self.account), &self.user, &self.holder, Utc::now())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(self.lost())
+        }
+    }
+
+    fn lost(&self) -> Error {
+        Error::LeaseLost(format!(
+            "{}: this run's lease lapsed or was taken over by another run; it writes nothing more to the user",
+            self.user
+        ))
+    }
+
     /// Writes `body` at `(pk, sk)` only while this lease is still ours (see
     /// [`StateTable::put_guarded`]); [`Error::LeaseLost`] when it was taken over or lapsed, and
     /// then nothing is written.
@@ -93,10 +114,7 @@ impl Lease {
         {
             Ok(())
         } else {
-            Err(Error::LeaseLost(format!(
-                "{}: this run's lease lapsed or was taken over by another run; it writes nothing more to the user",
-                self.user
-            )))
+            Err(self.lost())
         }
     }
 }

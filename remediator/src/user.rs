@@ -8,6 +8,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use keyguard_aws::iam;
 use keyguard_aws::inventory::{read_keys_live, with_key_ids};
 use keyguard_aws::secrets::{self, SecretTarget};
+use keyguard_aws::state::StateTable;
 use keyguard_core::{
     forced_rotation, leftovers, mask_key_id, plan, stale_tags, warned, warning_mark, warning_marks,
     with_records, AccessKey, Account, Action, KeyStatus, Plan, PlannedAction, Records,
@@ -55,6 +56,9 @@ pub(crate) struct Work {
     pub(crate) deferred: bool,
     /// The user's lease while this run holds it.
     pub(crate) lease: Option<Lease>,
+    /// The lease was found lapsed or taken over at a fenced write: the run writes nothing more
+    /// to the user (no step, no record, no mirror tag).
+    pub(crate) lost: bool,
     /// keyguard's records as last read from or written to the state table (`None` without one).
     pub(crate) kept: Option<Records>,
     /// The record-like tags the user carries (the mirror, or whatever a person wrote there).
@@ -118,6 +122,7 @@ impl Ctx<'_> {
             secret_name: None,
             deferred: false,
             lease: None,
+            lost: false,
             kept: None,
             mirrored: None,
             leaked: false,
@@ -137,11 +142,16 @@ impl Ctx<'_> {
         if let Err(e) = self.user_steps(&mut w, &mut tags, slots, forced).await {
             w.record("", ActionKind::Examine, Outcome::Failed, now, e.to_string());
         }
-        if let Err(e) = self.write_records(&mut w, &tags).await {
-            w.record("", ActionKind::Tag, Outcome::Failed, now, e.to_string());
+        if !w.lost {
+            if let Err(e) = self.write_records(&mut w, &tags).await {
+                w.record("", ActionKind::Tag, Outcome::Failed, now, e.to_string());
+            }
         }
-        if let Err(e) = self.write_mirror(&w, &tags).await {
-            w.record("", ActionKind::Tag, Outcome::Failed, now, e.to_string());
+        // A lost lease's records were not written: neither is their mirror.
+        if !w.lost {
+            if let Err(e) = self.write_mirror(&w, &tags).await {
+                w.record("", ActionKind::Tag, Outcome::Failed, now, e.to_string());
+            }
         }
         if let (Some(table), Some(lease)) = (&self.r.state, w.lease.take()) {
             if let Err(e) = lease::release(table, &lease).await {
@@ -198,7 +208,16 @@ impl Ctx<'_> {
 
     /// True while the user's lease (if one is needed) lets a step start.
     fn may_write(&self, w: &Work) -> bool {
-        self.dry_run || w.lease.as_ref().is_none_or(|l| l.writable())
+        self.dry_run || (!w.lost && w.lease.as_ref().is_none_or(|l| l.writable()))
+    }
+
+    /// Replaces keyguard's records of the user with `next`, fenced by the lease; a refusal
+    /// ([`Error::LeaseLost`]) marks the work lost.
+    async fn put_records(&self, table: &StateTable, w: &mut Work, next: Records) -> Result<()> {
+        let written = records::write(table, held(w)?, &next, self.now).await;
+        lost_on(w, written)?;
+        w.kept = Some(next);
+        Ok(())
     }
 
     /// Writes keyguard's records (the table) with `tags` applied, when they changed.
@@ -212,8 +231,7 @@ impl Ctx<'_> {
         let mut next = kept.clone();
         keyguard_core::records::apply_changes(&mut next, &tags.set, &tags.unset);
         if &next != kept {
-            records::write(table, held(w)?, &next, self.now).await?;
-            w.kept = Some(next);
+            self.put_records(table, w, next).await?;
         }
         Ok(())
     }
@@ -345,10 +363,13 @@ impl Ctx<'_> {
         for a in &due {
             let ok = self.step(w, tags, &mut keys, &p, a, &mut open).await;
             // Later steps of this user depend on this one; a leaked key is disabled anyway.
-            let leak_goes_on = w.leaked && a.action == Action::Rotate;
+            let leak_goes_on = w.leaked && a.action == Action::Rotate && !w.lost;
             if !(ok || leak_goes_on) {
                 break;
             }
+        }
+        if w.lost {
+            return Ok(()); // the user is the other run's now
         }
 
         // 4. Warnings whose window opened and that were not sent yet.
@@ -850,8 +871,7 @@ impl Ctx<'_> {
         if let (Some(table), Some(kept)) = (&self.r.state, &w.kept) {
             let mut next = kept.clone();
             keyguard_core::records::apply_changes(&mut next, &set, []);
-            records::write(table, held(w)?, &next, self.now).await?;
-            w.kept = Some(next);
+            self.put_records(table, w, next).await?;
         }
         match iam::tag_user(&self.iam, &w.user.name, &set).await {
             Ok(()) => {
@@ -887,7 +907,16 @@ impl Ctx<'_> {
         let created = match iam::create_access_key(&self.iam, &name, self.now).await {
             Ok(c) => c,
             Err(e) => {
-                let found_none = self.after_failed_create(&name, keys, &mark).await;
+                let found_none = self.after_failed_create(w, keys, &mark).await;
+                if w.lost {
+                    return Err((
+                        Error::LeaseLost(format!(
+                            "{name}: CreateAccessKey failed ({e}), and this run's lease lapsed or \
+                             was taken over meanwhile; it leaves the user to that run"
+                        )),
+                        false,
+                    ));
+                }
                 // Only a refusal that no attempt can have got past (access denied, the user gone)
                 // proves nothing was created; any other failure (a lost answer whose retry met the
                 // two-key limit, a timeout, a 5xx) keeps the mark, and the next run repairs from a
@@ -911,8 +940,18 @@ impl Ctx<'_> {
             keyguard_arn: &self.principal,
             kms_key_id: self.r.kms_key_id.as_deref(),
         };
-        let stored =
-            secrets::store(&self.sm, &target, &new_id, &created.secret, created.created).await;
+        // A run paused since the mark may have lost the user meanwhile, and the run that took
+        // over deletes this key as a leftover: the secret must not be overwritten with it.
+        let confirmed = match (&self.r.state, &w.lease) {
+            (Some(table), Some(lease)) if !self.dry_run => lease.confirm(table).await,
+            _ => Ok(()),
+        };
+        let stored = match lost_on(w, confirmed) {
+            Ok(()) => secrets::store(&self.sm, &target, &new_id, &created.secret, created.created)
+                .await
+                .map_err(Error::from),
+            Err(e) => Err(e),
+        };
         drop(created);
         match stored {
             Ok(secret_name) => Ok((new_id, secret_name)),
@@ -940,16 +979,23 @@ impl Ctx<'_> {
     /// After CreateAccessKey failed: lists the keys again, and deletes a key that is new since
     /// `before`, created since the mark and never used (its answer was lost, so nobody has its
     /// secret). True when nothing is left behind.
+    ///
+    /// It deletes only while the lease is still this run's: a run paused inside CreateAccessKey
+    /// past its lease would otherwise take the key of the run that took over (stored, not used
+    /// yet) for its own lost one.
     async fn after_failed_create(
         &self,
-        name: &str,
+        w: &mut Work,
         before: &[AccessKey],
         mark: &RotationMark,
     ) -> bool {
+        let name = w.user.name.clone();
+        let name = name.as_str();
         let Ok(Some(listed)) = keyguard_aws::inventory::list_keys(&self.iam, name).await else {
             return false; // unknown: the mark stays and the next run repairs
         };
         let mut clean = true;
+        let mut confirmed = false;
         for k in listed {
             let known = before
                 .iter()
@@ -958,6 +1004,16 @@ impl Ctx<'_> {
             // theirs; the answer keyguard lost was for a key made after it.
             if known || k.created < mark.at.trunc_subsecs(0) {
                 continue;
+            }
+            if !confirmed {
+                let held = match (&self.r.state, &w.lease) {
+                    (Some(table), Some(lease)) => lease.confirm(table).await,
+                    _ => Ok(()),
+                };
+                if lost_on(w, held).is_err() {
+                    return false;
+                }
+                confirmed = true;
             }
             let unused = matches!(
                 keyguard_aws::inventory::last_used(&self.iam, &k.id).await,
@@ -1026,6 +1082,14 @@ fn announce_follow_ups(p: &Plan, key_id: &str, open: &mut BTreeSet<String>) {
             open.insert(warning_mark(step, a.due));
         }
     }
+}
+
+/// `result`, with the work marked lost when it is [`Error::LeaseLost`].
+fn lost_on<T>(w: &mut Work, result: Result<T>) -> Result<T> {
+    if matches!(result, Err(Error::LeaseLost(_))) {
+        w.lost = true;
+    }
+    result
 }
 
 /// The lease a write to `w`'s records goes under (taken by `open` whenever the table is used

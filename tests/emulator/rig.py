@@ -765,8 +765,8 @@ def install_paged_account_lists() -> None:
     from moto.organizations.models import OrganizationsBackend
 
     def ordered(self) -> tuple[list, dict]:
-        last = self.accounts[-1].id if self.accounts else None
-        key = (len(self.accounts), last, getattr(self, "_rig_moves", 0))
+        last = id(self.accounts[-1]) if self.accounts else None
+        key = (id(self.accounts), len(self.accounts), last, getattr(self, "_rig_moves", 0))
         cached = getattr(self, "_rig_ordered", None)
         if cached is None or cached[0] != key:
             everyone = sorted(self.accounts, key=lambda a: a.create_time)
@@ -842,7 +842,8 @@ def install_constant_time_queue() -> None:
 
     def attributes(self):
         if getattr(sending, "on", False):
-            return {"ContentBasedDeduplication": getattr(self, "content_based_deduplication", "false")}
+            # moto's attributes give the flag as "true"/"false", and send_message compares strings.
+            return {"ContentBasedDeduplication": str(getattr(self, "content_based_deduplication", False)).lower()}
         return full(self)
 
     send = SQSBackend.send_message

@@ -531,67 +531,105 @@ async fn a_records_write_under_a_lost_lease_is_refused() {
     assert_eq!(records_of(&org, account, USER).await, records("second"));
 }
 
-/// A run paused in the middle of a rotation (its host stopped it) past its lease: another run
-/// takes the lease over and finishes the user; an operator then records something. When the
-/// paused run resumes, its write of keyguard's records (made from what it read before the pause)
-/// is refused, so nothing the other run or the operator recorded is lost, and the paused run
-/// reports the lost lease.
+/// A run paused in the middle of a rotation (its host stopped it) past its lease, at each point
+/// where it holds a write: inside CreateAccessKey (carried out only after the other run
+/// finished, so it meets IAM's two-key limit and looks for a lost key), before the new key's
+/// secret is stored (the lease is confirmed first), and at the records' write after the store.
+/// Another run takes the lease over and finishes the user; an operator then records something.
+/// When the paused run resumes, it deletes nothing of the other run's, overwrites neither the
+/// secret nor the records, and reports the lost lease.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_run_paused_past_its_lease_overwrites_nothing() {
-    let rig = Rig::get();
-    let now = Utc::now().trunc_subsecs(0);
-    let (org, cfg, account, old) = due_user(now).await;
-    let mut r = remediator(&org, false).await;
-    r.lease_ttl = StdDuration::from_secs(3);
-    // The rotation's second write to the records (after PutSecretValue; the first was the mark).
-    rig.pause(&org.management, "TransactWriteItems", 1);
-    let paused = {
-        let (r, account) = (r.clone(), account.clone());
-        tokio::spawn(async move {
-            run_account(
-                &r,
-                account,
-                &Selection::Name(USER.into()),
+    // (point, the call paused, matching calls let through first, in the member or central account)
+    let points: [(&str, &str, u32, bool); 3] = [
+        ("inside CreateAccessKey", "CreateAccessKey", 0, false),
+        ("before the secret is stored", "UpdateItem", 0, true),
+        (
+            "at the records' write after the store",
+            "TransactWriteItems",
+            1,
+            true,
+        ),
+    ];
+    let runs = points
+        .iter()
+        .map(|&(point, call, skip, central)| async move {
+            let rig = Rig::get();
+            let now = Utc::now().trunc_subsecs(0);
+            let (org, cfg, account, old) = due_user(now).await;
+            let mut r = remediator(&org, false).await;
+            r.lease_ttl = StdDuration::from_secs(3);
+            let paused_in = if central {
+                org.management.clone()
+            } else {
+                account.id.clone()
+            };
+            rig.pause(&paused_in, call, skip);
+            let paused = {
+                let (r, account) = (r.clone(), account.clone());
+                tokio::spawn(async move {
+                    run_account(
+                        &r,
+                        account,
+                        &Selection::Name(USER.into()),
+                        &Forced::No,
+                        Mode::Auto,
+                        now,
+                    )
+                    .await
+                })
+            };
+            assert_eq!(rig.held(&paused_in).await, call, "{point}");
+            tokio::time::sleep(StdDuration::from_secs(4)).await; // its lease lapses
+            let other = run_account(
+                &remediator(&org, false).await,
+                account.clone(),
+                &Selection::All,
                 &Forced::No,
                 Mode::Auto,
-                now,
+                Utc::now(),
             )
-            .await
-        })
-    };
-    assert_eq!(rig.held(&org.management).await, "TransactWriteItems");
-    tokio::time::sleep(StdDuration::from_secs(4)).await; // its lease lapses
-    let other = run_account(
-        &remediator(&org, false).await,
-        account.clone(),
-        &Selection::All,
-        &Forced::No,
-        Mode::Auto,
-        Utc::now(),
-    )
-    .await;
-    assert_eq!(other.failures(), 0, "{other:#?}");
-    record(
-        &org,
-        &cfg,
-        &account.id,
-        USER,
-        "keyguard-operator-note",
-        "kept",
-    )
-    .await;
-    let before = records_of(&org, &account.id, USER).await;
-    rig.release(&org.management);
-    let resumed = paused.await.unwrap();
-    assert!(
-        resumed
-            .actions
-            .iter()
-            .any(|a| a.outcome == Outcome::Failed && a.why.contains("lease")),
-        "{resumed:#?}"
-    );
-    assert_eq!(records_of(&org, &account.id, USER).await, before);
-    assert_sound(&org, &cfg, &account.id, USER, &old, "paused past its lease").await;
+            .await;
+            assert_eq!(other.failures(), 0, "{point}: {other:#?}");
+            let successor = stored_key(&cfg, &account.id, USER).await;
+            assert!(
+                successor
+                    .as_ref()
+                    .is_some_and(|(id, works)| *id != old && *works),
+                "{point}: the other run stored no usable successor"
+            );
+            record(
+                &org,
+                &cfg,
+                &account.id,
+                USER,
+                "keyguard-operator-note",
+                "kept",
+            )
+            .await;
+            let before = records_of(&org, &account.id, USER).await;
+            rig.release(&paused_in);
+            let resumed = paused.await.unwrap();
+            assert!(
+                resumed
+                    .actions
+                    .iter()
+                    .any(|a| a.outcome == Outcome::Failed && a.why.contains("lease")),
+                "{point}: {resumed:#?}"
+            );
+            assert_eq!(
+                records_of(&org, &account.id, USER).await,
+                before,
+                "{point}: the records were overwritten"
+            );
+            assert_eq!(
+                stored_key(&cfg, &account.id, USER).await,
+                successor,
+                "{point}: the other run's successor was replaced or deleted"
+            );
+            assert_sound(&org, &cfg, &account.id, USER, &old, point).await;
+        });
+    futures::future::join_all(runs).await;
 }
 
 /// A person re-enables a key between the run's plan (delete: Inactive past its grace) and the

@@ -156,10 +156,6 @@ pub(crate) async fn user_tags(cfg: &SdkConfig, user: &str) -> BTreeMap<String, S
 pub async fn record(org: &Org, cfg: &SdkConfig, account: &str, user: &str, key: &str, value: &str) {
     crate::scale::create_table(&org.config, TABLE).await;
     let table = StateTable::new(&org.config, TABLE);
-    let mut kept = remediator::records::read(&table, account, user)
-        .await
-        .unwrap();
-    kept.insert(key.to_string(), value.to_string());
     let r = remediator(org, false).await;
     let holder = remediator::lease::holder_id();
     let Taken::Held(lease) = remediator::lease::take(&r, &table, account, user, &holder)
@@ -168,6 +164,10 @@ pub async fn record(org: &Org, cfg: &SdkConfig, account: &str, user: &str, key: 
     else {
         panic!("{user}: the lease is busy")
     };
+    let mut kept = remediator::records::read(&table, account, user)
+        .await
+        .unwrap();
+    kept.insert(key.to_string(), value.to_string());
     remediator::records::write(&table, &lease, &kept, Utc::now())
         .await
         .unwrap();
