@@ -71,12 +71,17 @@ impl Lease {
         &self.user
     }
 
-    /// Checks with the table that this lease is still ours (one conditional write);
-    /// [`Error::LeaseLost`] when it lapsed or was taken over. For a step that cannot be fenced
+    /// Checks with the table that this lease is still ours with at least its last tenth to run
+    /// (one conditional write); [`Error::LeaseLost`] when not. For a step that cannot be fenced
     /// itself (storing a new key's secret): it narrows a paused run's window to this call.
     pub async fn confirm(&self, table: &StateTable) -> Result<()> {
         if table
-            .still_held(&pk(&self.account), &self.user, &self.holder, Utc::now())
+            .still_held(
+                &pk(&self.account),
+                &self.user,
+                &self.holder,
+                Utc::now() + self.margin,
+            )
             .await?
         {
             Ok(())

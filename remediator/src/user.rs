@@ -369,7 +369,21 @@ impl Ctx<'_> {
             }
         }
         if w.lost {
-            return Ok(()); // the user is the other run's now
+            // The user is the other run's now. A leaked key's disable is not this run's to do
+            // any more (one writer per user): say plainly that the key is still Active.
+            if w.leaked {
+                for a in due.iter().filter(|a| a.action == Action::Disable) {
+                    w.record(
+                        &a.key_id,
+                        ActionKind::Disable,
+                        Outcome::Failed,
+                        self.now,
+                        "the leaked key is still Active: this run lost the user's lease to another \
+                         run before disabling it; send the leaked-key request again",
+                    );
+                }
+            }
+            return Ok(());
         }
 
         // 4. Warnings whose window opened and that were not sent yet.
@@ -953,6 +967,25 @@ impl Ctx<'_> {
             Err(e) => Err(e),
         };
         drop(created);
+        if w.lost {
+            // Never stored: the key goes (the run that took over may have deleted it already as
+            // a leftover; only this run ever saw its secret).
+            let deleted = match iam::delete_access_key(&self.iam, &name, &new_id).await {
+                Ok(()) => "deleted again".to_string(),
+                Err(keyguard_aws::Error::Api { code: Some(c), .. }) if c == "NoSuchEntity" => {
+                    "deleted by the run that took over".to_string()
+                }
+                Err(e) => format!("not deleted ({e}); the run that holds the user deletes it"),
+            };
+            return Err((
+                Error::LeaseLost(format!(
+                    "{name}: this run's lease lapsed or was taken over before the new key {} was \
+                     stored; the key was {deleted}",
+                    mask_key_id(&new_id)
+                )),
+                false,
+            ));
+        }
         match stored {
             Ok(secret_name) => Ok((new_id, secret_name)),
             // Invariant 6: IAM showed the secret once and it is lost now; the key must go.
@@ -995,7 +1028,6 @@ impl Ctx<'_> {
             return false; // unknown: the mark stays and the next run repairs
         };
         let mut clean = true;
-        let mut confirmed = false;
         for k in listed {
             let known = before
                 .iter()
@@ -1005,15 +1037,13 @@ impl Ctx<'_> {
             if known || k.created < mark.at.trunc_subsecs(0) {
                 continue;
             }
-            if !confirmed {
-                let held = match (&self.r.state, &w.lease) {
-                    (Some(table), Some(lease)) => lease.confirm(table).await,
-                    _ => Ok(()),
-                };
-                if lost_on(w, held).is_err() {
-                    return false;
-                }
-                confirmed = true;
+            // Before each candidate's check and delete: still this run's user?
+            let held = match (&self.r.state, &w.lease) {
+                (Some(table), Some(lease)) => lease.confirm(table).await,
+                _ => Ok(()),
+            };
+            if lost_on(w, held).is_err() {
+                return false;
             }
             let unused = matches!(
                 keyguard_aws::inventory::last_used(&self.iam, &k.id).await,

@@ -614,7 +614,7 @@ async fn a_run_paused_past_its_lease_overwrites_nothing() {
                 resumed
                     .actions
                     .iter()
-                    .any(|a| a.outcome == Outcome::Failed && a.why.contains("lease")),
+                    .any(|a| a.outcome == Outcome::Failed && a.why.starts_with("lease lost:")),
                 "{point}: {resumed:#?}"
             );
             assert_eq!(
@@ -630,6 +630,97 @@ async fn a_run_paused_past_its_lease_overwrites_nothing() {
             assert_sound(&org, &cfg, &account.id, USER, &old, point).await;
         });
     futures::future::join_all(runs).await;
+}
+
+/// A leaked-key request whose run loses the user's lease before the successor is stored: the
+/// run that took over owns the user, so the paused run does not disable the leaked key behind
+/// its back; it reports the key still Active and asks for the request again, which then
+/// disables it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leaked_key_request_that_lost_its_lease_says_the_key_is_still_active() {
+    let rig = Rig::get();
+    let now = Utc::now().trunc_subsecs(0);
+    let org = Org::new(1).await;
+    let cfg = org.member(0).await;
+    seed(
+        &cfg,
+        &org.members[0],
+        &[spec(USER, vec![(30, Some(1), true)])],
+        now,
+    )
+    .await;
+    let account = member_account(&org, 0);
+    let leaked = keys_of(&cfg).await[USER][0].0.clone();
+    let mut r = remediator(&org, false).await;
+    r.secret_readers = vec!["arn:aws:iam::{account}:role/ci-deployer".into()];
+    r.lease_ttl = StdDuration::from_secs(5);
+    let leak = Forced::Leaked { key: None };
+    rig.pause(&org.management, "UpdateItem", 0); // the confirmation before the store
+    let paused = {
+        let (r, account, leak) = (r.clone(), account.clone(), leak.clone());
+        tokio::spawn(async move {
+            run_account(
+                &r,
+                account,
+                &Selection::Name(USER.into()),
+                &leak,
+                Mode::Auto,
+                now,
+            )
+            .await
+        })
+    };
+    assert_eq!(rig.held(&org.management).await, "UpdateItem");
+    tokio::time::sleep(StdDuration::from_secs(6)).await; // its lease lapses
+    let other = run_account(
+        &remediator(&org, false).await,
+        account.clone(),
+        &Selection::All,
+        &Forced::No,
+        Mode::Auto,
+        Utc::now(),
+    )
+    .await;
+    assert_eq!(other.failures(), 0, "{other:#?}");
+    rig.release(&org.management);
+    let resumed = paused.await.unwrap();
+    assert!(
+        resumed
+            .actions
+            .iter()
+            .any(|a| a.action == ActionKind::Disable
+                && a.outcome == Outcome::Failed
+                && a.why.contains("still Active")),
+        "{resumed:#?}"
+    );
+    let keys: Vec<(String, bool)> = keys_of(&cfg).await[USER]
+        .iter()
+        .map(|k| (k.0.clone(), k.1))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![(leaked.clone(), true)],
+        "only the leaked key, untouched"
+    );
+    assert_eq!(
+        keys,
+        vec![(leaked.clone(), true)],
+        "only the leaked key, untouched"
+    );
+    // The request again: the leaked key is disabled at once.
+    let again = run_account(
+        &r,
+        account,
+        &Selection::Name(USER.into()),
+        &leak,
+        Mode::Auto,
+        Utc::now(),
+    )
+    .await;
+    assert_eq!(again.failures(), 0, "{again:#?}");
+    assert!(keys_of(&cfg).await[USER]
+        .iter()
+        .any(|k| k.0 == leaked && !k.1));
 }
 
 /// A person re-enables a key between the run's plan (delete: Inactive past its grace) and the
