@@ -529,6 +529,24 @@ async fn a_records_write_under_a_lost_lease_is_refused() {
         "{stale:?}"
     );
     assert_eq!(records_of(&org, account, USER).await, records("second"));
+    // The confirmation agrees: the holder's lease is confirmed, a taken-over one is not, and a
+    // released one is not (nor brought back by the check).
+    second.confirm(&table).await.unwrap();
+    let confirmed = first.confirm(&table).await;
+    assert!(
+        matches!(&confirmed, Err(e) if e.error_type() == "LeaseLost"),
+        "{confirmed:?}"
+    );
+    lease::release(&table, &second).await.unwrap();
+    let released = second.confirm(&table).await;
+    assert!(
+        matches!(&released, Err(e) if e.error_type() == "LeaseLost"),
+        "{released:?}"
+    );
+    assert_eq!(
+        table.get(&format!("lease#{account}"), USER).await.unwrap(),
+        None
+    );
 }
 
 /// A run paused in the middle of a rotation (its host stopped it) past its lease, at each point
