@@ -45,7 +45,11 @@ What it adds, inside the moto process (see ../../../shared/EMULATOR-FACTS.md for
   sorts every account on each page); the account of an access key found once (moto scans every
   account's keys, twice a request); a DynamoDB Query of a table's key reads that partition (moto
   sorts the whole table); moto's list of its services read once (it stats its package directory
-  under a global lock on every request); no werkzeug log line per request.
+  under a global lock on every request); a DynamoDB transaction copies only the items it touches
+  (moto deep-copies each table); no werkzeug log line per request.
+- DynamoDB's writes are atomic as in AWS: conditional writes and transactions run one at a time
+  (moto checks a condition and writes in separate steps on the server's threads, and its
+  transaction rollback would undo other threads' writes).
 - A latency model for benchmarks: POST /_rig/latency {"per_call_ms", "report_ms"}: every AWS call
   waits per_call_ms before it is answered (a modelled round trip; the rig's own API does not), and
   an account's first GenerateCredentialReport starts a generation that answers STARTED for
@@ -904,6 +908,86 @@ def install_keyed_queries() -> None:
     Table.query = keyed_query
 
 
+def install_atomic_transactions() -> None:
+    """DynamoDB applies a conditional write or a transaction atomically; moto checks and writes in
+    separate steps on the server's threads, and for a transaction deep-copies every table it
+    touches (O(table) per call, the largest cost of a 500-account sweep) and on a failure puts the
+    copies back, which would also undo other threads' writes made in between. The rig runs
+    DynamoDB's writes one at a time, and a transaction keeps a copy of only the items it touches
+    and restores those on a failure; the answers are moto's."""
+    import copy
+
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models import DynamoDBBackend
+
+    writing = threading.RLock()
+    in_transaction = threading.local()
+
+    class TablesNotCopied:
+        """moto's `copy` while a transaction runs under the lock: a table "copy" is the table
+        itself, so moto's own restore is a no-op (the rig restores the touched items)."""
+
+        def __getattr__(self, name):
+            return getattr(copy, name)
+
+        @staticmethod
+        def deepcopy(obj, memo=None):
+            if getattr(in_transaction, "on", False) and isinstance(obj, models.Table):
+                return obj
+            return copy.deepcopy(obj, memo)
+
+    models.copy = TablesNotCopied()
+
+    def serialized(method):
+        def write(self, *args, **kwargs):
+            with writing:
+                return method(self, *args, **kwargs)
+
+        return write
+
+    for name in ("put_item", "update_item", "delete_item", "batch_write_item"):
+        setattr(DynamoDBBackend, name, serialized(getattr(DynamoDBBackend, name)))
+
+    transact = DynamoDBBackend.transact_write_items
+
+    def touched(self, transact_items) -> list:
+        out = []
+        for entry in transact_items:
+            _, op = next(iter(entry.items()))
+            try:
+                table = self.get_table(op["TableName"])
+                key = op.get("Key") or {
+                    k: op["Item"][k] for k in (table.hash_key_attr, table.range_key_attr) if k
+                }
+                out.append((table, key, copy.deepcopy(self.get_item(op["TableName"], key))))
+            except Exception:  # moto's own validation answers for a malformed entry
+                continue
+        return out
+
+    def transact_write_items(self, transact_items):
+        with writing:
+            before = touched(self, transact_items)
+            in_transaction.on = True
+            try:
+                return transact(self, transact_items)
+            except Exception:
+                for table, key, item in before:
+                    hash_key, range_key = self.get_keys_value(table, key)
+                    if item is None and table.range_key_attr:
+                        table.items.get(hash_key, {}).pop(range_key, None)
+                    elif item is None:
+                        table.items.pop(hash_key, None)
+                    elif table.range_key_attr:
+                        table.items[hash_key][range_key] = item
+                    else:
+                        table.items[hash_key] = item
+                raise
+            finally:
+                in_transaction.on = False
+
+    DynamoDBBackend.transact_write_items = transact_write_items
+
+
 def install_listed_services() -> None:
     """moto decides which service a request is for under one lock, and on the way lists its own
     package directory (a stat per service) for every request: the rig's requests queue on that
@@ -924,6 +1008,7 @@ def main() -> None:
     install_constant_time_queue()
     install_remembered_key_accounts()
     install_keyed_queries()
+    install_atomic_transactions()
     install_listed_services()
     app = DomainDispatcherApplication(create_backend_app)
     # One log line per request is an eighth of the rig's CPU under load (py-spy); errors still show.

@@ -236,6 +236,43 @@ try:
     check("a keyed query reads its partition in order, paged", got == [("b", "x#1"), ("b", "x#2")], got)
     none = ddb.query(TableName="kq", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "z"}})
     check("a keyed query of an empty partition", none["Items"] == [] and ddb.scan(TableName="kq")["Count"] == 9, none)
+    # Transactions: all or nothing, and conditional writes one at a time.
+    def tx(*items):
+        try:
+            ddb.transact_write_items(TransactItems=list(items))
+            return None
+        except ClientError as e:
+            return [r.get("Code") for r in e.response.get("CancellationReasons", [])]
+    key = lambda pk, sk: {"pk": {"S": pk}, "sk": {"S": sk}}  # noqa: E731
+    ddb.put_item(TableName="kq", Item={**key("lease", "u"), "body": {"S": "me"}})
+    ddb.put_item(TableName="kq", Item={**key("rec", "u"), "v": {"S": "old"}})
+    guard = lambda holder: {"ConditionCheck": {"TableName": "kq", "Key": key("lease", "u"), "ConditionExpression": "body = :h",  # noqa: E731
+                                               "ExpressionAttributeValues": {":h": {"S": holder}}}}
+    put = lambda sk, v: {"Put": {"TableName": "kq", "Item": {**key("rec", sk), "v": {"S": v}}}}  # noqa: E731
+    check("a transaction whose guard holds is written", tx(guard("me"), put("u", "new")) is None
+          and ddb.get_item(TableName="kq", Key=key("rec", "u"))["Item"]["v"]["S"] == "new")
+    reasons = tx(put("u", "stale"), put("w", "fresh"), guard("other"))
+    check("a refused transaction writes nothing", reasons == ["None", "None", "ConditionalCheckFailed"]
+          and ddb.get_item(TableName="kq", Key=key("rec", "u"))["Item"]["v"]["S"] == "new"
+          and "Item" not in ddb.get_item(TableName="kq", Key=key("rec", "w")), reasons)
+    ddb.put_item(TableName="kq", Item={**key("n", "n"), "v": {"N": "0"}})
+    won = []
+
+    def bump():
+        c = boto3.client("dynamodb", **kw)
+        for _ in range(15):
+            v = c.get_item(TableName="kq", Key=key("n", "n"), ConsistentRead=True)["Item"]["v"]["N"]
+            try:
+                c.put_item(TableName="kq", Item={**key("n", "n"), "v": {"N": str(int(v) + 1)}}, ConditionExpression="v = :v",
+                           ExpressionAttributeValues={":v": {"N": v}})
+                won.append(1)
+            except ClientError:
+                pass
+    bumpers = [threading.Thread(target=bump) for _ in range(6)]
+    [t.start() for t in bumpers]
+    [t.join(60) for t in bumpers]
+    final = int(ddb.get_item(TableName="kq", Key=key("n", "n"))["Item"]["v"]["N"])
+    check("conditional writes are atomic under concurrency", final == len(won), (final, len(won)))
 finally:
     proc.kill()
 print(f"rig self-test: {passed} passed, {failed} failed")
