@@ -24,6 +24,9 @@ use chrono::{DateTime, Utc};
 
 use crate::{Error, Result};
 
+/// Attempts of a guarded write that meets a conflicting transaction.
+const CONFLICT_ATTEMPTS: u64 = 3;
+
 /// The TTL attribute (epoch seconds).
 pub const TTL_ATTRIBUTE: &str = "expires";
 const BODY: &str = "body";
@@ -240,22 +243,46 @@ impl StateTable {
             .item(TTL_ATTRIBUTE, n(expires.timestamp()))
             .build()
             .expect("the table and item are set");
-        let res = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().condition_check(check).build())
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .send()
-            .await;
-        // Only the guard carries a condition: a cancellation for ConditionalCheckFailed is the
-        // guard's. Any other cancellation (a conflicting transaction) is an error to retry.
-        conditional("TransactWriteItems", res, |e| match e {
+        let reason = |e: &TransactWriteItemsError, code: &str| match e {
             TransactWriteItemsError::TransactionCanceledException(c) => c
                 .cancellation_reasons()
                 .iter()
-                .any(|r| r.code() == Some("ConditionalCheckFailed")),
+                .any(|r| r.code() == Some(code)),
             _ => false,
-        })
+        };
+        // A TransactionConflict (another write to the lease item in flight, such as a takeover)
+        // is retried a few times, the SDK does not; after that it is an error.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let res = self
+                .client
+                .transact_write_items()
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .condition_check(check.clone())
+                        .build(),
+                )
+                .transact_items(TransactWriteItem::builder().put(put.clone()).build())
+                .send()
+                .await;
+            let conflict = res
+                .as_ref()
+                .err()
+                .and_then(|e| e.as_service_error())
+                .is_some_and(|e| {
+                    reason(e, "TransactionConflict") && !reason(e, "ConditionalCheckFailed")
+                });
+            if conflict && attempt < CONFLICT_ATTEMPTS {
+                tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                continue;
+            }
+            // Only the guard carries a condition: a cancellation for ConditionalCheckFailed is
+            // the guard's.
+            return conditional("TransactWriteItems", res, |e| {
+                reason(e, "ConditionalCheckFailed")
+            });
+        }
     }
 
     /// True when `(pk, sk)` still has `body` and has not expired before `now`: a conditional
@@ -665,7 +692,10 @@ mod tests {
                         .put()
                         .is_some_and(|p| p.item().get("pk") == Some(&s("records#1")))
             })
-            .then_error(move || cancelled(codes));
+            .sequence()
+            .error(move || cancelled(codes))
+            .repeatedly()
+            .build();
         let table = StateTable {
             client: mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&transact]),
             name: "t".into(),
@@ -687,7 +717,33 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_conflicting_transaction_is_an_error_not_a_refusal() {
+    async fn a_conflict_is_retried_and_the_write_made() {
+        let transact = mock!(Client::transact_write_items)
+            .sequence()
+            .error(|| cancelled(&[Some("TransactionConflict"), Some("None")]))
+            .output(|| {
+                aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput::builder()
+                    .build()
+            })
+            .build();
+        let table = StateTable {
+            client: mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&transact]),
+            name: "t".into(),
+        };
+        let guard = Guard {
+            pk: "lease#1",
+            sk: "u",
+            holder: "kg-1",
+        };
+        let written = table
+            .put_guarded("records#1", "u", "{}", Utc::now(), &guard, Utc::now())
+            .await;
+        assert!(matches!(written, Ok(true)), "{written:?}");
+        assert_eq!(transact.num_calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_conflict_that_persists_is_an_error_not_a_refusal() {
         let conflict = guarded_put(&[Some("TransactionConflict"), Some("None")]).await;
         let err = conflict.unwrap_err().to_string();
         assert!(err.contains("TransactWriteItems"), "{err}");
