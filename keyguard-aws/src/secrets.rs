@@ -250,11 +250,7 @@ pub async fn store(
                 Some(CreateSecretError::InvalidRequestException(_))
             ) =>
         {
-            sm.restore_secret()
-                .secret_id(&name)
-                .send()
-                .await
-                .map_err(|e| Error::sdk("RestoreSecret", e))?;
+            restore(sm, &name).await?;
         }
         Err(e) => return Err(Error::sdk("CreateSecret", e)),
     }
@@ -275,11 +271,7 @@ pub async fn store(
                 Some(PutResourcePolicyError::InvalidRequestException(_))
             ) =>
         {
-            sm.restore_secret()
-                .secret_id(&name)
-                .send()
-                .await
-                .map_err(|e| Error::sdk("RestoreSecret", e))?;
+            restore(sm, &name).await?;
             policy()
                 .await
                 .map_err(|e| Error::sdk("PutResourcePolicy", e))?;
@@ -309,6 +301,17 @@ pub async fn store(
 #[serde(rename_all = "PascalCase")]
 struct KeyIdOnly {
     access_key_id: String,
+}
+
+/// Cancels the scheduled deletion of the secret `name` (keyguard scheduled it once its key was
+/// installed, SECRET_DELETE_DAYS_AFTER_USE), so that a rotation can use it again.
+async fn restore(sm: &aws_sdk_secretsmanager::Client, name: &str) -> Result<()> {
+    sm.restore_secret()
+        .secret_id(name)
+        .send()
+        .await
+        .map_err(|e| Error::sdk("RestoreSecret", e))?;
+    Ok(())
 }
 
 /// The access key id the user's secret holds now; `None` when there is no secret (or no value).

@@ -696,8 +696,13 @@ mod tests {
             .error(move || cancelled(codes))
             .repeatedly()
             .build();
+        put_through(&transact).await
+    }
+
+    /// The guarded write of `records#1` under the lease `lease#1` / `u`, answered by `transact`.
+    async fn put_through(transact: &aws_smithy_mocks::Rule) -> Result<bool> {
         let table = StateTable {
-            client: mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&transact]),
+            client: mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [transact]),
             name: "t".into(),
         };
         let guard = Guard {
@@ -726,18 +731,7 @@ mod tests {
                     .build()
             })
             .build();
-        let table = StateTable {
-            client: mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&transact]),
-            name: "t".into(),
-        };
-        let guard = Guard {
-            pk: "lease#1",
-            sk: "u",
-            holder: "kg-1",
-        };
-        let written = table
-            .put_guarded("records#1", "u", "{}", Utc::now(), &guard, Utc::now())
-            .await;
+        let written = put_through(&transact).await;
         assert!(matches!(written, Ok(true)), "{written:?}");
         assert_eq!(transact.num_calls(), 2);
     }

@@ -14,8 +14,8 @@ use remediator::records;
 use remediator::{run_account, ActionKind, Forced, Mode, Outcome, Remediator, Selection};
 
 use crate::remediator::{
-    keys_of, member_account, record, record_disabled, remediator, spec, stored_key, tag, user_tags,
-    TABLE,
+    keys_of, member_account, record, record_disabled, remediator, scheduled_run, spec, stored_key,
+    tag, user_tags, TABLE,
 };
 use crate::support::{seed, Org, Rig};
 
@@ -163,15 +163,7 @@ async fn a_rotation_killed_at_every_point_is_repaired_by_the_next_run() {
             rig.release(&held_in);
             tokio::time::sleep(StdDuration::from_secs(4)).await; // the dead run's lease lapses
             let r = remediator(&org, false).await;
-            let next = run_account(
-                &r,
-                account.clone(),
-                &Selection::All,
-                &Forced::No,
-                Mode::Auto,
-                Utc::now(),
-            )
-            .await;
+            let next = scheduled_run(&r, account.clone(), Utc::now()).await;
             assert_eq!(next.failures(), 0, "{point}: {next:#?}");
             assert_sound(&org, &cfg, &account.id, USER, &old, point).await;
             let stored = stored_key(&cfg, &account.id, USER).await;
@@ -212,15 +204,7 @@ async fn a_lost_create_access_key_answer_leaves_no_key_behind() {
         "status": 500, "drop_response": true,
     }));
     let r = remediator(&org, false).await;
-    let first = run_account(
-        &r,
-        account.clone(),
-        &Selection::All,
-        &Forced::No,
-        Mode::Auto,
-        now,
-    )
-    .await;
+    let first = scheduled_run(&r, account.clone(), now).await;
     let rotate = first
         .actions
         .iter()
@@ -239,15 +223,7 @@ async fn a_lost_create_access_key_answer_leaves_no_key_behind() {
     assert!(records_of(&org, &account.id, USER)
         .await
         .contains_key(ROTATING_TAG));
-    let next = run_account(
-        &r,
-        account.clone(),
-        &Selection::All,
-        &Forced::No,
-        Mode::Auto,
-        Utc::now(),
-    )
-    .await;
+    let next = scheduled_run(&r, account.clone(), Utc::now()).await;
     assert_eq!(next.failures(), 0, "{next:#?}");
     assert_sound(&org, &cfg, &account.id, USER, &old, "after a lost answer").await;
     assert!(stored_key(&cfg, &account.id, USER)
@@ -350,15 +326,7 @@ async fn forged_tags_cannot_make_keyguard_act_earlier() {
     .await;
     let r = remediator(&org, false).await;
     rig.reset_calls(&member);
-    let report = run_account(
-        &r,
-        member_account(&org, 0),
-        &Selection::All,
-        &Forced::No,
-        Mode::Auto,
-        now,
-    )
-    .await;
+    let report = scheduled_run(&r, member_account(&org, 0), now).await;
     assert_eq!(report.failures(), 0, "{report:#?}");
     let calls = rig.calls(&member);
     for write in [
@@ -382,15 +350,7 @@ async fn forged_tags_cannot_make_keyguard_act_earlier() {
     // The forged mark's tag is gone: the mirror says what keyguard's records say.
     assert!(!user_tags(&cfg, "pipeline").await.contains_key(ROTATING_TAG));
     // The forged records keep doing nothing on the next runs, up to the real due dates.
-    let later = run_account(
-        &r,
-        member_account(&org, 0),
-        &Selection::All,
-        &Forced::No,
-        Mode::Auto,
-        now + Duration::days(5),
-    )
-    .await;
+    let later = scheduled_run(&r, member_account(&org, 0), now + Duration::days(5)).await;
     assert!(
         !later.actions.iter().any(|a| a.action == ActionKind::Delete),
         "{later:#?}"
@@ -423,7 +383,7 @@ async fn a_restore_racing_a_sweep_stays_restored() {
     let r = remediator(&org, false).await;
     // The sweep reads the account, takes the lease, and is held at its live read of the user.
     rig.hang(&member, "ListAccessKeys", 0);
-    let sweep = {
+    let held_sweep = {
         let (r, account) = (r.clone(), member_account(&org, 0));
         tokio::spawn(async move {
             let broke = Selection::Name("broke".into());
@@ -438,7 +398,7 @@ async fn a_restore_racing_a_sweep_stays_restored() {
         "{busy:?}"
     );
     rig.release(&member); // the SDK retries the held call; the sweep goes on
-    let swept = sweep.await.unwrap();
+    let swept = held_sweep.await.unwrap();
     assert_eq!(swept.failures(), 0, "{swept:#?}");
     let restored = remediator::restore(&r, &member, "broke", &old, false, Utc::now())
         .await
@@ -446,15 +406,7 @@ async fn a_restore_racing_a_sweep_stays_restored() {
     assert_eq!(restored.outcome, Outcome::Done);
     // Sweeps after the restore leave it Active (a fresh installation grace).
     for _ in 0..2 {
-        let s = run_account(
-            &r,
-            member_account(&org, 0),
-            &Selection::All,
-            &Forced::No,
-            Mode::Auto,
-            Utc::now(),
-        )
-        .await;
+        let s = scheduled_run(&r, member_account(&org, 0), Utc::now()).await;
         assert_eq!(s.failures(), 0, "{s:#?}");
     }
     let keys = &keys_of(&cfg).await["broke"];
@@ -473,15 +425,7 @@ async fn writes_without_a_lease_are_refused() {
         state: None,
         ..remediator(&org, false).await
     };
-    let report = run_account(
-        &r,
-        account.clone(),
-        &Selection::All,
-        &Forced::No,
-        Mode::Auto,
-        now,
-    )
-    .await;
+    let report = scheduled_run(&r, account.clone(), now).await;
     assert!(
         report.error.as_deref().is_some_and(|e| e.contains("lease")),
         "{report:#?}"
@@ -576,7 +520,7 @@ async fn a_run_paused_past_its_lease_overwrites_nothing() {
             let now = Utc::now().trunc_subsecs(0);
             let (org, cfg, account, old) = due_user(now).await;
             let mut r = remediator(&org, false).await;
-            r.lease_ttl = StdDuration::from_secs(3);
+            r.lease_ttl = StdDuration::from_secs(5);
             let paused_in = if central {
                 org.management.clone()
             } else {
@@ -598,16 +542,9 @@ async fn a_run_paused_past_its_lease_overwrites_nothing() {
                 })
             };
             assert_eq!(rig.held(&paused_in).await, call, "{point}");
-            tokio::time::sleep(StdDuration::from_secs(4)).await; // its lease lapses
-            let other = run_account(
-                &remediator(&org, false).await,
-                account.clone(),
-                &Selection::All,
-                &Forced::No,
-                Mode::Auto,
-                Utc::now(),
-            )
-            .await;
+            tokio::time::sleep(StdDuration::from_secs(6)).await; // its lease lapses
+            let other =
+                scheduled_run(&remediator(&org, false).await, account.clone(), Utc::now()).await;
             assert_eq!(other.failures(), 0, "{point}: {other:#?}");
             let successor = stored_key(&cfg, &account.id, USER).await;
             assert!(
@@ -690,15 +627,7 @@ async fn a_leaked_key_request_that_lost_its_lease_says_the_key_is_still_active()
     };
     assert_eq!(rig.held(&org.management).await, "UpdateItem");
     tokio::time::sleep(StdDuration::from_secs(6)).await; // its lease lapses
-    let other = run_account(
-        &remediator(&org, false).await,
-        account.clone(),
-        &Selection::All,
-        &Forced::No,
-        Mode::Auto,
-        Utc::now(),
-    )
-    .await;
+    let other = scheduled_run(&remediator(&org, false).await, account.clone(), Utc::now()).await;
     assert_eq!(other.failures(), 0, "{other:#?}");
     rig.release(&org.management);
     let resumed = paused.await.unwrap();

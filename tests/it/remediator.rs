@@ -151,6 +151,15 @@ pub(crate) async fn user_tags(cfg: &SdkConfig, user: &str) -> BTreeMap<String, S
         .collect()
 }
 
+/// A scheduled run of `account`: every user, nothing forced, at `at`.
+pub(crate) async fn scheduled_run(
+    r: &Remediator,
+    account: Account,
+    at: DateTime<Utc>,
+) -> remediator::AccountReport {
+    run_account(r, account, &Selection::All, &Forced::No, Mode::Auto, at).await
+}
+
 /// Writes one of keyguard's records of `user` in `account` as keyguard does: in the central
 /// state table of `org` (created if needed), and its mirror tag on the user (`cfg`: the account's).
 pub async fn record(org: &Org, cfg: &SdkConfig, account: &str, user: &str, key: &str, value: &str) {
@@ -572,15 +581,7 @@ async fn dry_run_writes_nothing_and_sends_previews() {
     r.notices.event_bus = Some("keyguard-actions".into());
     rig.reset_calls(&member);
     rig.reset_calls(&org.management);
-    let summary = run_account(
-        &r,
-        member_account(&org, 0),
-        &Selection::All,
-        &Forced::No,
-        Mode::Auto,
-        now,
-    )
-    .await;
+    let summary = scheduled_run(&r, member_account(&org, 0), now).await;
     let summary = Summary {
         dry_run: true,
         at: now,
@@ -631,16 +632,7 @@ async fn a_secret_that_cannot_be_stored_leaves_no_key_and_an_interrupted_rotatio
     let user = "ci,deploy=prod";
     let old = seeded[user].keys[0].clone();
     let r = remediator(&org, false).await;
-    let run = || {
-        run_account(
-            &r,
-            member_account(&org, 0),
-            &Selection::All,
-            &Forced::No,
-            Mode::Auto,
-            Utc::now(),
-        )
-    };
+    let run = || scheduled_run(&r, member_account(&org, 0), Utc::now());
 
     // A KMS key the service rejects, then a resource policy it rejects: the new key is deleted.
     for (action, error) in [
@@ -1033,15 +1025,7 @@ async fn api_calls_stay_within_the_budget() {
     let r = remediator(&org, false).await;
     rig.reset_calls(&member);
     rig.reset_calls(&org.management);
-    let report = run_account(
-        &r,
-        member_account(&org, 0),
-        &Selection::All,
-        &Forced::No,
-        Mode::Auto,
-        now,
-    )
-    .await;
+    let report = scheduled_run(&r, member_account(&org, 0), now).await;
     assert_eq!(report.failures(), 0, "{report:#?}");
     assert_eq!(
         report.examined, f,

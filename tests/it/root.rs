@@ -2,10 +2,9 @@
 //! and every run's admin digest, and never acted on.
 
 use chrono::{Duration, SubsecRound, Utc};
-use remediator::{run_account, Forced, Mode, Selection};
 use serde_json::Value;
 
-use crate::remediator::{member_account, remediator, spec};
+use crate::remediator::{member_account, remediator, scheduled_run, spec};
 use crate::report::{csv, keyguard, ok, tmp, weekly_example_report};
 use crate::support::{seed, Org, Rig};
 
@@ -75,15 +74,7 @@ async fn a_root_access_key_is_a_finding_everywhere_and_never_touched() {
     // The sweep names it in the digest, and writes nothing for root.
     rig.reset_calls(&member);
     let r = remediator(&org, false).await;
-    let report = run_account(
-        &r,
-        member_account(&org, 0),
-        &Selection::All,
-        &Forced::No,
-        Mode::Auto,
-        now,
-    )
-    .await;
+    let report = scheduled_run(&r, member_account(&org, 0), now).await;
     assert!(
         report.notes.iter().any(|n| n.contains("ROOT ACCESS KEY")),
         "{report:#?}"
