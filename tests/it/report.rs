@@ -367,19 +367,8 @@ fn headless(args: &[String]) -> Output {
 
 #[test]
 fn the_page_renders_in_headless_chromium() {
-    let out_dir = tmp("chromium-report");
-    ok(&keyguard(
-        &[
-            "report",
-            "--evidence",
-            "examples/acme",
-            "--weekly",
-            "--out",
-            out_dir.to_str().unwrap(),
-        ],
-        &[],
-    ));
-    let html = out_dir.join("weekly-2026-11-20/report.html");
+    let report = weekly_example_report("chromium-report");
+    let html = report.join("report.html");
     let url = format!("file://{}", html.display());
     // Kept next to the test binaries so a person can look at it.
     let png = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-screenshot.png");
@@ -408,7 +397,7 @@ fn the_page_renders_in_headless_chromium() {
     eprintln!("screenshot: {}", png.display());
 
     // It prints: a PDF of several pages.
-    let pdf = out_dir.join("report.pdf");
+    let pdf = report.join("report.pdf");
     let printed = headless(&[
         format!("--print-to-pdf={}", pdf.display()),
         "--no-pdf-header-footer".into(),
