@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Validates every CloudFormation template (the conformance pack included) with cfn-lint and scans
+# Validates every CloudFormation template of deploy/ with cfn-lint and scans
 # them with checkov, both from PyPI (pinned in requirements-lint.txt, installed into deploy/.venv
 # on first use). Exits non-zero on any finding. Suppressions live next to the resource they
 # concern (Metadata.checkov.skip), each with its reason.

@@ -162,8 +162,28 @@ pub async fn run_plan(args: PlanArgs) -> Result<ExitCode> {
             }
         }
     }
-    match args.format.get() {
-        Format::Table => print_plans(&plans, &settings, now, args.all),
+    print_plan_as(args.format.get(), &plans, &findings, &settings, now, args.all)?;
+    for (account, e) in &failed {
+        eprintln!("keyguard: account {account} could not be read: {e}");
+    }
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Prints the plans in `format` (`--format ocsf`: the verdicts they start from).
+fn print_plan_as(
+    format: Format,
+    plans: &[(String, Plan)],
+    findings: &[serde_json::Value],
+    settings: &Settings,
+    now: DateTime<Utc>,
+    all: bool,
+) -> Result<()> {
+    match format {
+        Format::Table => print_plans(plans, settings, now, all),
         Format::Json => {
             let rows: Vec<serde_json::Value> = plans
                 .iter()
@@ -209,16 +229,9 @@ pub async fn run_plan(args: PlanArgs) -> Result<ExitCode> {
                 ],
             )?;
         }
-        Format::Ocsf => format::print_json(&findings)?,
+        Format::Ocsf => format::print_json(findings)?,
     }
-    for (account, e) in &failed {
-        eprintln!("keyguard: account {account} could not be read: {e}");
-    }
-    Ok(if failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(())
 }
 
 fn print_plans(plans: &[(String, Plan)], settings: &Settings, now: DateTime<Utc>, all: bool) {

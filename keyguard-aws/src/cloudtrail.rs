@@ -8,7 +8,8 @@ use aws_config::SdkConfig;
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use chrono::{DateTime, Utc};
 
-use crate::{to_smithy, Error, Result};
+use crate::error::{Error, Result};
+use crate::time::to_smithy;
 
 /// CloudTrail records IAM (a global service) in us-east-1.
 pub const IAM_EVENTS_REGION: &str = "us-east-1";

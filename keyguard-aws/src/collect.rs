@@ -13,15 +13,16 @@ use keyguard_core::{Account, Compliance, ComplianceResult, KeyStatus};
 use serde::Serialize;
 
 use crate::config::compliance_results;
+use crate::error::{Error, Result};
 use crate::evidence::{
     cli_time, user_detail, AccessKeyMetadata, AccessKeysFile, AccountsFile,
     AuthorizationDetailsFile, Collected, ComplianceFile, EvaluationResult, OrgAccount, Qualifier,
-    ResultIdentifier,
+    ResultIdentifier, SecretsFile,
 };
 use crate::inventory::{
     credential_report, list_keys, parse_credential_report, users, ReportPolling,
 };
-use crate::{s3, Error, Result};
+use crate::s3;
 
 /// One file of an evidence folder: its path inside the folder and its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,7 +123,7 @@ pub async fn account_files(
                 )
             }
         })
-        .buffered(crate::CONCURRENCY)
+        .buffered(crate::limits::CONCURRENCY)
         .try_collect()
         .await?;
     files.push(json_file(
@@ -159,15 +160,6 @@ pub async fn account_files(
         ),
     }
     Ok((files, users.len()))
-}
-
-/// `<account>/secrets.json`: keyguard's secrets as `aws secretsmanager list-secrets` prints them
-/// (name and last change only).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct SecretsFile {
-    /// The secrets.
-    pub secret_list: Vec<crate::secrets::KeptSecret>,
 }
 
 /// `<account>/config-compliance.json`: the rule's results as
@@ -318,7 +310,7 @@ pub async fn download(cfg: &SdkConfig, uri: &str, into: &Path) -> Result<usize> 
                     .await
             }
         })
-        .buffer_unordered(crate::CONCURRENCY)
+        .buffer_unordered(crate::limits::CONCURRENCY)
         .try_collect::<Vec<()>>()
         .await?;
     Ok(n)

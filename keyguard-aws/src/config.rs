@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use keyguard_core::{Compliance, ComplianceResult};
 use serde::{Deserialize, Serialize};
 
-use crate::{to_chrono, to_smithy, Error, Result};
+use crate::error::{Error, Result};
+use crate::time::{to_chrono, to_smithy};
 
 /// The resource type keyguard evaluates.
 pub const IAM_USER: &str = "AWS::IAM::User";

@@ -4,7 +4,7 @@
 use aws_sdk_sesv2::primitives::Blob;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, RawMessage};
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// SendEmail with an HTML and a text part.
 pub async fn send(

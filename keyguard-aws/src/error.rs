@@ -105,8 +105,8 @@ impl Error {
         }
     }
 
-    /// A stable name for the kind of failure, for a Lambda invocation's `errorType` (what Config,
-    /// SSM and CloudWatch show): `AccessDenied`, `Throttled`, `AwsError`, `AssumeRoleFailed`,
+    /// A stable name for the kind of failure, for a Lambda invocation's `errorType` (what Config
+    /// and CloudWatch show): `AccessDenied`, `Throttled`, `AwsError`, `AssumeRoleFailed`,
     /// `CredentialReportTimeout`, `MalformedCredentialReport`, `MalformedEvidence`,
     /// `InvalidParameter`.
     pub fn kind(&self) -> &'static str {

@@ -2,7 +2,7 @@
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// One event keyguard publishes.
 #[derive(Debug, Clone)]

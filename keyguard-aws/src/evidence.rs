@@ -21,8 +21,8 @@ use chrono::{DateTime, Utc};
 use keyguard_core::{Account, Compliance, KeyStatus, User};
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
 use crate::inventory::{join, parse_credential_report, Inventory};
-use crate::{Error, Result};
 use keyguard_core::{ComplianceResult, UserRecord};
 
 /// `aws organizations list-accounts` output.
@@ -346,7 +346,7 @@ impl Evidence {
         if !path.exists() {
             return Ok(None);
         }
-        let file: crate::collect::SecretsFile = read_json(&path)?;
+        let file: SecretsFile = read_json(&path)?;
         Ok(Some(file.secret_list.len()))
     }
 
@@ -450,4 +450,13 @@ fn name_keys(records: &mut [UserRecord], file: &AccessKeysFile) {
 /// Formats a time the way AWS CLI v2 prints it.
 pub fn cli_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
+}
+
+/// `<account>/secrets.json`: keyguard's secrets as `aws secretsmanager list-secrets` prints them
+/// (name and last change only).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SecretsFile {
+    /// The secrets.
+    pub secret_list: Vec<crate::secrets::KeptSecret>,
 }

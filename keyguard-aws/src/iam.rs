@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use keyguard_core::KeyStatus;
 use secrecy::SecretString;
 
-use crate::{to_chrono, Error, Result};
+use crate::error::{Error, Result};
+use crate::time::to_chrono;
 
 /// A key IAM just created. The secret exists only here, on its way to Secrets Manager; its
 /// `Debug` is redacted.

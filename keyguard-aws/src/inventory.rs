@@ -17,7 +17,9 @@ use futures::{StreamExt, TryStreamExt};
 use keyguard_core::{evaluate, AccessKey, Finding, KeyStatus, Settings, User, UserRecord};
 use serde::Deserialize;
 
-use crate::{to_chrono, Error, Result, CONCURRENCY};
+use crate::error::{Error, Result};
+use crate::limits::CONCURRENCY;
+use crate::time::to_chrono;
 
 /// Every user of one account.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aws_config::SdkConfig;
 use tokio::sync::OnceCell;
 
+use crate::error::Result;
 use crate::sdk::Caller;
-use crate::Result;
 
 /// The deadline of an invocation (`Lambda-Runtime-Deadline-Ms`, milliseconds since the epoch) on
 /// this process's monotonic clock.

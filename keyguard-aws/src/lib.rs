@@ -36,6 +36,7 @@ pub mod evidence;
 pub mod iam;
 pub mod inventory;
 pub mod lambda;
+mod limits;
 pub mod org;
 pub mod progress;
 pub mod queue;
@@ -44,19 +45,8 @@ pub mod sdk;
 pub mod secrets;
 pub mod settings_env;
 pub mod state;
+mod time;
 
 pub use error::{chain, Error, Result};
-
-/// Upper bound on concurrent API calls of one fan-out (users of an account, accounts of an org).
-/// IAM's control plane throttles early; eight in flight stays well below its limits.
-pub const CONCURRENCY: usize = 8;
-
-/// Converts an SDK timestamp to chrono's.
-pub fn to_chrono(t: &aws_smithy_types::DateTime) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()).unwrap_or_default()
-}
-
-/// Converts a chrono timestamp to the SDK's.
-pub fn to_smithy(t: chrono::DateTime<chrono::Utc>) -> aws_smithy_types::DateTime {
-    aws_smithy_types::DateTime::from_secs_and_nanos(t.timestamp(), t.timestamp_subsec_nanos())
-}
+pub use limits::CONCURRENCY;
+pub use time::{to_chrono, to_smithy};

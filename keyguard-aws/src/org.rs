@@ -3,8 +3,8 @@
 use aws_config::SdkConfig;
 use keyguard_core::Account;
 
+use crate::error::{Error, Result};
 use crate::sdk::RoleSpec;
-use crate::{Error, Result};
 
 /// Which accounts to work on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -228,7 +228,7 @@ where
             }
             .instrument(span)
         })
-        .buffer_unordered(crate::CONCURRENCY)
+        .buffer_unordered(crate::limits::CONCURRENCY)
         .collect()
         .await;
     crate::progress::finish();

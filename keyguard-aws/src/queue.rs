@@ -4,7 +4,18 @@
 
 use futures::{StreamExt, TryStreamExt};
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
+
+/// True when `event` is an SQS batch (from Lambda's event source mapping).
+pub fn is_sqs_event(event: &serde_json::Value) -> bool {
+    event
+        .get("Records")
+        .and_then(serde_json::Value::as_array)
+        .and_then(|r| r.first())
+        .and_then(|r| r.get("eventSource"))
+        .and_then(serde_json::Value::as_str)
+        == Some("aws:sqs")
+}
 
 /// `SendMessageBatch` calls in flight at once.
 pub const SEND_CONCURRENCY: usize = 16;

@@ -2,7 +2,7 @@
 
 use aws_config::SdkConfig;
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// A client for S3 from `cfg`: path-style addressing when an endpoint is overridden (emulators,
 /// VPC endpoints), virtual-hosted otherwise.

@@ -6,7 +6,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_types::sdk_config::SharedCredentialsProvider;
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// keyguard's retry policy for every client: the SDK's standard strategy (exponential backoff with
 /// full jitter, throttling and transient errors retried) with more attempts than the default 3,

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// The secret's name for `user` in `account`: the aws-samples name
 /// `Account_<account>_User_<user>_AccessKey` for every name without `,` or `=`. Secrets Manager
@@ -72,7 +72,7 @@ pub async fn kept(sm: &aws_sdk_secretsmanager::Client) -> Result<Option<Vec<Kept
         };
         out.extend(page.secret_list().iter().map(|s| KeptSecret {
             name: s.name().unwrap_or_default().to_string(),
-            last_changed_date: s.last_changed_date().map(crate::to_chrono),
+            last_changed_date: s.last_changed_date().map(crate::time::to_chrono),
         }));
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));

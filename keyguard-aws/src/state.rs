@@ -22,7 +22,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, Utc};
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Attempts of a guarded write that meets a conflicting transaction.
 const CONFLICT_ATTEMPTS: u64 = 3;

@@ -7,7 +7,7 @@ pub enum Error {
     /// (`RotationPeriod`, …) so the message points at the parameter to fix.
     #[error("invalid setting {setting}: {reason}")]
     InvalidSetting {
-        /// The setting's name, as in DESIGN.md and the Config rule parameters.
+        /// The setting's name, as in `docs/policy.md` and the Config rule parameters.
         setting: &'static str,
         /// Why the value was refused.
         reason: String,

@@ -6,41 +6,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::annotation::{truncate_annotation, ANNOTATION_MAX_CHARS};
-use crate::model::{parse_date_or_time, AccessKey, User};
-use crate::{days_between, Settings};
-
-/// A Config compliance type, spelled as Config spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Compliance {
-    /// The user's keys are within policy, or the user is validly exempt.
-    Compliant,
-    /// At least one [`Reason`] applies.
-    NonCompliant,
-    /// The user no longer exists or left the rule's scope.
-    NotApplicable,
-}
-
-impl Compliance {
-    /// Config's spelling: `COMPLIANT`, `NON_COMPLIANT`, `NOT_APPLICABLE`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Compliance::Compliant => "COMPLIANT",
-            Compliance::NonCompliant => "NON_COMPLIANT",
-            Compliance::NotApplicable => "NOT_APPLICABLE",
-        }
-    }
-
-    /// Parses Config's spelling; `None` for `INSUFFICIENT_DATA` and anything else.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "COMPLIANT" => Some(Compliance::Compliant),
-            "NON_COMPLIANT" => Some(Compliance::NonCompliant),
-            "NOT_APPLICABLE" => Some(Compliance::NotApplicable),
-            _ => None,
-        }
-    }
-}
+use crate::model::days_between;
+use crate::model::{parse_date_or_time, AccessKey, Compliance, User};
+use crate::settings::Settings;
 
 impl fmt::Display for Compliance {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -211,7 +179,7 @@ pub fn evaluate_root(keys: &[AccessKey], now: DateTime<Utc>) -> Option<Finding> 
         .filter(|k| k.is_active())
         .map(|k| Reason::RootAccessKey {
             key: k.label(),
-            age_days: crate::days_between(k.created, now),
+            age_days: crate::model::days_between(k.created, now),
         })
         .collect();
     if reasons.is_empty() {
@@ -421,7 +389,7 @@ fn annotate(
 mod root_tests {
     use super::*;
     use crate::model::parse_date_or_time;
-    use crate::KeyStatus;
+    use crate::model::KeyStatus;
 
     #[test]
     fn an_active_root_key_is_a_finding_an_inactive_one_is_not() {

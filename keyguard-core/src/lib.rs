@@ -5,7 +5,7 @@
 //! - [`evaluate()`]: the AWS Config verdict for one user ([`Finding`]), with a ≤ 256-character
 //!   annotation that names each key masked.
 //! - [`plan()`]: the dated lifecycle of every key of one user ([`Plan`]): warn, rotate, disable,
-//!   delete, notify, honouring the six safety invariants of DESIGN.md.
+//!   delete, notify, honouring the safety invariants of `docs/invariants.md`.
 //! - [`needs_attention()`], [`leftovers()`], [`forced_rotation()`], [`restorable()`]: the
 //!   remediator's decisions around the plan (which users to read live, what an interrupted
 //!   rotation left behind, when a manual rotation or restore is allowed).
@@ -25,8 +25,10 @@ mod triage;
 
 pub use annotation::{mask_key_id, truncate_annotation, ANNOTATION_MAX_CHARS};
 pub use error::{Error, Result};
-pub use evaluate::{evaluate, evaluate_root, Compliance, Exemption, Finding, Reason, ROOT_USER};
-pub use model::{AccessKey, Account, ComplianceResult, KeyStatus, User, UserRecord};
+pub use evaluate::{evaluate, evaluate_root, Exemption, Finding, Reason, ROOT_USER};
+pub use model::{
+    days_between, AccessKey, Account, Compliance, ComplianceResult, KeyStatus, User, UserRecord,
+};
 pub use plan::{plan, Action, Plan, PlanNote, PlannedAction, Step};
 pub use records::{with_records, Records, RotationMark};
 pub use settings::{
@@ -37,8 +39,3 @@ pub use triage::{
     forced_rotation, leftovers, needs_attention, restorable, stale_tags, warned, warning_mark,
     warning_marks, with_slot_ids, Restorable, MARK_REACH, MARK_SKEW,
 };
-
-/// Whole days from `from` to `to`, rounded down; negative when `to` is earlier.
-pub fn days_between(from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>) -> i64 {
-    (to - from).num_days()
-}

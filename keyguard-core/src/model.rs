@@ -82,7 +82,7 @@ impl AccessKey {
     /// `key1` / `key2` when the id is unknown.
     pub fn label(&self) -> String {
         match &self.id {
-            Some(id) => crate::mask_key_id(id),
+            Some(id) => crate::annotation::mask_key_id(id),
             None => format!("key{}", self.slot),
         }
     }
@@ -92,7 +92,7 @@ impl AccessKey {
     /// its value is not a date.
     pub fn disabled_at(&self, user: &User) -> Option<DateTime<Utc>> {
         let id = self.id.as_deref()?;
-        let raw = user.tag(&format!("{}{id}", crate::DISABLED_TAG_PREFIX))?;
+        let raw = user.tag(&format!("{}{id}", crate::settings::DISABLED_TAG_PREFIX))?;
         parse_date_or_time(raw, false)
     }
 
@@ -100,7 +100,7 @@ impl AccessKey {
     /// `keyguard:restored:<AccessKeyId>` tag.
     pub fn restored_at(&self, user: &User) -> Option<DateTime<Utc>> {
         let id = self.id.as_deref()?;
-        let raw = user.tag(&format!("{}{id}", crate::RESTORED_TAG_PREFIX))?;
+        let raw = user.tag(&format!("{}{id}", crate::settings::RESTORED_TAG_PREFIX))?;
         parse_date_or_time(raw, false)
     }
 }
@@ -122,7 +122,7 @@ pub struct ComplianceResult {
     /// The resource id (IAM UserId for keyguard's rule).
     pub resource_id: String,
     /// The verdict (`None` for INSUFFICIENT_DATA).
-    pub compliance: Option<crate::Compliance>,
+    pub compliance: Option<Compliance>,
     /// The annotation.
     pub annotation: Option<String>,
     /// When the evaluated event happened.
@@ -145,4 +145,42 @@ pub fn parse_date_or_time(raw: &str, end_of_day: bool) -> Option<DateTime<Utc>> 
         day.and_hms_opt(0, 0, 0)?
     };
     Some(t.and_utc())
+}
+
+/// A Config compliance type, spelled as Config spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Compliance {
+    /// The user's keys are within policy, or the user is validly exempt.
+    Compliant,
+    /// At least one [`Reason`] applies.
+    NonCompliant,
+    /// The user no longer exists or left the rule's scope.
+    NotApplicable,
+}
+
+impl Compliance {
+    /// Config's spelling: `COMPLIANT`, `NON_COMPLIANT`, `NOT_APPLICABLE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compliance::Compliant => "COMPLIANT",
+            Compliance::NonCompliant => "NON_COMPLIANT",
+            Compliance::NotApplicable => "NOT_APPLICABLE",
+        }
+    }
+
+    /// Parses Config's spelling; `None` for `INSUFFICIENT_DATA` and anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "COMPLIANT" => Some(Compliance::Compliant),
+            "NON_COMPLIANT" => Some(Compliance::NonCompliant),
+            "NOT_APPLICABLE" => Some(Compliance::NotApplicable),
+            _ => None,
+        }
+    }
+}
+
+/// Whole days from `from` to `to`, rounded down; negative when `to` is earlier.
+pub fn days_between(from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>) -> i64 {
+    (to - from).num_days()
 }

@@ -11,7 +11,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use crate::{days_between, Account, Compliance, Finding, Reason, UserRecord, ROOT_USER};
+use crate::evaluate::{Finding, Reason, ROOT_USER};
+use crate::model::{days_between, Account, Compliance, UserRecord};
 
 /// The OCSF schema version the findings follow.
 pub const OCSF_VERSION: &str = "1.5.0";

@@ -1,6 +1,6 @@
 //! The dated lifecycle of one user's keys: what keyguard will do, and when.
 //!
-//! A plan is recomputed from IAM on every run (invariant 5), so it only ever needs the keys as
+//! A plan is recomputed from IAM on every run (`docs/invariants.md#invariant-5`), so it only ever needs the keys as
 //! they are now plus the `keyguard:disabled:<id>` tags. Steps that can happen only after another
 //! step (the old key's disable after a rotation that has not happened yet) are marked
 //! `projected`: executors act only on actions that are due and not projected.
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::evaluate::{unused_from, Exemption};
 use crate::model::{AccessKey, User};
-use crate::Settings;
+use crate::settings::Settings;
 
 /// A step of the lifecycle that changes IAM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -194,8 +194,9 @@ enum Fate {
 /// Plans the lifecycle of `user`'s keys at `now`.
 ///
 /// `keys` must be read live (ListAccessKeys + last use): keys without an id are skipped with a
-/// [`PlanNote::KeyIdUnknown`]. A validly exempt user gets no actions. The plan honours the six
-/// safety invariants of DESIGN.md; each is a test in `tests/policy_table.rs`.
+/// [`PlanNote::KeyIdUnknown`]. A validly exempt user gets no actions. The plan honours the
+/// safety invariants of `docs/invariants.md`; each is a test in
+/// `keyguard-core/tests/policy_table.rs`.
 pub fn plan(user: &User, keys: &[AccessKey], settings: &Settings, now: DateTime<Utc>) -> Plan {
     let mut out = Plan {
         user_name: user.name.clone(),
@@ -254,52 +255,11 @@ pub fn plan(user: &User, keys: &[AccessKey], settings: &Settings, now: DateTime<
 
     // Active keys: each one's next step.
     let active: Vec<&AccessKey> = known.iter().copied().filter(|k| k.is_active()).collect();
-    let stale = |k: &AccessKey| stale_from(k, settings).filter(|at| *at <= now);
-    let mut fates: Vec<(&AccessKey, Fate)> = Vec::new();
-    for (i, key) in active.iter().enumerate() {
-        let successor = active[i + 1..].iter().find(|s| stale(s).is_none());
-        let fate = if let Some(s) = successor {
-            // Invariant 2: never disabled earlier than the installation grace after the successor.
-            let trigger = if settings.single_active_key {
-                Some(s.created)
-            } else {
-                [Some(settings.rotation_due(key.created)), stale(key)]
-                    .into_iter()
-                    .flatten()
-                    .min()
-            };
-            match trigger {
-                Some(t) => Fate::Disable {
-                    due: t.max(s.created + install),
-                    why: format!(
-                        "successor {} created {}",
-                        crate::mask_key_id(s.id.as_deref().unwrap_or("")),
-                        s.created.format("%Y-%m-%d")
-                    ),
-                },
-                None => Fate::None,
-            }
-        } else if let Some(since) = stale(key) {
-            // Invariant 3: an unused key is disabled, never rotated.
-            Fate::Disable {
-                due: since,
-                why: unused_why(key),
-            }
-        } else {
-            next_fate(key, settings)
-        };
-        // A key re-enabled by `keyguard restore` gets a fresh installation grace.
-        let fate = match (fate, key.restored_at(user)) {
-            (Fate::Disable { due, why }, Some(restored)) if restored + install > due => {
-                Fate::Disable {
-                    due: restored + install,
-                    why: format!("{why}; restored {}", restored.format("%Y-%m-%d")),
-                }
-            }
-            (fate, _) => fate,
-        };
-        fates.push((key, fate));
-    }
+    let fates: Vec<(&AccessKey, Fate)> = active
+        .iter()
+        .enumerate()
+        .map(|(i, key)| (*key, fate_of(user, key, &active[i + 1..], settings, now)))
+        .collect();
 
     // Slots freed by disabling active keys (their delete follows the recovery grace).
     for (key, fate) in &fates {
@@ -330,47 +290,7 @@ pub fn plan(user: &User, keys: &[AccessKey], settings: &Settings, now: DateTime<
                 );
             }
             Fate::Rotate { due, why } => {
-                let holder = known.iter().find(|k| k.id.as_deref() != Some(id.as_str()));
-                let blocker = frees.iter().find(|(other, ..)| *other != id);
-                let (due, projected) = match blocker {
-                    None if holder.is_some() => {
-                        // Defensive: a second key that no step of this plan removes.
-                        b.out.notes.push(PlanNote::RotationBlocked {
-                            key_id: id.clone(),
-                            until: due,
-                            why: "the user's second key stays".into(),
-                        });
-                        continue;
-                    }
-                    None => (due, false),
-                    Some((other, free_at, free_projected, state)) => {
-                        let at = due.max(*free_at);
-                        if due <= now && *free_at > now {
-                            b.out.notes.push(PlanNote::RotationBlocked {
-                                key_id: id.clone(),
-                                until: *free_at,
-                                why: format!("{} is {state}", crate::mask_key_id(other)),
-                            });
-                        }
-                        (at, *free_projected || *free_at > now)
-                    }
-                };
-                b.step(&id, Step::Rotate, due, projected, &why);
-                let done = due.max(now);
-                b.step(
-                    &id,
-                    Step::Disable,
-                    done + install,
-                    true,
-                    "installation grace over",
-                );
-                b.step(
-                    &id,
-                    Step::Delete,
-                    done + install + recovery,
-                    true,
-                    "recovery grace over",
-                );
+                schedule_rotation(&mut b, &id, due, &why, &known, &frees, (install, recovery));
             }
         }
     }
@@ -378,6 +298,113 @@ pub fn plan(user: &User, keys: &[AccessKey], settings: &Settings, now: DateTime<
         (a.due, a.action.rank(), &a.key_id).cmp(&(b.due, b.action.rank(), &b.key_id))
     });
     out
+}
+
+/// The next step of an Active `key`, given the Active keys created after it (`later`): disabled
+/// after its successor's installation grace, disabled for non-use, rotated, or nothing yet.
+fn fate_of(
+    user: &User,
+    key: &AccessKey,
+    later: &[&AccessKey],
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Fate {
+    let install = Duration::days(settings.installation_grace_period.into());
+    let stale = |k: &AccessKey| stale_from(k, settings).filter(|at| *at <= now);
+    let successor = later.iter().find(|s| stale(s).is_none());
+    let fate = if let Some(s) = successor {
+        // Invariant 2: never disabled earlier than the installation grace after the successor.
+        let trigger = if settings.single_active_key {
+            Some(s.created)
+        } else {
+            [Some(settings.rotation_due(key.created)), stale(key)]
+                .into_iter()
+                .flatten()
+                .min()
+        };
+        match trigger {
+            Some(t) => Fate::Disable {
+                due: t.max(s.created + install),
+                why: format!(
+                    "successor {} created {}",
+                    crate::annotation::mask_key_id(s.id.as_deref().unwrap_or("")),
+                    s.created.format("%Y-%m-%d")
+                ),
+            },
+            None => Fate::None,
+        }
+    } else if let Some(since) = stale(key) {
+        // Invariant 3: an unused key is disabled, never rotated.
+        Fate::Disable {
+            due: since,
+            why: unused_why(key),
+        }
+    } else {
+        next_fate(key, settings)
+    };
+    // A key re-enabled by `keyguard restore` gets a fresh installation grace.
+    match (fate, key.restored_at(user)) {
+        (Fate::Disable { due, why }, Some(restored)) if restored + install > due => Fate::Disable {
+            due: restored + install,
+            why: format!("{why}; restored {}", restored.format("%Y-%m-%d")),
+        },
+        (fate, _) => fate,
+    }
+}
+
+/// The rotation of `id` due at `due`, and its follow-ups: it waits for the other slot to be
+/// freed (`frees`: when each key leaves its slot; invariant 3, never a third key).
+fn schedule_rotation(
+    b: &mut Builder<'_>,
+    id: &str,
+    due: DateTime<Utc>,
+    why: &str,
+    known: &[&AccessKey],
+    frees: &[(String, DateTime<Utc>, bool, String)],
+    (install, recovery): (Duration, Duration),
+) {
+    let now = b.now;
+    let holder = known.iter().find(|k| k.id.as_deref() != Some(id));
+    let blocker = frees.iter().find(|(other, ..)| *other != id);
+    let (due, projected) = match blocker {
+        None if holder.is_some() => {
+            // Defensive: a second key that no step of this plan removes.
+            b.out.notes.push(PlanNote::RotationBlocked {
+                key_id: id.to_string(),
+                until: due,
+                why: "the user's second key stays".into(),
+            });
+            return;
+        }
+        None => (due, false),
+        Some((other, free_at, free_projected, state)) => {
+            let at = due.max(*free_at);
+            if due <= now && *free_at > now {
+                b.out.notes.push(PlanNote::RotationBlocked {
+                    key_id: id.to_string(),
+                    until: *free_at,
+                    why: format!("{} is {state}", crate::annotation::mask_key_id(other)),
+                });
+            }
+            (at, *free_projected || *free_at > now)
+        }
+    };
+    b.step(id, Step::Rotate, due, projected, why);
+    let done = due.max(now);
+    b.step(
+        id,
+        Step::Disable,
+        done + install,
+        true,
+        "installation grace over",
+    );
+    b.step(
+        id,
+        Step::Delete,
+        done + install + recovery,
+        true,
+        "recovery grace over",
+    );
 }
 
 /// The moment `key` is (or will be, if it stays unused) stale: unused for UnusedKeyPeriod, or

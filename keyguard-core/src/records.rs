@@ -1,4 +1,4 @@
-//! keyguard's own records of a user (DESIGN invariant 5): what IAM does not keep and what decides
+//! keyguard's own records of a user (`docs/invariants.md#invariant-5`): what IAM does not keep and what decides
 //! a disable or a delete: when keyguard disabled a key, a rotation in progress, which warnings went
 //! out, which keys an operator restored.
 //!
@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::model::{parse_date_or_time, User};
-use crate::{
+use crate::settings::{
     DISABLED_TAG_PREFIX, FIRST_USED_TAG_PREFIX, RESTORED_TAG_PREFIX, ROTATING_TAG, WARNED_TAG,
 };
 

@@ -14,7 +14,8 @@ pub const DISABLED_TAG_PREFIX: &str = "keyguard:disabled:";
 pub const RESTORED_TAG_PREFIX: &str = "keyguard:restored:";
 
 /// The user tag set just before the remediator creates a key and removed once its secret is
-/// stored (RFC 3339 time). A run that finds it repairs an interrupted rotation (invariant 6).
+/// stored (RFC 3339 time). A run that finds it repairs an interrupted rotation
+/// (`docs/invariants.md#invariant-6`).
 pub const ROTATING_TAG: &str = "keyguard:rotating";
 
 /// The user tag listing the warnings already sent (`rotate@2026-12-01 disable@2026-12-11`), so

@@ -7,9 +7,12 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 
 use crate::model::{parse_date_or_time, AccessKey, User};
+use crate::plan::Step;
 use crate::plan::{plan, Action, Plan, PlannedAction};
 use crate::records::RotationMark;
-use crate::{Settings, Step, DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX, ROTATING_TAG, WARNED_TAG};
+use crate::settings::{
+    Settings, DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX, ROTATING_TAG, WARNED_TAG,
+};
 
 /// How far before the [`ROTATING_TAG`] mark a key's CreateDate may be and still count as created
 /// by that rotation: IAM keeps whole seconds, and the clocks of the caller and of IAM may differ
@@ -120,7 +123,7 @@ pub fn warned(user: &User) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// The keys an interrupted rotation left behind (DESIGN invariant 6): created at or after the
+/// The keys an interrupted rotation left behind (`docs/invariants.md#invariant-6`): created at or after the
 /// user's [`ROTATING_TAG`] mark (less [`MARK_SKEW`], and within [`MARK_REACH`] of it), **never used**, and not the key the user's
 /// secret holds (`stored_key_id`, `None` when there is no secret). Nobody has ever seen such a
 /// key's secret access key, so deleting it is safe. A used key is never a leftover, however it
@@ -188,7 +191,7 @@ pub fn restorable(
     let Some(key) = keys.iter().find(|k| k.id.as_deref() == Some(key_id)) else {
         return Restorable::No(format!(
             "{} is not a key of {} (deleted keys cannot be restored)",
-            crate::mask_key_id(key_id),
+            crate::annotation::mask_key_id(key_id),
             user.name
         ));
     };
@@ -230,7 +233,7 @@ pub fn stale_tags(user: &User, keys: &[AccessKey]) -> Vec<String> {
             }
             let id = k
                 .strip_prefix(RESTORED_TAG_PREFIX)
-                .or_else(|| k.strip_prefix(crate::FIRST_USED_TAG_PREFIX))?;
+                .or_else(|| k.strip_prefix(crate::settings::FIRST_USED_TAG_PREFIX))?;
             key(id).is_none().then(|| k.clone())
         })
         .collect()

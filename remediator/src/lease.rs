@@ -1,4 +1,4 @@
-//! One writer per user (DESIGN invariant 7): a lease in the central state table, taken before any
+//! One writer per user (`docs/invariants.md#invariant-7`): a lease in the central state table, taken before any
 //! write to a user and released after. A lease is a conditional PutItem at
 //! `lease#<account>` / `<user>` that succeeds when no lease is there or the one there has expired;
 //! its body is the holder's id, and only that holder's release deletes it.
@@ -18,7 +18,8 @@
 use chrono::{DateTime, Utc};
 use keyguard_aws::state::{Guard, StateTable};
 
-use crate::{Error, Remediator, Result};
+use crate::error::{Error, Result};
+use crate::function::Remediator;
 
 fn pk(account: &str) -> String {
     format!("lease#{account}")
@@ -90,7 +91,8 @@ impl Lease {
         }
     }
 
-    fn lost(&self) -> Error {
+    /// The error of a run that lost this lease.
+    pub(crate) fn lost(&self) -> Error {
         Error::LeaseLost(format!(
             "{}: this run's lease lapsed or was taken over by another run; it writes nothing more to the user",
             self.user

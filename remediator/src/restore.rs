@@ -10,10 +10,12 @@ use keyguard_core::{
 };
 use tracing::info;
 
+use crate::email_templates::day;
+use crate::error::{Error, Result};
+use crate::function::Remediator;
 use crate::lease::{self, Taken};
-use crate::notices::day;
-use crate::records;
-use crate::{ActionKind, ActionRecord, Error, Outcome, Remediator, Result};
+use crate::summary::{ActionKind, ActionRecord, Outcome};
+use crate::user_records;
 
 /// Re-enables a disabled key still inside its recovery grace (the incident runbook: "pipeline X
 /// broke after the key was disabled"), and records the restore so that the key gets a fresh
@@ -73,7 +75,7 @@ async fn restore_held(
         .ok_or_else(|| Error::NotFound(format!("user {user_name:?} in {account}")))?;
     let kept = match &r.state {
         Some(table) => {
-            let kept = records::read(table, account, user_name).await?;
+            let kept = user_records::read(table, account, user_name).await?;
             user = with_records(&user, &kept);
             Some(kept)
         }
@@ -103,7 +105,7 @@ async fn restore_held(
             })?;
             kept.remove(&disabled_key);
             kept.insert(restored_key.clone(), now.to_rfc3339());
-            records::write(table, lease, &kept, now).await?;
+            user_records::write(table, lease, &kept, now).await?;
         }
         iam::set_key_status(&client, user_name, key_id, KeyStatus::Active).await?;
         let restored = [(restored_key, now.to_rfc3339())];

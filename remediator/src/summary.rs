@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use keyguard_core::Step;
 use serde::{Serialize, Serializer};
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// What happened to one step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

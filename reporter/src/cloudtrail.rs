@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// The IAM API calls the report follows.
 pub const FOLLOWED: &[&str] = &[

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use aws_config::SdkConfig;
 use futures::StreamExt;
 
+use crate::error::{Error, Result};
 use crate::model::{Report, Snapshot};
 use crate::period::PeriodKind;
 use crate::render::{render, Rendered, HTML_NAME, SNAPSHOT_NAME};
-use crate::{Error, Result};
 use keyguard_aws::{email, s3};
 
 /// Earlier reports read back, at most.
@@ -222,7 +222,7 @@ async fn send(
 /// The whole run after the inputs are read: earlier reports from the delivery place, the report
 /// built, rendered and delivered. Returns the report and the places written.
 pub async fn produce(
-    mut inputs: crate::Inputs,
+    mut inputs: crate::model::Inputs,
     d: &Delivery,
     sdk: Option<&SdkConfig>,
 ) -> Result<(Report, Vec<String>)> {

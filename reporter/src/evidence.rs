@@ -12,10 +12,10 @@ use keyguard_aws::evidence::Evidence;
 use keyguard_core::Settings;
 
 use crate::cloudtrail;
+use crate::error::Result;
 use crate::model::{AccountInput, ConfigState, Inputs, Snapshot, TrailInput};
 use crate::period::{Period, PeriodKind};
 use crate::render::SNAPSHOT_NAME;
-use crate::Result;
 
 /// The trail files of an evidence folder live here.
 pub const TRAIL_DIR: &str = "cloudtrail";

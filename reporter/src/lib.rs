@@ -13,90 +13,26 @@
 //! - [`deliver`]: to a folder, S3, and SESv2 email; earlier reports read back for the comparison.
 //! - [`cloudtrail`]: org-trail `.json.gz` files → the followed IAM events, in parallel,
 //!   de-duplicated, with unreadable files listed rather than fatal.
-//! - [`lambda`]: the `reporter` Lambda's handler (EventBridge schedule → S3 and email).
-//! - [`work`]: a report at organization scale: one invocation per account writes its slice of
-//!   the evidence folder in S3, the last one's follow-up builds and delivers the report.
+//! - [`lambda`]: the `reporter` Lambda's entry: a report made in one invocation (the schedule
+//!   → S3 and email), or handed out to the queue;
+//! - [`queued_report`]: a report at organization scale: one invocation per account writes its
+//!   slice of the evidence folder in S3, the last one's follow-up builds and delivers the report.
 
 pub mod build;
 pub mod cloudtrail;
 pub mod deliver;
+mod error;
 pub mod evidence;
+mod function;
 pub mod lambda;
 pub mod live;
 pub mod model;
 pub mod period;
+pub mod queued_report;
 pub mod render;
-pub mod work;
-
-use std::path::PathBuf;
+mod scheduled;
 
 pub use build::build;
+pub use error::{Error, Result};
 pub use model::{AccountInput, ConfigState, Inputs, Kpis, Report, Snapshot, TrailInput};
 pub use period::{Period, PeriodKind};
-
-/// The one error type of the reporter.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A trail file is not gzip, is truncated, or is not a CloudTrail log.
-    #[error("{0}")]
-    Trail(String),
-    /// A file could not be read or written.
-    #[error("{path}: {source}", path = .0.display(), source = .1)]
-    Io(PathBuf, #[source] std::io::Error),
-    /// An input (evidence folder, earlier report) is not what it should be.
-    #[error("{0}")]
-    Input(String),
-    /// The invocation's payload is not a report request.
-    #[error("malformed event: {0}")]
-    MalformedEvent(String),
-    /// A setting makes the run impossible (nowhere to deliver, no sender).
-    #[error("invalid parameter: {0}")]
-    InvalidParameter(String),
-    /// The report could not be rendered (template, chart, CSV).
-    #[error("rendering the report: {0}")]
-    Render(String),
-    /// An AWS call failed (the error keeps AWS's operation, code and message).
-    #[error(transparent)]
-    Aws(#[from] keyguard_aws::Error),
-    /// The report could not be delivered to `to` (an S3 object, an email).
-    #[error("delivering the report to {to}")]
-    Deliver {
-        /// Where to.
-        to: String,
-        /// The AWS error.
-        #[source]
-        source: keyguard_aws::Error,
-    },
-    /// polars failed while joining or aggregating.
-    #[error("aggregating the report data: {0}")]
-    Frame(#[from] polars::error::PolarsError),
-}
-
-impl Error {
-    /// The stable `errorType` of a failed invocation (what CloudWatch shows).
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            Error::Trail(_) => "MalformedTrail",
-            Error::Io(..) => "IoError",
-            Error::Input(_) => "MalformedInput",
-            Error::MalformedEvent(_) => "MalformedEvent",
-            Error::InvalidParameter(_) => "InvalidParameter",
-            Error::Aws(e) => e.kind(),
-            Error::Deliver { .. } => "DeliveryFailed",
-            Error::Render(_) => "RenderFailed",
-            Error::Frame(_) => "Internal",
-        }
-    }
-}
-
-impl From<Error> for lambda_runtime::Diagnostic {
-    fn from(e: Error) -> Self {
-        lambda_runtime::Diagnostic {
-            error_type: e.error_type().into(),
-            error_message: keyguard_aws::chain(&e),
-        }
-    }
-}
-
-/// `Result` with the reporter's [`Error`].
-pub type Result<T> = std::result::Result<T, Error>;

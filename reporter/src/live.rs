@@ -21,10 +21,10 @@ use keyguard_aws::sdk::{self, Caller, RoleSpec};
 use keyguard_core::{Account, Compliance};
 
 use crate::cloudtrail::{self, TrailEvent, FOLLOWED};
+use crate::error::{Error, Result};
 use crate::evidence::{trail_folder, Options};
 use crate::model::{AccountInput, ConfigState, Inputs, TrailInput};
 use crate::period::Period;
-use crate::{Error, Result};
 
 pub use keyguard_aws::cloudtrail::{IAM_EVENTS_REGION, LOOKUP_INTERVAL};
 /// S3 trail objects fetched at once per account.

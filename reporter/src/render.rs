@@ -10,8 +10,8 @@ use handlebars::Handlebars;
 use plotters::prelude::*;
 use serde::Serialize;
 
+use crate::error::{Error, Result};
 use crate::model::*;
-use crate::{Error, Result};
 
 const REPORT_HTML: &str = include_str!("../../report-templates/report.html.hbs");
 
@@ -213,53 +213,9 @@ fn rows(report: &Report, table: &str) -> Vec<Vec<String>> {
                 ]
             })
             .collect(),
-        "non-compliant-users.csv" => report
-            .non_compliant
-            .iter()
-            .map(|r| {
-                vec![
-                    r.account.clone(),
-                    t(&r.account_name),
-                    t(&r.user),
-                    t(&r.reason),
-                    t(&r.key),
-                    num(r.age_days),
-                    num(r.days_out_of_policy),
-                    t(&r.next_action),
-                    t(&r.next_action_date),
-                ]
-            })
-            .collect(),
-        "actions.csv" => report
-            .actions
-            .iter()
-            .map(|r| {
-                vec![
-                    r.time.clone(),
-                    r.account.clone(),
-                    t(&r.user),
-                    r.action.clone(),
-                    t(&r.key),
-                    r.by_kind.into(),
-                    t(&r.by),
-                ]
-            })
-            .collect(),
-        "exemption-ledger.csv" => report
-            .ledger
-            .iter()
-            .map(|r| {
-                vec![
-                    r.time.clone(),
-                    r.account.clone(),
-                    t(&r.user),
-                    t(&r.change),
-                    t(&r.by),
-                    t(&r.expiry_at_change),
-                    r.granted_while_overdue.to_string(),
-                ]
-            })
-            .collect(),
+        "non-compliant-users.csv" => non_compliant_rows(report),
+        "actions.csv" => action_rows(report),
+        "exemption-ledger.csv" => ledger_rows(report),
         "exemptions-expiring.csv" => report
             .expiring
             .iter()
@@ -273,23 +229,7 @@ fn rows(report: &Report, table: &str) -> Vec<Vec<String>> {
                 ]
             })
             .collect(),
-        "freshness.csv" => report
-            .freshness
-            .iter()
-            .map(|r| {
-                vec![
-                    r.account.clone(),
-                    t(&r.account_name),
-                    t(&r.inventory),
-                    r.users.to_string(),
-                    t(&r.config),
-                    r.users_evaluated.to_string(),
-                    r.last_evaluated.clone(),
-                    r.stale.to_string(),
-                    r.trail_events.to_string(),
-                ]
-            })
-            .collect(),
+        "freshness.csv" => freshness_rows(report),
         "controls.csv" => report
             .controls
             .iter()
@@ -305,6 +245,86 @@ fn rows(report: &Report, table: &str) -> Vec<Vec<String>> {
             .collect(),
         _ => Vec::new(),
     }
+}
+
+fn non_compliant_rows(report: &Report) -> Vec<Vec<String>> {
+    let t = csv_text;
+    report
+        .non_compliant
+        .iter()
+        .map(|r| {
+            vec![
+                r.account.clone(),
+                t(&r.account_name),
+                t(&r.user),
+                t(&r.reason),
+                t(&r.key),
+                num(r.age_days),
+                num(r.days_out_of_policy),
+                t(&r.next_action),
+                t(&r.next_action_date),
+            ]
+        })
+        .collect()
+}
+
+fn action_rows(report: &Report) -> Vec<Vec<String>> {
+    let t = csv_text;
+    report
+        .actions
+        .iter()
+        .map(|r| {
+            vec![
+                r.time.clone(),
+                r.account.clone(),
+                t(&r.user),
+                r.action.clone(),
+                t(&r.key),
+                r.by_kind.into(),
+                t(&r.by),
+            ]
+        })
+        .collect()
+}
+
+fn ledger_rows(report: &Report) -> Vec<Vec<String>> {
+    let t = csv_text;
+    report
+        .ledger
+        .iter()
+        .map(|r| {
+            vec![
+                r.time.clone(),
+                r.account.clone(),
+                t(&r.user),
+                t(&r.change),
+                t(&r.by),
+                t(&r.expiry_at_change),
+                r.granted_while_overdue.to_string(),
+            ]
+        })
+        .collect()
+}
+
+fn freshness_rows(report: &Report) -> Vec<Vec<String>> {
+    let t = csv_text;
+    report
+        .freshness
+        .iter()
+        .map(|r| {
+            vec![
+                r.account.clone(),
+                t(&r.account_name),
+                t(&r.inventory),
+                r.users.to_string(),
+                t(&r.config),
+                r.users_evaluated.to_string(),
+                r.last_evaluated.clone(),
+                r.stale.to_string(),
+                r.trail_events.to_string(),
+            ]
+        })
+        .collect()
 }
 
 /// Every CSV: `(file name, bytes)`, headers always written (also for empty tables).

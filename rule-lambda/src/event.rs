@@ -8,7 +8,7 @@ use keyguard_aws::{to_chrono, to_smithy};
 use keyguard_core::User;
 use serde::Deserialize;
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// The invoking event, by message type. Any other `messageType` is an error naming it.
 #[derive(Debug, Clone, Deserialize)]

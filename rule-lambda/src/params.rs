@@ -3,9 +3,9 @@
 use keyguard_core::Settings;
 use serde::{Deserialize, Deserializer};
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
-/// The Config rule parameters, named as the settings of DESIGN.md. Config sends every value as a
+/// The Config rule parameters, named as the settings of `docs/policy.md`. Config sends every value as a
 /// string (`"90"`, `"true"`); numbers and booleans are accepted too, and an empty string means
 /// "not set" (what a conformance pack sends for an empty parameter). Unknown names are refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

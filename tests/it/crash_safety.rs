@@ -1,4 +1,4 @@
-//! Crash and concurrency safety of the remediator against the rig (DESIGN invariants 1, 5, 6, 7):
+//! Crash and concurrency safety of the remediator against the rig (`docs/invariants.md`: invariants 1, 5, 6, 7):
 //! a rotation killed at every point, a CreateAccessKey whose answer is lost, two and eight
 //! concurrent runs on the same users, forged tags, and a restore racing a sweep.
 
@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use keyguard_aws::state::StateTable;
 use keyguard_core::{Account, ROTATING_TAG};
 use remediator::lease::{self, Taken};
-use remediator::records;
+use remediator::user_records;
 use remediator::{run_account, ActionKind, Forced, Mode, Outcome, Remediator, Selection};
 
 use crate::remediator::{
@@ -25,7 +25,7 @@ const USER: &str = "ci+deploy=prod,eu.x@y-z";
 /// keyguard's records of `user` in the table of `org`.
 async fn records_of(org: &Org, account: &str, user: &str) -> BTreeMap<String, String> {
     let table = StateTable::new(&org.config, TABLE);
-    remediator::records::read(&table, account, user)
+    remediator::user_records::read(&table, account, user)
         .await
         .unwrap()
 }
@@ -454,20 +454,20 @@ async fn a_records_write_under_a_lost_lease_is_refused() {
         }
     };
     let first = take("first").await;
-    records::write(&table, &first, &records("first"), Utc::now())
+    user_records::write(&table, &first, &records("first"), Utc::now())
         .await
         .unwrap();
     tokio::time::sleep(StdDuration::from_secs(3)).await;
-    let lapsed = records::write(&table, &first, &records("late"), Utc::now()).await;
+    let lapsed = user_records::write(&table, &first, &records("late"), Utc::now()).await;
     assert!(
         matches!(&lapsed, Err(e) if e.error_type() == "LeaseLost"),
         "{lapsed:?}"
     );
     let second = take("second").await;
-    records::write(&table, &second, &records("second"), Utc::now())
+    user_records::write(&table, &second, &records("second"), Utc::now())
         .await
         .unwrap();
-    let stale = records::write(&table, &first, &records("stale"), Utc::now()).await;
+    let stale = user_records::write(&table, &first, &records("stale"), Utc::now()).await;
     assert!(
         matches!(&stale, Err(e) if e.error_type() == "LeaseLost"),
         "{stale:?}"

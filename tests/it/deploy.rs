@@ -1,7 +1,8 @@
-//! The deployment files against the code: the conformance pack's rule parameters are the rule's
-//! own type with DESIGN.md's defaults, the SSM Automation document fails when the remediator
-//! fails, and every keyguard role allows exactly the AWS actions its code calls (least privilege,
-//! from the emulator rig's call log of the integration tests).
+//! The deployment files against the code: the member stack's rule parameters are the rule's own
+//! type with the defaults of `docs/policy.md`, only keyguard's rules and the operator may invoke
+//! the remediator, the templates stay within AWS's limits for 10,000 accounts, and every keyguard
+//! role allows exactly the AWS actions its code calls (least privilege, from the emulator rig's
+//! call log of the integration tests).
 //!
 //! The least-privilege test reads what the other test binaries' rigs logged, so it is `#[ignore]`d
 //! and `./test.sh` runs it after the whole suite:
@@ -90,7 +91,7 @@ fn the_rules_parameters_round_trip_into_the_rules_parameter_type() {
             exemption_expiry_tag: Some(d.exemption_expiry_tag.clone()),
             owner_email_tag: Some(d.owner_email_tag.clone()),
         },
-        "every setting of the rule is a member-stack parameter with DESIGN.md's default"
+        "every setting of the rule is a member-stack parameter with default of docs/policy.md"
     );
     assert_eq!(parsed.apply(&d).unwrap(), d);
 

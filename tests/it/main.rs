@@ -4,18 +4,26 @@
 //! Every module talks to the AWS emulator rig (`tests/emulator/`, started once for this binary by
 //! [`support`]) over HTTP, exactly as the binaries talk to AWS.
 
+// A test is a scenario read top to bottom: clippy.toml's function length is for the code.
+#![allow(clippy::too_many_lines)]
+
 #[path = "../support/mod.rs"]
 mod support;
 
 mod attacks;
+mod bench;
 mod cli;
 mod cold_start;
 mod crash_safety;
 mod deploy;
+mod house;
 mod ocsf;
 mod patterns;
+mod queued_report;
 mod remediator;
+mod remediator_paths;
 mod report;
+mod report_live;
 mod root;
 mod rule_lambda;
 mod scale;

@@ -78,74 +78,10 @@ pub fn write_org_trail(
                                    "attributes": {"creationDate": t.to_rfc3339(), "mfaAuthenticated": "false"}}
             });
             let followed = rng.u16(0..1000) == 0;
-            let (source, name, params, response) = if followed {
+            if followed {
                 out.followed += 1;
-                match rng.u8(0..6) {
-                    0 => (
-                        "iam.amazonaws.com",
-                        "AddUserToGroup",
-                        json!({"groupName": "IAMKeyRotationExemptionGroup", "userName": user}),
-                        json!(null),
-                    ),
-                    1 => (
-                        "iam.amazonaws.com",
-                        "RemoveUserFromGroup",
-                        json!({"groupName": "IAMKeyRotationExemptionGroup", "userName": user}),
-                        json!(null),
-                    ),
-                    2 => (
-                        "iam.amazonaws.com",
-                        "TagUser",
-                        json!({"userName": user, "tags": [{"key": "keyguard:exemption-expires", "value": "2027-01-31"}]}),
-                        json!(null),
-                    ),
-                    3 => (
-                        "iam.amazonaws.com",
-                        "CreateAccessKey",
-                        json!({"userName": user}),
-                        json!({"accessKey": {"accessKeyId": format!("AKIA{:016X}", rng.u64(..)), "status": "Active", "userName": user, "createDate": t.to_rfc3339()}}),
-                    ),
-                    4 => (
-                        "iam.amazonaws.com",
-                        "UpdateAccessKey",
-                        json!({"userName": user, "accessKeyId": format!("AKIA{:016X}", rng.u64(..)), "status": "Inactive"}),
-                        json!(null),
-                    ),
-                    _ => (
-                        "iam.amazonaws.com",
-                        "DeleteAccessKey",
-                        json!({"userName": user, "accessKeyId": format!("AKIA{:016X}", rng.u64(..))}),
-                        json!(null),
-                    ),
-                }
-            } else {
-                match rng.u8(0..4) {
-                    0 => (
-                        "s3.amazonaws.com",
-                        "GetObject",
-                        json!({"bucketName": format!("artifacts-{account}"), "key": format!("builds/{}/app-{}.tar.gz", rng.u32(..), rng.u16(..)), "Host": "s3.us-east-1.amazonaws.com"}),
-                        json!(null),
-                    ),
-                    1 => (
-                        "sts.amazonaws.com",
-                        "AssumeRole",
-                        json!({"roleArn": format!("arn:aws:iam::{account}:role/Deployer"), "roleSessionName": format!("session-{}", rng.u16(..)), "durationSeconds": 3600}),
-                        json!({"credentials": {"accessKeyId": format!("ASIA{:016X}", rng.u64(..)), "expiration": t.to_rfc3339()}}),
-                    ),
-                    2 => (
-                        "ec2.amazonaws.com",
-                        "DescribeInstances",
-                        json!({"instancesSet": {}, "filterSet": {"items": [{"name": "tag:team", "valueSet": {"items": [{"value": "payments"}]}}]}}),
-                        json!(null),
-                    ),
-                    _ => (
-                        "iam.amazonaws.com",
-                        "GetUser",
-                        json!({"userName": user}),
-                        json!(null),
-                    ),
-                }
-            };
+            }
+            let (source, name, params, response) = call_of(&mut rng, account, &user, t, followed);
             recs.push(json!({
                 "eventVersion": "1.09",
                 "userIdentity": identity,
@@ -184,4 +120,87 @@ pub fn write_org_trail(
         std::fs::write(path, gz)?;
     }
     Ok(out)
+}
+
+/// One call of a trail record: (eventSource, eventName, requestParameters, responseElements);
+/// `followed`: an IAM call the report follows, else the noise around it.
+fn call_of(
+    rng: &mut fastrand::Rng,
+    account: &str,
+    user: &str,
+    t: chrono::DateTime<Utc>,
+    followed: bool,
+) -> (
+    &'static str,
+    &'static str,
+    serde_json::Value,
+    serde_json::Value,
+) {
+    if followed {
+        match rng.u8(0..6) {
+            0 => (
+                "iam.amazonaws.com",
+                "AddUserToGroup",
+                json!({"groupName": "IAMKeyRotationExemptionGroup", "userName": user}),
+                json!(null),
+            ),
+            1 => (
+                "iam.amazonaws.com",
+                "RemoveUserFromGroup",
+                json!({"groupName": "IAMKeyRotationExemptionGroup", "userName": user}),
+                json!(null),
+            ),
+            2 => (
+                "iam.amazonaws.com",
+                "TagUser",
+                json!({"userName": user, "tags": [{"key": "keyguard:exemption-expires", "value": "2027-01-31"}]}),
+                json!(null),
+            ),
+            3 => (
+                "iam.amazonaws.com",
+                "CreateAccessKey",
+                json!({"userName": user}),
+                json!({"accessKey": {"accessKeyId": format!("AKIA{:016X}", rng.u64(..)), "status": "Active", "userName": user, "createDate": t.to_rfc3339()}}),
+            ),
+            4 => (
+                "iam.amazonaws.com",
+                "UpdateAccessKey",
+                json!({"userName": user, "accessKeyId": format!("AKIA{:016X}", rng.u64(..)), "status": "Inactive"}),
+                json!(null),
+            ),
+            _ => (
+                "iam.amazonaws.com",
+                "DeleteAccessKey",
+                json!({"userName": user, "accessKeyId": format!("AKIA{:016X}", rng.u64(..))}),
+                json!(null),
+            ),
+        }
+    } else {
+        match rng.u8(0..4) {
+            0 => (
+                "s3.amazonaws.com",
+                "GetObject",
+                json!({"bucketName": format!("artifacts-{account}"), "key": format!("builds/{}/app-{}.tar.gz", rng.u32(..), rng.u16(..)), "Host": "s3.us-east-1.amazonaws.com"}),
+                json!(null),
+            ),
+            1 => (
+                "sts.amazonaws.com",
+                "AssumeRole",
+                json!({"roleArn": format!("arn:aws:iam::{account}:role/Deployer"), "roleSessionName": format!("session-{}", rng.u16(..)), "durationSeconds": 3600}),
+                json!({"credentials": {"accessKeyId": format!("ASIA{:016X}", rng.u64(..)), "expiration": t.to_rfc3339()}}),
+            ),
+            2 => (
+                "ec2.amazonaws.com",
+                "DescribeInstances",
+                json!({"instancesSet": {}, "filterSet": {"items": [{"name": "tag:team", "valueSet": {"items": [{"value": "payments"}]}}]}}),
+                json!(null),
+            ),
+            _ => (
+                "iam.amazonaws.com",
+                "GetUser",
+                json!({"userName": user}),
+                json!(null),
+            ),
+        }
+    }
 }

@@ -5,7 +5,7 @@ use keyguard_core::UserRecord;
 use keyguard_core::{Compliance, Reason};
 
 use super::figures::ComplianceFigures;
-use super::*;
+use super::thresholds::STALE_AFTER_DAYS;
 use crate::cloudtrail::TrailEvent;
 use crate::model::*;
 

@@ -7,9 +7,9 @@ use keyguard_core::Settings;
 use keyguard_core::UserRecord;
 use polars::prelude::*;
 
-use super::*;
+use super::thresholds::AGE_BUCKETS;
+use crate::error::Result;
 use crate::model::*;
-use crate::Result;
 
 pub(super) fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0

@@ -8,6 +8,7 @@
 mod controls;
 mod figures;
 mod summary;
+mod thresholds;
 mod trail;
 mod users;
 
@@ -17,8 +18,8 @@ use keyguard_core::evaluate;
 use keyguard_core::UserRecord;
 
 use crate::cloudtrail::TrailEvent;
+use crate::error::Result;
 use crate::model::*;
-use crate::Result;
 
 use controls::{controls, freshness};
 use figures::{compliance_frame, key_stats, round1};
@@ -26,23 +27,9 @@ use summary::{summary_rows, trend};
 use trail::{actions, expiring, ledger};
 use users::non_compliant;
 
-/// The version of `summary.json`.
-pub const SNAPSHOT_VERSION: u32 = 1;
-/// How many earlier periods the trend shows.
-pub const TREND_POINTS: usize = 12;
-/// Exemptions ending within this many days are listed.
-pub const EXPIRING_WITHIN_DAYS: i64 = 30;
-/// A Config evaluation older than this before the report date is flagged stale.
-pub const STALE_AFTER_DAYS: i64 = 2;
-
-/// The key-age buckets of the distribution chart: label and lowest age (days) in the bucket.
-pub const AGE_BUCKETS: [(&str, i64); 5] = [
-    ("0–60", 0),
-    ("61–89", 61),
-    ("90–99", 90),
-    ("100–109", 100),
-    ("≥110", 110),
-];
+pub use thresholds::{
+    AGE_BUCKETS, EXPIRING_WITHIN_DAYS, SNAPSHOT_VERSION, STALE_AFTER_DAYS, TREND_POINTS,
+};
 
 /// Builds the report. Never fails on bad data: what cannot be used is listed in
 /// [`Report::problems`]; an error is returned only if polars itself fails.
@@ -56,33 +43,7 @@ pub fn build(inputs: &Inputs) -> Result<Report> {
         .iter()
         .filter_map(|a| a.inventory.as_ref().ok().map(|inv| (a, inv)))
         .collect();
-    for a in &inputs.accounts {
-        if let Err(e) = &a.inventory {
-            problems.push(format!(
-                "account {} ({}): the inventory could not be read: {e}",
-                a.account.id, a.account.name
-            ));
-        }
-        match &a.config {
-            ConfigState::RuleMissing => problems.push(format!(
-                "account {}: Config rule {} does not exist; its users are not evaluated",
-                a.account.id, inputs.rule_name
-            )),
-            ConfigState::NotCollected => problems.push(format!(
-                "account {}: no Config results (config-compliance.json is missing); its users are not evaluated",
-                a.account.id
-            )),
-            ConfigState::Unreadable(e) => problems.push(format!(
-                "account {}: Config results could not be read: {e}",
-                a.account.id
-            )),
-            ConfigState::Results(r) if r.is_empty() => problems.push(format!(
-                "account {}: Config rule {} has no results yet; its users are not evaluated",
-                a.account.id, inputs.rule_name
-            )),
-            ConfigState::Results(_) => {}
-        }
-    }
+    problems.extend(input_problems(inputs));
 
     let compliance = compliance_frame(inputs, &readable)?;
     let keys = key_stats(&readable, settings, now)?;
@@ -107,25 +68,13 @@ pub fn build(inputs: &Inputs) -> Result<Report> {
         .filter(|(_, _, f)| f.exemption.is_valid())
         .count() as u64;
 
-    let kpis = Kpis {
-        accounts: inputs.accounts.len() as u64,
-        accounts_read: readable.len() as u64,
-        users: compliance.users,
-        keys: keys.keys,
-        active_keys: keys.active,
-        users_compliant: compliance.compliant,
-        users_non_compliant: compliance.non_compliant,
-        users_not_evaluated: compliance.not_evaluated,
-        compliant_pct: compliance.pct(),
-        mean_key_age: keys.mean.map(round1),
-        p90_key_age: keys.p90.map(round1),
-        keys_over_rotation: keys.over,
+    let kpis = kpis_of(
+        inputs,
+        readable.len(),
+        &compliance,
+        &keys,
         exemptions_active,
-        secrets_kept: secrets_kept(inputs),
-        secrets_monthly_usd: secrets_kept(inputs).map(|n| {
-            (n as f64 * keyguard_aws::secrets::MONTHLY_USD_PER_SECRET * 100.0).round() / 100.0
-        }),
-    };
+    );
     let previous_period = inputs.period.previous();
     let previous = inputs
         .history
@@ -208,6 +157,69 @@ pub fn build(inputs: &Inputs) -> Result<Report> {
             })
             .collect(),
     })
+}
+
+/// What the report says of each account's inputs that cannot be used as they are.
+fn input_problems(inputs: &Inputs) -> Vec<String> {
+    let mut problems = Vec::new();
+    for a in &inputs.accounts {
+        if let Err(e) = &a.inventory {
+            problems.push(format!(
+                "account {} ({}): the inventory could not be read: {e}",
+                a.account.id, a.account.name
+            ));
+        }
+        match &a.config {
+            ConfigState::RuleMissing => problems.push(format!(
+                "account {}: Config rule {} does not exist; its users are not evaluated",
+                a.account.id, inputs.rule_name
+            )),
+            ConfigState::NotCollected => problems.push(format!(
+                "account {}: no Config results (config-compliance.json is missing); its users are not evaluated",
+                a.account.id
+            )),
+            ConfigState::Unreadable(e) => problems.push(format!(
+                "account {}: Config results could not be read: {e}",
+                a.account.id
+            )),
+            ConfigState::Results(r) if r.is_empty() => problems.push(format!(
+                "account {}: Config rule {} has no results yet; its users are not evaluated",
+                a.account.id, inputs.rule_name
+            )),
+            ConfigState::Results(_) => {}
+        }
+    }
+
+    problems
+}
+
+/// The summary's figures.
+fn kpis_of(
+    inputs: &Inputs,
+    accounts_read: usize,
+    compliance: &figures::ComplianceFigures,
+    keys: &figures::KeyFigures,
+    exemptions_active: u64,
+) -> Kpis {
+    Kpis {
+        accounts: inputs.accounts.len() as u64,
+        accounts_read: accounts_read as u64,
+        users: compliance.users,
+        keys: keys.keys,
+        active_keys: keys.active,
+        users_compliant: compliance.compliant,
+        users_non_compliant: compliance.non_compliant,
+        users_not_evaluated: compliance.not_evaluated,
+        compliant_pct: compliance.pct(),
+        mean_key_age: keys.mean.map(round1),
+        p90_key_age: keys.p90.map(round1),
+        keys_over_rotation: keys.over,
+        exemptions_active,
+        secrets_kept: secrets_kept(inputs),
+        secrets_monthly_usd: secrets_kept(inputs).map(|n| {
+            (n as f64 * keyguard_aws::secrets::MONTHLY_USD_PER_SECRET * 100.0).round() / 100.0
+        }),
+    }
 }
 
 /// The secrets keyguard keeps in the accounts whose secrets were read; `None` when none were.

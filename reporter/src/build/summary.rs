@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::*;
+use super::thresholds::TREND_POINTS;
 use crate::model::*;
 
 pub(super) fn fmt_opt(v: Option<f64>, unit: &str) -> String {
@@ -40,108 +40,111 @@ pub(super) fn change(
     (text, trend)
 }
 
+type Get = fn(&Kpis) -> Option<f64>;
+/// metric, label, getter, lower is better (None: neutral), unit, decimals
+type MetricSpec = (
+    &'static str,
+    &'static str,
+    Get,
+    Option<bool>,
+    &'static str,
+    usize,
+);
+/// The summary's metrics, in the order of the table.
+const METRICS: [MetricSpec; 11] = [
+    (
+        "accounts",
+        "Accounts in scope",
+        |k| Some(k.accounts as f64),
+        None,
+        "",
+        0,
+    ),
+    (
+        "users",
+        "IAM users (fewer is better)",
+        |k| Some(k.users as f64),
+        Some(true),
+        "",
+        0,
+    ),
+    (
+        "keys",
+        "Access keys (Active and Inactive)",
+        |k| Some(k.keys as f64),
+        Some(true),
+        "",
+        0,
+    ),
+    (
+        "compliant_pct",
+        "Users compliant",
+        |k| k.compliant_pct,
+        Some(false),
+        "%",
+        1,
+    ),
+    (
+        "users_not_evaluated",
+        "Users not evaluated by Config",
+        |k| Some(k.users_not_evaluated as f64),
+        Some(true),
+        "",
+        0,
+    ),
+    (
+        "mean_key_age",
+        "Mean age of Active keys (days)",
+        |k| k.mean_key_age,
+        Some(true),
+        "",
+        1,
+    ),
+    (
+        "p90_key_age",
+        "p90 age of Active keys (days)",
+        |k| k.p90_key_age,
+        Some(true),
+        "",
+        1,
+    ),
+    (
+        "keys_over_rotation",
+        "Active keys at or over the rotation period",
+        |k| Some(k.keys_over_rotation as f64),
+        Some(true),
+        "",
+        0,
+    ),
+    (
+        "exemptions_active",
+        "Exemptions in force",
+        |k| Some(k.exemptions_active as f64),
+        Some(true),
+        "",
+        0,
+    ),
+    (
+        "secrets_kept",
+        "Secrets keyguard keeps (one per rotated user)",
+        |k| k.secrets_kept.map(|n| n as f64),
+        None,
+        "",
+        0,
+    ),
+    (
+        "secrets_monthly_usd",
+        "Their cost a month (USD, $0.40 a secret)",
+        |k| k.secrets_monthly_usd,
+        None,
+        "",
+        2,
+    ),
+];
+
 pub(super) fn summary_rows(k: &Kpis, prev: Option<&Kpis>) -> Vec<SummaryRow> {
-    type Get = fn(&Kpis) -> Option<f64>;
-    /// metric, label, getter, lower is better (None: neutral), unit, decimals
-    type MetricSpec = (
-        &'static str,
-        &'static str,
-        Get,
-        Option<bool>,
-        &'static str,
-        usize,
-    );
-    let rows: [MetricSpec; 11] = [
-        (
-            "accounts",
-            "Accounts in scope",
-            |k| Some(k.accounts as f64),
-            None,
-            "",
-            0,
-        ),
-        (
-            "users",
-            "IAM users (fewer is better)",
-            |k| Some(k.users as f64),
-            Some(true),
-            "",
-            0,
-        ),
-        (
-            "keys",
-            "Access keys (Active and Inactive)",
-            |k| Some(k.keys as f64),
-            Some(true),
-            "",
-            0,
-        ),
-        (
-            "compliant_pct",
-            "Users compliant",
-            |k| k.compliant_pct,
-            Some(false),
-            "%",
-            1,
-        ),
-        (
-            "users_not_evaluated",
-            "Users not evaluated by Config",
-            |k| Some(k.users_not_evaluated as f64),
-            Some(true),
-            "",
-            0,
-        ),
-        (
-            "mean_key_age",
-            "Mean age of Active keys (days)",
-            |k| k.mean_key_age,
-            Some(true),
-            "",
-            1,
-        ),
-        (
-            "p90_key_age",
-            "p90 age of Active keys (days)",
-            |k| k.p90_key_age,
-            Some(true),
-            "",
-            1,
-        ),
-        (
-            "keys_over_rotation",
-            "Active keys at or over the rotation period",
-            |k| Some(k.keys_over_rotation as f64),
-            Some(true),
-            "",
-            0,
-        ),
-        (
-            "exemptions_active",
-            "Exemptions in force",
-            |k| Some(k.exemptions_active as f64),
-            Some(true),
-            "",
-            0,
-        ),
-        (
-            "secrets_kept",
-            "Secrets keyguard keeps (one per rotated user)",
-            |k| k.secrets_kept.map(|n| n as f64),
-            None,
-            "",
-            0,
-        ),
-        (
-            "secrets_monthly_usd",
-            "Their cost a month (USD, $0.40 a secret)",
-            |k| k.secrets_monthly_usd,
-            None,
-            "",
-            2,
-        ),
-    ];
-    rows.iter()
+    METRICS
+        .iter()
         .map(|(metric, label, get, lower, unit, dec)| {
             let cur = get(k);
             let p = prev.and_then(get);

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use keyguard_core::UserRecord;
 use keyguard_core::{mask_key_id, Exemption};
 
-use super::*;
+use super::thresholds::EXPIRING_WITHIN_DAYS;
 use crate::cloudtrail::TrailEvent;
 use crate::model::*;
 

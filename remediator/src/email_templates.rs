@@ -1,32 +1,21 @@
-//! Owner notices and the admin digest (SESv2, handlebars templates from `report-templates/`), and
-//! optional EventBridge events, one per action.
-//!
-//! One email per owner per run lists every key action of that owner's users, grouped by account;
-//! one digest per run, for every account of the run, goes to the administrators. Templates render in strict mode: a field the
-//! template names but the data lacks is an error, not an empty string. Nothing here ever sees a
-//! secret access key: the records carry masked key ids and secret *names* only.
+//! The owner notice and the admin digest as data, rendered with the handlebars templates of
+//! `report-templates/` (strict mode: a field the template names but the data lacks is an error).
+//! Nothing here ever sees a secret access key: the data carries masked key ids and secret
+//! *names* only.
 
 use chrono::{DateTime, Utc};
 use handlebars::Handlebars;
 use serde::{Deserialize, Serialize};
 
-use crate::{ActionKind, ActionRecord, Error, Outcome, Result};
+use crate::error::{Error, Result};
 
 const OWNER_HTML: &str = include_str!("../../report-templates/owner-notice.html.hbs");
-const OWNER_TEXT: &str = include_str!("../../report-templates/owner-notice.txt.hbs");
-const DIGEST_HTML: &str = include_str!("../../report-templates/admin-digest.html.hbs");
-const DIGEST_TEXT: &str = include_str!("../../report-templates/admin-digest.txt.hbs");
 
-/// Where notices go. Without a sender no email is sent (the summary says so).
-#[derive(Debug, Clone, Default)]
-pub struct NoticeConfig {
-    /// The SES identity emails come from (`keyguard@example.com`).
-    pub sender: Option<String>,
-    /// Administrators: the digest's recipients and the owners' last fallback.
-    pub admins: Vec<String>,
-    /// An EventBridge bus to publish one `keyguard key action` event per action to.
-    pub event_bus: Option<String>,
-}
+const OWNER_TEXT: &str = include_str!("../../report-templates/owner-notice.txt.hbs");
+
+const DIGEST_HTML: &str = include_str!("../../report-templates/admin-digest.html.hbs");
+
+const DIGEST_TEXT: &str = include_str!("../../report-templates/admin-digest.txt.hbs");
 
 /// The compiled templates.
 pub struct Templates {
@@ -242,53 +231,13 @@ pub fn valid_address(s: &str) -> bool {
         && !s.contains(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == '<' || c == '>')
 }
 
-/// The EventBridge `detail` of one action.
-#[derive(Debug, Serialize)]
-struct EventDetail<'a> {
-    account: &'a str,
-    user: &'a str,
-    key: &'a str,
-    action: ActionKind,
-    outcome: &'a Outcome,
-    date: DateTime<Utc>,
-    why: &'a str,
-    dry_run: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    secret_name: Option<&'a str>,
-}
-
-/// Publishes one `keyguard key action` event per record to `bus` (source `keyguard`). Returns
-/// how many entries EventBridge refused.
-pub async fn publish(
-    events: &aws_sdk_eventbridge::Client,
-    bus: &str,
-    account: &str,
-    records: &[ActionRecord],
-    dry_run: bool,
-) -> Result<usize> {
-    let entries = records
-        .iter()
-        .map(|r| {
-            let detail = EventDetail {
-                account,
-                user: &r.user,
-                key: &r.key,
-                action: r.action,
-                outcome: &r.outcome,
-                date: r.date,
-                why: &r.why,
-                dry_run,
-                secret_name: r.secret_name.as_deref(),
-            };
-            keyguard_aws::events::Event {
-                source: "keyguard".into(),
-                detail_type: "keyguard key action".into(),
-                resources: vec![format!("arn:aws:iam::{account}:user/{}", r.user)],
-                detail: serde_json::to_string(&detail).expect("plain data serializes"),
-            }
-        })
-        .collect::<Vec<_>>();
-    Ok(keyguard_aws::events::put_events(events, bus, &entries).await?)
+/// The subject's prefix: previews say so.
+pub(crate) fn subject_prefix(preview: bool) -> &'static str {
+    if preview {
+        "[keyguard preview] "
+    } else {
+        "[keyguard] "
+    }
 }
 
 #[cfg(test)]

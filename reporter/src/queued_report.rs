@@ -25,10 +25,11 @@ use serde_json::Value;
 use tracing::{info, warn, Instrument};
 
 use crate::deliver::produce;
-use crate::lambda::{Outcome, Reporter};
+use crate::error::{Error, Result};
+use crate::function::Reporter;
 use crate::live::{ConfigSource, TrailSource, IAM_EVENTS_REGION};
 use crate::period::{Period, PeriodKind};
-use crate::{Error, Result};
+use crate::scheduled::Outcome;
 
 /// One message of the report queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,17 +64,6 @@ pub struct Dispatched {
     pub accounts: usize,
     /// Where the evidence folder is written.
     pub evidence: String,
-}
-
-/// True when `event` is an SQS batch.
-pub fn is_sqs_event(event: &Value) -> bool {
-    event
-        .get("Records")
-        .and_then(Value::as_array)
-        .and_then(|r| r.first())
-        .and_then(|r| r.get("eventSource"))
-        .and_then(Value::as_str)
-        == Some("aws:sqs")
 }
 
 /// The evidence folder of a period: `<REPORT_S3_URI>/evidence/<period>`.

@@ -1,4 +1,4 @@
-//! keyguard's records of each user (DESIGN invariant 5) in the central state table, at
+//! keyguard's records of each user (`docs/invariants.md#invariant-5`) in the central state table, at
 //! `records#<account>` / `<user>`, the body the JSON map of [`Records`]. Only keyguard's central
 //! roles can write the table, so a record (a disable date, a rotation mark, the warnings sent, a
 //! restore) is keyguard's own word; the user tags of the same names are a mirror for people and
@@ -15,8 +15,8 @@ use chrono::{DateTime, Duration, Utc};
 use keyguard_aws::state::StateTable;
 use keyguard_core::Records;
 
+use crate::error::{Error, Result};
 use crate::lease::Lease;
-use crate::{Error, Result};
 
 /// How long a record outlives its last write.
 pub const RECORD_DAYS: i64 = 400;

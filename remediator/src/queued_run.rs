@@ -1,27 +1,20 @@
-//! The remediator's part of a queued run in the central state table, beside the progress that
-//! [`keyguard_aws::state::Runs`] keeps: each user's notice piece, the owners whose email went
-//! out, and the previews owners were already sent. The layout (bodies JSON):
+//! A queued sweep's run in the central state table, beside the progress that
+//! [`keyguard_aws::state::Runs`] keeps: each user's notice piece and the owners whose email went
+//! out. The layout (bodies JSON):
 //!
 //! | pk | sk | what |
 //! | --- | --- | --- |
 //! | `run#<run>` | `acct#<account>` | the account's [`AccountPiece`] (the progress record) |
 //! | `run#<run>` | `owner#<hex owner>#<account>#<user>` | a user's [`UserPiece`] (the latest attempt's) |
 //! | `run#<run>` | `sent#<hex owner>` | the owner's email went out |
-//! | `preview#<account>#<user>` | `<key>#<step>` | a DryRun preview of that step and date was sent |
-
-use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use keyguard_aws::state::{self, StateTable, RUN_DAYS};
 use serde::{Deserialize, Serialize};
 
-use crate::notices::{Item, UserNotice};
-use crate::notify::{AccountPiece, UserPiece};
-use crate::{Error, Mode, Result};
-
-/// How long a preview record is kept (a step previewed once is not previewed again meanwhile
-/// unless its date changes).
-const PREVIEW_DAYS: i64 = 90;
+use crate::error::{Error, Result};
+use crate::notice_pieces::{AccountPiece, UserPiece};
+use crate::requests::Mode;
 
 /// What a sweep run is (the run's description in the state table).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,60 +170,5 @@ impl Runs<'_> {
     /// Sweep runs before `run` that were never finalized.
     pub async fn unfinished_before(&self, run: &str) -> Result<Vec<String>> {
         Ok(self.progress().unfinished_before("sweep-", run).await?)
-    }
-
-    /// `notice` without the preview items (steps done in preview, warnings) the owner was
-    /// already sent for the same key, step and date; `None` when nothing new is left.
-    pub async fn fresh_previews(
-        &self,
-        account: &str,
-        notice: &UserNotice,
-    ) -> Result<Option<UserNotice>> {
-        let sent: BTreeMap<String, String> = self
-            .0
-            .query(&format!("preview#{account}#{}", notice.name), "")
-            .await?
-            .into_iter()
-            .map(|i| (i.sk, i.body.unwrap_or_default()))
-            .collect();
-        let new = |items: &[Item]| -> Vec<Item> {
-            items
-                .iter()
-                .filter(|i| {
-                    sent.get(&format!("{}#{}", i.key, i.action))
-                        .is_none_or(|d| d != &json(&i.date))
-                })
-                .cloned()
-                .collect()
-        };
-        let fresh = UserNotice {
-            done: new(&notice.done),
-            warnings: new(&notice.warnings),
-            ..notice.clone()
-        };
-        Ok(
-            (!fresh.done.is_empty() || !fresh.warnings.is_empty() || !fresh.failed.is_empty())
-                .then_some(fresh),
-        )
-    }
-
-    /// Records the preview items of `notice` as sent.
-    pub async fn remember_previews(
-        &self,
-        account: &str,
-        notice: &UserNotice,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        for i in notice.done.iter().chain(&notice.warnings) {
-            self.0
-                .put(
-                    &format!("preview#{account}#{}", notice.name),
-                    &format!("{}#{}", i.key, i.action),
-                    &json(&i.date),
-                    now + Duration::days(PREVIEW_DAYS),
-                )
-                .await?;
-        }
-        Ok(())
     }
 }

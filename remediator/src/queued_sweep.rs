@@ -26,10 +26,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, warn, Instrument};
 
-use crate::entry::{account_run, dry_run, Invocation, Limits, Selection};
-use crate::notify::{by_owner, digest, owner_notice, send_digest, send_owner, worth_sending};
-use crate::runs::{RunMeta, Runs};
-use crate::{Error, Mode, Remediator, Result};
+use crate::account::{account_run, AccountJob, Invocation, Limits, Selection};
+use crate::admin_digest::{digest, send_digest, worth_sending};
+use crate::error::{Error, Result};
+use crate::function::Remediator;
+use crate::notice_pieces::by_owner;
+use crate::owner_email::{owner_notice, send_owner};
+use crate::previews::Previews;
+use crate::queued_run::{RunMeta, Runs};
+use crate::requests::{Forced, Mode};
 
 /// One message of the work queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,17 +79,6 @@ pub struct Dispatched {
     pub finalizing: Vec<String>,
 }
 
-/// True when `event` is an SQS batch (from the event source mapping).
-pub fn is_sqs_event(event: &Value) -> bool {
-    event
-        .get("Records")
-        .and_then(Value::as_array)
-        .and_then(|r| r.first())
-        .and_then(|r| r.get("eventSource"))
-        .and_then(Value::as_str)
-        == Some("aws:sqs")
-}
-
 fn queue_of(r: &Remediator) -> Result<(aws_sdk_sqs::Client, &str)> {
     let url = r.queue.as_deref().ok_or_else(|| {
         Error::MalformedEvent("an SQS batch, but no WORK_QUEUE_URL is configured".into())
@@ -123,7 +117,7 @@ pub async fn dispatch(r: &Remediator, mode: Mode, now: DateTime<Utc>) -> Result<
     }
     let meta = RunMeta {
         started: now,
-        preview: dry_run(r, mode),
+        preview: r.dry_run(mode),
         mode,
     };
     if !runs.create(&run, &meta).await? {
@@ -273,16 +267,15 @@ async fn account_item(
         deadline: inv.deadline,
         after,
     };
-    let done = account_run(
-        r,
-        account.clone(),
-        &Selection::All,
-        &crate::Forced::No,
+    let job = AccountJob {
+        account: account.clone(),
+        selection: Selection::All,
+        forced: Forced::No,
         mode,
-        inv.now,
-        &limits,
-    )
-    .await;
+        now: inv.now,
+        limits,
+    };
+    let done = account_run(r, &job).await;
     for u in &done.users {
         runs.put_user(run, u, inv.now).await?;
     }
@@ -415,10 +408,11 @@ async fn owner_item(r: &Remediator, run: &str, owner: &str, now: DateTime<Utc>) 
         return Ok(());
     };
     let mut pieces = runs.owner_pieces(run, owner).await?;
+    let previews = Previews(runs.0);
     if state.meta.preview {
         for p in &mut pieces {
             if let Some(n) = &p.notice {
-                p.notice = runs.fresh_previews(&p.account, n).await?;
+                p.notice = previews.fresh(&p.account, n).await?;
             }
         }
     }
@@ -429,7 +423,7 @@ async fn owner_item(r: &Remediator, run: &str, owner: &str, now: DateTime<Utc>) 
         if state.meta.preview {
             for p in &pieces {
                 if let Some(n) = &p.notice {
-                    runs.remember_previews(&p.account, n, now).await?;
+                    previews.remember(&p.account, n, now).await?;
                 }
             }
         }

@@ -1,9 +1,12 @@
-//! The remediator's three entry points, parsed from the invocation's JSON.
+//! Who may ask the remediator for what: every payload it accepts, parsed from the invocation's
+//! JSON into a [`Request`]. A member account's request names its account only through
+//! EventBridge's envelope and asks for the normal policy only; a forced rotation, a leaked key,
+//! a sweep and a manual run are central callers' (see `docs/security.md`).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Whether the run may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -39,7 +42,7 @@ pub enum Forced {
 /// What one invocation asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    /// Config remediation through the SSM Automation document: one user by UserId.
+    /// One user by UserId, from a central caller (an operator, a test).
     Remediation {
         /// The IAM UserId (Config's resource id).
         user_id: String,
@@ -113,7 +116,7 @@ fn typed<T: for<'de> Deserialize<'de>>(what: &str, v: Value) -> Result<T> {
 
 impl Request {
     /// Parses an invocation payload. Unknown shapes and fields are errors that say what was
-    /// expected, so a misconfigured schedule or SSM document fails loudly instead of doing
+    /// expected, so a misconfigured schedule or caller fails loudly instead of doing
     /// nothing.
     pub fn parse(event: Value) -> Result<Request> {
         let Some(obj) = event.as_object() else {

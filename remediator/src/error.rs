@@ -1,0 +1,85 @@
+//! The one error type of the remediator, and the `errorType` a failed invocation reports.
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// The one error type of the remediator. Messages never contain a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The invocation's payload is not one of the entry points.
+    #[error("malformed event: {0}")]
+    MalformedEvent(String),
+    /// The settings are invalid.
+    #[error(transparent)]
+    Settings(#[from] keyguard_core::Error),
+    /// An AWS call failed.
+    #[error(transparent)]
+    Aws(#[from] keyguard_aws::Error),
+    /// A notice could not be rendered or sent.
+    #[error("notice: {0}")]
+    Notice(String),
+    /// keyguard refuses an operator's request (a forced rotation, a restore) and says why.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The user or key asked for does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A new key's secret could not be stored (what happened to the key is in the message).
+    #[error("secret not stored: {0}")]
+    SecretNotStored(String),
+    /// The run's lease on a user lapsed or was taken over before a write to keyguard's records;
+    /// nothing was written, and the run leaves the user to the lease's holder.
+    #[error("lease lost: {0}")]
+    LeaseLost(String),
+    /// A bug: something that cannot fail did.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// Some actions failed; the summary says which. The Lambda invocation fails with this, so that
+    /// its caller (an operator, a member's request through EventBridge) sees the failure.
+    #[error("{failed} action(s) or account(s) failed: {summary}")]
+    ActionsFailed {
+        /// How many.
+        failed: usize,
+        /// The run's summary as JSON.
+        summary: String,
+    },
+}
+
+/// `Result` with the remediator's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// The stable `errorType` of a failed invocation (what CloudWatch and the caller see).
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Error::MalformedEvent(_) => "MalformedEvent",
+            Error::Settings(_) => "InvalidParameter",
+            Error::Aws(e) => e.kind(),
+            Error::Notice(_) => "NoticeFailed",
+            Error::Refused(_) => "Refused",
+            Error::NotFound(_) => "NotFound",
+            Error::SecretNotStored(_) => "SecretNotStored",
+            Error::LeaseLost(_) => "LeaseLost",
+            Error::Internal(_) => "Internal",
+            Error::ActionsFailed { .. } => "ActionsFailed",
+        }
+    }
+
+    /// Wraps an SDK error of `operation` (access denials kept apart by keyguard-aws).
+    pub fn aws<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        Error::Aws(keyguard_aws::Error::sdk(operation, err))
+    }
+}
+
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(e: Error) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: e.error_type().into(),
+            error_message: keyguard_aws::chain(&e),
+        }
+    }
+}

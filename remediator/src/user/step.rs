@@ -1,0 +1,206 @@
+//! One due step of the plan, done (or previewed): record a disable, delete an Inactive key,
+//! disable an Active one, or rotate ([`crate::user::rotation`]). Each write is re-checked against
+//! IAM immediately before it, and none starts once the run may no longer write.
+
+use std::collections::BTreeSet;
+
+use keyguard_aws::iam;
+use keyguard_core::{
+    AccessKey, Action, KeyStatus, Plan, PlannedAction, DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX,
+};
+
+use crate::summary::{ActionKind, Outcome};
+use crate::user::run::{Ctx, TagChanges, UserRun};
+use crate::user::warnings::announce_follow_ups;
+
+/// What one step needs besides the run: the plan it is part of and the step.
+pub(super) struct Due<'p> {
+    pub(super) plan: &'p Plan,
+    pub(super) action: &'p PlannedAction,
+}
+
+impl Ctx<'_> {
+    /// Performs one due step; false when it failed (the user's later steps are skipped).
+    pub(super) async fn step(
+        &self,
+        w: &mut UserRun,
+        tags: &mut TagChanges,
+        keys: &mut Vec<AccessKey>,
+        due: Due<'_>,
+        open: &mut BTreeSet<String>,
+    ) -> bool {
+        let a = due.action;
+        if matches!(a.action, Action::Rotate | Action::Disable | Action::Delete)
+            && !w.writer.may_start()
+        {
+            w.record(
+                &a.key_id,
+                ActionKind::from_action(&a.action),
+                Outcome::Skipped,
+                self.now,
+                "not started: this run's lease on the user is about to lapse; the next run does it",
+            );
+            w.deferred = true;
+            return false;
+        }
+        match a.action {
+            Action::RecordDisabled => {
+                tags.set.insert(
+                    format!("{DISABLED_TAG_PREFIX}{}", a.key_id),
+                    self.now.to_rfc3339(),
+                );
+                let (outcome, at) = self.outcome(a);
+                w.record(
+                    &a.key_id,
+                    ActionKind::RecordDisabled,
+                    outcome,
+                    at,
+                    a.why.clone(),
+                );
+                true
+            }
+            Action::Delete => self.delete(w, tags, keys, a).await,
+            Action::Disable => self.disable(w, tags, keys, due, open).await,
+            Action::Rotate => self.rotate_step(w, tags, keys, due.plan, a, open).await,
+            Action::Warn { .. } | Action::Notify { .. } => true,
+        }
+    }
+
+    /// How a step that went through is recorded: previewed (dated when it is due, what a
+    /// DryRun preview is about) or done (dated now).
+    fn outcome(&self, a: &PlannedAction) -> (Outcome, chrono::DateTime<chrono::Utc>) {
+        if self.dry_run {
+            (Outcome::Preview, a.due)
+        } else {
+            (Outcome::Done, self.now)
+        }
+    }
+
+    /// Deletes an Inactive key past its recovery grace (`docs/invariants.md#invariant-1`: only an
+    /// Inactive key, checked against the live read and again immediately before the write).
+    async fn delete(
+        &self,
+        w: &mut UserRun,
+        tags: &mut TagChanges,
+        keys: &mut Vec<AccessKey>,
+        a: &PlannedAction,
+    ) -> bool {
+        let (now, id, name) = (self.now, a.key_id.as_str(), w.user.name.clone());
+        let key = keys.iter().find(|k| k.id.as_deref() == Some(id));
+        if key.is_none_or(|k| k.is_active()) {
+            w.record(
+                id,
+                ActionKind::Delete,
+                Outcome::Skipped,
+                now,
+                "the key is Active or gone since the plan",
+            );
+            return true;
+        }
+        if !self.dry_run {
+            // Re-checked immediately before the write: a person may have re-enabled it.
+            match self.status_now(&name, id).await {
+                Ok(Some(KeyStatus::Inactive)) => {}
+                Ok(now_status) => {
+                    let state = match now_status {
+                        Some(KeyStatus::Active) => "Active",
+                        Some(KeyStatus::Inactive) => "Inactive",
+                        None => "gone",
+                    };
+                    w.record(
+                        id,
+                        ActionKind::Delete,
+                        Outcome::Skipped,
+                        now,
+                        format!("not deleted: the key is {state} since the plan"),
+                    );
+                    return true;
+                }
+                Err(e) => {
+                    w.record(id, ActionKind::Delete, Outcome::Failed, now, e.to_string());
+                    return false;
+                }
+            }
+            if let Err(e) = iam::delete_access_key(&self.iam, &name, id).await {
+                w.record(id, ActionKind::Delete, Outcome::Failed, now, e.to_string());
+                return false;
+            }
+        }
+        keys.retain(|k| k.id.as_deref() != Some(id));
+        for prefix in [DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX] {
+            let k = format!("{prefix}{id}");
+            if w.user.tags.contains_key(&k) {
+                tags.unset.insert(k.clone());
+            }
+            tags.set.remove(&k);
+        }
+        let (outcome, at) = self.outcome(a);
+        w.record(id, ActionKind::Delete, outcome, at, a.why.clone());
+        true
+    }
+
+    /// Disables an Active key. Re-checked immediately before the write: still Active, and (for a
+    /// disable for non-use) still unused; a change since the plan cancels the step.
+    async fn disable(
+        &self,
+        w: &mut UserRun,
+        tags: &mut TagChanges,
+        keys: &mut [AccessKey],
+        due: Due<'_>,
+        open: &mut BTreeSet<String>,
+    ) -> bool {
+        let a = due.action;
+        let (now, id, name) = (self.now, a.key_id.as_str(), w.user.name.clone());
+        if !keys
+            .iter()
+            .any(|k| k.id.as_deref() == Some(id) && k.is_active())
+        {
+            w.record(
+                id,
+                ActionKind::Disable,
+                Outcome::Skipped,
+                now,
+                "the key is Inactive or gone since the plan",
+            );
+            return true;
+        }
+        if !self.dry_run {
+            let check = if w.leaked {
+                self.status_now(&name, id).await.map(|s| {
+                    (s != Some(KeyStatus::Active))
+                        .then(|| "not disabled: the key is no longer Active".to_string())
+                })
+            } else {
+                self.still_due_disable(w, keys, id).await
+            };
+            match check {
+                Ok(None) => {}
+                Ok(Some(why)) => {
+                    w.record(id, ActionKind::Disable, Outcome::Skipped, now, why);
+                    return true;
+                }
+                Err(e) => {
+                    w.record(id, ActionKind::Disable, Outcome::Failed, now, e.to_string());
+                    return false;
+                }
+            }
+            if let Err(e) = iam::set_key_status(&self.iam, &name, id, KeyStatus::Inactive).await {
+                w.record(id, ActionKind::Disable, Outcome::Failed, now, e.to_string());
+                return false;
+            }
+        }
+        if let Some(k) = keys.iter_mut().find(|k| k.id.as_deref() == Some(id)) {
+            k.status = KeyStatus::Inactive;
+        }
+        tags.set
+            .insert(format!("{DISABLED_TAG_PREFIX}{id}"), now.to_rfc3339());
+        let restored = format!("{RESTORED_TAG_PREFIX}{id}");
+        if w.user.tags.contains_key(&restored) {
+            tags.unset.insert(restored);
+        }
+        announce_follow_ups(due.plan, id, open);
+        let (outcome, at) = self.outcome(a);
+        w.record(id, ActionKind::Disable, outcome, at, a.why.clone());
+        true
+    }
+}

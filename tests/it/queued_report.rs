@@ -1,0 +1,171 @@
+//! The weekly report at organization scale against the rig: one invocation per account writes its
+//! evidence slice, the last one's follow-up builds and delivers the report once.
+
+use chrono::{SubsecRound, Utc};
+use keyguard_aws::sdk::{Caller, RoleSpec};
+use keyguard_aws::state::StateTable;
+use keyguard_core::Settings;
+use serde_json::json;
+
+use crate::scale::*;
+use crate::support::{seed, Org, Rig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_queued_report_gathers_each_accounts_evidence_then_reports_once() {
+    let rig = Rig::get();
+    let org = Org::new(3).await;
+    let d = Deployment::named(&org, "keyguard-reports").await;
+    let now = Utc::now().trunc_subsecs(0);
+    for i in 0..3 {
+        let cfg = org.member(i).await;
+        seed(
+            &cfg,
+            &org.members[i],
+            &[
+                due(&format!("ci-{i}"), "o@example.com"),
+                due(&format!("app-{i}"), "o@example.com"),
+            ],
+            now,
+        )
+        .await;
+    }
+    // The central account's own users are part of the report too (read with the reporter's role).
+    seed(
+        &org.config,
+        &org.management,
+        &[due("central-ci", "o@example.com")],
+        now,
+    )
+    .await;
+    let broken = org.members[2].clone();
+    rig.fault(
+        Some(&broken),
+        "GenerateCredentialReport",
+        "ServiceUnavailable",
+        100,
+    );
+    let s3 = keyguard_aws::s3::client(&org.config);
+    // S3's bucket names are global: one per test organization.
+    let bucket = format!("reports-{}", org.management);
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+
+    let sdk = rig
+        .as_role(&org.management, "keyguard-reporter", "report")
+        .await;
+    let r = reporter::lambda::Reporter {
+        sdk: sdk.clone(),
+        caller: Caller {
+            account: org.management.clone(),
+            partition: "aws".into(),
+            arn: format!(
+                "arn:aws:sts::{}:assumed-role/keyguard-reporter/report",
+                org.management
+            ),
+        },
+        options: reporter::evidence::Options {
+            kind: reporter::PeriodKind::Weekly,
+            as_of: None,
+            settings: Settings::default(),
+            rule_name: "keyguard-access-keys".into(),
+            keyguard_roles: vec!["keyguard-member-remediator".into()],
+            accounts: vec![],
+        },
+        live: reporter::live::LiveOptions {
+            config: reporter::live::ConfigSource::PerAccount,
+            trail: reporter::live::TrailSource::LookupEvents,
+            role: RoleSpec {
+                role_name: "keyguard-member-reporter".into(),
+                session_name: "keyguard-reporter".into(),
+                org_role_arn: None,
+            },
+            organization: org.management.clone(),
+        },
+        filter: keyguard_aws::org::AccountFilter::default(),
+        delivery: reporter::deliver::Delivery {
+            s3_uri: Some(format!("s3://{bucket}/keyguard")),
+            ..Default::default()
+        },
+        state: Some(StateTable::new(&sdk, &d.table)),
+        queue: Some(d.queue.clone()),
+        max_receives: MAX_RECEIVES as u32,
+    };
+
+    let dispatched = reporter::lambda::handle_invocation(&r, json!({"report": "weekly"}), now)
+        .await
+        .unwrap();
+    let dispatched = serde_json::to_value(dispatched).unwrap();
+    assert_eq!(dispatched["accounts"], 4, "{dispatched}");
+    let evidence = dispatched["evidence"].as_str().unwrap().to_string();
+    let played = play_queue(&d.sqs, &d.queue, 2, |event, _| {
+        let r = &r;
+        async move {
+            let answer = reporter::lambda::handle_invocation(r, event, now)
+                .await
+                .unwrap();
+            serde_json::to_value(answer).unwrap()
+        }
+    })
+    .await;
+    rig.clear_faults(&broken);
+    assert_eq!(played.failures, MAX_RECEIVES as usize, "{played:?}");
+    assert_eq!(d.dead_letters().await.len(), 1, "the broken account, alone");
+
+    // Each healthy account wrote its slice; the report was built once from the folder.
+    let keys = keyguard_aws::s3::list_keys(&s3, &bucket, "keyguard/")
+        .await
+        .unwrap();
+    for i in 0..2 {
+        let slice = format!(
+            "keyguard/evidence/{}/{}/credential-report.csv",
+            reporter::Period::weekly(now.date_naive()).id(),
+            org.members[i]
+        );
+        assert!(keys.contains(&slice), "{slice} missing from {keys:#?}");
+    }
+    let period = reporter::Period::weekly(now.date_naive()).id();
+    let freshness_key = format!("keyguard/{period}/freshness.csv");
+    assert!(keys.contains(&freshness_key), "{keys:#?}");
+    let freshness = String::from_utf8(
+        keyguard_aws::s3::get(&s3, &bucket, &freshness_key)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let broken_row = freshness
+        .lines()
+        .find(|l| l.starts_with(&broken))
+        .unwrap_or_else(|| panic!("{freshness}"));
+    assert!(
+        !broken_row.contains(",ok,"),
+        "the broken account's inventory is not ok: {broken_row}"
+    );
+    // Each account's LookupEvents stayed paced and per account.
+    for i in 0..2 {
+        let calls = rig.calls(&org.members[i]);
+        assert!(
+            calls.get("cloudtrail:LookupEvents").copied().unwrap_or(0) <= 9,
+            "{calls:?}"
+        );
+    }
+
+    // The same folder, read by the CLI, gives the same report.
+    let out = std::env::temp_dir().join(format!("keyguard-queued-{}", std::process::id()));
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_keyguard"))
+        .args(["report", "--weekly", "--evidence", &evidence, "--out"])
+        .arg(&out)
+        .envs(support_env(&org).await)
+        .output()
+        .unwrap();
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let local = std::fs::read_to_string(out.join(&period).join("freshness.csv")).unwrap();
+    assert_eq!(local, freshness);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+async fn support_env(org: &Org) -> Vec<(&'static str, String)> {
+    crate::support::env_of(&org.config).await
+}
