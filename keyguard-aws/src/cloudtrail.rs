@@ -38,7 +38,10 @@ pub async fn lookup_events(
         .attribute_key(LookupAttributeKey::EventName)
         .attribute_value(event_name)
         .build()
-        .map_err(|e| Error::Invalid(format!("lookup attribute: {e}")))?;
+        .map_err(|e| Error::Build {
+            what: "the LookupEvents attribute".into(),
+            source: Box::new(e),
+        })?;
     let mut records = Vec::new();
     let mut calls = 0;
     let mut token: Option<String> = None;

@@ -249,11 +249,13 @@ impl Sink {
                     std::fs::create_dir_all(parent).map_err(|e| Error::Evidence {
                         path: parent.into(),
                         message: e.to_string(),
+                        source: Some(Box::new(e)),
                     })?;
                 }
                 std::fs::write(&path, &file.bytes).map_err(|e| Error::Evidence {
                     path,
                     message: e.to_string(),
+                    source: Some(Box::new(e)),
                 })
             }
             Sink::S3 {

@@ -105,7 +105,10 @@ fn to_sdk(e: &Evaluation) -> Result<SdkEvaluation> {
         .annotation(&e.annotation)
         .ordering_timestamp(to_smithy(e.ordering_timestamp))
         .build()
-        .map_err(|err| Error::Invalid(format!("evaluation of {}: {err}", e.resource_id)))
+        .map_err(|err| Error::Build {
+            what: format!("the evaluation of {}", e.resource_id),
+            source: Box::new(err),
+        })
 }
 
 /// Reads a rule's results of the given types (100 a page, every page). `Ok(None)` when the rule

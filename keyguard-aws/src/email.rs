@@ -20,7 +20,10 @@ pub async fn send(
             .data(s)
             .charset("UTF-8")
             .build()
-            .map_err(|e| Error::Invalid(format!("email content: {e}")))
+            .map_err(|e| Error::Build {
+                what: "the email content".into(),
+                source: Box::new(e),
+            })
     };
     let message = Message::builder()
         .subject(content(subject)?)
@@ -55,7 +58,10 @@ pub async fn send_raw(
     let raw = RawMessage::builder()
         .data(Blob::new(mime))
         .build()
-        .map_err(|e| Error::Invalid(format!("raw email: {e}")))?;
+        .map_err(|e| Error::Build {
+            what: "the raw email".into(),
+            source: Box::new(e),
+        })?;
     ses.send_email()
         .from_email_address(from)
         .destination(

@@ -199,10 +199,12 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     let text = fs::read(path).map_err(|e| Error::Evidence {
         path: path.into(),
         message: e.to_string(),
+        source: Some(Box::new(e)),
     })?;
     serde_json::from_slice(&text).map_err(|e| Error::Evidence {
         path: path.into(),
         message: format!("not the expected AWS CLI JSON: {e}"),
+        source: Some(Box::new(e)),
     })
 }
 
@@ -230,6 +232,7 @@ impl Evidence {
             return Err(Error::Evidence {
                 path: dir.into(),
                 message: "not a folder".into(),
+                source: None,
             });
         }
         let accounts_path = dir.join("accounts.json");
@@ -254,11 +257,13 @@ impl Evidence {
             for entry in fs::read_dir(dir).map_err(|e| Error::Evidence {
                 path: dir.into(),
                 message: e.to_string(),
+                source: Some(Box::new(e)),
             })? {
                 let name = entry
                     .map_err(|e| Error::Evidence {
                         path: dir.into(),
                         message: e.to_string(),
+                        source: Some(Box::new(e)),
                     })?
                     .file_name();
                 let name = name.to_string_lossy();
@@ -277,6 +282,7 @@ impl Evidence {
             return Err(Error::Evidence {
                 path: dir.into(),
                 message: "no accounts.json and no account folders".into(),
+                source: None,
             });
         }
         let collected_path = dir.join("collected.json");
@@ -307,15 +313,18 @@ impl Evidence {
             std::io::ErrorKind::NotFound => Error::Evidence {
                 path: Path::new(account).join("credential-report.csv"),
                 message: "missing (the account's inventory was not collected)".into(),
+                source: None,
             },
             _ => Error::Evidence {
                 path: report_path.clone(),
                 message: e.to_string(),
+                source: Some(Box::new(e)),
             },
         })?;
         let rows = parse_credential_report(&csv).map_err(|e| Error::Evidence {
             path: report_path,
             message: e.to_string(),
+            source: Some(Box::new(e)),
         })?;
         let root_keys = crate::inventory::root_keys(&rows);
         let details: AuthorizationDetailsFile =

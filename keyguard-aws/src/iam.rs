@@ -40,6 +40,7 @@ pub async fn create_access_key(
             operation: "CreateAccessKey",
             code: None,
             message: "the response holds no key".into(),
+            source: None,
         });
     };
     Ok(CreatedKey {

@@ -143,12 +143,18 @@ pub fn parse_credential_report(csv_bytes: &[u8]) -> Result<Vec<ReportRow>> {
         .from_reader(csv_bytes);
     let headers = reader
         .headers()
-        .map_err(|e| Error::CredentialReport(format!("header: {e}")))?
+        .map_err(|e| Error::CredentialReport {
+            message: format!("header: {e}"),
+            source: Some(e),
+        })?
         .clone();
     let mut rows = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let line = i + 2;
-        let mut record = record.map_err(|e| Error::CredentialReport(format!("row {line}: {e}")))?;
+        let mut record = record.map_err(|e| Error::CredentialReport {
+            message: format!("row {line}: {e}"),
+            source: Some(e),
+        })?;
         let extra = record.len().saturating_sub(headers.len());
         if extra > 0 {
             // The name's commas appear twice: in the user column and at the end of the ARN.
@@ -162,11 +168,14 @@ pub fn parse_credential_report(csv_bytes: &[u8]) -> Result<Vec<ReportRow>> {
                 .collect::<Vec<_>>()
                 .join(",");
             if extra % 2 != 0 || !arn.starts_with("arn:") || !arn.ends_with(&format!("/{user}")) {
-                return Err(Error::CredentialReport(format!(
-                    "row {line}: {} fields for a {}-column header",
-                    record.len(),
-                    headers.len()
-                )));
+                return Err(Error::CredentialReport {
+                    message: format!(
+                        "row {line}: {} fields for a {}-column header",
+                        record.len(),
+                        headers.len()
+                    ),
+                    source: None,
+                });
             }
             let mut fixed = csv::StringRecord::new();
             fixed.push_field(&user);
@@ -176,9 +185,13 @@ pub fn parse_credential_report(csv_bytes: &[u8]) -> Result<Vec<ReportRow>> {
             }
             record = fixed;
         }
-        let raw: RawRow = record
-            .deserialize(Some(&headers))
-            .map_err(|e| Error::CredentialReport(format!("row {line}: {e}")))?;
+        let raw: RawRow =
+            record
+                .deserialize(Some(&headers))
+                .map_err(|e| Error::CredentialReport {
+                    message: format!("row {line}: {e}"),
+                    source: Some(e),
+                })?;
         let mut keys = Vec::new();
         for (slot, active, rotated, used) in [
             (

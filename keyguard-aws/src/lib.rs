@@ -47,6 +47,6 @@ pub mod settings_env;
 pub mod state;
 mod time;
 
-pub use error::{chain, Error, Result};
+pub use error::{chain, Error, Result, Source};
 pub use limits::CONCURRENCY;
 pub use time::{to_chrono, to_smithy};

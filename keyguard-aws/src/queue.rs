@@ -79,6 +79,7 @@ async fn send_batch(
                     pending.len(),
                     f.message().unwrap_or_default()
                 ),
+                source: None,
             });
         }
         let failed: Vec<&str> = out.failed().iter().map(|f| f.id()).collect();

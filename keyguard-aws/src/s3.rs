@@ -57,6 +57,7 @@ pub async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec
         operation: "GetObject",
         code: None,
         message: format!("reading the body of s3://{bucket}/{key}: {e}"),
+        source: Some(Box::new(e)),
     })?;
     Ok(body.into_bytes().to_vec())
 }

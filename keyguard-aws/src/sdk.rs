@@ -169,13 +169,18 @@ async fn assume(base: &SdkConfig, role_arn: &str, session_name: &str) -> Result<
         .duration_seconds(3600)
         .send()
         .await
-        .map_err(|e| Error::AssumeRole {
-            role_arn: role_arn.to_string(),
-            message: Error::sdk("AssumeRole", e).to_string(),
+        .map_err(|e| {
+            let sts = Error::sdk("AssumeRole", e);
+            Error::AssumeRole {
+                role_arn: role_arn.to_string(),
+                message: sts.to_string(),
+                source: Some(Box::new(sts)),
+            }
         })?;
     let c = out.credentials().ok_or_else(|| Error::AssumeRole {
         role_arn: role_arn.to_string(),
         message: "STS returned no credentials".into(),
+        source: None,
     })?;
     let expiry = std::time::SystemTime::try_from(*c.expiration()).ok();
     let creds = aws_credential_types::Credentials::new(

@@ -153,7 +153,7 @@ pub fn parse_date_or_time(raw: &str, end_of_day: bool) -> Option<DateTime<Utc>> 
 pub enum Compliance {
     /// The user's keys are within policy, or the user is validly exempt.
     Compliant,
-    /// At least one [`Reason`] applies.
+    /// At least one [`Reason`](crate::Reason) applies.
     NonCompliant,
     /// The user no longer exists or left the rule's scope.
     NotApplicable,

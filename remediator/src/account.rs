@@ -96,6 +96,7 @@ pub(crate) async fn account_run(r: &Remediator, job: &AccountJob) -> AccountRun 
         Err(e) => {
             warn!(error = %e, "account not processed");
             report.error = Some(keyguard_aws::chain(&e));
+            report.error_type = Some(e.error_type());
             vec![]
         }
     };

@@ -33,7 +33,10 @@ impl Templates {
         text.register_escape_fn(handlebars::no_escape);
         let register = |reg: &mut Handlebars<'static>, name: &str, src: &str| {
             reg.register_template_string(name, src)
-                .map_err(|e| Error::Notice(format!("template {name}: {e}")))
+                .map_err(|e| Error::Notice {
+                    what: format!("template {name}"),
+                    source: Box::new(e),
+                })
         };
         register(&mut html, "owner", OWNER_HTML)?;
         register(&mut html, "digest", DIGEST_HTML)?;
@@ -42,25 +45,27 @@ impl Templates {
         Ok(Templates { html, text })
     }
 
-    /// The compiled templates, built once per process.
+    /// The compiled templates, built once per process (a template that does not compile is a
+    /// bug the tests catch; it is reported with handlebars' error each time).
     pub fn get() -> Result<&'static Templates> {
-        static T: std::sync::OnceLock<std::result::Result<Templates, String>> =
-            std::sync::OnceLock::new();
-        T.get_or_init(|| Templates::new().map_err(|e| e.to_string()))
-            .as_ref()
-            .map_err(|e| Error::Notice(e.clone()))
+        static T: std::sync::OnceLock<Templates> = std::sync::OnceLock::new();
+        if let Some(t) = T.get() {
+            return Ok(t);
+        }
+        let compiled = Templates::new()?;
+        Ok(T.get_or_init(|| compiled))
     }
 
     /// Renders template `name` (`owner` or `digest`) as (html, text).
     pub fn render<T: Serialize>(&self, name: &str, data: &T) -> Result<(String, String)> {
-        let html = self
-            .html
-            .render(name, data)
-            .map_err(|e| Error::Notice(format!("rendering {name} (HTML): {e}")))?;
-        let text = self
-            .text
-            .render(name, data)
-            .map_err(|e| Error::Notice(format!("rendering {name} (text): {e}")))?;
+        let html = self.html.render(name, data).map_err(|e| Error::Notice {
+            what: format!("rendering {name} (HTML)"),
+            source: Box::new(e),
+        })?;
+        let text = self.text.render(name, data).map_err(|e| Error::Notice {
+            what: format!("rendering {name} (text)"),
+            source: Box::new(e),
+        })?;
         Ok((html, text))
     }
 }

@@ -9,15 +9,30 @@ pub enum Error {
     /// The invocation's payload is not one of the entry points.
     #[error("malformed event: {0}")]
     MalformedEvent(String),
+    /// The invocation's payload does not parse as the entry point it claims to be.
+    #[error("malformed event: {what}: {} (at {})", .source.inner(), .source.path())]
+    MalformedPayload {
+        /// Which entry point.
+        what: String,
+        /// The parser's error, with where in the payload.
+        #[source]
+        source: serde_path_to_error::Error<serde_json::Error>,
+    },
     /// The settings are invalid.
     #[error(transparent)]
     Settings(#[from] keyguard_core::Error),
     /// An AWS call failed.
     #[error(transparent)]
     Aws(#[from] keyguard_aws::Error),
-    /// A notice could not be rendered or sent.
-    #[error("notice: {0}")]
-    Notice(String),
+    /// A notice could not be rendered.
+    #[error("notice: {what}")]
+    Notice {
+        /// Which template, and what was done with it.
+        what: String,
+        /// handlebars' error.
+        #[source]
+        source: keyguard_aws::Source,
+    },
     /// keyguard refuses an operator's request (a forced rotation, a restore) and says why.
     #[error("refused: {0}")]
     Refused(String),
@@ -34,6 +49,26 @@ pub enum Error {
     /// A bug: something that cannot fail did.
     #[error("internal error: {0}")]
     Internal(String),
+    /// An item keyguard wrote to the state table cannot be read back.
+    #[error("state table: unreadable {what}")]
+    Unreadable {
+        /// Which item.
+        what: String,
+        /// The JSON parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The only account of a run could not be processed at all; its cause's `errorType` (an
+    /// AssumeRole refusal is `AssumeRoleFailed`) is the invocation's.
+    #[error("account {account} could not be processed: {message}")]
+    AccountFailed {
+        /// The account.
+        account: String,
+        /// The `errorType` of what made it fail.
+        kind: &'static str,
+        /// What made it fail, with its causes.
+        message: String,
+    },
     /// Some actions failed; the summary says which. The Lambda invocation fails with this, so that
     /// its caller (an operator, a member's request through EventBridge) sees the failure.
     #[error("{failed} action(s) or account(s) failed: {summary}")]
@@ -52,15 +87,16 @@ impl Error {
     /// The stable `errorType` of a failed invocation (what CloudWatch and the caller see).
     pub fn error_type(&self) -> &'static str {
         match self {
-            Error::MalformedEvent(_) => "MalformedEvent",
+            Error::MalformedEvent(_) | Error::MalformedPayload { .. } => "MalformedEvent",
             Error::Settings(_) => "InvalidParameter",
             Error::Aws(e) => e.kind(),
-            Error::Notice(_) => "NoticeFailed",
+            Error::Notice { .. } => "NoticeFailed",
             Error::Refused(_) => "Refused",
             Error::NotFound(_) => "NotFound",
             Error::SecretNotStored(_) => "SecretNotStored",
             Error::LeaseLost(_) => "LeaseLost",
-            Error::Internal(_) => "Internal",
+            Error::Internal(_) | Error::Unreadable { .. } => "Internal",
+            Error::AccountFailed { kind, .. } => kind,
             Error::ActionsFailed { .. } => "ActionsFailed",
         }
     }

@@ -44,7 +44,7 @@ pub struct Remediator {
     /// Deliveries of a queued message before SQS dead-letters it (the queue's `maxReceiveCount`):
     /// the last one records the account as failed so that its run can finish.
     pub max_receives: u32,
-    /// How long a user's lease lasts ([`lease`]).
+    /// How long a user's lease lasts ([`crate::lease`]).
     pub lease_ttl: std::time::Duration,
     /// Write without a lease, and with keyguard's records read from user tags, when no state
     /// table is configured (`--no-lease`: one operator, no deployed keyguard, tags trusted).

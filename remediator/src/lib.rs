@@ -1,16 +1,30 @@
 //! The remediator: runs the key lifecycle of [`keyguard_core::plan()`] against live IAM.
 //!
-//! In: a request ([`Request`]: a Config remediation for one user, the scheduled org-wide sweep, or
-//! a person's request for one account or user), the settings and `now`. Out: IAM writes (create,
-//! disable, delete keys; keyguard's user tags), the new key in Secrets Manager, owner notices and an
-//! admin digest through SESv2, optional EventBridge events, and a [`Summary`] per account of what
-//! was done, previewed, skipped or failed.
+//! In: a request ([`Request`]: the scheduled org-wide sweep, a member account's request for one
+//! of its users, or a central caller's for one account or user), the settings and `now`. Out:
+//! IAM writes (create, disable, delete keys; the mirror tags), the new key in Secrets Manager,
+//! keyguard's records in the central state table, owner notices and an admin digest through
+//! SESv2, optional EventBridge events, and a [`Summary`] per account of what was done,
+//! previewed, skipped or failed.
 //!
-//! Safety, in the order the code applies it:
+//! A request's path through the modules:
+//! - `requests`: who may ask for what (the payloads, parsed); `invocation`: the entry points;
+//! - `member_request`: a member account's request, capped; `sweep`: a sweep or one account in
+//!   this process; [`queued_sweep`] and `queued_run`: the sweep on the work queue, one account
+//!   per invocation, its pieces in the state table;
+//! - `account`: one account read once and its users chosen; `user`: one user's run under its
+//!   lease ([`lease`]), with keyguard's records ([`user_records`]);
+//! - `notice_pieces`, `owner_email`, `admin_digest`, `run_notices`, `previews`,
+//!   `email_templates`, `key_events`: what owners, administrators and EventBridge are told;
+//! - `restore`: re-enabling a disabled key; `summary`: what a run reports; `error`.
+//!
+//! Safety, in the order the code applies it (`docs/invariants.md`):
+//! - one writer per user: the user's lease is taken before any write, and a run that loses it
+//!   writes nothing more;
 //! - every user is re-read live (ListAccessKeys) right before its writes; the plan is made from
 //!   that read, never from the credential report or Config's snapshot;
-//! - an interrupted rotation (the [`ROTATING_TAG`](keyguard_core::ROTATING_TAG) mark is still
-//!   there) is repaired first: a key created by it whose id is not in the secret is deleted;
+//! - an interrupted rotation (keyguard's rotation mark is still in its records) is repaired
+//!   first: a key created by it, never used and not in the secret, is deleted;
 //! - a new key's secret is stored before anything else happens; if that fails the key is deleted
 //!   at once (`docs/invariants.md#invariant-6`);
 //! - DryRun (the default) and `mode: preview` make no write at all (IAM, Secrets Manager), and send
@@ -18,12 +32,7 @@
 //! - one account's failure never stops the others; a failed step stops only the later steps of
 //!   that user.
 //!
-//! At organization scale ([`work`]): with a queue and the central state table deployed, the
-//! scheduled sweep only hands out one message per account; each account runs in its own
-//! invocation (an SQS batch), retried alone, and its notice pieces go to the state table; the run's
-//! notices go out once every account is in: one email per owner across all accounts, one digest.
 //! Every invocation knows its deadline and starts no user (and no rotation) it cannot finish.
-//!
 //! The secret access key exists only inside a rotation, as a `SecretString`, on its way to
 //! Secrets Manager. It is never logged, returned, put in an error or an email.
 

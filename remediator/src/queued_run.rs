@@ -45,8 +45,10 @@ fn json<T: Serialize>(v: &T) -> String {
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(what: &str, body: &str) -> Result<T> {
-    serde_json::from_str(body)
-        .map_err(|e| Error::Internal(format!("state table: unreadable {what}: {e}")))
+    serde_json::from_str(body).map_err(|e| Error::Unreadable {
+        what: what.to_string(),
+        source: e,
+    })
 }
 
 /// The sweep runs, in one state table.

@@ -181,9 +181,11 @@ pub async fn handle_batch(
     event: Value,
     inv: &Invocation,
 ) -> Result<SqsBatchResponse> {
-    let event: SqsEvent = serde_path_to_error::deserialize(event).map_err(|e| {
-        Error::MalformedEvent(format!("SQS event: {} (at {})", e.inner(), e.path()))
-    })?;
+    let event: SqsEvent =
+        serde_path_to_error::deserialize(event).map_err(|e| Error::MalformedPayload {
+            what: "SQS event".into(),
+            source: e,
+        })?;
     let mut failures = SqsBatchResponse::default();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();

@@ -110,8 +110,10 @@ struct ManualEvent {
 }
 
 fn typed<T: for<'de> Deserialize<'de>>(what: &str, v: Value) -> Result<T> {
-    serde_path_to_error::deserialize(v)
-        .map_err(|e| Error::MalformedEvent(format!("{what}: {} (at {})", e.inner(), e.path())))
+    serde_path_to_error::deserialize(v).map_err(|e| Error::MalformedPayload {
+        what: what.to_string(),
+        source: e,
+    })
 }
 
 impl Request {

@@ -163,6 +163,9 @@ pub struct AccountReport {
     pub emails: usize,
     /// Why the account as a whole could not be processed (AccessDenied, throttling…).
     pub error: Option<String>,
+    /// The `errorType` of that failure (`AssumeRoleFailed`, `AccessDenied`…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<&'static str>,
     /// The run stopped taking users near its deadline: the first user (by name) not examined.
     /// The rest of the account is handed to the next invocation (or the next CLI run).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -211,14 +214,28 @@ impl Summary {
 
     /// `Ok(self)` when nothing failed, else [`Error::ActionsFailed`] carrying the summary: what
     /// the Lambda returns, so that a failure fails the invocation.
+    /// A run of one account that could not be processed at all fails with that failure's
+    /// `errorType` ([`Error::AccountFailed`]).
     pub fn into_result(self) -> Result<Summary> {
-        match self.failures() {
-            0 => Ok(self),
-            failed => Err(Error::ActionsFailed {
-                failed,
-                summary: serde_json::to_string(&self).unwrap_or_default(),
-            }),
+        let failed = self.failures();
+        if failed == 0 {
+            return Ok(self);
         }
+        if let [only] = self.accounts.as_slice() {
+            let steps_failed = only.actions.iter().any(|a| a.outcome == Outcome::Failed);
+            if let (Some(kind), Some(message), false) = (only.error_type, &only.error, steps_failed)
+            {
+                return Err(Error::AccountFailed {
+                    account: only.account.clone(),
+                    kind,
+                    message: message.clone(),
+                });
+            }
+        }
+        Err(Error::ActionsFailed {
+            failed,
+            summary: serde_json::to_string(&self).unwrap_or_default(),
+        })
     }
 }
 

@@ -28,8 +28,9 @@ fn pk(account: &str) -> String {
 fn parse(user: &str, body: Option<&str>) -> Result<Records> {
     match body {
         None => Ok(Records::new()),
-        Some(b) => serde_json::from_str(b).map_err(|e| {
-            Error::Internal(format!("state table: unreadable records of {user:?}: {e}"))
+        Some(b) => serde_json::from_str(b).map_err(|e| Error::Unreadable {
+            what: format!("records of {user:?}"),
+            source: e,
         }),
     }
 }

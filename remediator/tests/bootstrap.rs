@@ -1,6 +1,7 @@
 //! The `remediator` bootstrap binary (the one packaged for Lambda) under a local Lambda Runtime
-//! API (tests/support/lambda.rs): the SSM document's payload rotates a due key, and a failed step
-//! fails the invocation, with a stable `errorType`, so that the SSM Automation and Config see it.
+//! API (tests/support/lambda.rs): a remediation payload rotates a due key, and a failed step or
+//! an account that cannot be reached fails the invocation with a stable `errorType` that names
+//! the cause, so that its caller and CloudWatch see it.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
@@ -83,6 +84,15 @@ async fn the_bootstrap_remediates_a_user_and_names_its_errors() {
     assert_eq!(error_type, "ActionsFailed", "{message}");
     assert!(
         message.contains("1 action(s) or account(s) failed") && message.contains("CreateAccessKey"),
+        "{message}"
+    );
+
+    // A member role that cannot be assumed fails the invocation as that, not as a failed step.
+    Rig::get().fault(Some(&org.management), "AssumeRole", "AccessDenied", 1);
+    let (error_type, message) = lambda.invoke(&event("second")).err();
+    assert_eq!(error_type, "AssumeRoleFailed", "{message}");
+    assert!(
+        message.contains("keyguard-member-remediator") && message.contains("access denied"),
         "{message}"
     );
 

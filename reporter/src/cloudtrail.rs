@@ -138,24 +138,29 @@ struct CreatedKeyId {
 /// so there is one allocation and no streaming state.
 pub fn gunzip(bytes: &[u8]) -> Result<Vec<u8>> {
     if bytes.len() < 18 || bytes[0] != 0x1f || bytes[1] != 0x8b {
-        return Err(Error::Trail("not a gzip file".into()));
+        return Err(Error::Trail {
+            message: "not a gzip file".into(),
+            source: None,
+        });
     }
     let isize = u32::from_le_bytes(bytes[bytes.len() - 4..].try_into().expect("4 bytes")) as usize;
     let mut out = vec![0u8; isize];
     let mut d = libdeflater::Decompressor::new();
     let n = d
         .gzip_decompress(bytes, &mut out)
-        .map_err(|e| Error::Trail(format!("gzip: {e} (truncated or corrupt file?)")))?;
+        .map_err(|e| Error::Trail {
+            message: format!("gzip: {e} (truncated or corrupt file?)"),
+            source: Some(Box::new(e)),
+        })?;
     out.truncate(n);
     Ok(out)
 }
 
 /// Parses one decompressed trail file and keeps the followed IAM events.
 pub fn parse(json: &[u8]) -> Result<Vec<TrailEvent>> {
-    let file: TrailFile = serde_json::from_slice(json).map_err(|e| {
-        Error::Trail(format!(
-            "not a CloudTrail log file (expected {{\"Records\": [...]}}): {e}"
-        ))
+    let file: TrailFile = serde_json::from_slice(json).map_err(|e| Error::Trail {
+        message: format!("not a CloudTrail log file (expected {{\"Records\": [...]}}): {e}"),
+        source: Some(Box::new(e)),
     })?;
     let mut out = Vec::new();
     for r in file.records {
@@ -163,12 +168,18 @@ pub fn parse(json: &[u8]) -> Result<Vec<TrailEvent>> {
             continue;
         }
         let time = DateTime::parse_from_rfc3339(&r.event_time)
-            .map_err(|e| Error::Trail(format!("event {}: eventTime: {e}", r.event_id)))?
+            .map_err(|e| Error::Trail {
+                message: format!("event {}: eventTime: {e}", r.event_id),
+                source: Some(Box::new(e)),
+            })?
             .with_timezone(&Utc);
         let params: Params = match r.request_parameters {
-            Some(raw) if raw.get() != "null" => serde_json::from_str(raw.get()).map_err(|e| {
-                Error::Trail(format!("event {}: requestParameters: {e}", r.event_id))
-            })?,
+            Some(raw) if raw.get() != "null" => {
+                serde_json::from_str(raw.get()).map_err(|e| Error::Trail {
+                    message: format!("event {}: requestParameters: {e}", r.event_id),
+                    source: Some(Box::new(e)),
+                })?
+            }
             _ => Params::default(),
         };
         let created = match (r.event_name.as_ref(), r.response_elements) {

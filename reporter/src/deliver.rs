@@ -198,8 +198,10 @@ pub fn mime(sender: &str, to: &[String], report: &Report, files: &[Rendered]) ->
     for f in files.iter().filter(|f| f.name.ends_with(".csv")) {
         msg = msg.attachment("text/csv", f.name.clone(), f.bytes.clone());
     }
-    msg.write_to_vec()
-        .map_err(|e| Error::Render(format!("email: {e}")))
+    msg.write_to_vec().map_err(|e| Error::Render {
+        message: format!("email: {e}"),
+        source: Some(Box::new(e)),
+    })
 }
 
 async fn send(

@@ -6,14 +6,26 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A trail file is not gzip, is truncated, or is not a CloudTrail log.
-    #[error("{0}")]
-    Trail(String),
+    #[error("{message}")]
+    Trail {
+        /// What is wrong, and where.
+        message: String,
+        /// The decompressor's or parser's error.
+        #[source]
+        source: Option<keyguard_aws::Source>,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}", path = .0.display(), source = .1)]
     Io(PathBuf, #[source] std::io::Error),
     /// An input (evidence folder, earlier report) is not what it should be.
-    #[error("{0}")]
-    Input(String),
+    #[error("{message}")]
+    Input {
+        /// What is wrong, and where.
+        message: String,
+        /// The error that says so.
+        #[source]
+        source: Option<keyguard_aws::Source>,
+    },
     /// The invocation's payload is not a report request.
     #[error("malformed event: {0}")]
     MalformedEvent(String),
@@ -21,8 +33,14 @@ pub enum Error {
     #[error("invalid parameter: {0}")]
     InvalidParameter(String),
     /// The report could not be rendered (template, chart, CSV).
-    #[error("rendering the report: {0}")]
-    Render(String),
+    #[error("rendering the report: {message}")]
+    Render {
+        /// What was being rendered, and what went wrong.
+        message: String,
+        /// The template's, serializer's or CSV writer's error (none for a chart's).
+        #[source]
+        source: Option<keyguard_aws::Source>,
+    },
     /// An AWS call failed (the error keeps AWS's operation, code and message).
     #[error(transparent)]
     Aws(#[from] keyguard_aws::Error),
@@ -44,14 +62,14 @@ impl Error {
     /// The stable `errorType` of a failed invocation (what CloudWatch shows).
     pub fn error_type(&self) -> &'static str {
         match self {
-            Error::Trail(_) => "MalformedTrail",
+            Error::Trail { .. } => "MalformedTrail",
             Error::Io(..) => "IoError",
-            Error::Input(_) => "MalformedInput",
+            Error::Input { .. } => "MalformedInput",
             Error::MalformedEvent(_) => "MalformedEvent",
             Error::InvalidParameter(_) => "InvalidParameter",
             Error::Aws(e) => e.kind(),
             Error::Deliver { .. } => "DeliveryFailed",
-            Error::Render(_) => "RenderFailed",
+            Error::Render { .. } => "RenderFailed",
             Error::Frame(_) => "Internal",
         }
     }

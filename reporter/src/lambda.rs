@@ -1,6 +1,6 @@
 //! The `reporter` Lambda's entry: an SQS batch of the report queue goes to the queued report
 //! ([`crate::queued_report`]); the schedule's request is handed out to the queue when one is
-//! configured, else the report is made in this invocation ([`crate::scheduled`]).
+//! configured, else the report is made in this invocation (`scheduled`).
 
 use chrono::{DateTime, Utc};
 use keyguard_aws::queue::is_sqs_event;

@@ -266,8 +266,10 @@ pub async fn lookup_events(cfg: &SdkConfig, period: Period) -> Result<(Vec<Trail
     for (name, records) in found {
         let records: Vec<&str> = records.iter().map(String::as_str).collect();
         events.extend(
-            cloudtrail::parse_records(&records)
-                .map_err(|e| Error::Input(format!("LookupEvents {name}: {e}")))?,
+            cloudtrail::parse_records(&records).map_err(|e| Error::Input {
+                message: format!("LookupEvents {name}: {e}"),
+                source: Some(Box::new(e)),
+            })?,
         );
     }
     Ok((events, calls))

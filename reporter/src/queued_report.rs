@@ -352,8 +352,10 @@ pub async fn finalize(
     let dir = tempfile::tempdir().map_err(|e| Error::Io(std::env::temp_dir(), e))?;
     let copied = keyguard_aws::collect::download(&r.sdk, &evidence, dir.path()).await?;
     info!(copied, "evidence folder read");
-    let folder = keyguard_aws::evidence::Evidence::open(dir.path())
-        .map_err(|e| Error::Input(format!("evidence folder {evidence}: {e}")))?;
+    let folder = keyguard_aws::evidence::Evidence::open(dir.path()).map_err(|e| Error::Input {
+        message: format!("evidence folder {evidence}: {e}"),
+        source: Some(Box::new(e)),
+    })?;
     let options = crate::evidence::Options {
         kind: period.kind,
         as_of: Some(as_of),

@@ -121,14 +121,18 @@ pub fn render(report: &Report) -> Result<Vec<Rendered>> {
     out.push(Rendered {
         name: OCSF_NAME.into(),
         content_type: "application/json",
-        bytes: serde_json::to_vec(&report.ocsf)
-            .map_err(|e| Error::Render(format!("{OCSF_NAME}: {e}")))?,
+        bytes: serde_json::to_vec(&report.ocsf).map_err(|e| Error::Render {
+            message: format!("{OCSF_NAME}: {e}"),
+            source: Some(Box::new(e)),
+        })?,
     });
     out.push(Rendered {
         name: SNAPSHOT_NAME.into(),
         content_type: "application/json",
-        bytes: serde_json::to_vec_pretty(&report.snapshot)
-            .map_err(|e| Error::Render(format!("summary.json: {e}")))?,
+        bytes: serde_json::to_vec_pretty(&report.snapshot).map_err(|e| Error::Render {
+            message: format!("summary.json: {e}"),
+            source: Some(Box::new(e)),
+        })?,
     });
     Ok(out)
 }
@@ -149,7 +153,10 @@ pub fn html(report: &Report) -> Result<String> {
     let mut hb = Handlebars::new();
     hb.set_strict_mode(true);
     hb.register_template_string("report", REPORT_HTML)
-        .map_err(|e| Error::Render(format!("report template: {e}")))?;
+        .map_err(|e| Error::Render {
+            message: format!("report template: {e}"),
+            source: Some(Box::new(e)),
+        })?;
     let page = Page {
         report,
         age_chart: age_chart(report)?,
@@ -162,8 +169,10 @@ pub fn html(report: &Report) -> Result<String> {
             .filter(|l| l.granted_while_overdue)
             .count(),
     };
-    hb.render("report", &page)
-        .map_err(|e| Error::Render(format!("report template: {e}")))
+    hb.render("report", &page).map_err(|e| Error::Render {
+        message: format!("report template: {e}"),
+        source: Some(Box::new(e)),
+    })
 }
 
 // ------------------------------------------------------------------ CSV
@@ -333,16 +342,21 @@ pub fn csvs(report: &Report) -> Result<Vec<(String, Vec<u8>)>> {
         .iter()
         .map(|(name, header)| {
             let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record(*header)
-                .map_err(|e| Error::Render(format!("{name}: {e}")))?;
+            w.write_record(*header).map_err(|e| Error::Render {
+                message: format!("{name}: {e}"),
+                source: Some(Box::new(e)),
+            })?;
             for row in rows(report, name) {
                 debug_assert_eq!(row.len(), header.len(), "{name}");
-                w.write_record(&row)
-                    .map_err(|e| Error::Render(format!("{name}: {e}")))?;
+                w.write_record(&row).map_err(|e| Error::Render {
+                    message: format!("{name}: {e}"),
+                    source: Some(Box::new(e)),
+                })?;
             }
-            let bytes = w
-                .into_inner()
-                .map_err(|e| Error::Render(format!("{name}: {e}")))?;
+            let bytes = w.into_inner().map_err(|e| Error::Render {
+                message: format!("{name}: {e}"),
+                source: Some(Box::new(e)),
+            })?;
             Ok((name.to_string(), bytes))
         })
         .collect()
@@ -351,7 +365,10 @@ pub fn csvs(report: &Report) -> Result<Vec<(String, Vec<u8>)>> {
 // ------------------------------------------------------------------ charts (plotters, SVG)
 
 fn plot_err<E: std::fmt::Display>(e: E) -> Error {
-    Error::Render(format!("chart: {e}"))
+    Error::Render {
+        message: format!("chart: {e}"),
+        source: None,
+    }
 }
 
 const GREEN: RGBColor = RGBColor(46, 125, 50);
