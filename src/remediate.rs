@@ -162,7 +162,14 @@ pub async fn run_plan(args: PlanArgs) -> Result<ExitCode> {
             }
         }
     }
-    print_plan_as(args.format.get(), &plans, &findings, &settings, now, args.all)?;
+    print_plan_as(
+        args.format.get(),
+        &plans,
+        &findings,
+        &settings,
+        now,
+        args.all,
+    )?;
     for (account, e) in &failed {
         eprintln!("keyguard: account {account} could not be read: {e}");
     }

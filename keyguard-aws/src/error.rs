@@ -195,7 +195,10 @@ mod tests {
             )
         });
         let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&gone]);
-        let err = Error::sdk("GetUser", iam.get_user().user_name("ci").send().await.unwrap_err());
+        let err = Error::sdk(
+            "GetUser",
+            iam.get_user().user_name("ci").send().await.unwrap_err(),
+        );
         let source = std::error::Error::source(&err).expect("a source");
         assert!(
             source.downcast_ref::<GetUserError>().is_some(),

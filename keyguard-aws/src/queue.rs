@@ -17,6 +17,34 @@ pub fn is_sqs_event(event: &serde_json::Value) -> bool {
         == Some("aws:sqs")
 }
 
+/// One message of an SQS batch, as Lambda's event source mapping delivers it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The message's id (what `batchItemFailures` names).
+    pub id: String,
+    /// How many times SQS has delivered it (`ApproximateReceiveCount`, 1 the first time).
+    pub receives: u32,
+    /// The message's body.
+    pub body: String,
+}
+
+/// The messages of an SQS batch event.
+pub fn deliveries(event: aws_lambda_events::event::sqs::SqsEvent) -> Vec<Delivery> {
+    event
+        .records
+        .into_iter()
+        .map(|record| Delivery {
+            id: record.message_id.clone().unwrap_or_default(),
+            receives: record
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1),
+            body: record.body.unwrap_or_default(),
+        })
+        .collect()
+}
+
 /// `SendMessageBatch` calls in flight at once.
 pub const SEND_CONCURRENCY: usize = 16;
 

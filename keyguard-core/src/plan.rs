@@ -1,7 +1,9 @@
 //! The dated lifecycle of one user's keys: what keyguard will do, and when.
 //!
-//! A plan is recomputed from IAM on every run (`docs/invariants.md#invariant-5`), so it only ever needs the keys as
-//! they are now plus the `keyguard:disabled:<id>` tags. Steps that can happen only after another
+//! A plan is recomputed from IAM on every run (`docs/invariants.md#invariant-5`), so it only ever
+//! needs the keys as they are now plus keyguard's records of the user (when each key was
+//! disabled or restored, which warnings went out), which the executor puts on the user it plans
+//! for ([`crate::with_records`]). Steps that can happen only after another
 //! step (the old key's disable after a rotation that has not happened yet) are marked
 //! `projected`: executors act only on actions that are due and not projected.
 

@@ -187,14 +187,7 @@ pub async fn handle_batch(
             source: e,
         })?;
     let mut failures = SqsBatchResponse::default();
-    for record in event.records {
-        let id = record.message_id.clone().unwrap_or_default();
-        let receives: u32 = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1);
-        let body = record.body.unwrap_or_default();
+    for queue::Delivery { id, receives, body } in queue::deliveries(event) {
         let item: WorkItem = match serde_json::from_str(&body) {
             Ok(i) => i,
             Err(e) => {

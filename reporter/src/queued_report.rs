@@ -158,15 +158,8 @@ pub async fn handle_batch(
     let event: SqsEvent = serde_json::from_value(event)
         .map_err(|e| Error::MalformedEvent(format!("SQS event: {e}")))?;
     let mut failures = SqsBatchResponse::default();
-    for record in event.records {
-        let id = record.message_id.clone().unwrap_or_default();
-        let receives: u32 = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1);
-        let result = match serde_json::from_str::<ReportItem>(record.body.as_deref().unwrap_or(""))
-        {
+    for queue::Delivery { id, receives, body } in queue::deliveries(event) {
+        let result = match serde_json::from_str::<ReportItem>(&body) {
             Ok(item) => handle_item(r, item, receives, now).await,
             Err(e) => Err(Error::MalformedEvent(format!("not a report item: {e}"))),
         };

@@ -38,7 +38,7 @@ async fn remediation_events_forced_rotation_and_restore() {
     .await;
     let r = remediator(&org, false).await;
 
-    // Config remediation (the SSM document's payload): one user by UserId, path and all.
+    // A remediation payload from a central caller: one user by UserId, path and all.
     let event = serde_json::json!({"resourceId": seeded["deploy+bot@x"].user_id, "accountId": member, "resourceType": "AWS::IAM::User"});
     let s = remediator::handle(&r, event, now).await.unwrap();
     assert!(done(&s, "deploy+bot@x", "rotate"), "{s:#?}");
