@@ -110,17 +110,36 @@ fn oversized(account: &str, user_id: &str, user_name: &str, at: DateTime<Utc>) -
     )
 }
 
-#[allow(clippy::too_many_arguments)]
-fn change(
-    account: &str,
-    user: &Seeded,
-    path: &str,
-    groups: &[&str],
-    tags: &[(&str, &str)],
-    status: &str,
+/// What a change notification's configuration item says of the user.
+struct Item<'a> {
+    path: &'a str,
+    groups: &'a [&'a str],
+    tags: &'a [(&'a str, &'a str)],
+    /// The item's status (`OK`, `ResourceDeleted`).
+    status: &'a str,
     left_scope: bool,
-    at: DateTime<Utc>,
-) -> ConfigEvent {
+}
+
+impl Default for Item<'_> {
+    fn default() -> Self {
+        Item {
+            path: "/",
+            groups: &[],
+            tags: &[],
+            status: "OK",
+            left_scope: false,
+        }
+    }
+}
+
+fn change(account: &str, user: &Seeded, item: &Item, at: DateTime<Utc>) -> ConfigEvent {
+    let Item {
+        path,
+        groups,
+        tags,
+        status,
+        left_scope,
+    } = item;
     let tags: BTreeMap<&str, &str> = tags.iter().copied().collect();
     event(
         "change.json",
@@ -131,8 +150,8 @@ fn change(
             ("left_scope", left_scope.to_string()),
             ("user_id", user.user_id.clone()),
             ("user_name", user.name.clone()),
-            ("path", path.into()),
-            ("status", status.into()),
+            ("path", path.to_string()),
+            ("status", status.to_string()),
         ],
         &[
             ("groups", serde_json::to_string(groups).unwrap()),
@@ -329,16 +348,12 @@ async fn scheduled_and_change_triggered_verdicts_across_three_member_accounts() 
 
     // Change-triggered: the item's groupList and tags decide the exemption; keys are read live.
     let t3 = t2 + Duration::seconds(60);
-    let ev = change(
-        &a0,
-        &s0["overdue"],
-        "/",
-        &[GROUP],
-        &[(EXPIRY, &until)],
-        "OK",
-        false,
-        t3,
-    );
+    let exempt = Item {
+        groups: &[GROUP],
+        tags: &[(EXPIRY, &until)],
+        ..Item::default()
+    };
+    let ev = change(&a0, &s0["overdue"], &exempt, t3);
     let summary = run(ev, t3).await.unwrap();
     assert_eq!(
         (summary.compliant, summary.message_type.as_str()),
@@ -349,7 +364,11 @@ async fn scheduled_and_change_triggered_verdicts_across_three_member_accounts() 
         c("COMPLIANT", format!("Exempt via {GROUP} until {until}. waived: {0} is 100d old. Keys: {0} active 100d used 1d ago", k(&s0, "overdue", 0)))
     );
     // …and the path user with +=,.@- in its name is evaluated by its item too.
-    let ev = change(&a0, &s0["deploy+bot@x"], "/ci/", &[], &[], "OK", false, t3);
+    let ci = Item {
+        path: "/ci/",
+        ..Item::default()
+    };
+    let ev = change(&a0, &s0["deploy+bot@x"], &ci, t3);
     run(ev, t3).await.unwrap();
     assert_eq!(
         verdicts(&org, 0).await[&id(&s0, "deploy+bot@x")].0,
@@ -357,22 +376,21 @@ async fn scheduled_and_change_triggered_verdicts_across_three_member_accounts() 
     );
 
     // A deleted item and an item that left the rule's scope are NOT_APPLICABLE.
-    let ev = change(
-        &org.members[1],
-        &s1["m1-overdue"],
-        "/",
-        &[],
-        &[],
-        "ResourceDeleted",
-        false,
-        t3,
-    );
+    let deleted = Item {
+        status: "ResourceDeleted",
+        ..Item::default()
+    };
+    let ev = change(&org.members[1], &s1["m1-overdue"], &deleted, t3);
     run(ev, t3).await.unwrap();
     assert_eq!(
         verdicts(&org, 1).await[&id(&s1, "m1-overdue")],
         c("NOT_APPLICABLE", "The IAM user was deleted.".into())
     );
-    let ev = change(&org.members[1], &s1["m1-ok"], "/", &[], &[], "OK", true, t3);
+    let left = Item {
+        left_scope: true,
+        ..Item::default()
+    };
+    let ev = change(&org.members[1], &s1["m1-ok"], &left, t3);
     run(ev, t3).await.unwrap();
     assert_eq!(
         verdicts(&org, 1).await[&id(&s1, "m1-ok")],
