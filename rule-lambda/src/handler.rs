@@ -85,41 +85,36 @@ pub async fn handle(ctx: &RuleContext, event: ConfigEvent, now: DateTime<Utc>) -
     async {
         // Everything happens in the rule's account: reads, and PutEvaluations with its token.
         let sdk = for_account(&ctx.sdk, &ctx.caller, &account, &ctx.role).await?;
-        let iam = aws_sdk_iam::Client::new(&sdk);
-        let config = aws_sdk_config::Client::new(&sdk);
         let rule = event.config_rule_name.clone().unwrap_or_default();
+        let here = InAccount {
+            iam: aws_sdk_iam::Client::new(&sdk),
+            config: aws_sdk_config::Client::new(&sdk),
+            polling: ctx.polling,
+            account: &account,
+            rule: &rule,
+            settings: &settings,
+            now,
+        };
 
         let evaluations = match &invoking {
             InvokingEvent::Scheduled {
                 notification_creation_time,
                 ..
-            } => {
-                scheduled(
-                    &iam,
-                    &config,
-                    ctx,
-                    &account,
-                    &rule,
-                    &settings,
-                    now,
-                    *notification_creation_time,
-                )
-                .await?
-            }
+            } => here.scheduled(*notification_creation_time).await?,
             InvokingEvent::Change { configuration_item } => {
                 let item = configuration_item;
-                vec![item_evaluation(&iam, item, event.event_left_scope, &settings, now).await?]
+                vec![here.item_evaluation(item, event.event_left_scope).await?]
             }
             InvokingEvent::Oversized {
                 configuration_item_summary,
             } => {
                 let summary = configuration_item_summary;
-                let item = event::fetch_item(&config, summary).await?;
-                vec![item_evaluation(&iam, &item, event.event_left_scope, &settings, now).await?]
+                let item = event::fetch_item(&here.config, summary).await?;
+                vec![here.item_evaluation(&item, event.event_left_scope).await?]
             }
         };
         let test_mode = token == "TESTMODE";
-        let outcome = put_evaluations(&config, &token, &evaluations, test_mode).await?;
+        let outcome = put_evaluations(&here.config, &token, &evaluations, test_mode).await?;
         let count = |c: Compliance| evaluations.iter().filter(|e| e.compliance == c).count();
         let summary = Summary {
             account,
@@ -154,100 +149,106 @@ fn evaluation(finding: &Finding, ordering: DateTime<Utc>) -> Evaluation {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn scheduled(
-    iam: &aws_sdk_iam::Client,
-    config: &aws_sdk_config::Client,
-    ctx: &RuleContext,
-    account: &str,
-    rule: &str,
-    settings: &Settings,
+/// The rule's account in one invocation: its clients, the rule and its settings, and `now`.
+struct InAccount<'a> {
+    iam: aws_sdk_iam::Client,
+    config: aws_sdk_config::Client,
+    polling: ReportPolling,
+    account: &'a str,
+    rule: &'a str,
+    settings: &'a Settings,
     now: DateTime<Utc>,
-    ordering: DateTime<Utc>,
-) -> Result<Vec<Evaluation>> {
-    let inventory = read_inventory(iam, account, ctx.polling).await?;
-    let evaluated = evaluate_inventory(iam, inventory, settings, now).await?;
-    let mut out: Vec<Evaluation> = evaluated
-        .iter()
-        .map(|e| evaluation(&e.finding, ordering))
-        .collect();
-    let present: HashSet<&str> = evaluated
-        .iter()
-        .map(|e| e.finding.user_id.as_str())
-        .collect();
-    // Users Config still holds a verdict for that no longer exist: a periodic rule must retire
-    // them itself.
-    let previous = compliance_results(
-        config,
-        rule,
-        &[Compliance::Compliant, Compliance::NonCompliant],
-    )
-    .await?
-    .unwrap_or_default();
-    let mut gone: Vec<Evaluation> = previous
-        .into_iter()
-        .filter(|r| r.resource_type == IAM_USER && !present.contains(r.resource_id.as_str()))
-        .map(|r| {
-            evaluation(
-                &Finding::not_applicable("", &r.resource_id, "The IAM user no longer exists."),
-                ordering,
-            )
-        })
-        .collect();
-    out.append(&mut gone);
-    Ok(out)
 }
 
-async fn item_evaluation(
-    iam: &aws_sdk_iam::Client,
-    item: &ConfigurationItem,
-    left_scope: bool,
-    settings: &Settings,
-    now: DateTime<Utc>,
-) -> Result<Evaluation> {
-    let ordering = item.capture_time;
-    if item.resource_type != IAM_USER {
-        let f = Finding::not_applicable(
-            "",
-            &item.resource_id,
-            &format!(
-                "keyguard evaluates {IAM_USER} only, not {}.",
-                item.resource_type
-            ),
-        );
-        return Ok(evaluation(&f, ordering));
-    }
-    if left_scope || item.is_deleted() {
-        let why = if left_scope {
-            "The IAM user left the rule's scope."
-        } else {
-            "The IAM user was deleted."
-        };
-        return Ok(evaluation(
-            &Finding::not_applicable(&item.resource_name, &item.resource_id, why),
-            ordering,
-        ));
-    }
-    let user = match item.user()? {
-        Some(user) => user,
-        // An item without a configuration (oversized, no history): ask IAM.
-        None => match user_by_name(iam, &item.resource_name).await? {
-            Some(user) => user,
-            None => {
-                return Ok(evaluation(
-                    &Finding::not_applicable(
-                        &item.resource_name,
-                        &item.resource_id,
-                        "The IAM user was deleted.",
-                    ),
+impl InAccount<'_> {
+    /// Every user of the account, and NOT_APPLICABLE for those Config still holds a verdict for
+    /// that no longer exist.
+    async fn scheduled(&self, ordering: DateTime<Utc>) -> Result<Vec<Evaluation>> {
+        let (iam, config, settings, now) = (&self.iam, &self.config, self.settings, self.now);
+        let inventory = read_inventory(iam, self.account, self.polling).await?;
+        let evaluated = evaluate_inventory(iam, inventory, settings, now).await?;
+        let mut out: Vec<Evaluation> = evaluated
+            .iter()
+            .map(|e| evaluation(&e.finding, ordering))
+            .collect();
+        let present: HashSet<&str> = evaluated
+            .iter()
+            .map(|e| e.finding.user_id.as_str())
+            .collect();
+        // Users Config still holds a verdict for that no longer exist: a periodic rule must retire
+        // them itself.
+        let previous = compliance_results(
+            config,
+            self.rule,
+            &[Compliance::Compliant, Compliance::NonCompliant],
+        )
+        .await?
+        .unwrap_or_default();
+        let mut gone: Vec<Evaluation> = previous
+            .into_iter()
+            .filter(|r| r.resource_type == IAM_USER && !present.contains(r.resource_id.as_str()))
+            .map(|r| {
+                evaluation(
+                    &Finding::not_applicable("", &r.resource_id, "The IAM user no longer exists."),
                     ordering,
-                ))
-            }
-        },
-    };
-    let finding = match read_keys_live(iam, &user.name).await? {
-        Some(keys) => evaluate(&user, &keys, settings, now),
-        None => Finding::not_applicable(&user.name, &user.user_id, "The IAM user was deleted."),
-    };
-    Ok(evaluation(&finding, ordering))
+                )
+            })
+            .collect();
+        out.append(&mut gone);
+        Ok(out)
+    }
+
+    /// The user of one configuration item.
+    async fn item_evaluation(
+        &self,
+        item: &ConfigurationItem,
+        left_scope: bool,
+    ) -> Result<Evaluation> {
+        let (iam, settings, now) = (&self.iam, self.settings, self.now);
+        let ordering = item.capture_time;
+        if item.resource_type != IAM_USER {
+            let f = Finding::not_applicable(
+                "",
+                &item.resource_id,
+                &format!(
+                    "keyguard evaluates {IAM_USER} only, not {}.",
+                    item.resource_type
+                ),
+            );
+            return Ok(evaluation(&f, ordering));
+        }
+        if left_scope || item.is_deleted() {
+            let why = if left_scope {
+                "The IAM user left the rule's scope."
+            } else {
+                "The IAM user was deleted."
+            };
+            return Ok(evaluation(
+                &Finding::not_applicable(&item.resource_name, &item.resource_id, why),
+                ordering,
+            ));
+        }
+        let user = match item.user()? {
+            Some(user) => user,
+            // An item without a configuration (oversized, no history): ask IAM.
+            None => match user_by_name(iam, &item.resource_name).await? {
+                Some(user) => user,
+                None => {
+                    return Ok(evaluation(
+                        &Finding::not_applicable(
+                            &item.resource_name,
+                            &item.resource_id,
+                            "The IAM user was deleted.",
+                        ),
+                        ordering,
+                    ))
+                }
+            },
+        };
+        let finding = match read_keys_live(iam, &user.name).await? {
+            Some(keys) => evaluate(&user, &keys, settings, now),
+            None => Finding::not_applicable(&user.name, &user.user_id, "The IAM user was deleted."),
+        };
+        Ok(evaluation(&finding, ordering))
+    }
 }
