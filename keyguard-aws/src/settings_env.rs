@@ -1,6 +1,6 @@
 //! The policy settings as command-line flags and environment variables, shared by every binary.
 
-use keyguard_core::Settings;
+use keyguard_core::{DisableWhileInUse, Settings};
 
 /// keyguard's settings, each a flag and an environment variable (the names of the serverless port
 /// of the aws-samples solution where it had one, so a migration keeps its configuration).
@@ -45,6 +45,21 @@ pub struct SettingsArgs {
     /// Enforce nothing (the default); set to false to let the remediator write.
     #[arg(long, env = "DRY_RUN_FLAG", default_value_t = true, action = clap::ArgAction::Set)]
     pub dry_run: bool,
+    /// The old key's disable after a rotation while it is still used and its successor never
+    /// was: `hold` (told each day, at most --max-disable-hold-days) or `proceed`.
+    #[arg(long, env = "DISABLE_WHILE_IN_USE", default_value = "hold", value_parser = in_use)]
+    pub disable_while_in_use: DisableWhileInUse,
+    /// The longest a held disable waits, days after it was due (0..=90).
+    #[arg(long, env = "MAX_DISABLE_HOLD_DAYS", default_value_t = 14)]
+    pub max_disable_hold_days: u32,
+    /// A disable or delete happens no earlier than this many days after its owner was first told
+    /// of it (0..=30; 0 = off).
+    #[arg(long, env = "MINIMUM_NOTICE_DAYS", default_value_t = 3)]
+    pub minimum_notice_days: u32,
+}
+
+fn in_use(s: &str) -> Result<DisableWhileInUse, String> {
+    DisableWhileInUse::parse(s).ok_or_else(|| format!("{s:?}: expected hold or proceed"))
 }
 
 impl SettingsArgs {
@@ -61,6 +76,9 @@ impl SettingsArgs {
             exemption_expiry_tag: self.exemption_expiry_tag.clone(),
             owner_email_tag: self.owner_email_tag.clone(),
             dry_run: self.dry_run,
+            disable_while_in_use: self.disable_while_in_use,
+            max_disable_hold_days: self.max_disable_hold_days,
+            minimum_notice_days: self.minimum_notice_days,
         };
         s.validate()?;
         Ok(s)

@@ -6,6 +6,8 @@
 //!   annotation that names each key masked.
 //! - [`plan()`]: the dated lifecycle of every key of one user ([`Plan`]): warn, rotate, disable,
 //!   delete, notify, honouring the safety invariants of `docs/invariants.md`.
+//! - [`hold`]: when a due step waits (a migration still on the old key; minimum notice);
+//!   [`usage`]: where each key is used, from CloudTrail's calls; [`text`]: hostile text made safe.
 //! - [`needs_attention()`], [`leftovers()`], [`forced_rotation()`], [`restorable()`]: the
 //!   remediator's decisions around the plan (which users to read live, what an interrupted
 //!   rotation left behind, when a manual rotation or restore is allowed).
@@ -16,12 +18,15 @@
 mod annotation;
 mod error;
 mod evaluate;
+pub mod hold;
 pub mod model;
 pub mod ocsf;
 mod plan;
 pub mod records;
 mod settings;
+pub mod text;
 mod triage;
+pub mod usage;
 
 pub use annotation::{mask_key_id, truncate_annotation, ANNOTATION_MAX_CHARS};
 pub use error::{Error, Result};
@@ -32,8 +37,8 @@ pub use model::{
 pub use plan::{plan, Action, Plan, PlanNote, PlannedAction, Step};
 pub use records::{with_records, Records, RotationMark};
 pub use settings::{
-    Settings, DISABLED_TAG_PREFIX, FIRST_USED_TAG_PREFIX, RESTORED_TAG_PREFIX, ROTATING_TAG,
-    WARNED_TAG,
+    DisableWhileInUse, Settings, DISABLED_TAG_PREFIX, FIRST_USED_TAG_PREFIX, RESTORED_TAG_PREFIX,
+    ROTATING_TAG, WARNED_TAG,
 };
 pub use triage::{
     forced_rotation, leftovers, needs_attention, restorable, stale_tags, warned, warning_mark,

@@ -113,6 +113,10 @@ pub struct PlannedAction {
     pub projected: bool,
     /// Why, in a few words (for tables, notices and logs; never contains a secret).
     pub why: String,
+    /// For the disable of a rotation's old key: the successor whose installation grace it
+    /// waited for (its disable may be held while the successor was never used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub successor: Option<String>,
 }
 
 impl PlannedAction {
@@ -188,8 +192,16 @@ impl Plan {
 /// What happens next to a key, before expansion into warn/notify and follow-up steps.
 #[derive(Debug, Clone)]
 enum Fate {
-    Disable { due: DateTime<Utc>, why: String },
-    Rotate { due: DateTime<Utc>, why: String },
+    /// `successor`: the key whose installation grace this disable waited for, if any.
+    Disable {
+        due: DateTime<Utc>,
+        why: String,
+        successor: Option<String>,
+    },
+    Rotate {
+        due: DateTime<Utc>,
+        why: String,
+    },
     None,
 }
 
@@ -280,8 +292,21 @@ pub fn plan(user: &User, keys: &[AccessKey], settings: &Settings, now: DateTime<
         let id = key.id.clone().unwrap_or_default();
         match fate {
             Fate::None => {}
-            Fate::Disable { due, why } => {
+            Fate::Disable {
+                due,
+                why,
+                successor,
+            } => {
                 b.step(&id, Step::Disable, due, false, &why);
+                if let Some(d) = b
+                    .out
+                    .actions
+                    .iter_mut()
+                    .rev()
+                    .find(|a| a.action == Action::Disable && a.key_id == id)
+                {
+                    d.successor = successor;
+                }
                 // Follow-ups count from when the step really happens: an overdue step happens now.
                 b.step(
                     &id,
@@ -326,6 +351,7 @@ fn fate_of(
         };
         match trigger {
             Some(t) => Fate::Disable {
+                successor: s.id.clone(),
                 due: t.max(s.created + install),
                 why: format!(
                     "successor {} created {}",
@@ -340,15 +366,24 @@ fn fate_of(
         Fate::Disable {
             due: since,
             why: unused_why(key),
+            successor: None,
         }
     } else {
         next_fate(key, settings)
     };
     // A key re-enabled by `keyguard restore` gets a fresh installation grace.
     match (fate, key.restored_at(user)) {
-        (Fate::Disable { due, why }, Some(restored)) if restored + install > due => Fate::Disable {
+        (
+            Fate::Disable {
+                due,
+                why,
+                successor,
+            },
+            Some(restored),
+        ) if restored + install > due => Fate::Disable {
             due: restored + install,
             why: format!("{why}; restored {}", restored.format("%Y-%m-%d")),
+            successor,
         },
         (fate, _) => fate,
     }
@@ -433,6 +468,7 @@ fn next_fate(key: &AccessKey, settings: &Settings) -> Fate {
     let stale = stale_from(key, settings);
     match (key.last_used, stale) {
         (Some(_), Some(at)) if at < rotation => Fate::Disable {
+            successor: None,
             due: at,
             why: "unused for UnusedKeyPeriod, if not used again".into(),
         },
@@ -441,6 +477,7 @@ fn next_fate(key: &AccessKey, settings: &Settings) -> Fate {
             why: "RotationPeriod reached".into(),
         },
         (None, Some(at)) => Fate::Disable {
+            successor: None,
             due: at,
             why: "never used, if still unused then".into(),
         },
@@ -476,6 +513,7 @@ impl Builder<'_> {
             due,
             projected,
             why: why.into(),
+            successor: None,
         });
     }
 

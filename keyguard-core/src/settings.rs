@@ -56,7 +56,43 @@ pub struct Settings {
     pub owner_email_tag: String,
     /// When true (the default), nothing is written to IAM or Secrets Manager.
     pub dry_run: bool,
+    /// The old key's disable after a rotation while the old key is still used and its successor
+    /// never was: held (the default; the owner is told each day) or done on time.
+    pub disable_while_in_use: DisableWhileInUse,
+    /// The longest a held disable waits, in days after it was due. Default 14; at most 90.
+    pub max_disable_hold_days: u32,
+    /// A disable or delete happens no earlier than this many days after its owner was first
+    /// told of it (a warning, a preview, or the notice of the step before). Default 3; 0 = off.
+    pub minimum_notice_days: u32,
 }
+
+/// What happens to a rotation's old key when its disable is due while the old key is still used
+/// and the new one never was (`Settings::disable_while_in_use`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DisableWhileInUse {
+    /// The disable waits (at most `MaxDisableHoldDays`) and the owner is told each day.
+    #[default]
+    Hold,
+    /// The disable happens on time, whatever the use.
+    Proceed,
+}
+
+impl DisableWhileInUse {
+    /// Parses `hold` or `proceed`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "hold" => Some(DisableWhileInUse::Hold),
+            "proceed" => Some(DisableWhileInUse::Proceed),
+            _ => None,
+        }
+    }
+}
+
+/// The longest `MaxDisableHoldDays` may be: a hold delays compliance by a bounded amount.
+pub const MAX_HOLD_DAYS: u32 = 90;
+/// The longest `MinimumNoticeDays` may be.
+pub const MAX_NOTICE_DAYS: u32 = 30;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -71,6 +107,9 @@ impl Default for Settings {
             exemption_expiry_tag: "keyguard:exemption-expires".into(),
             owner_email_tag: "owner-email".into(),
             dry_run: true,
+            disable_while_in_use: DisableWhileInUse::Hold,
+            max_disable_hold_days: 14,
+            minimum_notice_days: 3,
         }
     }
 }
@@ -104,6 +143,25 @@ impl Settings {
             self.pending_action_warn_period,
             0,
         )?;
+        for (setting, v, max) in [
+            (
+                "MaxDisableHoldDays",
+                self.max_disable_hold_days,
+                MAX_HOLD_DAYS,
+            ),
+            (
+                "MinimumNoticeDays",
+                self.minimum_notice_days,
+                MAX_NOTICE_DAYS,
+            ),
+        ] {
+            if v > max {
+                return Err(Error::InvalidSetting {
+                    setting,
+                    reason: format!("{v} days is outside 0..={max}"),
+                });
+            }
+        }
         if self.pending_action_warn_period >= self.rotation_period {
             return Err(Error::InvalidSetting {
                 setting: "PendingActionWarnPeriod",

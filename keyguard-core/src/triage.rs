@@ -153,6 +153,7 @@ pub fn forced_rotation(keys: &[AccessKey], now: DateTime<Utc>) -> Result<Planned
             due: now,
             projected: false,
             why: "rotation forced by an operator".into(),
+            successor: None,
         }),
         [] => Err("the user has no access key to rotate".into()),
         [key] => Err(format!(

@@ -4,6 +4,7 @@
 //! at the same moment does nothing more).
 
 use super::*;
+use keyguard_core::hold::disable_hold;
 
 const AGES: [i64; 12] = [0, 9, 10, 44, 45, 89, 90, 91, 99, 100, 110, 400];
 const USES: [Option<i64>; 4] = [None, Some(0), Some(44), Some(45)];
@@ -23,13 +24,26 @@ fn key_variants(id: &str) -> Vec<(AccessKey, Option<i64>)> {
     v
 }
 
-/// Applies the actions due at `now` the way the remediator does, re-checking IAM's own rules.
+/// Applies the actions due at `now` the way the remediator does, re-checking IAM's own rules;
+/// with `s`, a disable is held as the remediator holds it (the keys' last use standing in for the
+/// live re-check).
 fn execute(
     u: &mut User,
     keys: &mut Vec<AccessKey>,
     p: &Plan,
     now: DateTime<Utc>,
     next_id: &mut u32,
+) {
+    execute_holding(u, keys, p, now, next_id, None)
+}
+
+fn execute_holding(
+    u: &mut User,
+    keys: &mut Vec<AccessKey>,
+    p: &Plan,
+    now: DateTime<Utc>,
+    next_id: &mut u32,
+    s: Option<&Settings>,
 ) {
     for a in p.due(now) {
         let Some(pos) = keys.iter().position(|k| k.id.as_deref() == Some(&a.key_id)) else {
@@ -45,6 +59,16 @@ fn execute(
                 keys.remove(pos);
             }
             Action::Disable => {
+                if let Some(s) = s {
+                    let successor = a
+                        .successor
+                        .as_deref()
+                        .and_then(|id| keys.iter().find(|k| k.id.as_deref() == Some(id)));
+                    let used = successor.and_then(|k| k.last_used);
+                    if disable_hold(a, keys[pos].last_used, used, s, now).is_some() {
+                        continue;
+                    }
+                }
                 keys[pos].status = KeyStatus::Inactive;
                 u.tags.insert(
                     format!("{DISABLED_TAG_PREFIX}{}", a.key_id),
@@ -196,10 +220,39 @@ fn check_forgery(case: &str, u: &User, keys: &[AccessKey], p: &Plan, s: &Setting
     }
 }
 
+/// The hold of every due disable, for every live use of the old key and its successor: only a
+/// rotation's old key is held (a disable for non-use never is), never past its cap, and only
+/// while the old key was used in the last day and the successor never.
+fn check_holds(case: &str, keys: &[AccessKey], p: &Plan, s: &Settings) -> usize {
+    let mut held = 0;
+    let uses = [None, Some(now() - Duration::hours(1)), Some(now() - Duration::hours(25))];
+    for a in p.due(now()).filter(|a| a.action == Action::Disable) {
+        let old = keys.iter().find(|k| k.id.as_deref() == Some(&a.key_id)).unwrap();
+        let cap = a.due + days(s.max_disable_hold_days.into());
+        for old_used in uses {
+            for successor_used in [None, Some(now() - Duration::hours(1))] {
+                let Some(h) = disable_hold(a, old_used, successor_used, s, now()) else {
+                    continue;
+                };
+                assert!(a.successor.is_some(), "{case}: a disable for non-use was held");
+                assert!(
+                    !a.why.contains("unused") && !a.why.contains("never used"),
+                    "{case}: an unused key's disable was held: {a:?}"
+                );
+                assert!(h.until == cap && now() < cap, "{case}: held past the cap {h:?}");
+                assert!(successor_used.is_none() && old_used == uses[1], "{case}: {h:?}");
+                assert!(old.is_active(), "{case}: held an inactive key");
+                held += 1;
+            }
+        }
+    }
+    held
+}
+
 #[test]
 fn exhaustive_invariants_and_idempotence() {
     let s = Settings::default();
-    let mut cases = 0usize;
+    let (mut cases, mut holds) = (0usize, 0usize);
     for ex in [Ex::No, Ex::Valid, Ex::Expired, Ex::Missing] {
         let mut configs: Vec<Vec<(AccessKey, Option<i64>)>> = vec![vec![]];
         configs.extend(key_variants(K1).into_iter().map(|k| vec![k]));
@@ -227,6 +280,7 @@ fn exhaustive_invariants_and_idempotence() {
             let p = plan(&u, &keys, &s, now());
             check_invariants(&case, &u, &keys, &p, &s, now());
             check_forgery(&case, &u, &keys, &p, &s);
+            holds += check_holds(&case, &keys, &p, &s);
             // 5: running again at the same moment after executing changes nothing.
             let mut next = 0;
             execute(&mut u, &mut keys, &p, now(), &mut next);
@@ -246,6 +300,7 @@ fn exhaustive_invariants_and_idempotence() {
         }
     }
     assert!(cases > 10_000, "{cases}");
+    assert!(holds > 100, "the hold is exercised: {holds}");
 }
 
 #[test]
@@ -301,6 +356,59 @@ fn simulated_lifecycle_of_a_used_key() {
             (180, "rotate".into()),
             (190, "disable".into()),
             (200, "delete".into())
+        ]
+    );
+}
+
+#[test]
+fn a_migration_that_never_happens_is_held_until_the_cap_and_no_longer() {
+    // The old key stays in use daily and the successor is never used: the disable due on day
+    // 100 is held for MaxDisableHoldDays (14) and happens on day 114; the delete follows its
+    // recovery grace; no active key is ever deleted.
+    let s = Settings::default();
+    let start = now();
+    let mut u = user(Ex::No);
+    let mut keys = vec![AccessKey {
+        id: Some(K1.into()),
+        slot: 1,
+        status: KeyStatus::Active,
+        created: start,
+        last_used: None,
+    }];
+    let mut next = 0;
+    let mut log = Vec::new();
+    for day in 0..130 {
+        let at = start + days(day);
+        for k in keys.iter_mut() {
+            if k.id.as_deref() == Some(K1) && k.is_active() {
+                k.last_used = Some(at - Duration::hours(1));
+            }
+        }
+        let p = plan(&u, &keys, &s, at);
+        check_invariants(&format!("day {day}"), &u, &keys, &p, &s, at);
+        let before: Vec<(String, KeyStatus)> = keys
+            .iter()
+            .map(|k| (k.id.clone().unwrap(), k.status))
+            .collect();
+        execute_holding(&mut u, &mut keys, &p, at, &mut next, Some(&s));
+        for (id, status) in before {
+            let now_status = keys.iter().find(|k| k.id.as_deref() == Some(&id)).map(|k| k.status);
+            if now_status != Some(status) {
+                log.push((day, format!("{status:?}->{now_status:?}"), id));
+            }
+        }
+        assert!(keys.len() <= 2);
+    }
+    let k1: Vec<(i64, String)> = log
+        .iter()
+        .filter(|(_, _, id)| id == K1)
+        .map(|(d, c, _)| (*d, c.clone()))
+        .collect();
+    assert_eq!(
+        k1,
+        vec![
+            (114, "Active->Some(Inactive)".to_string()),
+            (124, "Inactive->None".to_string())
         ]
     );
 }

@@ -48,6 +48,7 @@ impl Ctx<'_> {
             due: self.now,
             projected: false,
             why: why.into(),
+            successor: None,
         };
         let mut steps = Vec::new();
         let readers = secrets::readers(&self.r.secret_readers, &self.account.id, &w.user.arn, true);

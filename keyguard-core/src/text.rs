@@ -1,0 +1,69 @@
+//! Text an account's users control (user names, paths, tags, CloudTrail's user agents), made
+//! safe for where keyguard writes it: printable and bounded for any output, and neutralized for
+//! a spreadsheet. HTML escaping is the templates' (handlebars escapes every value).
+
+use std::borrow::Cow;
+
+/// `text` without control characters (newlines, escapes, bells become a space) and cut to at
+/// most `max` characters, ending with `…` when something was cut; borrowed when it already is.
+pub fn printable_cow(text: &str, max: usize) -> Cow<'_, str> {
+    let clean = text.chars().all(|c| !c.is_control());
+    if clean && text.len() <= max {
+        return Cow::Borrowed(text);
+    }
+    let chars = text.chars().count();
+    let mut out: String = text
+        .chars()
+        .take(if chars > max {
+            max.saturating_sub(1)
+        } else {
+            max
+        })
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if chars > max {
+        out.push('…');
+    }
+    Cow::Owned(out)
+}
+
+/// [`printable_cow`], owned.
+pub fn printable(text: &str, max: usize) -> String {
+    printable_cow(text, max).into_owned()
+}
+
+/// A CSV cell a spreadsheet will not run as a formula: text starting with `=`, `+`, `-`, `@`, a
+/// tab or a carriage return gets a leading `'` (OWASP's advice for CSV injection).
+pub fn csv_cell(text: &str) -> Cow<'_, str> {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => Cow::Owned(format!("'{text}")),
+        _ => Cow::Borrowed(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralized_and_text_is_kept() {
+        for f in ["=1+1", "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(csv_cell(f).starts_with('\''), "{f:?}");
+        }
+        assert_eq!(csv_cell("ci-deploy"), "ci-deploy");
+        assert_eq!(csv_cell(""), "");
+    }
+
+    #[test]
+    fn control_characters_go_and_long_text_is_cut() {
+        assert_eq!(printable("a\nb\u{1b}[31m", 20), "a b [31m");
+        let long = "é".repeat(300);
+        let cut = printable(&long, 10);
+        assert_eq!(cut.chars().count(), 10);
+        assert!(cut.ends_with('…'));
+        assert!(matches!(
+            printable_cow("aws-cli/2.15", 20),
+            Cow::Borrowed(_)
+        ));
+    }
+}
