@@ -69,41 +69,20 @@ import re
 import sys
 import threading
 import time
-import uuid
-from collections import defaultdict
-from datetime import datetime, timezone
 from urllib.parse import parse_qs
 
 from moto.moto_server.threaded_moto_server import MotoRequestHandler  # noqa: F401  (import check)
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
+from cloudtrail import (IAM_WRITES, assumed_role, deliver, lookup_events, record_iam_event,
+                        record_key_call, synthetic_calls)
+from common import (CALL_LOG_DIR, CONFIG_PREFIX, Call, calls, calls_by_role, emails, error_response,
+                    evaluations, faults, hung, iso, json_response, latency, lock, now, page, parse_time,
+                    report_started, root_keys, trail)
 from moto_fixes import (install_atomic_transactions, install_constant_time_queue,
                         install_keyed_queries, install_listed_services,
                         install_paged_account_lists, install_remembered_key_accounts)
-
-DEFAULT_ACCOUNT = "123456789012"
-CONFIG_PREFIX = "StarlingDoveService."
-# IAM calls that CloudTrail records and keyguard reports on.
-IAM_WRITES = {
-    "CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey", "CreateUser", "DeleteUser",
-    "AddUserToGroup", "RemoveUserFromGroup", "CreateGroup", "DeleteGroup", "TagUser", "UntagUser",
-    "PutGroupPolicy", "DeleteGroupPolicy", "AttachGroupPolicy", "DetachGroupPolicy",
-}
-CREDENTIAL_RE = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/")
-
-lock = threading.RLock()
-calls: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-# assumed role name -> service:Action -> count
-calls_by_role: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-CALL_LOG_DIR = os.environ.get("RIG_CALL_LOG_DIR")
-# (account, region, rule) -> resource_id -> evaluation dict
-evaluations: dict[tuple[str, str, str], dict[str, dict]] = defaultdict(dict)
-trail: dict[str, list[dict]] = defaultdict(list)
-emails: dict[str, list[dict]] = defaultdict(list)
-faults: list[dict] = []
-hung: list[dict] = []
-root_keys: dict[str, dict] = {}
 
 
 def secret_marked_for_deletion(call) -> bool:
@@ -145,9 +124,6 @@ def with_root_key(payload: bytes, key: dict) -> bytes:
     lines = [lines[0], root] + [l for l in lines[1:] if not l.startswith("<root_account>,")]
     content = base64.b64encode(("\n".join(lines) + "\n").encode()).decode()
     return (text[: m.start(1)] + content + text[m.end(1):]).encode()
-latency = {"per_call_ms": 0, "report_ms": 0}
-# account -> when its first GenerateCredentialReport started (time.monotonic())
-report_started: dict[str, float] = {}
 GENERATE_STARTED = (
     b'<GenerateCredentialReportResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
     b"<GenerateCredentialReportResult><State>STARTED</State>"
@@ -155,99 +131,6 @@ GENERATE_STARTED = (
     b"</GenerateCredentialReportResult><ResponseMetadata><RequestId>rig</RequestId>"
     b"</ResponseMetadata></GenerateCredentialReportResponse>"
 )
-
-
-def now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def iso(t: datetime) -> str:
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value) -> datetime:
-    if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, timezone.utc)
-    text = str(value).replace("Z", "+00:00")
-    t = datetime.fromisoformat(text)
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
-
-
-class Call:
-    """What the rig needs to know about one request."""
-
-    def __init__(self, environ: dict, body: bytes):
-        self.environ = environ
-        self.body = body
-        self.method = environ.get("REQUEST_METHOD", "GET")
-        self.path = environ.get("PATH_INFO", "/")
-        auth = environ.get("HTTP_AUTHORIZATION", "")
-        m = CREDENTIAL_RE.search(auth)
-        self.access_key = m.group(1) if m else None
-        self.region = m.group(2) if m else "us-east-1"
-        self.service = m.group(3) if m else "unknown"
-        self.target = environ.get("HTTP_X_AMZ_TARGET", "")
-        self.form = {}
-        ctype = environ.get("CONTENT_TYPE", "")
-        if "x-www-form-urlencoded" in ctype:
-            self.form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-        query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
-        self.action = (
-            self.form.get("Action")
-            or query.get("Action")
-            or (self.target.split(".")[-1] if self.target else None)
-            or rest_action(self.service, self.method, self.path)
-        )
-        self.account = self._account()
-
-    def _account(self) -> str:
-        explicit = self.environ.get("HTTP_X_MOTO_ACCOUNT_ID")
-        if explicit:
-            return explicit
-        if not self.access_key:
-            return DEFAULT_ACCOUNT
-        from moto.iam.models import get_account_id_from
-
-        return get_account_id_from(self.access_key)
-
-    def json(self) -> dict:
-        try:
-            return json.loads(self.body or b"{}")
-        except ValueError:
-            return {}
-
-
-def rest_action(service: str, method: str, path: str) -> str:
-    if service == "ses" and path.startswith("/v2/email/outbound-emails"):
-        return "SendEmail"
-    if service == "ses" and path.startswith("/v2/email/identities"):
-        return {"POST": "CreateEmailIdentity", "GET": "GetEmailIdentity"}.get(method, f"{method}Identity")
-    if service == "s3":
-        parts = [p for p in path.split("/") if p]
-        if method == "GET":
-            return "GetObject" if len(parts) > 1 else ("ListObjectsV2" if parts else "ListBuckets")
-        return {"PUT": "PutObject" if len(parts) > 1 else "CreateBucket", "DELETE": "DeleteObject", "HEAD": "HeadObject"}.get(method, method)
-    return f"{method} {path.split('?')[0][:40]}"
-
-
-def json_response(start_response, status: int, payload, error_type: str | None = None):
-    body = json.dumps(payload, default=str).encode()
-    headers = [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))]
-    if error_type:
-        headers.append(("x-amzn-ErrorType", error_type))
-    start_response(f"{status} {'OK' if status < 400 else 'Error'}", headers)
-    return [body]
-
-
-def error_response(start_response, call: Call, status: int, code: str, message: str):
-    if call.target or call.service == "ses":
-        return json_response(start_response, status, {"__type": code, "message": message, "Message": message}, code)
-    body = (
-        f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
-        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
-    ).encode()
-    start_response(f"{status} Error", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
-    return [body]
 
 
 def take_fault(call: Call) -> dict | None:
@@ -300,14 +183,6 @@ def result_of(rule: str, e: dict) -> dict:
         "ConfigRuleInvokedTime": e["ResultRecordedTime"],
         **({"Annotation": e["Annotation"]} if e.get("Annotation") else {}),
     }
-
-
-def page(items: list, limit: int, token: str | None, maximum: int = 100):
-    limit = min(limit or maximum, maximum)
-    start = int(token or 0)
-    chunk = items[start : start + limit]
-    nxt = str(start + limit) if start + limit < len(items) else None
-    return chunk, nxt
 
 
 def config_call(call: Call, start_response, fault: dict | None):
@@ -408,18 +283,6 @@ def config_call(call: Call, start_response, fault: dict | None):
 # ---------------------------------------------------------------- CloudTrail
 
 
-def assumed_role(call: Call, key: str | None):
-    """moto's assumed role whose credentials include access key `key`, if any."""
-    if not key:
-        return None
-    try:
-        from moto.sts.models import sts_backends
-
-        return sts_backends[call.account]["aws"].get_assumed_role_from_access_key(key)
-    except Exception:  # noqa: BLE001
-        return None
-
-
 def role_of(call: Call) -> str | None:
     """The name of the role whose assumed-role credentials signed `call`, if any."""
     role = assumed_role(call, call.access_key)
@@ -442,133 +305,6 @@ def count_role_call(call: Call) -> None:
         line = json.dumps({"role": role, "action": name, "account": call.account})
         with open(os.path.join(CALL_LOG_DIR, f"rig-{os.getpid()}.jsonl"), "a", encoding="utf-8") as f:
             f.write(line + "\n")
-
-
-def identity_of(call: Call) -> dict:
-    key = call.access_key or "AKIAEXAMPLE"
-    ident = {"accessKeyId": key, "accountId": call.account}
-    role = assumed_role(call, key)
-    if role is not None:
-        ident.update(type="AssumedRole", arn=role.arn, principalId=f"AROA{key[4:12]}:{role.session_name}")
-        return ident
-    try:
-        from moto.iam.models import iam_backends
-
-        backend = iam_backends[call.account]["aws"]
-        for user in backend.users.values():
-            if any(k.access_key_id == key for k in user.access_keys):
-                ident.update(type="IAMUser", arn=user.arn, principalId=user.id, userName=user.name)
-                return ident
-    except Exception:  # noqa: BLE001
-        pass
-    ident.update(type="Root", arn=f"arn:aws:iam::{call.account}:root", principalId=call.account)
-    return ident
-
-
-def lower_first(name: str) -> str:
-    return name[:1].lower() + name[1:]
-
-
-def record_iam_event(call: Call, response_body: bytes):
-    params = {}
-    tags = {}
-    tag_keys = []
-    for k, v in call.form.items():
-        if k in ("Action", "Version"):
-            continue
-        m = re.match(r"Tags\.member\.(\d+)\.(Key|Value)", k)
-        if m:
-            tags.setdefault(m.group(1), {})[m.group(2).lower()] = v
-            continue
-        if k.startswith("TagKeys.member."):
-            tag_keys.append(v)
-            continue
-        params[lower_first(k)] = v
-    if tags:
-        params["tags"] = [tags[i] for i in sorted(tags, key=int)]
-    if tag_keys:
-        params["tagKeys"] = tag_keys
-    response = None
-    if call.action == "CreateAccessKey":
-        text = response_body.decode("utf-8", "replace")
-        get = lambda tag: (re.search(f"<{tag}>([^<]*)</{tag}>", text) or [None, None])[1]  # noqa: E731
-        # CloudTrail never records the secret access key.
-        response = {"accessKey": {"accessKeyId": get("AccessKeyId"), "status": get("Status"), "userName": get("UserName"), "createDate": get("CreateDate")}}
-    t = now()
-    event = {
-        "eventVersion": "1.08",
-        "userIdentity": identity_of(call),
-        "eventTime": iso(t),
-        "eventSource": "iam.amazonaws.com",
-        "eventName": call.action,
-        "awsRegion": "us-east-1",
-        "sourceIPAddress": "127.0.0.1",
-        "userAgent": call.environ.get("HTTP_USER_AGENT", ""),
-        "requestParameters": params,
-        "responseElements": response,
-        "requestID": str(uuid.uuid4()),
-        "eventID": str(uuid.uuid4()),
-        "readOnly": False,
-        "eventType": "AwsApiCall",
-        "managementEvent": True,
-        "recipientAccountId": call.account,
-        "eventCategory": "Management",
-    }
-    with lock:
-        trail[call.account].append(event)
-
-
-def lookup_events(call: Call, start_response):
-    req = call.json()
-    if call.region != "us-east-1":
-        return json_response(start_response, 200, {"Events": []})
-    attrs = req.get("LookupAttributes") or []
-    if len(attrs) > 1:
-        return error_response(start_response, call, 400, "InvalidLookupAttributesException", "only one lookup attribute is allowed")
-    if (req.get("MaxResults") or 50) > 50:
-        return error_response(start_response, call, 400, "InvalidMaxResultsException", "MaxResults must be at most 50")
-    start = parse_time(req["StartTime"]) if req.get("StartTime") else None
-    end = parse_time(req["EndTime"]) if req.get("EndTime") else None
-
-    def matches(e: dict) -> bool:
-        t = parse_time(e["eventTime"])
-        if (start and t < start) or (end and t > end):
-            return False
-        for a in attrs:
-            key, value = a.get("AttributeKey"), a.get("AttributeValue")
-            if key == "EventName" and e["eventName"] != value:
-                return False
-            if key == "EventSource" and e["eventSource"] != value:
-                return False
-            if key == "Username" and e["userIdentity"].get("userName", e["userIdentity"].get("arn", "").split("/")[-1]) != value:
-                return False
-            if key == "ResourceName" and value not in json.dumps(e["requestParameters"]):
-                return False
-        return True
-
-    with lock:
-        found = [e for e in reversed(trail.get(call.account, [])) if matches(e)]  # newest first, as AWS
-    chunk, nxt = page(found, req.get("MaxResults") or 50, req.get("NextToken"), 50)
-    out = []
-    for e in chunk:
-        rp = e["requestParameters"]
-        resources = [
-            {"ResourceType": t, "ResourceName": rp[k]}
-            for k, t in (("userName", "AWS::IAM::User"), ("groupName", "AWS::IAM::Group"), ("accessKeyId", "AWS::IAM::AccessKey"))
-            if rp.get(k)
-        ]
-        out.append({
-            "EventId": e["eventID"],
-            "EventName": e["eventName"],
-            "ReadOnly": "false",
-            "AccessKeyId": e["userIdentity"].get("accessKeyId"),
-            "EventTime": parse_time(e["eventTime"]).timestamp(),
-            "EventSource": e["eventSource"],
-            "Username": e["userIdentity"].get("userName") or e["userIdentity"].get("arn", "").split("/")[-1],
-            "Resources": resources,
-            "CloudTrailEvent": json.dumps(e),
-        })
-    return json_response(start_response, 200, {"Events": out, **({"NextToken": nxt} if nxt else {})})
 
 
 # ---------------------------------------------------------------- email
@@ -652,6 +388,10 @@ def rig_api(environ, start_response, body: bytes):
                 ]
             elif path == "/_rig/emails":
                 out = emails.get(account, []) if account else {a: m for a, m in emails.items()}
+            elif path == "/_rig/trail/calls" and method == "POST":
+                out = {"recorded": synthetic_calls(req)}
+            elif path == "/_rig/trail/deliver" and method == "POST":
+                out = {"keys": deliver(req)}
             elif path == "/_rig/trail":
                 out = trail.get(account, []) if account else dict(trail)
             elif path == "/_rig/faults/clear":
@@ -752,6 +492,7 @@ class Rig:
         ok = captured["status"].startswith("2")
         if ok and call.service == "iam" and call.action in IAM_WRITES:
             record_iam_event(call, payload)
+        record_key_call(call, ok)
         if ok and call.service in ("ses", "email") and call.action in ("SendEmail", "SendRawEmail"):
             record_email(call)
         if ok and call.service == "iam" and call.action == "GetCredentialReport" and call.account in root_keys:

@@ -1,6 +1,7 @@
 """Self-test of the emulator rig's extensions, with boto3 (installed with moto): backdating, the
 Config store and its queries, LookupEvents (without secrets), email read-back, call counts, faults,
-the remembered key accounts and the paged account lists.
+the remembered key accounts and the paged account lists, CloudTrail of a user's own key (per
+Region, by AccessKeyId, delivered as org-trail files).
 Run by ./test.sh; prints `N passed, 0 failed` and exits non-zero on any failure."""
 
 import json
@@ -273,6 +274,55 @@ try:
     [t.join(60) for t in bumpers]
     final = int(ddb.get_item(TableName="kq", Key=key("n", "n"))["Item"]["v"]["N"])
     check("conditional writes are atomic under concurrency", final == len(won), (final, len(won)))
+
+    # CloudTrail of a user's own key: each call signed with it, with the address and agent it came
+    # with, per Region; LookupEvents by AccessKeyId; org-trail files in S3.
+    pipeline = iam.create_access_key(UserName="ci+deploy@x")["AccessKey"]
+
+    def as_pipeline(region, ip, agent, endpoint=None):
+        client = boto3.client("sts", endpoint_url=ep, region_name=region, aws_access_key_id=pipeline["AccessKeyId"],
+                              aws_secret_access_key=pipeline["SecretAccessKey"])
+        def headers(request, **_):
+            request.headers["X-Forwarded-For"] = ip
+            request.headers["User-Agent"] = agent
+            if endpoint:
+                request.headers["X-Rig-Vpc-Endpoint"] = endpoint
+        client.meta.events.register("before-send.sts.*", headers)
+        return client
+
+    as_pipeline("us-east-1", "203.0.113.7", "=cmd|' /C calc'!A0 <b>x</b>").get_caller_identity()
+    s3 = boto3.client("s3", endpoint_url=ep, region_name="eu-west-1", aws_access_key_id=pipeline["AccessKeyId"],
+                      aws_secret_access_key=pipeline["SecretAccessKey"])
+    s3.meta.events.register("before-send.s3.*", lambda request, **_: request.headers.__setitem__("X-Forwarded-For", "198.51.100.2"))
+    s3.list_buckets()
+    by_key = lambda region: ct_in(region).lookup_events(LookupAttributes=[{"AttributeKey": "AccessKeyId", "AttributeValue": pipeline["AccessKeyId"]}])["Events"]  # noqa: E731
+    ct_in = lambda region: boto3.client("cloudtrail", **{**kw, "region_name": region})  # noqa: E731
+    east = [json.loads(e["CloudTrailEvent"]) for e in by_key("us-east-1")]
+    check("a call with a user's key is in CloudTrail with its address and agent",
+          len(east) == 1 and east[0]["sourceIPAddress"] == "203.0.113.7" and east[0]["userAgent"].startswith("=cmd")
+          and east[0]["userIdentity"]["type"] == "IAMUser" and east[0]["eventSource"] == "sts.amazonaws.com", east)
+    west = [json.loads(e["CloudTrailEvent"]) for e in by_key("eu-west-1")]
+    check("event history is per Region", len(west) == 1 and west[0]["eventSource"] == "s3.amazonaws.com"
+          and west[0]["sourceIPAddress"] == "198.51.100.2", west)
+    made = rig("/_rig/trail/calls", {"account": acct, "access_key_id": pipeline["AccessKeyId"], "count": 120, "step_s": 60,
+                                     "source_ip": "192.0.2.1", "user_agent": "terraform/1.9", "region": "us-east-1",
+                                     "start": "2026-11-30T00:00:00Z", "vpc_endpoint": "vpce-0abc"})
+    pages, token = 0, None
+    while True:
+        page = ct_in("us-east-1").lookup_events(LookupAttributes=[{"AttributeKey": "AccessKeyId", "AttributeValue": pipeline["AccessKeyId"]}],
+                                                **({"NextToken": token} if token else {}))
+        pages += 1
+        token = page.get("NextToken")
+        if not token:
+            break
+    check("synthetic calls are recorded and paged", made["recorded"] == 120 and pages == 3, (made, pages))
+    boto3.client("s3", **kw).create_bucket(Bucket="org-trail")
+    keys = rig("/_rig/trail/deliver", {"account": acct, "bucket": "org-trail", "org": "o-selftest"})["keys"]
+    import gzip
+    delivered = [r for k in keys for r in json.loads(gzip.decompress(boto3.client("s3", **kw).get_object(Bucket="org-trail", Key=k)["Body"].read()))["Records"]]
+    check("org-trail files in S3 hold every recorded event", any("/CloudTrail/eu-west-1/" in k for k in keys)
+          and all(k.startswith(f"AWSLogs/o-selftest/{acct}/CloudTrail/") for k in keys)
+          and sum(1 for r in delivered if r.get("vpcEndpointId") == "vpce-0abc") == 120, (keys[:3], len(delivered)))
 finally:
     proc.kill()
 print(f"rig self-test: {passed} passed, {failed} failed")
