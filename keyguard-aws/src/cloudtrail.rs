@@ -1,6 +1,12 @@
-//! CloudTrail `LookupEvents`: the IAM events of one account, in us-east-1 (where CloudTrail
-//! records IAM, a global service), one `EventName` per call, paced below the API's 2 calls per
-//! second per account and Region.
+//! CloudTrail `LookupEvents`, paced below the API's 2 calls per second per account and Region:
+//! the IAM events of one account in us-east-1 (where CloudTrail records IAM, a global service),
+//! one `EventName` per call; and the calls made with one access key, in each Region asked
+//! (event history is kept per Region), turned into where the key is used
+//! ([`keyguard_core::usage`]).
+//!
+//! What CloudTrail cannot show (`docs/usage.md`): data events (S3 object reads, Lambda invokes)
+//! unless a trail logs them, and calls made with session credentials derived from the key, which
+//! carry the session's `ASIA…` id, not the key's.
 
 use std::time::Duration;
 
@@ -16,10 +22,18 @@ pub const IAM_EVENTS_REGION: &str = "us-east-1";
 /// `LookupEvents` allows 2 calls per second per account and Region; keyguard spaces its calls.
 pub const LOOKUP_INTERVAL: Duration = Duration::from_millis(500);
 
+/// `LookupEvents` looks back at most this many days (event history's retention).
+pub const LOOKBACK_DAYS: i64 = 90;
+
 /// A CloudTrail client in [`IAM_EVENTS_REGION`] with `cfg`'s credentials.
 pub fn client(cfg: &SdkConfig) -> aws_sdk_cloudtrail::Client {
+    client_in(cfg, IAM_EVENTS_REGION)
+}
+
+/// A CloudTrail client in `region` with `cfg`'s credentials.
+pub fn client_in(cfg: &SdkConfig, region: &str) -> aws_sdk_cloudtrail::Client {
     let conf = aws_sdk_cloudtrail::config::Builder::from(cfg)
-        .region(aws_sdk_cloudtrail::config::Region::new(IAM_EVENTS_REGION))
+        .region(aws_sdk_cloudtrail::config::Region::new(region.to_string()))
         .build();
     aws_sdk_cloudtrail::Client::from_conf(conf)
 }
@@ -34,9 +48,128 @@ pub async fn lookup_events(
     end: DateTime<Utc>,
     pace: &mut tokio::time::Interval,
 ) -> Result<(Vec<String>, usize)> {
+    let (records, calls, _) = lookup(
+        client,
+        (LookupAttributeKey::EventName, event_name),
+        (start, end),
+        pace,
+        usize::MAX,
+    )
+    .await?;
+    Ok((records, calls))
+}
+
+/// What [`key_calls`] found of one key in one Region.
+#[derive(Debug, Default)]
+pub struct KeyCalls {
+    /// The raw CloudTrail records, newest first.
+    pub records: Vec<String>,
+    /// `LookupEvents` calls made.
+    pub calls: usize,
+    /// True when `max_pages` ended the lookup before the window's start: older calls exist.
+    pub truncated: bool,
+}
+
+/// The calls made with access key `key_id` between `start` and `end` that `client`'s Region
+/// recorded, newest first, at most `max_pages` pages of 50.
+pub async fn key_calls(
+    client: &aws_sdk_cloudtrail::Client,
+    key_id: &str,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+    pace: &mut tokio::time::Interval,
+    max_pages: usize,
+) -> Result<KeyCalls> {
+    let start = start.max(end - chrono::Duration::days(LOOKBACK_DAYS));
+    let (records, calls, truncated) = lookup(
+        client,
+        (LookupAttributeKey::AccessKeyId, key_id),
+        (start, end),
+        pace,
+        max_pages,
+    )
+    .await?;
+    Ok(KeyCalls {
+        records,
+        calls,
+        truncated,
+    })
+}
+
+/// The usage of one key in the records of its calls (LookupEvents' `CloudTrailEvent`s, or a
+/// trail file's): a record that is not CloudTrail's costs itself only.
+pub fn usage_of(records: &[String]) -> keyguard_core::usage::Usage {
+    let mut usage = keyguard_core::usage::Usage::default();
+    for r in records {
+        if let Ok(rec) = serde_json::from_str::<KeyCallRecord<'_>>(r) {
+            if let Some(call) = rec.call() {
+                usage.add(&call);
+            }
+        }
+    }
+    usage
+}
+
+/// The fields of a CloudTrail record that say where a key was used (borrowed, the rest skipped).
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyCallRecord<'a> {
+    #[serde(borrow)]
+    event_time: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    event_source: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    aws_region: std::borrow::Cow<'a, str>,
+    #[serde(rename = "sourceIPAddress", default, borrow)]
+    source_ip_address: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    user_agent: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    vpc_endpoint_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    user_identity: Option<KeyIdentity<'a>>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KeyIdentity<'a> {
+    #[serde(default, borrow)]
+    access_key_id: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl KeyCallRecord<'_> {
+    /// The call, when it was made with a long-term key (`AKIA…`) at a readable time.
+    pub fn call(&self) -> Option<keyguard_core::usage::Call<'_>> {
+        let key_id = self.user_identity.as_ref()?.access_key_id.as_deref()?;
+        if !keyguard_core::usage::is_long_term(key_id) {
+            return None;
+        }
+        let time = DateTime::parse_from_rfc3339(&self.event_time)
+            .ok()?
+            .with_timezone(&Utc);
+        Some(keyguard_core::usage::Call {
+            key_id,
+            time,
+            source_ip: &self.source_ip_address,
+            user_agent: &self.user_agent,
+            service: &self.event_source,
+            region: &self.aws_region,
+            vpc_endpoint: self.vpc_endpoint_id.as_deref(),
+        })
+    }
+}
+
+/// Every page (up to `max_pages`) of `LookupEvents` for one attribute in `window`: the records,
+/// the calls made, and whether pages were left.
+async fn lookup(
+    client: &aws_sdk_cloudtrail::Client,
+    (key, value): (LookupAttributeKey, &str),
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+    pace: &mut tokio::time::Interval,
+    max_pages: usize,
+) -> Result<(Vec<String>, usize, bool)> {
     let attr = LookupAttribute::builder()
-        .attribute_key(LookupAttributeKey::EventName)
-        .attribute_value(event_name)
+        .attribute_key(key)
+        .attribute_value(value)
         .build()
         .map_err(|e| Error::Build {
             what: "the LookupEvents attribute".into(),
@@ -46,6 +179,9 @@ pub async fn lookup_events(
     let mut calls = 0;
     let mut token: Option<String> = None;
     loop {
+        if calls >= max_pages {
+            return Ok((records, calls, true));
+        }
         pace.tick().await;
         calls += 1;
         let page = client
@@ -69,5 +205,5 @@ pub async fn lookup_events(
             _ => break,
         }
     }
-    Ok((records, calls))
+    Ok((records, calls, false))
 }

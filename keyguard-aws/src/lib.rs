@@ -17,7 +17,8 @@
 //! - [`secrets`]: Secrets Manager: the user's secret, its resource policy and value.
 //! - [`config`]: AWS Config: `PutEvaluations` in batches with retries, the compliance queries.
 //! - [`email`]: SESv2 `SendEmail`; [`events`]: EventBridge `PutEvents`.
-//! - [`s3`]: S3 objects (org trail files, reports); [`cloudtrail`]: paced `LookupEvents`.
+//! - [`s3`]: S3 objects (org trail files, reports); [`cloudtrail`]: paced `LookupEvents`;
+//!   [`usage`]: where one key is used, read live (IAM's last use, CloudTrail's calls).
 //! - [`state`]: the central state table (DynamoDB); [`queue`]: SQS, handing out work.
 //! - [`lambda`]: what a bootstrap learns from its invocation (who it is, its deadline).
 //! - [`collect`]: an account's part of an evidence folder, read live, written to a folder or S3.
@@ -46,6 +47,7 @@ pub mod secrets;
 pub mod settings_env;
 pub mod state;
 mod time;
+pub mod usage;
 
 pub use error::{chain, Error, Result, Source};
 pub use limits::CONCURRENCY;

@@ -391,6 +391,37 @@ impl StateTable {
             .numbers)
     }
 
+    /// Sets each of `numbers` at `(pk, sk)` unless the item has it already (the first value
+    /// stays), and the item's expiry, in one UpdateItem.
+    pub async fn set_numbers_once(
+        &self,
+        pk: &str,
+        sk: &str,
+        numbers: &[(&str, i64)],
+        expires: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(self.key(pk, sk)))
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":ttl", n(expires.timestamp()));
+        let mut parts = vec!["#ttl = :ttl".to_string()];
+        for (i, (name, value)) in numbers.iter().enumerate() {
+            parts.push(format!("#n{i} = if_not_exists(#n{i}, :n{i})"));
+            update = update
+                .expression_attribute_names(format!("#n{i}"), *name)
+                .expression_attribute_values(format!(":n{i}"), n(*value));
+        }
+        update
+            .update_expression(format!("SET {}", parts.join(", ")))
+            .send()
+            .await
+            .map_err(|e| Error::sdk("UpdateItem", e))?;
+        Ok(())
+    }
+
     /// Sets the numeric attribute `name` of `(pk, sk)` to `value` and returns every numeric
     /// attribute after the write (one UpdateItem).
     pub async fn set_number(

@@ -136,9 +136,11 @@ async fn act(
     let ctx = Ctx {
         r,
         account,
+        trail_pace: keyguard_aws::usage::pacer(),
         iam: aws_sdk_iam::Client::new(&cfg),
         sm: aws_sdk_secretsmanager::Client::new(&cfg),
         principal: r.caller.principal_in(&account.id, &r.role),
+        cfg,
         dry_run,
         now: job.now,
         deadline: job.limits.deadline,

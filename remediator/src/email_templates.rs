@@ -81,6 +81,9 @@ pub struct Item {
     pub date: String,
     /// Why.
     pub why: String,
+    /// Where the key is used (`used 3 h ago from …`), when keyguard looked.
+    #[serde(default)]
+    pub usage: Option<String>,
 }
 
 /// One user's part of an owner notice.
@@ -94,6 +97,9 @@ pub struct UserNotice {
     pub failed: Vec<Item>,
     /// Steps whose warning window opened.
     pub warnings: Vec<Item>,
+    /// Disables held: the old key is still used and its successor never was.
+    #[serde(default)]
+    pub held: Vec<Item>,
     /// Later steps already planned.
     pub coming: Vec<Item>,
     /// The secret holding the new key, when one was created.
@@ -105,7 +111,10 @@ pub struct UserNotice {
 impl UserNotice {
     /// True when there is something to tell the owner.
     pub fn is_empty(&self) -> bool {
-        self.done.is_empty() && self.failed.is_empty() && self.warnings.is_empty()
+        self.done.is_empty()
+            && self.failed.is_empty()
+            && self.warnings.is_empty()
+            && self.held.is_empty()
     }
 }
 
@@ -158,6 +167,9 @@ pub struct DigestRow {
     pub date: String,
     /// Why.
     pub why: String,
+    /// Where the key is used, when keyguard looked.
+    #[serde(default)]
+    pub usage: Option<String>,
 }
 
 /// One user in the digest.
@@ -270,9 +282,11 @@ mod tests {
                         action: "rotate".into(),
                         date: "2026-11-22".into(),
                         why: "RotationPeriod reached".into(),
+                        usage: None,
                     }],
                     failed: vec![],
                     warnings: vec![],
+                    held: vec![],
                     coming: vec![],
                     secret_name: Some("Account_111122223333_User_ci+deploy@x_AccessKey".into()),
                     read_command: Some("aws secretsmanager get-secret-value …".into()),

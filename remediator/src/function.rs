@@ -44,6 +44,8 @@ pub struct Remediator {
     /// Deliveries of a queued message before SQS dead-letters it (the queue's `maxReceiveCount`):
     /// the last one records the account as failed so that its run can finish.
     pub max_receives: u32,
+    /// Tell owners where each key with a step is used, from CloudTrail (`KEY_USAGE`).
+    pub key_usage: bool,
     /// How long a user's lease lasts ([`crate::lease`]).
     pub lease_ttl: std::time::Duration,
     /// Write without a lease, and with keyguard's records read from user tags, when no state
@@ -70,6 +72,7 @@ impl Remediator {
             queue: None,
             deadline_margin: std::time::Duration::from_secs(60),
             max_receives: 3,
+            key_usage: true,
             lease_ttl: std::time::Duration::from_secs(15 * 60),
             no_lease: false,
         }

@@ -40,6 +40,7 @@ mod account;
 mod admin_digest;
 mod email_templates;
 mod error;
+mod first_notices;
 mod function;
 mod invocation;
 mod key_events;

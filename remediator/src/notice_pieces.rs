@@ -83,6 +83,7 @@ fn user_notice(w: &UserRun, region: &str) -> UserNotice {
         action: r.action.step_name().into_owned(),
         date: day(r.date),
         why: r.why.clone(),
+        usage: r.usage.clone(),
     };
     let quiet = |r: &&ActionRecord| r.action != ActionKind::RecordDisabled;
     UserNotice {
@@ -104,6 +105,12 @@ fn user_notice(w: &UserRun, region: &str) -> UserNotice {
             .records
             .iter()
             .filter(|r| r.outcome == Outcome::Warned)
+            .map(item)
+            .collect(),
+        held: w
+            .records
+            .iter()
+            .filter(|r| r.outcome == Outcome::Held)
             .map(item)
             .collect(),
         coming: w.coming.clone(),
@@ -153,6 +160,7 @@ pub(crate) fn pieces_of(
                     outcome: x.outcome.as_str().to_string(),
                     date: day(x.date),
                     why: x.why.clone(),
+                    usage: x.usage.clone(),
                 })
                 .collect(),
         });
@@ -243,9 +251,11 @@ mod tests {
                     action: "rotate".into(),
                     date: "2026-12-01".into(),
                     why: "due".into(),
+                    usage: None,
                 }],
                 failed: vec![],
                 warnings: vec![],
+                held: vec![],
                 coming: vec![],
                 secret_name: None,
                 read_command: None,

@@ -125,5 +125,6 @@ async fn restore_held(
         date: now,
         why,
         secret_name: None,
+        usage: None,
     })
 }

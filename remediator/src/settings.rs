@@ -34,6 +34,10 @@ pub struct NoticeArgs {
         default_value = "self"
     )]
     pub secret_readers: Vec<String>,
+    /// Tell owners where each key with a step is used, from CloudTrail's LookupEvents (needs
+    /// cloudtrail:LookupEvents in the member role); `false`: IAM's last use only.
+    #[arg(long, env = "KEY_USAGE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub key_usage: bool,
     /// Delete a rotation's secret this many days after keyguard first saw its new key used (the
     /// owner installed it), restorable for 7 days; a secret costs $0.40 a month. Unset: kept.
     #[arg(long, env = "SECRET_DELETE_DAYS_AFTER_USE", value_name = "DAYS")]

@@ -24,6 +24,9 @@ pub enum Outcome {
     Skipped,
     /// A warning of a coming step was sent (or would be, in DryRun).
     Warned,
+    /// Due, but held: a rotation's old key still in use while its successor never was
+    /// (`DisableWhileInUse`), told to the owner each day until the cap.
+    Held,
 }
 
 impl Outcome {
@@ -36,6 +39,7 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::Skipped => "skipped",
             Outcome::Warned => "warned",
+            Outcome::Held => "held",
         }
     }
 }
@@ -144,6 +148,10 @@ pub struct ActionRecord {
     /// The new key's secret name, for a rotation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
+    /// Where the key is used, for its owner ("used 3 h ago from 203.0.113.7, aws-cli/2.15 via
+    /// ec2, 41 calls since …"): for a key with a disable, delete, hold or warning in this run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<String>,
 }
 
 /// One account's part of a run.

@@ -125,9 +125,65 @@ fn modules(src: &Path) -> BTreeMap<String, PathBuf> {
         .collect()
 }
 
-/// The text of a file without its `#[cfg(test)]` modules (tests may import anything) and
-/// without comments.
+/// `code` with the contents of its string and char literals blanked (a `use` in a message is not
+/// an import).
+fn without_strings(code: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    let mut chars = code.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            'r' if matches!(chars.peek(), Some('"' | '#')) => {
+                let mut hashes = 0;
+                while chars.peek() == Some(&'#') {
+                    chars.next();
+                    hashes += 1;
+                }
+                if chars.peek() != Some(&'"') {
+                    out.push('r');
+                    out.extend(std::iter::repeat_n('#', hashes));
+                    continue;
+                }
+                chars.next();
+                out.push_str("\"\"");
+                // Up to the closing quote followed by as many hashes.
+                let mut run: Option<usize> = None;
+                for c in chars.by_ref() {
+                    match (c, run) {
+                        ('"', _) => run = Some(0),
+                        ('#', Some(n)) => run = Some(n + 1),
+                        _ => run = None,
+                    }
+                    if run == Some(hashes) {
+                        break;
+                    }
+                }
+            }
+            '"' => {
+                out.push_str("\"\"");
+                let mut escaped = false;
+                for c in chars.by_ref() {
+                    if escaped {
+                        escaped = false;
+                    } else if c == '\\' {
+                        escaped = true;
+                    } else if c == '"' {
+                        break;
+                    }
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The text of a file without its `#[cfg(test)]` modules (tests may import anything), without
+/// comments, and with its string literals blanked.
 fn code_of(text: &str) -> String {
+    without_strings(&code_of_lines(text))
+}
+
+fn code_of_lines(text: &str) -> String {
     let mut out = String::new();
     let mut skip_depth: Option<i32> = None;
     let mut depth = 0i32;
@@ -178,7 +234,10 @@ fn expand(tree: &str) -> Vec<String> {
         }
     }
     let tree = kept;
-    let Some(open) = tree.find('{') else {
+    let Some(open) = tree
+        .find('{')
+        .filter(|o| tree.rfind('}').is_some_and(|c| c > *o))
+    else {
         return vec![tree.trim_end_matches("::").to_string()];
     };
     let prefix = &tree[..open];
@@ -372,6 +431,8 @@ fn the_import_check_sees_a_circle() {
     );
     assert_eq!(d, BTreeSet::from(["a".to_string(), "c".to_string()]));
     assert_eq!(expand("a::{b as c, d::{e as f}}"), vec!["a::b", "a::d::e"]);
+    let noisy = "fn f() { log(\"last use of {} not read: {e}\"); x(r#\"use crate::c::d\"#) }";
+    assert_eq!(imports(&code_of(noisy), "a", &mods), BTreeSet::new());
     let lib = imports(
         &code_of("mod a;\npub use a::X;\n#[cfg(test)]\nmod tests {\n use crate::b::Q;\n}\n"),
         "",

@@ -64,8 +64,11 @@ pub(crate) async fn remediator(org: &Org, dry_run: bool) -> Remediator {
                 org.management
             ),
         },
+        // The minimum notice is 0 here: these tests start from owners who were told (the
+        // notice has its own tests, tests/it/usage_hold.rs), so their first run acts.
         settings: Settings {
             dry_run,
+            minimum_notice_days: 0,
             ..Settings::default()
         },
         role: RoleSpec {

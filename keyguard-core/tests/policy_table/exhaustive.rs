@@ -225,22 +225,38 @@ fn check_forgery(case: &str, u: &User, keys: &[AccessKey], p: &Plan, s: &Setting
 /// while the old key was used in the last day and the successor never.
 fn check_holds(case: &str, keys: &[AccessKey], p: &Plan, s: &Settings) -> usize {
     let mut held = 0;
-    let uses = [None, Some(now() - Duration::hours(1)), Some(now() - Duration::hours(25))];
+    let uses = [
+        None,
+        Some(now() - Duration::hours(1)),
+        Some(now() - Duration::hours(25)),
+    ];
     for a in p.due(now()).filter(|a| a.action == Action::Disable) {
-        let old = keys.iter().find(|k| k.id.as_deref() == Some(&a.key_id)).unwrap();
+        let old = keys
+            .iter()
+            .find(|k| k.id.as_deref() == Some(&a.key_id))
+            .unwrap();
         let cap = a.due + days(s.max_disable_hold_days.into());
         for old_used in uses {
             for successor_used in [None, Some(now() - Duration::hours(1))] {
                 let Some(h) = disable_hold(a, old_used, successor_used, s, now()) else {
                     continue;
                 };
-                assert!(a.successor.is_some(), "{case}: a disable for non-use was held");
+                assert!(
+                    a.successor.is_some(),
+                    "{case}: a disable for non-use was held"
+                );
                 assert!(
                     !a.why.contains("unused") && !a.why.contains("never used"),
                     "{case}: an unused key's disable was held: {a:?}"
                 );
-                assert!(h.until == cap && now() < cap, "{case}: held past the cap {h:?}");
-                assert!(successor_used.is_none() && old_used == uses[1], "{case}: {h:?}");
+                assert!(
+                    h.until == cap && now() < cap,
+                    "{case}: held past the cap {h:?}"
+                );
+                assert!(
+                    successor_used.is_none() && old_used == uses[1],
+                    "{case}: {h:?}"
+                );
                 assert!(old.is_active(), "{case}: held an inactive key");
                 held += 1;
             }
@@ -392,7 +408,10 @@ fn a_migration_that_never_happens_is_held_until_the_cap_and_no_longer() {
             .collect();
         execute_holding(&mut u, &mut keys, &p, at, &mut next, Some(&s));
         for (id, status) in before {
-            let now_status = keys.iter().find(|k| k.id.as_deref() == Some(&id)).map(|k| k.status);
+            let now_status = keys
+                .iter()
+                .find(|k| k.id.as_deref() == Some(&id))
+                .map(|k| k.status);
             if now_status != Some(status) {
                 log.push((day, format!("{status:?}->{now_status:?}"), id));
             }

@@ -2,8 +2,9 @@
 //! under it (here), re-read the keys live ([`live`]), repair an interrupted rotation
 //! ([`rotation`]), plan and run the due steps ([`steps`], each one by [`step`]; a leaked key's by
 //! [`leaked`]), send the warnings whose window opened ([`warnings`]), delete a secret whose key
-//! is installed ([`retention`]), then write keyguard's records and their mirror tags
-//! ([`mirror`]) and release the lease. Whether the run may still write is its [`Writer`].
+//! is installed ([`retention`]), tell the owner where each key with a step is used ([`usage`]),
+//! record what the owner was told ([`told`]: the minimum notice counts from it), then write
+//! keyguard's records and their mirror tags ([`mirror`]) and release the lease. Whether the run may still write is its [`Writer`].
 
 mod leaked;
 mod live;
@@ -13,6 +14,8 @@ mod rotation;
 mod run;
 mod step;
 mod steps;
+mod told;
+mod usage;
 mod warnings;
 mod writer;
 
@@ -54,6 +57,8 @@ impl Ctx<'_> {
         if let Err(e) = self.steps(&mut w, &mut tags, slots, forced).await {
             w.record("", ActionKind::Examine, Outcome::Failed, now, e.to_string());
         }
+        self.describe_usage(&mut w).await;
+        self.record_told(&mut w).await;
         // A lost lease's records are not written, and neither is their mirror.
         if !w.writer.is_lost() {
             if let Err(e) = self.write_records(&mut w, &tags).await {

@@ -468,6 +468,8 @@ mod tests {
             iam,
             sm,
             principal: "arn:aws:iam::444455556666:role/keyguard-member-remediator".into(),
+            cfg: aws_config::SdkConfig::builder().build(),
+            trail_pace: keyguard_aws::usage::pacer(),
             dry_run: false,
             now,
             deadline: None,

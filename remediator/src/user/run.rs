@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use keyguard_core::{mask_key_id, Account, Records, User};
+use keyguard_core::{mask_key_id, Account, Records, Step, User};
 use tracing::{info, warn};
 
 use crate::email_templates::Item;
@@ -16,6 +16,10 @@ use crate::user::writer::Writer;
 pub(crate) struct Ctx<'a> {
     pub(crate) r: &'a Remediator,
     pub(crate) account: &'a Account,
+    /// The account's SDK configuration (CloudTrail is read with it, per Region).
+    pub(crate) cfg: aws_config::SdkConfig,
+    /// The account's `LookupEvents` calls wait their turn here (2 a second per account).
+    pub(crate) trail_pace: tokio::sync::Mutex<tokio::time::Interval>,
     pub(crate) iam: aws_sdk_iam::Client,
     pub(crate) sm: aws_sdk_secretsmanager::Client,
     /// keyguard's principal in the account (a reader of every secret it stores).
@@ -54,6 +58,13 @@ pub(crate) struct UserRun {
     pub(crate) mirrored: Option<Records>,
     /// The run handles a leaked key: its successor is never readable by the user.
     pub(crate) leaked: bool,
+    /// When each step of the user was first told to its owner (read before the first disable
+    /// or delete that needs it; `None` until then).
+    pub(crate) told: Option<crate::first_notices::Told>,
+    /// The (key, step) this run tells the owner of: recorded as first notices at its end.
+    pub(crate) told_now: BTreeSet<(String, Step)>,
+    /// The keys (full ids) whose use the owner is told of: a disable, delete, hold or warning.
+    pub(crate) described: BTreeSet<String>,
 }
 
 impl UserRun {
@@ -70,6 +81,9 @@ impl UserRun {
             kept: None,
             mirrored: None,
             leaked: false,
+            told: None,
+            told_now: BTreeSet::new(),
+            described: BTreeSet::new(),
         }
     }
 
@@ -100,6 +114,7 @@ impl UserRun {
             date,
             why,
             secret_name: None,
+            usage: None,
         });
     }
 }

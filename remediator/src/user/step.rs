@@ -5,8 +5,10 @@
 use std::collections::BTreeSet;
 
 use keyguard_aws::iam;
+use keyguard_core::hold::disable_hold;
 use keyguard_core::{
-    AccessKey, Action, KeyStatus, Plan, PlannedAction, DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX,
+    mask_key_id, AccessKey, Action, KeyStatus, Plan, PlannedAction, Step, DISABLED_TAG_PREFIX,
+    RESTORED_TAG_PREFIX,
 };
 
 use crate::summary::{ActionKind, Outcome};
@@ -59,8 +61,41 @@ impl Ctx<'_> {
                 );
                 true
             }
-            Action::Delete => self.delete(w, tags, keys, a).await,
-            Action::Disable => self.disable(w, tags, keys, due, open).await,
+            Action::Delete | Action::Disable => {
+                // A deleted key's use is of no help to anyone; a disabled key's says what broke.
+                if a.action == Action::Disable {
+                    w.described.insert(a.key_id.clone());
+                }
+                match self.notice_wait(w, a).await {
+                    Ok(Some(until)) => {
+                        self.wait_for_notice(w, a, until, open);
+                        return true;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        let why =
+                            format!("not done: its owner's first notice could not be read: {e}");
+                        w.record(
+                            &a.key_id,
+                            ActionKind::from_action(&a.action),
+                            Outcome::Failed,
+                            self.now,
+                            why,
+                        );
+                        return false;
+                    }
+                }
+                if self.dry_run {
+                    // A preview is a notice of the step.
+                    w.told_now
+                        .insert((a.key_id.clone(), a.action.step().unwrap_or(Step::Disable)));
+                }
+                if a.action == Action::Delete {
+                    self.delete(w, tags, keys, a).await
+                } else {
+                    self.disable(w, tags, keys, due, open).await
+                }
+            }
             Action::Rotate => self.rotate_step(w, tags, keys, due.plan, a, open).await,
             Action::Warn { .. } | Action::Notify { .. } => true,
         }
@@ -139,6 +174,43 @@ impl Ctx<'_> {
         true
     }
 
+    /// Whether the disable `a` of a rotation's old key is held (and recorded so): the old key
+    /// still used in the last day and its successor never (`docs/usage.md`), read live right
+    /// before the write (a preview reads what the plan was made from). Never a disable for
+    /// non-use, never past `MaxDisableHoldDays`.
+    async fn held(
+        &self,
+        w: &mut UserRun,
+        keys: &[AccessKey],
+        a: &PlannedAction,
+    ) -> crate::error::Result<bool> {
+        let Some(successor) = a.successor.as_deref().filter(|_| !w.leaked) else {
+            return Ok(false);
+        };
+        let known = |id: &str| keys.iter().find(|k| k.id.as_deref() == Some(id));
+        let old_used = known(&a.key_id).and_then(|k| k.last_used);
+        let successor_used = if self.dry_run {
+            known(successor).and_then(|k| k.last_used)
+        } else {
+            keyguard_aws::inventory::last_used(&self.iam, successor).await?
+        };
+        let settings = &self.r.settings;
+        let Some(hold) = disable_hold(a, old_used, successor_used, settings, self.now) else {
+            return Ok(false);
+        };
+        let why = format!(
+            "migration stalled: the old key was used {}, the new key {} never; the disable \
+             waits until {} at the latest (MaxDisableHoldDays {})",
+            keyguard_core::usage::ago(self.now, hold.old_last_used),
+            mask_key_id(successor),
+            crate::email_templates::day(hold.until),
+            settings.max_disable_hold_days
+        );
+        w.told_now.insert((a.key_id.clone(), Step::Disable));
+        w.record(&a.key_id, ActionKind::Disable, Outcome::Held, self.now, why);
+        Ok(true)
+    }
+
     /// Disables an Active key. Re-checked immediately before the write: still Active, and (for a
     /// disable for non-use) still unused; a change since the plan cancels the step.
     async fn disable(
@@ -184,6 +256,16 @@ impl Ctx<'_> {
                     return false;
                 }
             }
+        }
+        match self.held(w, keys, a).await {
+            Ok(false) => {}
+            Ok(true) => return true,
+            Err(e) => {
+                w.record(id, ActionKind::Disable, Outcome::Failed, now, e.to_string());
+                return false;
+            }
+        }
+        if !self.dry_run {
             if let Err(e) = iam::set_key_status(&self.iam, &name, id, KeyStatus::Inactive).await {
                 w.record(id, ActionKind::Disable, Outcome::Failed, now, e.to_string());
                 return false;

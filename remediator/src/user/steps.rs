@@ -81,6 +81,25 @@ impl Ctx<'_> {
             }
         }
         w.coming = self.coming(w, &p);
+        // The owner's notice (sent when it has anything to say) lists the coming steps with
+        // their dates: each is then told.
+        let notice = w.records.iter().any(|r| {
+            matches!(
+                r.outcome,
+                Outcome::Done
+                    | Outcome::Preview
+                    | Outcome::Failed
+                    | Outcome::Warned
+                    | Outcome::Held
+            ) && r.action != ActionKind::RecordDisabled
+        });
+        if notice {
+            for a in self.coming_actions(w, &p) {
+                if let Some(step) = a.action.step() {
+                    w.told_now.insert((a.key_id.clone(), step));
+                }
+            }
+        }
         for stale in stale_tags(&w.user, &keys) {
             tags.unset.insert(stale);
         }
@@ -150,9 +169,8 @@ impl Ctx<'_> {
         }
     }
 
-    /// What comes later, for the owner: the plan's steps not due yet (or projected) that this
-    /// run did not do.
-    fn coming(&self, w: &UserRun, p: &Plan) -> Vec<Item> {
+    /// The plan's steps not due yet (or projected) that this run did not do.
+    fn coming_actions<'p>(&self, w: &UserRun, p: &'p Plan) -> Vec<&'p PlannedAction> {
         let done: BTreeSet<(String, Step)> = w
             .records
             .iter()
@@ -167,11 +185,19 @@ impl Ctx<'_> {
                 let step = a.action.step().expect("a step");
                 !done.contains(&(mask_key_id(&a.key_id), step))
             })
+            .collect()
+    }
+
+    /// What comes later, for the owner: [`Ctx::coming_actions`], dated.
+    fn coming(&self, w: &UserRun, p: &Plan) -> Vec<Item> {
+        self.coming_actions(w, p)
+            .into_iter()
             .map(|a| Item {
                 key: mask_key_id(&a.key_id),
                 action: a.action.name(),
                 date: day(a.due.max(self.now)),
                 why: a.why.clone(),
+                usage: None,
             })
             .collect()
     }

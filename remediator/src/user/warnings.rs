@@ -35,6 +35,10 @@ impl Ctx<'_> {
                     step_due,
                     a.why.clone(),
                 );
+                w.told_now.insert((a.key_id.clone(), step));
+                if step != keyguard_core::Step::Rotate {
+                    w.described.insert(a.key_id.clone());
+                }
                 sent.insert(mark);
             }
         }

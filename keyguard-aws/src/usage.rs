@@ -1,0 +1,91 @@
+//! Where a key is used, read live in its account: IAM's last use (GetAccessKeyLastUsed: when,
+//! which service, which Region) and CloudTrail's calls made with it (`LookupEvents` by
+//! `AccessKeyId`, in us-east-1, where IAM and the global services are recorded, and in the Region
+//! IAM last saw the key used in: event history is kept per Region), paced below LookupEvents'
+//! 2 calls a second, at most 90 days back.
+
+use aws_config::SdkConfig;
+use chrono::{DateTime, Utc};
+use keyguard_core::usage::Usage;
+
+use crate::cloudtrail::{client_in, key_calls, usage_of, IAM_EVENTS_REGION};
+use crate::error::{Error, Result};
+use crate::time::to_chrono;
+
+/// IAM's last use of a key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LastUse {
+    /// When; `None` when never used.
+    pub at: Option<DateTime<Utc>>,
+    /// The service (`s3`), when IAM knows it.
+    pub service: Option<String>,
+    /// The Region, when IAM knows it.
+    pub region: Option<String>,
+}
+
+/// GetAccessKeyLastUsed of `key_id`.
+pub async fn last_use(iam: &aws_sdk_iam::Client, key_id: &str) -> Result<LastUse> {
+    let out = iam
+        .get_access_key_last_used()
+        .access_key_id(key_id)
+        .send()
+        .await
+        .map_err(|e| Error::sdk("GetAccessKeyLastUsed", e))?;
+    let Some(u) = out.access_key_last_used() else {
+        return Ok(LastUse::default());
+    };
+    // IAM answers "N/A" for a key never used.
+    let known = |s: &str| (!s.is_empty() && s != "N/A").then(|| s.to_string());
+    Ok(LastUse {
+        at: u.last_used_date().map(to_chrono),
+        service: known(u.service_name()),
+        region: known(u.region()),
+    })
+}
+
+/// What CloudTrail showed of one key.
+#[derive(Debug, Default)]
+pub struct Looked {
+    /// Its usage in the window.
+    pub usage: Usage,
+    /// `LookupEvents` calls made.
+    pub calls: usize,
+    /// True when the page limit ended a Region's lookup: older calls exist.
+    pub truncated: bool,
+}
+
+/// CloudTrail's calls made with `key_id` in `window`, in us-east-1 and `last_region` (where IAM
+/// last saw it used), at most `max_pages` pages of 50 per Region, each call waiting its turn on
+/// `pace` (one per account: LookupEvents allows 2 a second per account and Region).
+pub async fn key_usage(
+    cfg: &SdkConfig,
+    key_id: &str,
+    last_region: Option<&str>,
+    window: (DateTime<Utc>, DateTime<Utc>),
+    pace: &tokio::sync::Mutex<tokio::time::Interval>,
+    max_pages: usize,
+) -> Result<Looked> {
+    let mut regions = vec![IAM_EVENTS_REGION.to_string()];
+    if let Some(r) = last_region.filter(|r| *r != IAM_EVENTS_REGION) {
+        regions.push(r.to_string());
+    }
+    let mut out = Looked::default();
+    for region in regions {
+        let client = client_in(cfg, &region);
+        let found = {
+            let mut pace = pace.lock().await;
+            key_calls(&client, key_id, window, &mut pace, max_pages).await?
+        };
+        out.calls += found.calls;
+        out.truncated |= found.truncated;
+        out.usage.merge(&usage_of(&found.records));
+    }
+    Ok(out)
+}
+
+/// A pacer for one account's `LookupEvents` calls.
+pub fn pacer() -> tokio::sync::Mutex<tokio::time::Interval> {
+    let mut pace = tokio::time::interval(crate::cloudtrail::LOOKUP_INTERVAL);
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::sync::Mutex::new(pace)
+}
