@@ -27,4 +27,5 @@ mod report_live;
 mod root;
 mod rule_lambda;
 mod scale;
+mod usage_hold;
 mod secret_retention;

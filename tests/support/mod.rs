@@ -179,6 +179,29 @@ impl Rig {
         );
     }
 
+    /// Records `count` CloudTrail calls made with `key_id` (one every `step_s` seconds from
+    /// `start`) from `source_ip` with `user_agent` to `service` in `region`, as CloudTrail would
+    /// have recorded them: a window of calls without making them.
+    pub fn key_calls(&self, account: &str, key_id: &str, calls: KeyCalls<'_>) {
+        self.post_json(
+            "/_rig/trail/calls",
+            json!({"account": account, "access_key_id": key_id, "count": calls.count,
+                   "start": calls.start.to_rfc3339(), "step_s": calls.step_s,
+                   "source_ip": calls.source_ip, "user_agent": calls.user_agent,
+                   "service": calls.service, "region": calls.region}),
+        );
+    }
+
+    /// Writes `account`'s recorded CloudTrail events into `bucket` (in `bucket_account`) as an
+    /// organization trail `org` delivers them; the object keys.
+    pub fn deliver_trail(&self, account: &str, bucket: &str, bucket_account: &str, org: &str) -> Vec<String> {
+        let out = self.post_json(
+            "/_rig/trail/deliver",
+            json!({"account": account, "bucket": bucket, "bucket_account": bucket_account, "org": org}),
+        );
+        serde_json::from_value(out["keys"].clone()).unwrap()
+    }
+
     /// Makes the next `count` calls of `action` (in `account`, if given) fail with `error`.
     pub fn fault(&self, account: Option<&str>, action: &str, error: &str, count: u32) {
         self.post_json(
@@ -380,6 +403,25 @@ pub struct UserSpec {
     pub tags: Vec<(String, String)>,
     /// Keys as (age in days, days since last use or None for never, active).
     pub keys: Vec<(i64, Option<i64>, bool)>,
+}
+
+/// A window of calls made with one key ([`Rig::key_calls`]).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyCalls<'a> {
+    /// How many.
+    pub count: u32,
+    /// The first one's time.
+    pub start: DateTime<Utc>,
+    /// Seconds between two.
+    pub step_s: u32,
+    /// Where they came from.
+    pub source_ip: &'a str,
+    /// The caller's user agent.
+    pub user_agent: &'a str,
+    /// The service (`ec2`).
+    pub service: &'a str,
+    /// The Region.
+    pub region: &'a str,
 }
 
 /// A user the rig created, with its key ids (never its secrets).
