@@ -55,14 +55,23 @@ struct Row<'a> {
 /// One line of `--format csv` output (flat: the reasons joined by `; `).
 #[derive(Serialize)]
 struct CsvRow<'a> {
+    #[serde(serialize_with = "format::cell")]
     account: &'a str,
+    #[serde(serialize_with = "format::cell")]
     account_name: &'a str,
+    #[serde(serialize_with = "format::cell")]
     user_name: &'a str,
+    #[serde(serialize_with = "format::cell")]
     user_path: &'a str,
+    #[serde(serialize_with = "format::cell")]
     user_id: &'a str,
+    #[serde(serialize_with = "format::cell")]
     compliance: String,
+    #[serde(serialize_with = "format::cell")]
     reasons: String,
+    #[serde(serialize_with = "format::cell")]
     exemption: &'static str,
+    #[serde(serialize_with = "format::cell")]
     annotation: &'a str,
 }
 

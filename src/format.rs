@@ -46,8 +46,15 @@ pub fn print_json<T: Serialize>(rows: &[T]) -> Result<()> {
     Ok(())
 }
 
-/// Writes `rows` (flat structs of strings and numbers) to stdout as CSV with a header row, also
-/// when there are none (`header` then gives it).
+/// A CSV text cell a spreadsheet will not run as a formula (a user named `=1+1`, a user agent
+/// starting with `@`): for `#[serde(serialize_with = "cell")]` on every text field of a CSV row.
+pub fn cell<T: AsRef<str>, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&keyguard_core::text::csv_cell(v.as_ref()))
+}
+
+/// Writes `rows` (flat structs of strings and numbers; every text field marked
+/// `serialize_with = "cell"`) to stdout as CSV with a header row, also when there are none
+/// (`header` then gives it).
 pub fn print_csv<T: Serialize>(rows: &[T], header: &[&str]) -> Result<()> {
     let mut out = csv::Writer::from_writer(std::io::stdout().lock());
     if rows.is_empty() {

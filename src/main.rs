@@ -3,7 +3,8 @@
 //! The CLI runs locally what the Lambdas run in AWS, through the same libraries: `audit`
 //! evaluates an organization (live, or from an evidence folder) exactly as the Config rule does;
 //! `collect` writes an evidence folder from a live organization; `plan`, `remediate` and `restore`
-//! run the remediator's library; `report` runs the reporter's.
+//! run the remediator's library; `report` runs the reporter's; `usage` says where each key is
+//! used, from CloudTrail.
 
 mod audit;
 mod collect;
@@ -12,6 +13,7 @@ mod progress;
 mod remediate;
 mod report;
 mod source;
+mod usage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +46,8 @@ enum Command {
     Restore(remediate::RestoreArgs),
     /// Write the weekly or monthly auditor report (HTML + CSV) to a folder, S3 or email.
     Report(report::ReportArgs),
+    /// Where each access key is used: sources, agents, services, Regions (from CloudTrail).
+    Usage(usage::UsageArgs),
     /// Print a shell completion script (e.g. `keyguard completions bash > /etc/bash_completion.d/keyguard`).
     Completions {
         /// The shell.
@@ -129,6 +133,7 @@ async fn main() -> ExitCode {
         Command::Remediate(args) => remediate::run_remediate(args).await,
         Command::Restore(args) => remediate::run_restore(args).await,
         Command::Report(args) => report::run(args).await,
+        Command::Usage(args) => usage::run(args).await,
         Command::Completions { shell } => completions(shell),
     };
     match result {

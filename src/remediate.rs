@@ -50,14 +50,21 @@ struct PlanRow<'a> {
 /// One planned step of one key, flat (`--format csv`).
 #[derive(Serialize)]
 struct PlanCsvRow<'a> {
+    #[serde(serialize_with = "format::cell")]
     account: &'a str,
+    #[serde(serialize_with = "format::cell")]
     user_name: &'a str,
+    #[serde(serialize_with = "format::cell")]
     user_id: &'a str,
+    #[serde(serialize_with = "format::cell")]
     key: String,
+    #[serde(serialize_with = "format::cell")]
     action: String,
+    #[serde(serialize_with = "format::cell")]
     due: String,
     due_now: bool,
     projected: bool,
+    #[serde(serialize_with = "format::cell")]
     why: &'a str,
 }
 

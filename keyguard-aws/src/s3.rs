@@ -44,6 +44,33 @@ pub async fn list_keys(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> R
     Ok(keys)
 }
 
+/// The "folders" right under `prefix` (ListObjectsV2 with the delimiter `/`, every page): the
+/// Regions of a trail's account folder, say.
+pub async fn list_prefixes(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .delimiter("/")
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::sdk("ListObjectsV2", e))?;
+        out.extend(
+            page.common_prefixes()
+                .iter()
+                .filter_map(|p| p.prefix())
+                .map(str::to_string),
+        );
+    }
+    Ok(out)
+}
+
 /// The whole object (GetObject).
 pub async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<u8>> {
     let out = s3

@@ -21,6 +21,8 @@ pub struct LastUse {
     pub service: Option<String>,
     /// The Region, when IAM knows it.
     pub region: Option<String>,
+    /// The key's user, as IAM names it.
+    pub user: Option<String>,
 }
 
 /// GetAccessKeyLastUsed of `key_id`.
@@ -31,8 +33,12 @@ pub async fn last_use(iam: &aws_sdk_iam::Client, key_id: &str) -> Result<LastUse
         .send()
         .await
         .map_err(|e| Error::sdk("GetAccessKeyLastUsed", e))?;
+    let user = out.user_name().map(str::to_string);
     let Some(u) = out.access_key_last_used() else {
-        return Ok(LastUse::default());
+        return Ok(LastUse {
+            user,
+            ..LastUse::default()
+        });
     };
     // IAM answers "N/A" for a key never used.
     let known = |s: &str| (!s.is_empty() && s != "N/A").then(|| s.to_string());
@@ -40,6 +46,7 @@ pub async fn last_use(iam: &aws_sdk_iam::Client, key_id: &str) -> Result<LastUse
         at: u.last_used_date().map(to_chrono),
         service: known(u.service_name()),
         region: known(u.region()),
+        user,
     })
 }
 

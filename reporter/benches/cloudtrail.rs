@@ -1,9 +1,10 @@
 //! CloudTrail scanning throughput and memory, against `gzip -dc` on the same files.
 //!
 //! `cargo bench -p reporter --bench cloudtrail` generates org-trail files (`benches/support/trailgen.rs`,
-//! deterministic), then measures: `gzip -dc` over all files on one core (the reference), the
-//! scanner over all files (every core), and the scanner's peak RSS for N and 10·N files (each in a
-//! fresh child process, so the peaks do not mix). Figures go to stdout; nothing is asserted here
+//! deterministic; a third of the calls made with CI users' long-term keys), then measures:
+//! `gzip -dc` over all files on one core (the reference), the scanner over all files (every core:
+//! the followed IAM events and where each long-term key was used), and the scanner's peak RSS for
+//! N and 10·N files (each in a fresh child process, so the peaks do not mix). Figures go to stdout; nothing is asserted here
 //! (speed is measured, not asserted in timed tests).
 //!
 //! Environment: `TRAIL_FILES` (default 200), `TRAIL_RECORDS` (records per file, default 1000).
@@ -50,7 +51,13 @@ fn main() {
     if let Ok(dir) = std::env::var("KEYGUARD_SCAN_ONLY") {
         let files = trail_files(Path::new(&dir)).unwrap();
         let s = scan(&files);
-        println!("{} {} {}", s.events.len(), s.files, peak_rss_kib());
+        println!(
+            "{} {} {} {}",
+            s.events.len(),
+            s.files,
+            peak_rss_kib(),
+            s.usage.keys.len()
+        );
         return;
     }
     let files = env_or("TRAIL_FILES", 200);
@@ -90,12 +97,25 @@ fn main() {
         let t = Instant::now();
         let s = scan(&small);
         assert!(s.problems.is_empty());
-        (t.elapsed().as_secs_f64(), s.events.len())
+        let calls: u64 = s.usage.keys.values().map(|u| u.calls).sum();
+        let pairs: usize = s
+            .usage
+            .keys
+            .values()
+            .map(|u| u.sources.values.len() + u.user_agents.values.len())
+            .sum();
+        (
+            t.elapsed().as_secs_f64(),
+            s.events.len(),
+            (s.usage.keys.len(), calls, pairs),
+        )
     };
     ours();
-    let (k, events) = (0..3)
-        .map(|_| ours())
-        .fold((f64::MAX, 0), |a, b| if b.0 < a.0 { b } else { a });
+    let (k, events, usage) =
+        (0..3).map(|_| ours()).fold(
+            (f64::MAX, 0, (0, 0, 0)),
+            |a, b| if b.0 < a.0 { b } else { a },
+        );
 
     let child = |dir: &Path| -> (usize, u64) {
         let out = Command::new(std::env::current_exe().unwrap())
@@ -115,6 +135,10 @@ fn main() {
 
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     println!("trail files: {files} x {records} records: {:.1} MiB gzip, {:.1} MiB JSON, {events} followed events", mib(bytes), mib(raw));
+    println!(
+        "usage: {} long-term keys, {} calls counted, {} (key, source or agent) pairs kept",
+        usage.0, usage.1, usage.2
+    );
     println!(
         "gzip -dc (1 core):     {:.3} s  {:.0} MiB/s of JSON",
         g,

@@ -1,4 +1,6 @@
-//! CloudTrail log files in, the IAM events the report needs out.
+//! CloudTrail log files in, the IAM events the report needs out, and where each long-term access
+//! key was used (every call made with an `AKIA…` key, aggregated per key:
+//! [`keyguard_core::usage`]).
 //!
 //! A trail file is a gzip of `{"Records": [...]}`. Each file is decompressed whole (libdeflate,
 //! sized from the gzip trailer), parsed with serde into borrowed structs that name only the fields
@@ -91,6 +93,36 @@ struct Record<'a> {
     request_parameters: Option<&'a RawValue>,
     #[serde(default, borrow)]
     response_elements: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    aws_region: Cow<'a, str>,
+    #[serde(rename = "sourceIPAddress", default, borrow)]
+    source_ip_address: Cow<'a, str>,
+    #[serde(default, borrow)]
+    user_agent: Cow<'a, str>,
+    #[serde(default, borrow)]
+    vpc_endpoint_id: Option<Cow<'a, str>>,
+}
+
+impl Record<'_> {
+    /// The call, for where its key is used, when it was made with a long-term key.
+    fn key_call(&self) -> Option<keyguard_core::usage::Call<'_>> {
+        let key_id = self.user_identity.as_ref()?.access_key_id.as_deref()?;
+        if !keyguard_core::usage::is_long_term(key_id) {
+            return None;
+        }
+        let time = DateTime::parse_from_rfc3339(&self.event_time)
+            .ok()?
+            .with_timezone(&Utc);
+        Some(keyguard_core::usage::Call {
+            key_id,
+            time,
+            source_ip: &self.source_ip_address,
+            user_agent: &self.user_agent,
+            service: &self.event_source,
+            region: &self.aws_region,
+            vpc_endpoint: self.vpc_endpoint_id.as_deref(),
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -100,6 +132,8 @@ struct Identity<'a> {
     kind: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     arn: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    access_key_id: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -156,14 +190,33 @@ pub fn gunzip(bytes: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// What one trail file holds for the report: the followed IAM events and where keys were used.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    /// The followed IAM events, in the file's order.
+    pub events: Vec<TrailEvent>,
+    /// The calls made with long-term keys, aggregated.
+    pub usage: keyguard_core::usage::Usage,
+}
+
 /// Parses one decompressed trail file and keeps the followed IAM events.
 pub fn parse(json: &[u8]) -> Result<Vec<TrailEvent>> {
+    Ok(parse_all(json)?.events)
+}
+
+/// Parses one decompressed trail file: the followed IAM events, and every call made with a
+/// long-term key counted where it was used.
+pub fn parse_all(json: &[u8]) -> Result<Parsed> {
     let file: TrailFile = serde_json::from_slice(json).map_err(|e| Error::Trail {
         message: format!("not a CloudTrail log file (expected {{\"Records\": [...]}}): {e}"),
         source: Some(Box::new(e)),
     })?;
     let mut out = Vec::new();
+    let mut usage = keyguard_core::usage::Usage::default();
     for r in file.records {
+        if let Some(call) = r.key_call() {
+            usage.add(&call);
+        }
         if r.event_source != "iam.amazonaws.com" || !FOLLOWED.contains(&r.event_name.as_ref()) {
             continue;
         }
@@ -217,7 +270,7 @@ pub fn parse(json: &[u8]) -> Result<Vec<TrailEvent>> {
             error_code: r.error_code.map(Cow::into_owned),
         });
     }
-    Ok(out)
+    Ok(Parsed { events: out, usage })
 }
 
 /// Parses single records (as `LookupEvents` returns each in `CloudTrailEvent`) and keeps the
@@ -235,8 +288,13 @@ pub fn parse_records(records: &[&str]) -> Result<Vec<TrailEvent>> {
 
 /// Reads one `.json.gz` trail file.
 pub fn read_file(path: &Path) -> Result<Vec<TrailEvent>> {
+    Ok(read_file_all(path)?.events)
+}
+
+/// Reads one `.json.gz` trail file: its followed events and where keys were used.
+pub fn read_file_all(path: &Path) -> Result<Parsed> {
     let bytes = std::fs::read(path).map_err(|e| Error::Io(path.to_path_buf(), e))?;
-    parse(&gunzip(&bytes)?)
+    parse_all(&gunzip(&bytes)?)
 }
 
 /// What a scan found: the events (sorted by time, de-duplicated) and the files it could not read.
@@ -249,6 +307,8 @@ pub struct Scan {
     /// Files that could not be read, and why (a truncated gzip, a JSON file that is not a trail
     /// file…). The report lists them; the rest is still used.
     pub problems: Vec<(PathBuf, String)>,
+    /// Where each long-term key was used, over every file read.
+    pub usage: keyguard_core::usage::Usage,
 }
 
 /// Every `*.json.gz` under `dir` (recursively), sorted.
@@ -272,9 +332,9 @@ pub fn trail_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Scans `files` in parallel (rayon's pool, one file per worker at a time).
 pub fn scan(files: &[PathBuf]) -> Scan {
-    let results: Vec<(PathBuf, Result<Vec<TrailEvent>>)> = files
+    let results: Vec<(PathBuf, Result<Parsed>)> = files
         .par_iter()
-        .map(|p| (p.clone(), read_file(p)))
+        .map(|p| (p.clone(), read_file_all(p)))
         .collect();
     let mut scan = Scan {
         files: files.len(),
@@ -283,9 +343,15 @@ pub fn scan(files: &[PathBuf]) -> Scan {
     let mut seen = HashSet::new();
     for (path, result) in results {
         match result {
-            Ok(events) => scan
-                .events
-                .extend(events.into_iter().filter(|e| seen.insert(e.id.clone()))),
+            Ok(parsed) => {
+                scan.usage.merge(&parsed.usage);
+                scan.events.extend(
+                    parsed
+                        .events
+                        .into_iter()
+                        .filter(|e| seen.insert(e.id.clone())),
+                );
+            }
             Err(e) => scan.problems.push((path, e.to_string())),
         }
     }
@@ -303,6 +369,55 @@ mod trailgen;
 mod tests {
     use super::trailgen;
     use super::*;
+
+    #[test]
+    fn counts_where_each_long_term_key_is_used() {
+        let json = br#"{"Records":[
+          {"eventID":"1","eventTime":"2026-11-20T10:00:00Z","eventSource":"ec2.amazonaws.com","eventName":"DescribeInstances","awsRegion":"eu-west-1",
+           "sourceIPAddress":"203.0.113.7","userAgent":"aws-cli/2.15.0 Python/3.11","vpcEndpointId":"vpce-1",
+           "userIdentity":{"type":"IAMUser","accessKeyId":"AKIAOLDKEY000000001","userName":"ci"}},
+          {"eventID":"2","eventTime":"2026-11-20T11:00:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"us-east-1",
+           "sourceIPAddress":"203.0.113.7","userAgent":"aws-cli/2.15.0 Python/3.11",
+           "userIdentity":{"type":"IAMUser","accessKeyId":"AKIAOLDKEY000000001","userName":"ci"}},
+          {"eventID":"3","eventTime":"2026-11-20T12:00:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"us-east-1",
+           "sourceIPAddress":"10.0.0.1","userAgent":"Boto3/1.34",
+           "userIdentity":{"type":"AssumedRole","accessKeyId":"ASIASESSION00000001","arn":"arn:aws:sts::1:assumed-role/r/s"}}
+        ]}"#;
+        let parsed = parse_all(json).unwrap();
+        assert_eq!(
+            parsed.usage.keys.len(),
+            1,
+            "sessions (ASIA) are not the key"
+        );
+        let u = parsed.usage.of("AKIAOLDKEY000000001").unwrap();
+        assert_eq!(u.calls, 2);
+        assert_eq!(u.sources.values["203.0.113.7"].calls, 2);
+        assert_eq!(u.regions.values.len(), 2);
+        assert_eq!(u.vpc_endpoints.values["vpce-1"].calls, 1);
+    }
+
+    #[test]
+    fn a_scan_merges_every_files_usage() {
+        let dir = tempfile::tempdir().unwrap();
+        trailgen::write_org_trail(dir.path(), 6, 300, 11).unwrap();
+        let files = trail_files(dir.path()).unwrap();
+        let all = scan(&files);
+        let by_file: u64 = files
+            .iter()
+            .map(|f| {
+                read_file_all(f)
+                    .unwrap()
+                    .usage
+                    .keys
+                    .values()
+                    .map(|u| u.calls)
+                    .sum::<u64>()
+            })
+            .sum();
+        let total: u64 = all.usage.keys.values().map(|u| u.calls).sum();
+        assert_eq!(total, by_file);
+        assert!(total > 300, "a third of 1,800 calls: {total}");
+    }
 
     #[test]
     fn keeps_followed_iam_events_with_who_and_what() {

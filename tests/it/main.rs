@@ -27,5 +27,6 @@ mod report_live;
 mod root;
 mod rule_lambda;
 mod scale;
-mod usage_hold;
 mod secret_retention;
+mod usage_cli;
+mod usage_hold;

@@ -40,7 +40,11 @@ fn mail_to(org: &Org, to: &str, skip: usize) -> Vec<String> {
         .emails(&org.management)
         .iter()
         .skip(skip)
-        .filter(|m| m["to"].as_array().is_some_and(|t| t.iter().any(|a| a == to)))
+        .filter(|m| {
+            m["to"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|a| a == to))
+        })
         .map(|m| m.to_string())
         .collect()
 }
@@ -102,17 +106,30 @@ async fn a_pipeline_that_keeps_using_the_old_key_holds_the_disable_until_the_cap
     );
     let held = &report.actions[0];
     assert!(held.why.contains("migration stalled"), "{}", held.why);
-    assert!(held.why.contains(&day(t0 + Duration::days(24))), "the cap: {}", held.why);
+    assert!(
+        held.why.contains(&day(t0 + Duration::days(24))),
+        "the cap: {}",
+        held.why
+    );
     let usage = held.usage.as_deref().unwrap_or_default();
     assert!(
-        usage.contains(PIPELINE_IP) && usage.contains("aws-cli/2.15.0 via ec2") && usage.contains("41 calls"),
+        usage.contains(PIPELINE_IP)
+            && usage.contains("aws-cli/2.15.0 via ec2")
+            && usage.contains("41 calls"),
         "{usage}"
     );
-    assert!(keys_of(&cfg).await["ci"].iter().all(|k| k.1), "both keys still Active");
+    assert!(
+        keys_of(&cfg).await["ci"].iter().all(|k| k.1),
+        "both keys still Active"
+    );
     // The owner is told, with where the old key is used, and so is the admin.
     let to_owner = mail_to(&org, "ci-team@example.com", mails);
     assert_eq!(to_owner.len(), 1, "{to_owner:#?}");
-    assert!(to_owner[0].contains("Migration stalled") && to_owner[0].contains(PIPELINE_IP), "{}", to_owner[0]);
+    assert!(
+        to_owner[0].contains("Migration stalled") && to_owner[0].contains(PIPELINE_IP),
+        "{}",
+        to_owner[0]
+    );
     assert!(mail_to(&org, "cloud-admins@example.com", mails)
         .iter()
         .any(|m| m.contains("held") && m.contains(PIPELINE_IP)));
@@ -122,7 +139,10 @@ async fn a_pipeline_that_keeps_using_the_old_key_holds_the_disable_until_the_cap
     rig.use_key(&member, &old, day12 - Duration::hours(1));
     let mails = rig.emails(&org.management).len();
     let report = scheduled_run(&r, member_account(&org, 0), day12).await;
-    assert_eq!(outcomes(&report, "ci"), vec![(ActionKind::Disable, Outcome::Held)]);
+    assert_eq!(
+        outcomes(&report, "ci"),
+        vec![(ActionKind::Disable, Outcome::Held)]
+    );
     assert_eq!(mail_to(&org, "ci-team@example.com", mails).len(), 1);
 
     // Past MaxDisableHoldDays (14 after the day it was due): disabled whatever the use.
@@ -182,7 +202,10 @@ async fn an_unused_keys_disable_is_never_held() {
     seed(
         &cfg,
         &member,
-        &[spec("vendor", vec![(200, Some(60), true), (30, None, true)])],
+        &[spec(
+            "vendor",
+            vec![(200, Some(60), true), (30, None, true)],
+        )],
         t0,
     )
     .await;
@@ -194,7 +217,10 @@ async fn an_unused_keys_disable_is_never_held() {
     );
     let later = scheduled_run(&r, member_account(&org, 0), t0 + Duration::days(3)).await;
     assert!(
-        later.actions.iter().any(|a| a.action == ActionKind::Disable && a.outcome == Outcome::Done),
+        later
+            .actions
+            .iter()
+            .any(|a| a.action == ActionKind::Disable && a.outcome == Outcome::Done),
         "{later:#?}"
     );
 }
@@ -216,21 +242,39 @@ async fn a_step_first_seen_already_due_waits_its_minimum_notice() {
     let first = scheduled_run(&r, member_account(&org, 0), t0).await;
     assert_eq!(
         outcomes(&first, "idle"),
-        vec![(ActionKind::Warn(keyguard_core::Step::Disable), Outcome::Warned)],
+        vec![(
+            ActionKind::Warn(keyguard_core::Step::Disable),
+            Outcome::Warned
+        )],
         "{first:#?}"
     );
-    assert!(first.actions[0].why.contains(&day(t0 + Duration::days(3))), "{}", first.actions[0].why);
+    assert!(
+        first.actions[0].why.contains(&day(t0 + Duration::days(3))),
+        "{}",
+        first.actions[0].why
+    );
     let told = mail_to(&org, "idle-team@example.com", mails);
-    assert!(told.len() == 1 && told[0].contains("no earlier than"), "{told:#?}");
+    assert!(
+        told.len() == 1 && told[0].contains("no earlier than"),
+        "{told:#?}"
+    );
     // Two days later: still waiting, and not told again.
     let mails = Rig::get().emails(&org.management).len();
     let second = scheduled_run(&r, member_account(&org, 0), t0 + Duration::days(2)).await;
-    assert_eq!(outcomes(&second, "idle"), vec![(ActionKind::Disable, Outcome::Skipped)], "{second:#?}");
+    assert_eq!(
+        outcomes(&second, "idle"),
+        vec![(ActionKind::Disable, Outcome::Skipped)],
+        "{second:#?}"
+    );
     assert!(mail_to(&org, "idle-team@example.com", mails).is_empty());
     assert!(keys_of(&cfg).await["idle"][0].1, "still Active");
     // Three days after the first notice: done.
     let third = scheduled_run(&r, member_account(&org, 0), t0 + Duration::days(3)).await;
-    assert_eq!(outcomes(&third, "idle"), vec![(ActionKind::Disable, Outcome::Done)], "{third:#?}");
+    assert_eq!(
+        outcomes(&third, "idle"),
+        vec![(ActionKind::Disable, Outcome::Done)],
+        "{third:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -239,11 +283,20 @@ async fn a_dry_run_preview_is_the_notice_that_enforcement_counts_from() {
     let member = org.members[0].clone();
     let cfg = org.member(0).await;
     let t0 = Utc::now();
-    seed(&cfg, &member, &[spec("idle", vec![(100, Some(60), true)])], t0).await;
+    seed(
+        &cfg,
+        &member,
+        &[spec("idle", vec![(100, Some(60), true)])],
+        t0,
+    )
+    .await;
     let mut r = with_defaults(&org).await;
     r.settings.dry_run = true;
     let preview = scheduled_run(&r, member_account(&org, 0), t0).await;
-    assert_eq!(outcomes(&preview, "idle"), vec![(ActionKind::Disable, Outcome::Preview)]);
+    assert_eq!(
+        outcomes(&preview, "idle"),
+        vec![(ActionKind::Disable, Outcome::Preview)]
+    );
     // DryRun switched off three days later: the owner had the preview; the disable happens.
     r.settings.dry_run = false;
     let enforced = scheduled_run(&r, member_account(&org, 0), t0 + Duration::days(3)).await;
@@ -284,7 +337,11 @@ async fn a_hostile_user_agent_stays_text_in_every_notice() {
     let r = with_defaults(&org).await;
     let mails = rig.emails(&org.management).len();
     scheduled_run(&r, member_account(&org, 0), t0).await;
-    let sent: Vec<Value> = rig.emails(&org.management).into_iter().skip(mails).collect();
+    let sent: Vec<Value> = rig
+        .emails(&org.management)
+        .into_iter()
+        .skip(mails)
+        .collect();
     assert!(!sent.is_empty());
     let mut described = false;
     for m in &sent {
@@ -292,15 +349,28 @@ async fn a_hostile_user_agent_stays_text_in_every_notice() {
         let text = m["text"].as_str().unwrap_or_default();
         described |= text.contains("198.51.100.66");
         assert!(!html.contains("<script>"), "markup escaped: {html}");
-        assert!(!text.contains(&"A".repeat(200)) && !html.contains(&"A".repeat(200)), "cut: {text}");
+        assert!(
+            !text.contains(&"A".repeat(200)) && !html.contains(&"A".repeat(200)),
+            "cut: {text}"
+        );
         assert!(!text.contains("\r\nBcc:"), "one line: {text}");
-        assert!(!m["subject"].as_str().unwrap_or_default().contains("HYPERLINK"));
+        assert!(!m["subject"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("HYPERLINK"));
         for field in ["to", "cc", "bcc"] {
             assert!(
-                m[field].as_array().into_iter().flatten().all(|a| !a.as_str().unwrap_or_default().contains("evil")),
+                m[field]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .all(|a| !a.as_str().unwrap_or_default().contains("evil")),
                 "no recipient from the agent: {m}"
             );
         }
     }
-    assert!(described, "the notice says where the key is used: {sent:#?}");
+    assert!(
+        described,
+        "the notice says where the key is used: {sent:#?}"
+    );
 }

@@ -194,7 +194,13 @@ impl Rig {
 
     /// Writes `account`'s recorded CloudTrail events into `bucket` (in `bucket_account`) as an
     /// organization trail `org` delivers them; the object keys.
-    pub fn deliver_trail(&self, account: &str, bucket: &str, bucket_account: &str, org: &str) -> Vec<String> {
+    pub fn deliver_trail(
+        &self,
+        account: &str,
+        bucket: &str,
+        bucket_account: &str,
+        org: &str,
+    ) -> Vec<String> {
         let out = self.post_json(
             "/_rig/trail/deliver",
             json!({"account": account, "bucket": bucket, "bucket_account": bucket_account, "org": org}),

@@ -32,6 +32,15 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     e.finish().expect("in memory")
 }
 
+/// The user agents of the generated calls.
+const AGENTS: [&str; 5] = [
+    "aws-sdk-go-v2/1.30.3 os/linux lang/go#1.22.5 md/GOOS#linux md/GOARCH#amd64 api/iam#1.34.3",
+    "aws-cli/2.15.0 Python/3.11.6 Linux/6.1.0 exe/x86_64.amzn.2023 prompt/off command/s3.cp",
+    "Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#6.1 md/arch#x86_64 lang/python#3.11.6",
+    "terraform-provider-aws/5.31.0 (+https://registry.terraform.io/providers/hashicorp/aws)",
+    "aws-sdk-java/2.21.0 Linux/6.1 OpenJDK_64-Bit_Server_VM/17.0.9 Java/17.0.9 vendor/Amazon.com",
+];
+
 /// Writes `files` trail files of `records` records each under `dir`.
 pub fn write_org_trail(
     dir: &Path,
@@ -68,7 +77,32 @@ pub fn write_org_trail(
                 rng.u64(0..1 << 48)
             );
             let user = format!("svc-{}", rng.u8(0..40));
-            let identity = json!({
+            // One call in three is made with a CI user's long-term key (40 users, each from a
+            // few addresses and agents): what the usage aggregation counts.
+            let long_term = rng.u8(0..3) == 0;
+            let ci = rng.u8(0..40);
+            let (source_ip, agent) = if long_term {
+                (
+                    format!("203.0.113.{}", ci / 4 * 4 + rng.u8(0..3)),
+                    AGENTS[usize::from(ci) % AGENTS.len()].to_string(),
+                )
+            } else {
+                (
+                    format!("10.{}.{}.{}", rng.u8(..), rng.u8(..), rng.u8(..)),
+                    AGENTS[0].to_string(),
+                )
+            };
+            let identity = if long_term {
+                json!({
+                    "type": "IAMUser",
+                    "principalId": format!("AIDA{ci:016}"),
+                    "arn": format!("arn:aws:iam::{account}:user/ci-{ci}"),
+                    "accountId": account,
+                    "accessKeyId": format!("AKIA{:04}{ci:012}", f % 4),
+                    "userName": format!("ci-{ci}"),
+                })
+            } else {
+                json!({
                 "type": "AssumedRole",
                 "principalId": format!("AROA{:016X}:session-{}", rng.u64(..), rng.u16(..)),
                 "arn": format!("arn:aws:sts::{account}:assumed-role/Deployer/session-{}", rng.u16(..)),
@@ -76,7 +110,8 @@ pub fn write_org_trail(
                 "accessKeyId": format!("ASIA{:016X}", rng.u64(..)),
                 "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLE", "arn": format!("arn:aws:iam::{account}:role/Deployer"), "accountId": account, "userName": "Deployer"},
                                    "attributes": {"creationDate": t.to_rfc3339(), "mfaAuthenticated": "false"}}
-            });
+                })
+            };
             let followed = rng.u16(0..1000) == 0;
             if followed {
                 out.followed += 1;
@@ -89,8 +124,8 @@ pub fn write_org_trail(
                 "eventSource": source,
                 "eventName": name,
                 "awsRegion": "us-east-1",
-                "sourceIPAddress": format!("10.{}.{}.{}", rng.u8(..), rng.u8(..), rng.u8(..)),
-                "userAgent": "aws-sdk-go-v2/1.30.3 os/linux lang/go#1.22.5 md/GOOS#linux md/GOARCH#amd64 api/iam#1.34.3",
+                "sourceIPAddress": source_ip,
+                "userAgent": agent,
                 "requestParameters": params,
                 "responseElements": response,
                 "requestID": format!("{:016x}{:016x}", rng.u64(..), rng.u64(..)),
