@@ -5,7 +5,7 @@ files. Keys are placed at every stage of keyguard's policy relative to COLLECTED
 
 Besides the inventory it writes the org trail's log files (cloudtrail/AWSLogs/...: key rotations,
 disables and deletes by keyguard's role, exemption-group changes by people, unrelated noise, one
-file delivered twice) and each account's Config results, except the sandbox account's (so that the
+file delivered twice, and the calls two CI users' keys made, for where each key is used) and each account's Config results, except the sandbox account's (so that the
 report shows an account that is not evaluated). The Config results are keyguard's own verdicts,
 taken from `keyguard audit --json` on the inventory just written, so the release binary must be
 built first:
@@ -33,6 +33,7 @@ rng = random.Random(20261120)
 
 trail_rng = random.Random(20261121)  # separate, so the trail does not shift the inventory's ids
 late_rng = random.Random(20261122)   # for users added later, for the same reason
+usage_rng = random.Random(20261123)  # the calls made with the CI users' keys, for the same reason
 
 
 def ident(prefix: str, n: int, r: random.Random = rng) -> str:
@@ -166,14 +167,66 @@ def trail_events(acct: str, team: str, keys: dict, expiry: dict) -> list:
     return out
 
 
-def write_trail(acct: str, events: list) -> None:
+def key_call(acct: str, when: datetime, user: str, key_id: str, source: str, name: str, region: str, ip: str, agent: str) -> dict:
+    """A call made with an IAM user's long-term key (what "where the key is used" counts); only
+    usage_rng is drawn from, so the IAM events keep their ids."""
+    return {
+        "eventVersion": "1.09",
+        "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::{acct}:user/{user}", "accountId": acct,
+                         "accessKeyId": key_id, "userName": user, "principalId": ident("AIDA", 17, usage_rng)},
+        "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": source,
+        "eventName": name,
+        "awsRegion": region,
+        "sourceIPAddress": ip,
+        "userAgent": agent,
+        "requestParameters": None,
+        "responseElements": None,
+        "requestID": ident("", 32, usage_rng).lower(),
+        "eventID": "%08x-%04x-%04x-%04x-%012x" % (usage_rng.getrandbits(32), usage_rng.getrandbits(16), usage_rng.getrandbits(16), usage_rng.getrandbits(16), usage_rng.getrandbits(48)),
+        "readOnly": True,
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": acct,
+        "eventCategory": "Management",
+    }
+
+
+def usage_events(acct: str, team: str, keys: dict) -> list:
+    """Calls made with the CI users' keys in the last days, consistent with the credential
+    report's last use: -sync's old and new key both in use from its runner (in its installation
+    grace), -etl's old key used from a Terraform runner until 3 days ago and its new key since."""
+    out = []
+    runner, terraform = f"203.0.113.{10 + int(acct[0])}", "198.51.100.23"
+    old, _ = keys[f"{team}-sync"][0]
+    new, created = keys[f"{team}-sync"][1]
+    for h in range(0, 5 * 24, 6):
+        out.append(key_call(acct, t(0.3 + h / 24), f"{team}-sync", old, "s3.amazonaws.com", "GetObject", "us-east-1", runner,
+                            "aws-cli/2.15.0 Python/3.11.6 Linux/6.1.0 exe/x86_64.amzn.2023 prompt/off command/s3.cp"))
+    for h in range(0, 24, 8):
+        out.append(key_call(acct, t(0.3 + h / 24), f"{team}-sync", new, "sts.amazonaws.com", "GetCallerIdentity", "us-east-1", runner,
+                            "Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#6.1 lang/python#3.11.6"))
+    old, _ = keys[f"{team}-etl"][0]
+    new, _ = keys[f"{team}-etl"][1]
+    for d in range(3, 10):
+        out.append(key_call(acct, t(d), f"{team}-etl", old, "glue.amazonaws.com", "StartJobRun", "eu-west-1", terraform,
+                            "terraform-provider-aws/5.31.0 (+https://registry.terraform.io/providers/hashicorp/aws)"))
+    for d in (0.1, 1.1, 2.1):
+        out.append(key_call(acct, t(d), f"{team}-etl", new, "glue.amazonaws.com", "StartJobRun", "eu-west-1", terraform,
+                            "terraform-provider-aws/5.31.0 (+https://registry.terraform.io/providers/hashicorp/aws)"))
+    return out
+
+
+def write_trail(acct: str, events: list, per: int = 13, r: random.Random = trail_rng) -> None:
+    """One file per hour of `events` (`per` = 10: per day); file names drawn from `r`."""
     by_hour = {}
     for e in events:
-        by_hour.setdefault(e["eventTime"][:13], []).append(e)
+        by_hour.setdefault(e["eventTime"][:per] + ("T00" if per == 10 else ""), []).append(e)
     for hour, evs in sorted(by_hour.items()):
         when = datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=timezone.utc)
-        name = f"{acct}_CloudTrail_us-east-1_{when.strftime('%Y%m%dT%H%M')}Z_{ident('', 16, trail_rng).lower()}.json.gz"
-        folder = OUT / "cloudtrail" / "AWSLogs" / ORG / acct / "CloudTrail" / "us-east-1" / when.strftime("%Y/%m/%d")
+        region = evs[0]["awsRegion"]
+        name = f"{acct}_CloudTrail_{region}_{when.strftime('%Y%m%dT%H%M')}Z_{ident('', 16, r).lower()}.json.gz"
+        folder = OUT / "cloudtrail" / "AWSLogs" / ORG / acct / "CloudTrail" / region / when.strftime("%Y/%m/%d")
         folder.mkdir(parents=True, exist_ok=True)
         data = gzip.compress(json.dumps({"Records": evs}).encode(), mtime=0)
         (folder / name).write_bytes(data)
@@ -266,6 +319,11 @@ def main() -> None:
         write(d / "account-authorization-details.json", json.dumps(details, indent=4) + "\n")
         write(d / "access-keys.json", json.dumps({"AccessKeyMetadata": keys_out}, indent=4) + "\n")
         write_trail(acct, trail_events(acct, team, key_ids, expiry))
+        # The calls made with the keys, in their own files (by Region and hour), after the IAM
+        # events so that those keep their names.
+        calls = usage_events(acct, team, key_ids)
+        for region in ("us-east-1", "eu-west-1"):
+            write_trail(acct, [e for e in calls if e["awsRegion"] == region], per=10, r=usage_rng)
     config_results()
 
 

@@ -111,6 +111,7 @@ pub fn trail_folder(dir: &Path) -> TrailInput {
                     .into_iter()
                     .map(|(p, why)| format!("{}: {why}; the file was skipped", p.display()))
                     .collect(),
+                usage: scan.usage,
             }
         }
         Err(e) => TrailInput {

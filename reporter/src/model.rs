@@ -50,6 +50,9 @@ pub struct TrailInput {
     pub files: usize,
     /// What could not be read, each naming the file or account and why.
     pub problems: Vec<String>,
+    /// Where each long-term key was used, over the calls the source holds (org-trail files:
+    /// every call; `LookupEvents`: the keys due for a step).
+    pub usage: keyguard_core::usage::Usage,
 }
 
 /// Everything a report is built from.
@@ -197,6 +200,62 @@ pub struct NonCompliantRow {
     pub next_action_date: String,
 }
 
+/// Where one key due for a step (a disable or delete within the warning period, or overdue) is
+/// used: what its owner must find before the step.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyUsageRow {
+    /// Account id.
+    pub account: String,
+    /// Account name.
+    pub account_name: String,
+    /// User name.
+    pub user: String,
+    /// The key, masked.
+    pub key: String,
+    /// Its next step (`disable`, `delete`).
+    pub step: String,
+    /// The step's date (`YYYY-MM-DD`).
+    pub due: String,
+    /// Calls the trail holds.
+    pub calls: u64,
+    /// The last of them (RFC 3339), if any.
+    pub last_seen: String,
+    /// The top source addresses, `address (calls)`.
+    pub sources: String,
+    /// The top user agents (their first token), `agent (calls)`.
+    pub agents: String,
+    /// The top services.
+    pub services: String,
+    /// The key that replaced it, masked, when there is one.
+    pub successor: String,
+    /// When the trail first saw the successor used (`never`, or RFC 3339).
+    pub successor_first_use: String,
+}
+
+/// A rotation whose old key is still used while its successor never was: the disable is held
+/// (at most `MaxDisableHoldDays`) and someone must move the pipeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct StalledRow {
+    /// Account id.
+    pub account: String,
+    /// Account name.
+    pub account_name: String,
+    /// User name.
+    pub user: String,
+    /// The old key, masked.
+    pub key: String,
+    /// Its successor, masked.
+    pub successor: String,
+    /// When the old key's disable was due (`YYYY-MM-DD`).
+    pub disable_due: String,
+    /// The latest it waits to (`YYYY-MM-DD`).
+    pub held_until: String,
+    /// The old key's last use (RFC 3339).
+    pub last_used: String,
+    /// Where it is used, as its owner is told.
+    pub where_used: String,
+}
+
 /// A key action in the period.
 #[derive(Debug, Clone, Serialize)]
 pub struct ActionRow {
@@ -317,6 +376,10 @@ pub struct Report {
     pub trend: Vec<TrendPoint>,
     /// 3. NON_COMPLIANT users.
     pub non_compliant: Vec<NonCompliantRow>,
+    /// 3b. Where the keys due for a step are used.
+    pub key_usage: Vec<KeyUsageRow>,
+    /// 3c. Rotations stalled on their old key.
+    pub stalled: Vec<StalledRow>,
     /// 4. Key actions in the period.
     pub actions: Vec<ActionRow>,
     /// 4. Counts of actions by kind: `(action, by keyguard, by people)`.

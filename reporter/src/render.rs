@@ -27,7 +27,7 @@ pub struct Rendered {
 }
 
 /// The CSV files and their headers: the documented, stable schema (README "Report CSV schema").
-pub const CSV_TABLES: [(&str, &[&str]); 9] = [
+pub const CSV_TABLES: [(&str, &[&str]); 11] = [
     (
         "summary.csv",
         &["metric", "label", "value", "previous", "change"],
@@ -49,6 +49,38 @@ pub const CSV_TABLES: [(&str, &[&str]); 9] = [
             "days_out_of_policy",
             "next_action",
             "next_action_date",
+        ],
+    ),
+    (
+        "key-usage.csv",
+        &[
+            "account",
+            "account_name",
+            "user",
+            "key",
+            "step",
+            "due",
+            "calls",
+            "last_seen",
+            "sources",
+            "agents",
+            "services",
+            "successor",
+            "successor_first_use",
+        ],
+    ),
+    (
+        "stalled-migrations.csv",
+        &[
+            "account",
+            "account_name",
+            "user",
+            "key",
+            "successor",
+            "disable_due",
+            "held_until",
+            "last_used",
+            "where_used",
         ],
     ),
     (
@@ -145,6 +177,8 @@ struct Page<'a> {
     trend_chart: String,
     generated_by: String,
     non_compliant_count: usize,
+    key_usage_count: usize,
+    stalled_count: usize,
     overdue_grants: usize,
 }
 
@@ -163,6 +197,8 @@ pub fn html(report: &Report) -> Result<String> {
         trend_chart: trend_chart(report)?,
         generated_by: format!("keyguard {}", env!("CARGO_PKG_VERSION")),
         non_compliant_count: report.non_compliant.len(),
+        key_usage_count: report.key_usage.len(),
+        stalled_count: report.stalled.len(),
         overdue_grants: report
             .ledger
             .iter()
@@ -177,12 +213,9 @@ pub fn html(report: &Report) -> Result<String> {
 
 // ------------------------------------------------------------------ CSV
 
-/// Neutralises a text cell a spreadsheet would evaluate.
+/// Neutralises a text cell a spreadsheet would evaluate ([`keyguard_core::text::csv_cell`]).
 pub fn csv_text(s: &str) -> String {
-    match s.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
-        _ => s.to_string(),
-    }
+    keyguard_core::text::csv_cell(s).into_owned()
 }
 
 fn num<T: ToString>(v: Option<T>) -> String {
@@ -224,6 +257,44 @@ fn rows(report: &Report, table: &str) -> Vec<Vec<String>> {
             .collect(),
         "non-compliant-users.csv" => non_compliant_rows(report),
         "actions.csv" => action_rows(report),
+        "key-usage.csv" => report
+            .key_usage
+            .iter()
+            .map(|r| {
+                vec![
+                    t(&r.account),
+                    t(&r.account_name),
+                    t(&r.user),
+                    t(&r.key),
+                    t(&r.step),
+                    t(&r.due),
+                    r.calls.to_string(),
+                    t(&r.last_seen),
+                    t(&r.sources),
+                    t(&r.agents),
+                    t(&r.services),
+                    t(&r.successor),
+                    t(&r.successor_first_use),
+                ]
+            })
+            .collect(),
+        "stalled-migrations.csv" => report
+            .stalled
+            .iter()
+            .map(|r| {
+                vec![
+                    t(&r.account),
+                    t(&r.account_name),
+                    t(&r.user),
+                    t(&r.key),
+                    t(&r.successor),
+                    t(&r.disable_due),
+                    t(&r.held_until),
+                    t(&r.last_used),
+                    t(&r.where_used),
+                ]
+            })
+            .collect(),
         "exemption-ledger.csv" => ledger_rows(report),
         "exemptions-expiring.csv" => report
             .expiring

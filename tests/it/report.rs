@@ -196,6 +196,36 @@ fn weekly_report_of_the_bundled_example() {
         "masked: {}",
         backup["key"]
     );
+    // 3b. Where the keys due for a step are used, from the trail's calls with each key: the old
+    // key of -sync (its disable in 4 days) from its runner, its successor already in use.
+    let usage = csv(&dir.join("key-usage.csv"));
+    let sync = usage
+        .iter()
+        .find(|r| r["user"] == "platform-sync")
+        .expect("-sync's old key is due for its disable");
+    assert_eq!(
+        (
+            sync["step"].as_str(),
+            sync["due"].as_str(),
+            sync["calls"].as_str()
+        ),
+        ("disable", "2026-11-24", "20")
+    );
+    assert_eq!(sync["sources"], "203.0.113.12 (20)");
+    assert_eq!(sync["agents"], "aws-cli/2.15.0 (20)");
+    assert!(
+        sync["successor_first_use"].starts_with("2026-11-19"),
+        "{sync:?}"
+    );
+    let metrics = usage
+        .iter()
+        .find(|r| r["user"] == "payments-metrics")
+        .unwrap();
+    assert_eq!(metrics["calls"], "0", "an unused key has no calls");
+    assert!(
+        csv(&dir.join("stalled-migrations.csv")).is_empty(),
+        "every successor is in use"
+    );
     // 4. Actions in the week (the trail also holds the week before, noise and denied calls).
     let actions = csv(&dir.join("actions.csv"));
     assert_eq!(

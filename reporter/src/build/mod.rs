@@ -7,6 +7,7 @@
 
 mod controls;
 mod figures;
+mod key_usage;
 mod summary;
 mod thresholds;
 mod trail;
@@ -111,7 +112,10 @@ pub fn build(inputs: &Inputs) -> Result<Report> {
         ));
     }
 
+    let (key_usage, stalled) = key_usage::key_usage(&readable, &inputs.trail.usage, settings, now);
     Ok(Report {
+        key_usage,
+        stalled,
         organization: inputs.organization.clone(),
         period: inputs.period,
         period_label: inputs.period.label(),
