@@ -30,12 +30,17 @@ pub struct CollectArgs {
     rule: String,
     /// Also write each account's followed IAM CloudTrail events from this date on (LookupEvents,
     /// paced at 2 calls a second, 90 days at most), so that `report --evidence` of the folder
-    /// has the actions and the exemption ledger.
+    /// has the actions and the exemption ledger, and where the keys due for a step are used
+    /// (`<account>/key-usage.json`).
     #[arg(long, value_name = "DATE", value_parser = parse_as_of)]
     since: Option<DateTime<Utc>>,
+    /// The policy that says which keys are due for a step.
+    #[command(flatten)]
+    policy: crate::Policy,
 }
 
 pub async fn run(args: CollectArgs) -> Result<ExitCode> {
+    let settings = args.policy.settings.settings()?;
     let org = connect(&args.scope).await?;
     let (base, caller, accounts) = (org.base, org.caller, org.accounts);
     let collected_at = Utc::now();
@@ -44,6 +49,7 @@ pub async fn run(args: CollectArgs) -> Result<ExitCode> {
     let role = args.scope.role.spec();
     let results = per_account(accounts, |account| {
         let (base, caller, role, rule, sink) = (&base, &caller, &role, &args.rule, &sink);
+        let settings = &settings;
         async move {
             let cfg = sdk::for_account(base, caller, &account.id, role)
                 .await
@@ -70,6 +76,12 @@ pub async fn run(args: CollectArgs) -> Result<ExitCode> {
                 .await
                 .map_err(|e| format!("CloudTrail: {e}"))?;
                 sink.put(&trail).await.map_err(|e| e.to_string())?;
+                // Where the keys due for a step are used (the report's section, offline).
+                let (usage, _) = reporter::usage_input::looked_up(&cfg, settings, collected_at)
+                    .await
+                    .map_err(|e| format!("where keys are used: {e}"))?;
+                let file = reporter::usage_input::evidence_file(&account.id, &usage);
+                sink.put(&file).await.map_err(|e| e.to_string())?;
             }
             Ok::<_, String>(users)
         }

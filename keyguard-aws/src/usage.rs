@@ -90,9 +90,78 @@ pub async fn key_usage(
     Ok(out)
 }
 
-/// A pacer for one account's `LookupEvents` calls.
+/// A pacer for one account's `LookupEvents` calls. Its first call waits an interval too, so
+/// that it keeps the pace after whatever `LookupEvents` calls came before it.
 pub fn pacer() -> tokio::sync::Mutex<tokio::time::Interval> {
-    let mut pace = tokio::time::interval(crate::cloudtrail::LOOKUP_INTERVAL);
+    let every = crate::cloudtrail::LOOKUP_INTERVAL;
+    let mut pace = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::sync::Mutex::new(pace)
+}
+
+/// The keys of `users` whose disable or delete is due within PendingActionWarnPeriod (or
+/// overdue): what an owner must find before the step. Their ids are read live (ListAccessKeys)
+/// for users whose report slots carry none.
+pub async fn due_keys(
+    iam: &aws_sdk_iam::Client,
+    users: &[keyguard_core::UserRecord],
+    settings: &keyguard_core::Settings,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, String)>> {
+    let horizon = now + chrono::Duration::days(settings.pending_action_warn_period.into());
+    let mut out = Vec::new();
+    for r in users {
+        let (user, keys) = keyguard_core::with_slot_ids(&r.user, &r.keys);
+        let due = keyguard_core::plan(&user, &keys, settings, now)
+            .actions
+            .iter()
+            .any(|a| {
+                matches!(
+                    a.action,
+                    keyguard_core::Action::Disable | keyguard_core::Action::Delete
+                ) && !a.projected
+                    && a.due <= horizon
+            });
+        if !due {
+            continue;
+        }
+        let Some(keys) = crate::inventory::with_key_ids(iam, r).await? else {
+            continue;
+        };
+        let p = keyguard_core::plan(&r.user, &keys, settings, now);
+        for a in p.actions.iter().filter(|a| {
+            matches!(
+                a.action,
+                keyguard_core::Action::Disable | keyguard_core::Action::Delete
+            ) && !a.projected
+                && a.due <= horizon
+        }) {
+            out.push((r.user.name.clone(), a.key_id.clone()));
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Where the keys due for a step of one account are used, from LookupEvents (for a source
+/// without the organization trail): IAM's last use of each, then one page of its newest calls in
+/// us-east-1 and its last Region, within `window`. The usage and the calls made.
+pub async fn due_key_usage(
+    cfg: &SdkConfig,
+    users: &[keyguard_core::UserRecord],
+    settings: &keyguard_core::Settings,
+    window: (DateTime<Utc>, DateTime<Utc>),
+) -> Result<(Usage, usize)> {
+    let iam = aws_sdk_iam::Client::new(cfg);
+    let pace = pacer();
+    let mut usage = Usage::default();
+    let mut calls = 0;
+    for (_, key) in due_keys(&iam, users, settings, window.1).await? {
+        let last = last_use(&iam, &key).await?;
+        let found = key_usage(cfg, &key, last.region.as_deref(), window, &pace, 1).await?;
+        calls += found.calls;
+        usage.merge(&found.usage);
+    }
+    Ok((usage, calls))
 }

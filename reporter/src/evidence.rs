@@ -67,7 +67,22 @@ pub fn inputs(evidence: &Evidence, opts: &Options, now: DateTime<Utc>) -> Result
             }
         })
         .collect();
-    let trail = trail_folder(&dir.join(TRAIL_DIR));
+    let mut trail = trail_folder(&dir.join(TRAIL_DIR));
+    // The accounts' own aggregates of where keys are used (queued report slices, collect).
+    for account in &evidence.accounts {
+        let path = evidence
+            .account_dir(&account.id)
+            .join(crate::usage_input::KEY_USAGE_FILE);
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        match serde_json::from_slice::<keyguard_core::usage::Usage>(&bytes) {
+            Ok(u) => trail.usage.merge(&u),
+            Err(e) => trail
+                .problems
+                .push(format!("{}: {e}; the file was skipped", path.display())),
+        }
+    }
     let organization = dir
         .canonicalize()
         .ok()

@@ -31,6 +31,7 @@ pub mod period;
 pub mod queued_report;
 pub mod render;
 mod scheduled;
+pub mod usage_input;
 
 pub use build::build;
 pub use error::{Error, Result};

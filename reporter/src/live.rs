@@ -70,6 +70,7 @@ struct AccountRead {
     events: Vec<TrailEvent>,
     calls: usize,
     problems: Vec<String>,
+    usage: keyguard_core::usage::Usage,
 }
 
 impl keyguard_aws::progress::Outcome for AccountRead {
@@ -113,6 +114,7 @@ pub async fn inputs(
     for (_, r) in reads {
         trail.files += r.calls;
         trail.problems.extend(r.problems);
+        trail.usage.merge(&r.usage);
         trail
             .events
             .extend(r.events.into_iter().filter(|e| seen.insert(e.id.clone())));
@@ -154,6 +156,7 @@ async fn read_account(
         events: Vec::new(),
         calls: 0,
         problems: Vec::new(),
+        usage: Default::default(),
     };
     let cfg = match sdk::for_account(base, caller, &id, &live.role).await {
         Ok(cfg) => cfg,
@@ -196,18 +199,30 @@ async fn read_account(
         ConfigSource::Aggregator(name) => aggregate_results(base, name, &opts.rule_name, &id).await,
     };
     match &live.trail {
-        TrailSource::LookupEvents => match lookup_events(&cfg, period).await {
-            Ok((events, calls)) => {
-                read.events = events;
-                read.calls = calls;
+        TrailSource::LookupEvents => {
+            match lookup_events(&cfg, period).await {
+                Ok((events, calls)) => {
+                    read.events = events;
+                    read.calls = calls;
+                }
+                Err(e) => read
+                    .problems
+                    .push(format!("account {id}: LookupEvents: {e}")),
             }
-            Err(e) => read
-                .problems
-                .push(format!("account {id}: LookupEvents: {e}")),
-        },
+            match crate::usage_input::looked_up(&cfg, &opts.settings, period.end()).await {
+                Ok((usage, calls)) => {
+                    read.usage = usage;
+                    read.calls += calls;
+                }
+                Err(e) => read.problems.push(format!(
+                    "account {id}: where keys are used (LookupEvents): {e}"
+                )),
+            }
+        }
         TrailSource::S3(uri) => {
-            let (events, files, problems) = s3_trail(base, uri, &id, period).await;
+            let (events, usage, files, problems) = s3_trail(base, uri, &id, period).await;
             read.events = events;
+            read.usage = usage;
             read.calls = files;
             read.problems.extend(problems);
         }
@@ -298,13 +313,19 @@ async fn followed_records(
 }
 
 /// One account's org-trail files of the period's days, read from the caller's account (the log
-/// archive bucket policy must allow it). Returns events, files read and problems.
+/// archive bucket policy must allow it): the IAM events from us-east-1's, where keys are used
+/// from every Region's. Returns events, usage, files read and problems.
 async fn s3_trail(
     base: &SdkConfig,
     uri: &str,
     account: &str,
     period: Period,
-) -> (Vec<TrailEvent>, usize, Vec<String>) {
+) -> (
+    Vec<TrailEvent>,
+    keyguard_core::usage::Usage,
+    usize,
+    Vec<String>,
+) {
     let s3 = s3::client(base);
     let (bucket, prefix) = s3::split_uri(uri);
     let mut keys = Vec::new();
@@ -325,7 +346,7 @@ async fn s3_trail(
         }
     }
     let files = keys.len();
-    let results: Vec<(String, std::result::Result<Vec<TrailEvent>, String>)> =
+    let results: Vec<(String, std::result::Result<cloudtrail::Parsed, String>)> =
         futures::stream::iter(keys)
             .map(|key| {
                 let s3 = &s3;
@@ -334,7 +355,7 @@ async fn s3_trail(
                     let result = match s3::get(s3, bucket, &key).await {
                         Ok(bytes) => tokio::task::spawn_blocking(move || {
                             let bytes: Vec<u8> = bytes;
-                            cloudtrail::gunzip(&bytes).and_then(|j| cloudtrail::parse(&j))
+                            cloudtrail::gunzip(&bytes).and_then(|j| cloudtrail::parse_all(&j))
                         })
                         .await
                         .map_err(|e| e.to_string())
@@ -348,11 +369,19 @@ async fn s3_trail(
             .collect()
             .await;
     let mut events = Vec::new();
+    let mut usage = keyguard_core::usage::Usage::default();
     for (key, r) in results {
         match r {
-            Ok(e) => events.extend(e),
+            Ok(p) => {
+                events.extend(p.events);
+                usage.merge(&p.usage);
+            }
             Err(why) => problems.push(format!("s3://{bucket}/{key}: {why}; the file was skipped")),
         }
     }
-    (events, files, problems)
+    let (more, more_files, more_problems) =
+        crate::usage_input::other_regions(base, uri, account, &period).await;
+    usage.merge(&more);
+    problems.extend(more_problems);
+    (events, usage, files + more_files, problems)
 }

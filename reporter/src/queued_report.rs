@@ -271,17 +271,32 @@ async fn write_account(r: &Reporter, account: &Account, period: &Period) -> Resu
         ));
     }
     match &r.live.trail {
-        TrailSource::LookupEvents => files.push(
-            crate::live::lookup_trail_file(
-                &cfg,
-                &account.id,
-                period.start(),
-                period.end(),
-                &format!("keyguard-lookup-{}", period.id()),
-            )
-            .await?,
-        ),
-        TrailSource::S3(uri) => files.extend(org_trail_files(r, uri, &account.id, period).await?),
+        TrailSource::LookupEvents => {
+            files.push(
+                crate::live::lookup_trail_file(
+                    &cfg,
+                    &account.id,
+                    period.start(),
+                    period.end(),
+                    &format!("keyguard-lookup-{}", period.id()),
+                )
+                .await?,
+            );
+            let (usage, _) =
+                crate::usage_input::looked_up(&cfg, &r.options.settings, period.end()).await?;
+            files.push(crate::usage_input::evidence_file(&account.id, &usage));
+        }
+        TrailSource::S3(uri) => {
+            files.extend(org_trail_files(r, uri, &account.id, period).await?);
+            // us-east-1's files are in the slice (their usage is counted from them); the other
+            // Regions' only as the account's aggregate.
+            let (usage, _, problems) =
+                crate::usage_input::other_regions(&r.sdk, uri, &account.id, period).await;
+            for p in problems {
+                warn!(problem = %p, "trail file");
+            }
+            files.push(crate::usage_input::evidence_file(&account.id, &usage));
+        }
         TrailSource::Folder(_) => {}
     }
     let sink = Sink::new(&evidence_uri(r, period)?, Some(&r.sdk))?;
