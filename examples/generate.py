@@ -193,18 +193,19 @@ def key_call(acct: str, when: datetime, user: str, key_id: str, source: str, nam
 
 
 def usage_events(acct: str, team: str, keys: dict) -> list:
-    """Calls made with the CI users' keys in the last days, consistent with the credential
-    report's last use: -sync's old and new key both in use from its runner (in its installation
+    """Calls made with the CI users' keys in the last days (management events: CloudTrail records
+    no data event, an S3 object read say, unless the trail logs data events), consistent with
+    the credential report's last use: -sync's old and new key both in use from its runner (in its installation
     grace), -etl's old key used from a Terraform runner until 3 days ago and its new key since."""
     out = []
     runner, terraform = f"203.0.113.{10 + int(acct[0])}", "198.51.100.23"
     old, _ = keys[f"{team}-sync"][0]
     new, created = keys[f"{team}-sync"][1]
     for h in range(0, 5 * 24, 6):
-        out.append(key_call(acct, t(0.3 + h / 24), f"{team}-sync", old, "s3.amazonaws.com", "GetObject", "us-east-1", runner,
-                            "aws-cli/2.15.0 Python/3.11.6 Linux/6.1.0 exe/x86_64.amzn.2023 prompt/off command/s3.cp"))
+        out.append(key_call(acct, t(0.3 + h / 24), f"{team}-sync", old, "ecr.amazonaws.com", "GetAuthorizationToken", "us-east-1", runner,
+                            "aws-cli/2.15.0 Python/3.11.6 Linux/6.1.0 exe/x86_64.amzn.2023 prompt/off command/ecr.get-login-password"))
     for h in range(0, 24, 8):
-        out.append(key_call(acct, t(0.3 + h / 24), f"{team}-sync", new, "sts.amazonaws.com", "GetCallerIdentity", "us-east-1", runner,
+        out.append(key_call(acct, t(0.3 + h / 24), f"{team}-sync", new, "ecr.amazonaws.com", "GetAuthorizationToken", "us-east-1", runner,
                             "Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#6.1 lang/python#3.11.6"))
     old, _ = keys[f"{team}-etl"][0]
     new, _ = keys[f"{team}-etl"][1]
