@@ -15,9 +15,9 @@ use aws_sdk_iam::types::{EntityType, ReportStateType, StatusType};
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use keyguard_core::{evaluate, AccessKey, Finding, KeyStatus, Settings, User, UserRecord};
-use serde::Deserialize;
 
 use crate::error::{Error, Result};
+pub use crate::credential_report::{parse_credential_report, root_keys, ReportRow};
 use crate::limits::CONCURRENCY;
 use crate::time::to_chrono;
 
@@ -107,137 +107,6 @@ pub async fn credential_report(
     Err(Error::CredentialReportTimeout(polling.attempts))
 }
 
-/// One row of the credential report: a user and its key slots (ids unknown).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportRow {
-    /// The user name.
-    pub user: String,
-    /// The user's ARN (the join key with account authorization details).
-    pub arn: String,
-    /// Key slots 1 and 2 that hold a key.
-    pub keys: Vec<AccessKey>,
-}
-
-#[derive(Deserialize)]
-struct RawRow {
-    user: String,
-    arn: String,
-    access_key_1_active: String,
-    access_key_1_last_rotated: String,
-    access_key_1_last_used_date: String,
-    access_key_2_active: String,
-    access_key_2_last_rotated: String,
-    access_key_2_last_used_date: String,
-}
-
-/// Parses a credential report (the CSV IAM returns, already base64-decoded). The root account's
-/// row is kept under its name `<root_account>` ([`root_keys`] reads it; no IAM user has that
-/// name, so joining drops it); a slot whose `last_rotated` is `N/A` holds no key.
-///
-/// IAM user names may contain `,`, and a report may leave such a name unquoted (moto does): a
-/// row with more fields than the header has its extra fields joined back into the user name,
-/// up to the field that starts the ARN.
-pub fn parse_credential_report(csv_bytes: &[u8]) -> Result<Vec<ReportRow>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(csv_bytes);
-    let headers = reader
-        .headers()
-        .map_err(|e| Error::CredentialReport {
-            message: format!("header: {e}"),
-            source: Some(e),
-        })?
-        .clone();
-    let mut rows = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let line = i + 2;
-        let mut record = record.map_err(|e| Error::CredentialReport {
-            message: format!("row {line}: {e}"),
-            source: Some(e),
-        })?;
-        let extra = record.len().saturating_sub(headers.len());
-        if extra > 0 {
-            // The name's commas appear twice: in the user column and at the end of the ARN.
-            let commas = extra / 2;
-            let user = (0..=commas)
-                .map(|f| &record[f])
-                .collect::<Vec<_>>()
-                .join(",");
-            let arn = (commas + 1..=2 * commas + 1)
-                .map(|f| &record[f])
-                .collect::<Vec<_>>()
-                .join(",");
-            if extra % 2 != 0 || !arn.starts_with("arn:") || !arn.ends_with(&format!("/{user}")) {
-                return Err(Error::CredentialReport {
-                    message: format!(
-                        "row {line}: {} fields for a {}-column header",
-                        record.len(),
-                        headers.len()
-                    ),
-                    source: None,
-                });
-            }
-            let mut fixed = csv::StringRecord::new();
-            fixed.push_field(&user);
-            fixed.push_field(&arn);
-            for f in 2 * commas + 2..record.len() {
-                fixed.push_field(&record[f]);
-            }
-            record = fixed;
-        }
-        let raw: RawRow =
-            record
-                .deserialize(Some(&headers))
-                .map_err(|e| Error::CredentialReport {
-                    message: format!("row {line}: {e}"),
-                    source: Some(e),
-                })?;
-        let mut keys = Vec::new();
-        for (slot, active, rotated, used) in [
-            (
-                1,
-                &raw.access_key_1_active,
-                &raw.access_key_1_last_rotated,
-                &raw.access_key_1_last_used_date,
-            ),
-            (
-                2,
-                &raw.access_key_2_active,
-                &raw.access_key_2_last_rotated,
-                &raw.access_key_2_last_used_date,
-            ),
-        ] {
-            let Some(created) = report_time(rotated) else {
-                continue;
-            };
-            keys.push(AccessKey {
-                id: None,
-                slot,
-                status: if active.eq_ignore_ascii_case("true") {
-                    KeyStatus::Active
-                } else {
-                    KeyStatus::Inactive
-                },
-                created,
-                last_used: report_time(used),
-            });
-        }
-        rows.push(ReportRow {
-            user: raw.user,
-            arn: raw.arn,
-            keys,
-        });
-    }
-    Ok(rows)
-}
-
-/// The root user's access keys (credential-report slots, ids unknown) from a report's rows.
-pub fn root_keys(rows: &[ReportRow]) -> Vec<AccessKey> {
-    rows.iter()
-        .find(|r| r.user == keyguard_core::ROOT_USER)
-        .map(|r| r.keys.clone())
-        .unwrap_or_default()
-}
 
 /// The root user's finding in an inventory, as an [`Evaluated`] whose record is the root user
 /// (name and UserId `<root_account>`, ARN `arn:aws:iam::<account>:root`); `None` without an
@@ -259,12 +128,6 @@ pub fn root_evaluated(inv: &Inventory, now: DateTime<Utc>) -> Option<Evaluated> 
     })
 }
 
-/// Credential-report times are ISO 8601 or `N/A` / `no_information` / `not_supported`.
-fn report_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s.trim())
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
 
 /// All IAM users with UserId, path, groups and tags: `GetAccountAuthorizationDetails` filtered to
 /// users, 1000 a page.

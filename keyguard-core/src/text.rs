@@ -7,8 +7,9 @@ use std::borrow::Cow;
 /// `text` without control characters (newlines, escapes, bells become a space) and cut to at
 /// most `max` characters, ending with `…` when something was cut; borrowed when it already is.
 pub fn printable_cow(text: &str, max: usize) -> Cow<'_, str> {
-    let clean = text.chars().all(|c| !c.is_control());
-    if clean && text.len() <= max {
+    // Printable ASCII (most user agents and every address) is checked byte by byte.
+    let ascii = text.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if text.len() <= max && (ascii || text.chars().all(|c| !c.is_control())) {
         return Cow::Borrowed(text);
     }
     let chars = text.chars().count();

@@ -332,32 +332,42 @@ pub fn trail_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Scans `files` in parallel (rayon's pool, one file per worker at a time).
 pub fn scan(files: &[PathBuf]) -> Scan {
-    let results: Vec<(PathBuf, Result<Parsed>)> = files
+    // Each worker folds its files into one running scan (its usage merged file by file), so
+    // memory holds the followed events and one usage per worker, never one per file.
+    let folded = files
         .par_iter()
-        .map(|p| (p.clone(), read_file_all(p)))
-        .collect();
-    let mut scan = Scan {
-        files: files.len(),
-        ..Scan::default()
-    };
-    let mut seen = HashSet::new();
-    for (path, result) in results {
-        match result {
-            Ok(parsed) => {
-                scan.usage.merge(&parsed.usage);
-                scan.events.extend(
-                    parsed
-                        .events
-                        .into_iter()
-                        .filter(|e| seen.insert(e.id.clone())),
-                );
+        .map(|p| (p, read_file_all(p)))
+        .fold(Scan::default, |mut acc, (path, result)| {
+            match result {
+                Ok(parsed) => {
+                    acc.usage.merge(&parsed.usage);
+                    acc.events.extend(parsed.events);
+                }
+                Err(e) => acc.problems.push((path.clone(), e.to_string())),
             }
-            Err(e) => scan.problems.push((path, e.to_string())),
-        }
+            acc
+        })
+        .reduce(Scan::default, |mut a, b| {
+            a.usage.merge(&b.usage);
+            a.events.extend(b.events);
+            a.problems.extend(b.problems);
+            a
+        });
+    let mut problems = folded.problems;
+    problems.sort();
+    let mut seen = HashSet::new();
+    let mut events: Vec<TrailEvent> = folded
+        .events
+        .into_iter()
+        .filter(|e| seen.insert(e.id.clone()))
+        .collect();
+    events.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
+    Scan {
+        events,
+        files: files.len(),
+        problems,
+        usage: folded.usage,
     }
-    scan.events
-        .sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
-    scan
 }
 
 /// The benchmark's deterministic trail generator, for the tests below.

@@ -11,6 +11,7 @@
 mod support;
 
 mod attacks;
+mod attacks_member;
 mod bench;
 mod cli;
 mod cold_start;
