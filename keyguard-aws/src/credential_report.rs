@@ -65,7 +65,10 @@ pub fn parse_with_skipped(csv_bytes: &[u8]) -> Result<(Vec<ReportRow>, Vec<Strin
         || headers.get(1) != Some("arn")
     {
         return Err(Error::CredentialReport {
-            message: format!("header: {} columns, not IAM's credential report", headers.len()),
+            message: format!(
+                "header: {} columns, not IAM's credential report",
+                headers.len()
+            ),
             source: None,
         });
     }
@@ -92,7 +95,10 @@ pub fn parse_with_skipped(csv_bytes: &[u8]) -> Result<(Vec<ReportRow>, Vec<Strin
 const FIXED_COLUMNS: usize = 20;
 
 /// One record as a row: the user and the ARN put back together, then the fixed columns.
-fn row(headers: &csv::StringRecord, record: &csv::StringRecord) -> std::result::Result<ReportRow, String> {
+fn row(
+    headers: &csv::StringRecord,
+    record: &csv::StringRecord,
+) -> std::result::Result<ReportRow, String> {
     let n = record.len();
     let fixed = headers.len() - 2;
     if n < headers.len() {
@@ -102,8 +108,14 @@ fn row(headers: &csv::StringRecord, record: &csv::StringRecord) -> std::result::
     let Some(arn_at) = (1..tail).find(|&f| record[f].starts_with("arn:")) else {
         return Err("no ARN".into());
     };
-    let user = (0..arn_at).map(|f| &record[f]).collect::<Vec<_>>().join(",");
-    let arn = (arn_at..tail).map(|f| &record[f]).collect::<Vec<_>>().join(",");
+    let user = (0..arn_at)
+        .map(|f| &record[f])
+        .collect::<Vec<_>>()
+        .join(",");
+    let arn = (arn_at..tail)
+        .map(|f| &record[f])
+        .collect::<Vec<_>>()
+        .join(",");
     let root = user == keyguard_core::ROOT_USER && arn.ends_with(":root");
     if !root && !arn.ends_with(&format!("/{user}")) {
         return Err(format!("the ARN does not end with the user name {user:?}"));
@@ -188,7 +200,10 @@ mod tests {
             line("pathed", "arn:aws:iam::111122223333:user/a,b/c,,d/pathed"),
             line("a,b", "arn:aws:iam::111122223333:user/x,y/a,b"),
             // Quoted as AWS would.
-            format!("\"q,r\",\"arn:aws:iam::111122223333:user/p,q/q,r\"{}", &line("", "")[1..]),
+            format!(
+                "\"q,r\",\"arn:aws:iam::111122223333:user/p,q/q,r\"{}",
+                &line("", "")[1..]
+            ),
             // Broken: cut short, and an ARN that is not the user's.
             "broken,arn:aws:iam::111122223333:user/broken,2026".to_string(),
             line("liar", "arn:aws:iam::111122223333:user/someone-else"),
@@ -197,10 +212,20 @@ mod tests {
         .join("\n");
         let (rows, skipped) = parse_with_skipped(report.as_bytes()).unwrap();
         let users: Vec<&str> = rows.iter().map(|r| r.user.as_str()).collect();
-        assert_eq!(users, ["ok", "pathed", "a,b", "q,r", "after"], "{skipped:?}");
-        assert_eq!(rows[1].arn, "arn:aws:iam::111122223333:user/a,b/c,,d/pathed");
+        assert_eq!(
+            users,
+            ["ok", "pathed", "a,b", "q,r", "after"],
+            "{skipped:?}"
+        );
+        assert_eq!(
+            rows[1].arn,
+            "arn:aws:iam::111122223333:user/a,b/c,,d/pathed"
+        );
         assert_eq!(rows[1].keys.len(), 1);
         assert_eq!(skipped.len(), 2, "{skipped:?}");
-        assert!(skipped[0].starts_with("row 6:") && skipped[1].starts_with("row 7:"), "{skipped:?}");
+        assert!(
+            skipped[0].starts_with("row 6:") && skipped[1].starts_with("row 7:"),
+            "{skipped:?}"
+        );
     }
 }

@@ -16,8 +16,8 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use keyguard_core::{evaluate, AccessKey, Finding, KeyStatus, Settings, User, UserRecord};
 
-use crate::error::{Error, Result};
 pub use crate::credential_report::{parse_credential_report, root_keys, ReportRow};
+use crate::error::{Error, Result};
 use crate::limits::CONCURRENCY;
 use crate::time::to_chrono;
 
@@ -107,7 +107,6 @@ pub async fn credential_report(
     Err(Error::CredentialReportTimeout(polling.attempts))
 }
 
-
 /// The root user's finding in an inventory, as an [`Evaluated`] whose record is the root user
 /// (name and UserId `<root_account>`, ARN `arn:aws:iam::<account>:root`); `None` without an
 /// active root key. Never planned, never remediated.
@@ -127,7 +126,6 @@ pub fn root_evaluated(inv: &Inventory, now: DateTime<Utc>) -> Option<Evaluated> 
         finding,
     })
 }
-
 
 /// All IAM users with UserId, path, groups and tags: `GetAccountAuthorizationDetails` filtered to
 /// users, 1000 a page.

@@ -21,11 +21,22 @@ async fn a_user_under_a_comma_path_cannot_make_the_account_unreadable() {
         path: "/a,b/c,,d/".into(),
         ..spec("pathed,user", vec![(100, Some(1), true)])
     };
-    seed(&cfg, &member, &[hostile, spec("victim", vec![(100, Some(1), true)])], now).await;
+    seed(
+        &cfg,
+        &member,
+        &[hostile, spec("victim", vec![(100, Some(1), true)])],
+        now,
+    )
+    .await;
 
     // The attack is real: IAM's (the rig's) report leaves the commas of the path unquoted.
     let iam = aws_sdk_iam::Client::new(&cfg);
-    while iam.generate_credential_report().send().await.unwrap().state()
+    while iam
+        .generate_credential_report()
+        .send()
+        .await
+        .unwrap()
+        .state()
         != Some(&aws_sdk_iam::types::ReportStateType::Complete)
     {}
     let report = iam.get_credential_report().send().await.unwrap();
@@ -37,15 +48,27 @@ async fn a_user_under_a_comma_path_cannot_make_the_account_unreadable() {
     // The Config rule's reading (audit): every user evaluated, the comma'd one too.
     let env = org.env().await;
     let out = keyguard(&["audit", "--account", &member, "--json"], &env);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     let verdict = |user: &str| {
         rows.iter()
             .find(|r| r["user_name"] == user)
             .map(|r| r["compliance"].as_str().unwrap().to_string())
     };
-    assert_eq!(verdict("victim").as_deref(), Some("NON_COMPLIANT"), "{rows:?}");
-    assert_eq!(verdict("pathed,user").as_deref(), Some("NON_COMPLIANT"), "{rows:?}");
+    assert_eq!(
+        verdict("victim").as_deref(),
+        Some("NON_COMPLIANT"),
+        "{rows:?}"
+    );
+    assert_eq!(
+        verdict("pathed,user").as_deref(),
+        Some("NON_COMPLIANT"),
+        "{rows:?}"
+    );
 
     // The sweep remediates both.
     let r = remediator(&org, true).await;
@@ -53,7 +76,10 @@ async fn a_user_under_a_comma_path_cannot_make_the_account_unreadable() {
     assert!(report.error.is_none(), "{report:#?}");
     for user in ["victim", "pathed,user"] {
         assert!(
-            report.actions.iter().any(|a| a.user == user && a.action == remediator::ActionKind::Rotate),
+            report
+                .actions
+                .iter()
+                .any(|a| a.user == user && a.action == remediator::ActionKind::Rotate),
             "{user}: {report:#?}"
         );
     }
@@ -68,19 +94,40 @@ async fn the_clis_csv_does_not_open_as_formulas() {
     let cfg = org.member(0).await;
     let now = Utc::now().trunc_subsecs(0);
     let names = ["=1+1", "+1+1", "-2+3", "@SUM(1)"];
-    let specs: Vec<UserSpec> = names.iter().map(|n| spec(n, vec![(100, Some(1), true)])).collect();
+    let specs: Vec<UserSpec> = names
+        .iter()
+        .map(|n| spec(n, vec![(100, Some(1), true)]))
+        .collect();
     seed(&cfg, &member, &specs, now).await;
     let env = org.env().await;
     for command in ["audit", "plan"] {
         let out = keyguard(&[command, "--account", &member, "--format", "csv"], &env);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         let mut reader = csv::Reader::from_reader(text.as_bytes());
-        let column = reader.headers().unwrap().iter().position(|h| h == "user_name").unwrap();
-        let cells: Vec<String> = reader.records().map(|r| r.unwrap()[column].to_string()).collect();
+        let column = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .position(|h| h == "user_name")
+            .unwrap();
+        let cells: Vec<String> = reader
+            .records()
+            .map(|r| r.unwrap()[column].to_string())
+            .collect();
         for n in names {
-            assert!(cells.contains(&format!("'{n}")), "{command}: {n} not neutralized: {text}");
-            assert!(!cells.contains(&n.to_string()), "{command}: {n} raw: {text}");
+            assert!(
+                cells.contains(&format!("'{n}")),
+                "{command}: {n} not neutralized: {text}"
+            );
+            assert!(
+                !cells.contains(&n.to_string()),
+                "{command}: {n} raw: {text}"
+            );
         }
     }
 }
