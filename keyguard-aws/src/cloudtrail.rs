@@ -139,16 +139,9 @@ struct KeyIdentity<'a> {
 impl KeyCallRecord<'_> {
     /// The call, when it was made with a long-term key (`AKIA…`) at a readable time.
     pub fn call(&self) -> Option<keyguard_core::usage::Call<'_>> {
-        let key_id = self.user_identity.as_ref()?.access_key_id.as_deref()?;
-        if !keyguard_core::usage::is_long_term(key_id) {
-            return None;
-        }
-        let time = DateTime::parse_from_rfc3339(&self.event_time)
-            .ok()?
-            .with_timezone(&Utc);
-        Some(keyguard_core::usage::Call {
-            key_id,
-            time,
+        key_call(KeyCallFields {
+            key_id: self.user_identity.as_ref()?.access_key_id.as_deref()?,
+            event_time: &self.event_time,
             source_ip: &self.source_ip_address,
             user_agent: &self.user_agent,
             service: &self.event_source,
@@ -156,6 +149,45 @@ impl KeyCallRecord<'_> {
             vpc_endpoint: self.vpc_endpoint_id.as_deref(),
         })
     }
+}
+
+/// The fields of a CloudTrail record that say where a key was used, as read.
+pub struct KeyCallFields<'a> {
+    /// `userIdentity.accessKeyId`.
+    pub key_id: &'a str,
+    /// `eventTime` (RFC 3339).
+    pub event_time: &'a str,
+    /// `sourceIPAddress`.
+    pub source_ip: &'a str,
+    /// `userAgent`.
+    pub user_agent: &'a str,
+    /// `eventSource`.
+    pub service: &'a str,
+    /// `awsRegion`.
+    pub region: &'a str,
+    /// `vpcEndpointId`.
+    pub vpc_endpoint: Option<&'a str>,
+}
+
+/// The call of a record's fields, when it was made with a long-term key (`AKIA…`: a session's
+/// `ASIA…` is not the key's) at a readable time.
+#[inline]
+pub fn key_call(f: KeyCallFields<'_>) -> Option<keyguard_core::usage::Call<'_>> {
+    if !keyguard_core::usage::is_long_term(f.key_id) {
+        return None;
+    }
+    let time = DateTime::parse_from_rfc3339(f.event_time)
+        .ok()?
+        .with_timezone(&Utc);
+    Some(keyguard_core::usage::Call {
+        key_id: f.key_id,
+        time,
+        source_ip: f.source_ip,
+        user_agent: f.user_agent,
+        service: f.service,
+        region: f.region,
+        vpc_endpoint: f.vpc_endpoint,
+    })
 }
 
 /// Every page (up to `max_pages`) of `LookupEvents` for one attribute in `window`: the records,

@@ -106,16 +106,9 @@ struct Record<'a> {
 impl Record<'_> {
     /// The call, for where its key is used, when it was made with a long-term key.
     fn key_call(&self) -> Option<keyguard_core::usage::Call<'_>> {
-        let key_id = self.user_identity.as_ref()?.access_key_id.as_deref()?;
-        if !keyguard_core::usage::is_long_term(key_id) {
-            return None;
-        }
-        let time = DateTime::parse_from_rfc3339(&self.event_time)
-            .ok()?
-            .with_timezone(&Utc);
-        Some(keyguard_core::usage::Call {
-            key_id,
-            time,
+        keyguard_aws::cloudtrail::key_call(keyguard_aws::cloudtrail::KeyCallFields {
+            key_id: self.user_identity.as_ref()?.access_key_id.as_deref()?,
+            event_time: &self.event_time,
             source_ip: &self.source_ip_address,
             user_agent: &self.user_agent,
             service: &self.event_source,

@@ -8,13 +8,25 @@ use serde_json::Value;
 use crate::report::keyguard;
 use crate::support::{seed, KeyCalls, Org, Rig, UserSpec};
 
-fn ci(org_member: &str) -> UserSpec {
-    let _ = org_member;
-    UserSpec {
+/// A member account with one user, `ci`, and its key: (account, key id).
+async fn ci_key(org: &Org) -> (String, String) {
+    let member = org.members[0].clone();
+    let ci = UserSpec {
         name: "ci".into(),
         keys: vec![(30, Some(0), true)],
         ..UserSpec::default()
-    }
+    };
+    let seeded = seed(&org.member(0).await, &member, &[ci], Utc::now()).await;
+    let key = seeded["ci"].keys[0].clone();
+    (member, key)
+}
+
+/// `keyguard usage --account <member> --user ci <more>`.
+async fn usage_of_ci(org: &Org, member: &str, more: &[&str]) -> std::process::Output {
+    let env = org.env().await;
+    let mut args = vec!["usage", "--account", member, "--user", "ci"];
+    args.extend_from_slice(more);
+    keyguard(&args, &env)
 }
 
 fn calls<'a>(count: u32, ip: &'a str, agent: &'a str, hours_ago: i64) -> KeyCalls<'a> {
@@ -41,9 +53,8 @@ fn json_of(out: &std::process::Output) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_from_lookup_events_names_sources_and_masks_the_key() {
     let org = Org::new(1).await;
-    let member = org.members[0].clone();
-    let seeded = seed(&org.member(0).await, &member, &[ci(&member)], Utc::now()).await;
-    let key = &seeded["ci"].keys[0];
+    let (member, key) = ci_key(&org).await;
+    let key = &key;
     let rig = Rig::get();
     rig.key_calls(
         &member,
@@ -55,19 +66,7 @@ async fn usage_from_lookup_events_names_sources_and_masks_the_key() {
         key,
         calls(30, "198.51.100.2", "terraform/1.9.0", 2),
     );
-    let env = org.env().await;
-    let out = keyguard(
-        &[
-            "usage",
-            "--account",
-            &member,
-            "--user",
-            "ci",
-            "--format",
-            "json",
-        ],
-        &env,
-    );
+    let out = usage_of_ci(&org, &member, &["--format", "json"]).await;
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let rows = json_of(&out);
     assert_eq!(rows.len(), 1);
@@ -86,7 +85,10 @@ async fn usage_from_lookup_events_names_sources_and_masks_the_key() {
     );
     assert!(!text.contains(key.as_str()), "the key id is masked: {text}");
     // The table says the same for people.
-    let table = keyguard(&["usage", "--account", &member, "--key", key], &env);
+    let table = keyguard(
+        &["usage", "--account", &member, "--key", key],
+        &org.env().await,
+    );
     let table = String::from_utf8_lossy(&table.stdout).to_string();
     assert!(
         table.contains("203.0.113.7 (90)") && !table.contains(key.as_str()),
@@ -97,9 +99,8 @@ async fn usage_from_lookup_events_names_sources_and_masks_the_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_call_window_in_the_org_trail_aggregates_exactly() {
     let org = Org::new(1).await;
-    let member = org.members[0].clone();
-    let seeded = seed(&org.member(0).await, &member, &[ci(&member)], Utc::now()).await;
-    let key = &seeded["ci"].keys[0];
+    let (member, key) = ci_key(&org).await;
+    let key = &key;
     let rig = Rig::get();
     for (i, ip) in ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"]
         .iter()
@@ -112,22 +113,8 @@ async fn a_thousand_call_window_in_the_org_trail_aggregates_exactly() {
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let delivered = rig.deliver_trail(&member, &bucket, &org.management, "o-usage");
     assert!(!delivered.is_empty());
-    let env = org.env().await;
     let trail = format!("s3://{bucket}/AWSLogs/o-usage");
-    let out = keyguard(
-        &[
-            "usage",
-            "--account",
-            &member,
-            "--user",
-            "ci",
-            "--trail",
-            &trail,
-            "--format",
-            "json",
-        ],
-        &env,
-    );
+    let out = usage_of_ci(&org, &member, &["--trail", &trail, "--format", "json"]).await;
     let rows = json_of(&out);
     let u = &rows[0]["usage"];
     assert_eq!(u["calls"], 1000, "{u}");
@@ -140,27 +127,14 @@ async fn a_thousand_call_window_in_the_org_trail_aggregates_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_formula_in_a_user_agent_does_not_open_as_one() {
     let org = Org::new(1).await;
-    let member = org.members[0].clone();
-    let seeded = seed(&org.member(0).await, &member, &[ci(&member)], Utc::now()).await;
-    let key = &seeded["ci"].keys[0];
+    let (member, key) = ci_key(&org).await;
+    let key = &key;
     Rig::get().key_calls(
         &member,
         key,
         calls(2, "203.0.113.9", "=HYPERLINK(\"http://x\")", 1),
     );
-    let env = org.env().await;
-    let out = keyguard(
-        &[
-            "usage",
-            "--account",
-            &member,
-            "--user",
-            "ci",
-            "--format",
-            "csv",
-        ],
-        &env,
-    );
+    let out = usage_of_ci(&org, &member, &["--format", "csv"]).await;
     assert!(
         out.status.success(),
         "{}",
