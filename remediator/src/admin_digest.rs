@@ -66,12 +66,16 @@ pub(crate) fn digest(
         examined: sum(|a| a.examined),
         unfinished,
         accounts: listed,
+        requests: None,
     }
 }
 
-/// Whether the digest has anything to say (some account acted, failed or has a note).
+/// Whether the digest has anything to say (some account acted, failed or has a note, or member
+/// requests were over a cap or named nobody).
 pub(crate) fn worth_sending(d: &Digest) -> bool {
-    !d.accounts.is_empty() || d.unfinished > 0
+    !d.accounts.is_empty()
+        || d.unfinished > 0
+        || d.requests.as_ref().is_some_and(|t| t.is_notable())
 }
 
 /// Renders and sends the digest to the administrators.

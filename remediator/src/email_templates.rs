@@ -8,6 +8,7 @@ use handlebars::Handlebars;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::request_tally::RequestTally;
 
 const OWNER_HTML: &str = include_str!("../../report-templates/owner-notice.html.hbs");
 
@@ -208,6 +209,8 @@ pub struct Digest {
     pub unfinished: usize,
     /// Accounts with something to report (actions, an error, notes), by id.
     pub accounts: Vec<DigestAccount>,
+    /// The previous day's member requests (a sweep's digest).
+    pub requests: Option<RequestTally>,
 }
 
 /// One account's part of the digest.

@@ -9,7 +9,7 @@
 //!
 //! A request's path through the modules:
 //! - `requests`: who may ask for what (the payloads, parsed); `invocation`: the entry points;
-//! - `member_request`: a member account's request, capped; `sweep`: a sweep or one account in
+//! - `member_request`: a member account's request, capped and counted (`request_tally`); `sweep`: a sweep or one account in
 //!   this process; [`queued_sweep`] and `queued_run`: the sweep on the work queue, one account
 //!   per invocation, its pieces in the state table;
 //! - `account`: one account read once and its users chosen; `user`: one user's run under its
@@ -51,6 +51,7 @@ mod owner_email;
 mod previews;
 mod queued_run;
 pub mod queued_sweep;
+mod request_tally;
 mod requests;
 mod restore;
 mod run_notices;
@@ -65,8 +66,8 @@ pub use email_templates::{valid_address, Templates};
 pub use error::{Error, Result};
 pub use function::{NoticeConfig, Remediator};
 pub use invocation::{handle, handle_invocation, Answer};
-pub use member_request::REQUESTS_PER_ACCOUNT_PER_DAY;
 pub use notice_pieces::{AccountPiece, UserPiece};
+pub use request_tally::{RequestTally, REQUESTS_PER_ACCOUNT_PER_DAY};
 pub use requests::{Forced, Mode, Request};
 pub use restore::restore;
 pub use settings::{NoticeArgs, ScaleArgs};

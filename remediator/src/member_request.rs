@@ -1,16 +1,18 @@
 //! A member account's request for one of its users (its rule's NON_COMPLIANT finding on the
 //! central request bus): the normal policy only, the function's DryRun, at most once per user
 //! per day and [`REQUESTS_PER_ACCOUNT_PER_DAY`] requests per account, answered with counts only.
+//! A request that names no user of the account mails nobody; every request is counted in the
+//! day's tally, which the next daily digest shows.
 
-use crate::account::Invocation;
+use keyguard_core::Account;
+
+use crate::account::{account_run, AccountJob, Invocation, Limits, Selection};
 use crate::error::Result;
 use crate::function::Remediator;
-use crate::requests::{Mode, Request};
+use crate::request_tally::{count, Answered, REQUESTS_PER_ACCOUNT_PER_DAY};
+use crate::requests::{Forced, Mode};
 use crate::summary::{Requested, Summary};
-use crate::sweep::single;
-
-/// Requests one member account may make a day; beyond them its users wait for the daily sweep.
-pub const REQUESTS_PER_ACCOUNT_PER_DAY: i64 = 200;
+use crate::sweep::send_account;
 
 /// A member account's request for one of its users: the normal policy (no forced rotation, the
 /// function's DryRun), at most once per user per day (recorded in the state table), and an
@@ -21,13 +23,16 @@ pub(crate) async fn requested(
     user_id: String,
     inv: &Invocation,
 ) -> Result<(Requested, Summary)> {
-    if !r.filter.admits(&account) {
-        tracing::info!(account, "a request from an excluded account: nothing to do");
+    let none = |account: String| {
         let none = Requested {
             account,
             ..Requested::default()
         };
-        return Ok((none, Summary::default()));
+        Ok((none, Summary::default()))
+    };
+    if !r.filter.admits(&account) {
+        tracing::info!(account, "a request from an excluded account: nothing to do");
+        return none(account);
     }
     if let Some(table) = &r.state {
         let day = inv.now.format("%Y-%m-%d");
@@ -46,11 +51,8 @@ pub(crate) async fn requested(
                 account,
                 "over the day's request cap: left to the daily sweep"
             );
-            let none = Requested {
-                account,
-                ..Requested::default()
-            };
-            return Ok((none, Summary::default()));
+            count(table, &account, inv.now, Answered::OverCap).await?;
+            return none(account);
         }
         let first = table
             .put_new(
@@ -63,18 +65,50 @@ pub(crate) async fn requested(
             .await?;
         if !first {
             tracing::info!(account, "asked for this user already today: nothing to do");
-            let none = Requested {
-                account,
-                ..Requested::default()
-            };
-            return Ok((none, Summary::default()));
+            count(table, &account, inv.now, Answered::Repeat).await?;
+            return none(account);
         }
     }
-    let request = Request::Remediation {
-        user_id,
-        account,
+    let job = AccountJob {
+        // The event names only the id; the account's name and email are not needed to act.
+        account: Account {
+            id: account.clone(),
+            name: String::new(),
+            email: None,
+        },
+        selection: Selection::UserId(user_id),
+        forced: Forced::No,
         mode: Mode::Auto,
+        now: inv.now,
+        limits: Limits {
+            deadline: inv.deadline,
+            after: None,
+        },
     };
-    let summary = single(r, request, inv).await?;
+    let run = account_run(r, &job).await;
+    if run.report.error_type == Some("NotFound") {
+        // Made up, or deleted since Config saw it: nothing to do, nobody to mail (a flood of
+        // made-up ids would otherwise send the administrators one digest each).
+        tracing::info!(account, "no user with this UserId: nothing to do");
+        if let Some(table) = &r.state {
+            count(table, &account, inv.now, Answered::NoSuchUser).await?;
+        }
+        let nothing = Requested {
+            account,
+            acted: true,
+            ..Requested::default()
+        };
+        return Ok((nothing, Summary::default()));
+    }
+    if let Some(table) = &r.state {
+        count(table, &account, inv.now, Answered::Run).await?;
+    }
+    let report = send_account(r, &job, run).await;
+    let summary = Summary {
+        dry_run: r.dry_run(job.mode),
+        at: inv.now,
+        accounts: vec![report],
+        notes: vec![],
+    };
     Ok((Requested::of(&summary), summary))
 }

@@ -352,7 +352,7 @@ pub async fn finalize(r: &Remediator, run: &str, now: DateTime<Utc>) -> Result<(
     let run_at = state.meta.started.format("%Y-%m-%d %H:%M UTC").to_string();
     if !state.run.has("digest") {
         if !r.notices.admins.is_empty() {
-            let d = digest(
+            let mut d = digest(
                 run,
                 &run_at,
                 state.meta.preview,
@@ -360,6 +360,11 @@ pub async fn finalize(r: &Remediator, run: &str, now: DateTime<Utc>) -> Result<(
                 &users,
                 unfinished,
             );
+            let (requests, unread) = crate::sweep::previous_requests(r, state.meta.started).await;
+            for note in unread {
+                warn!(note, "digest");
+            }
+            d.requests = requests;
             if worth_sending(&d) {
                 send_digest(r, &d).await?;
             }

@@ -10,9 +10,11 @@ use crate::function::Remediator;
 use crate::notice_pieces::{by_owner, AccountPiece, UserPiece};
 use crate::owner_email::{owner_notice, send_owner};
 use crate::previews::Previews;
+use crate::request_tally::RequestTally;
 
 /// Sends an in-process run's notices at its end: one email per owner, one digest. Returns the
-/// emails sent per account id and notes about what could not be sent.
+/// emails sent per account id and notes about what could not be sent. A sweep's digest also
+/// shows the previous day's member `requests`.
 pub(crate) async fn send_run(
     r: &Remediator,
     run: &str,
@@ -20,6 +22,7 @@ pub(crate) async fn send_run(
     preview: bool,
     accounts: &[AccountPiece],
     users: &[UserPiece],
+    requests: Option<RequestTally>,
 ) -> (BTreeMap<String, usize>, Vec<String>) {
     let run_at = now.format("%Y-%m-%d %H:%M UTC").to_string();
     let mut emails: BTreeMap<String, usize> = BTreeMap::new();
@@ -67,7 +70,8 @@ pub(crate) async fn send_run(
         }
     }
     if !r.notices.admins.is_empty() {
-        let d = digest(run, &run_at, preview, accounts, users, 0);
+        let mut d = digest(run, &run_at, preview, accounts, users, 0);
+        d.requests = requests;
         if worth_sending(&d) {
             match send_digest(r, &d).await {
                 Ok(()) => {

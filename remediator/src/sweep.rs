@@ -9,9 +9,10 @@ use keyguard_aws::org::{organization_accounts, per_account, AccountFilter};
 use keyguard_core::Account;
 use tracing::Instrument;
 
-use crate::account::{account_run, AccountJob, Invocation, Limits, Selection};
+use crate::account::{account_run, AccountJob, AccountRun, Invocation, Limits, Selection};
 use crate::error::Result;
 use crate::function::Remediator;
+use crate::request_tally::RequestTally;
 use crate::requests::{Forced, Mode, Request};
 use crate::run_notices::send_run;
 use crate::summary::{AccountReport, Summary};
@@ -71,7 +72,18 @@ pub async fn sweep_accounts_until(
         users.extend(run.users);
     }
     let run_id = format!("sweep-{}", now.format("%Y-%m-%d"));
-    let (emails, notes) = send_run(r, &run_id, now, r.dry_run(mode), &accounts, &users).await;
+    let (requests, mut notes) = previous_requests(r, now).await;
+    let (emails, sent) = send_run(
+        r,
+        &run_id,
+        now,
+        r.dry_run(mode),
+        &accounts,
+        &users,
+        requests,
+    )
+    .await;
+    notes.extend(sent);
     for report in &mut reports {
         report.emails = emails.get(&report.account).copied().unwrap_or(0);
     }
@@ -81,6 +93,23 @@ pub async fn sweep_accounts_until(
         accounts: reports,
         notes,
     })
+}
+
+/// The previous day's member requests, for a sweep's digest (none without a state table).
+pub(crate) async fn previous_requests(
+    r: &Remediator,
+    now: DateTime<Utc>,
+) -> (Option<RequestTally>, Vec<String>) {
+    let Some(table) = &r.state else {
+        return (None, vec![]);
+    };
+    match crate::request_tally::previous_day(table, now).await {
+        Ok(t) => (t, vec![]),
+        Err(e) => (
+            None,
+            vec![format!("the member requests' tally not read: {e}")],
+        ),
+    }
 }
 
 /// Runs one account: reads, plans, acts on every selected user, then sends its notices. Never
@@ -108,24 +137,34 @@ pub async fn run_account(
 pub(crate) async fn run_account_until(r: &Remediator, job: &AccountJob) -> AccountReport {
     let span = tracing::info_span!("account", account = %job.account.id);
     async {
-        let id = &job.account.id;
         let run = account_run(r, job).await;
-        let mut report = run.report;
-        let (emails, notes) = send_run(
-            r,
-            &format!("{id}-{}", job.now.format("%Y-%m-%d")),
-            job.now,
-            r.dry_run(job.mode),
-            &[run.piece],
-            &run.users,
-        )
-        .await;
-        report.emails = emails.get(id).copied().unwrap_or(0);
-        report.notes.extend(notes);
-        report
+        send_account(r, job, run).await
     }
     .instrument(span)
     .await
+}
+
+/// Sends one account run's notices (its owners' emails, its digest) and returns its report.
+pub(crate) async fn send_account(
+    r: &Remediator,
+    job: &AccountJob,
+    run: AccountRun,
+) -> AccountReport {
+    let id = &job.account.id;
+    let mut report = run.report;
+    let (emails, notes) = send_run(
+        r,
+        &format!("{id}-{}", job.now.format("%Y-%m-%d")),
+        job.now,
+        r.dry_run(job.mode),
+        &[run.piece],
+        &run.users,
+        None,
+    )
+    .await;
+    report.emails = emails.get(id).copied().unwrap_or(0);
+    report.notes.extend(notes);
+    report
 }
 
 /// A request for one account or one user.

@@ -288,3 +288,79 @@ async fn a_flood_of_member_requests_is_capped_and_excluded_accounts_are_ignored(
     assert!(matches!(excluded, Answer::Requested(q) if !q.acted));
     assert_eq!(keys_of(&cfg).await["ci"].len(), 1, "nothing rotated");
 }
+
+/// A member floods the request bus with made-up UserIds: no request mails anyone (each used to
+/// send the administrators a digest), and the next daily sweep's digest counts them, with the
+/// account that went over its cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_of_made_up_user_ids_mails_nobody_and_the_daily_digest_counts_it() {
+    let org = Org::new(1).await;
+    let a = org.members[0].clone();
+    let r = remediator(&org, false).await;
+    let rig = Rig::get();
+    let before = rig.emails(&org.management).len();
+    for i in 0..4 {
+        let asked = handle_invocation(
+            &r,
+            compliance_change(&a, &format!("AIDAMADEUP{i}")),
+            now_inv(),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(asked, Answer::Requested(q) if q.failed == 0 && q.done == 0));
+    }
+    assert_eq!(
+        rig.emails(&org.management).len(),
+        before,
+        "no digest per made-up id"
+    );
+    // The rest of the day's flood is over the cap.
+    let table = r.state.clone().unwrap();
+    let day = now_inv().now.format("%Y-%m-%d").to_string();
+    table
+        .add(
+            &format!("asked#{a}"),
+            &format!("#day-{day}"),
+            &[("count", remediator::REQUESTS_PER_ACCOUNT_PER_DAY)],
+            None,
+        )
+        .await
+        .unwrap();
+    for i in 0..3 {
+        handle_invocation(
+            &r,
+            compliance_change(&a, &format!("AIDAOVER{i}")),
+            now_inv(),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(rig.emails(&org.management).len(), before);
+    // The next day's sweep: nothing to do in the account, but the digest tells of the flood.
+    let accounts = vec![keyguard_core::Account {
+        id: a.clone(),
+        name: "flooded".into(),
+        email: None,
+    }];
+    let tomorrow = now_inv().now + chrono::Duration::days(1);
+    remediator::sweep_accounts(&r, accounts, remediator::Mode::Auto, tomorrow)
+        .await
+        .unwrap();
+    let mails = rig.emails(&org.management);
+    let digest = mails[before..]
+        .iter()
+        .find(|m| {
+            m["to"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t == crate::remediator::ADMIN)
+        })
+        .expect("the daily digest");
+    let text = digest["text"].as_str().unwrap();
+    let expected = format!(
+        "Member requests on {day}: 7 (0 run, 0 asked again, 4 named no user of their account, \
+         3 over the cap of 200 per account); {a} was 3 over."
+    );
+    assert!(text.contains(&expected), "{text}");
+}
