@@ -21,6 +21,7 @@ templates=(
   deploy/org-list-role.yaml
   deploy/exemption-alarm.yaml
   deploy/notifications.yaml
+  deploy/member-guard-scp.yaml
 )
 # The checks are a function of these files alone: when they are byte for byte what last passed,
 # say so and stop (a one-line change elsewhere does not pay for the ~40 s of cfn-lint + checkov).

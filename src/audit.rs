@@ -288,6 +288,7 @@ fn csv_rows(outcomes: &[AccountOutcome]) -> Vec<CsvRow<'_>> {
                         keyguard_core::Exemption::MissingExpiry { .. } => "missing_expiry",
                         keyguard_core::Exemption::InvalidExpiry { .. } => "invalid_expiry",
                         keyguard_core::Exemption::Expired { .. } => "expired",
+                        keyguard_core::Exemption::TooLong { .. } => "too_long",
                     },
                     annotation: &e.finding.annotation,
                 }

@@ -39,6 +39,10 @@ pub struct SettingsArgs {
         default_value = "keyguard:exemption-expires"
     )]
     pub exemption_expiry_tag: String,
+    /// The longest an exemption may run, in days from the evaluation (an expiry further ahead
+    /// is no exemption, and a finding).
+    #[arg(long, env = "MAX_EXEMPTION_DAYS", default_value_t = 365)]
+    pub max_exemption_days: u32,
     /// The user tag with the owner's email address.
     #[arg(long, env = "OWNER_EMAIL_TAG", default_value = "owner-email")]
     pub owner_email_tag: String,
@@ -74,6 +78,7 @@ impl SettingsArgs {
             single_active_key: self.single_active_key,
             exemption_group: self.exemption_group.clone(),
             exemption_expiry_tag: self.exemption_expiry_tag.clone(),
+            max_exemption_days: self.max_exemption_days,
             owner_email_tag: self.owner_email_tag.clone(),
             dry_run: self.dry_run,
             disable_while_in_use: self.disable_while_in_use,

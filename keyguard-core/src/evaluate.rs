@@ -48,11 +48,24 @@ pub enum Exemption {
         /// The last moment of the exemption.
         until: DateTime<Utc>,
     },
+    /// A member whose expiry lies further ahead than `MaxExemptionDays`: not exempt (an
+    /// exemption of `9999-12-31` is no exemption but a way around the policy).
+    TooLong {
+        /// The exemption group.
+        group: String,
+        /// The expiry the tag asks for.
+        until: DateTime<Utc>,
+        /// The cap, `MaxExemptionDays`.
+        max_days: u32,
+    },
 }
 
 impl Exemption {
     /// Reads the user's exemption at `now`: group membership plus the expiry tag. A `YYYY-MM-DD`
-    /// expiry includes that whole day (UTC).
+    /// expiry includes that whole day (UTC). An expiry more than `MaxExemptionDays` after `now`
+    /// is [`Exemption::TooLong`]: the change that granted it was no later than `now`, so it
+    /// granted more than the cap. (One granted within the cap and re-tagged later is caught at
+    /// each re-tag; the report's exemption ledger checks every grant against its own time.)
     pub fn of(user: &User, settings: &Settings, now: DateTime<Utc>) -> Self {
         let group = &settings.exemption_group;
         if !user.groups.iter().any(|g| g == group) {
@@ -67,6 +80,11 @@ impl Exemption {
                 group,
                 value: raw.to_string(),
             },
+            Some(until) if until > exemption_cap(settings, now) => Exemption::TooLong {
+                group,
+                until,
+                max_days: settings.max_exemption_days,
+            },
             Some(until) if now <= until => Exemption::Valid { group, until },
             Some(until) => Exemption::Expired { group, until },
         }
@@ -76,6 +94,13 @@ impl Exemption {
     pub fn is_valid(&self) -> bool {
         matches!(self, Exemption::Valid { .. })
     }
+}
+
+/// The last moment an exemption granted at `at` may run to: `MaxExemptionDays` later, to the end
+/// of that day (UTC), as a `YYYY-MM-DD` expiry would.
+pub fn exemption_cap(settings: &Settings, at: DateTime<Utc>) -> DateTime<Utc> {
+    let last_day = (at + Duration::days(settings.max_exemption_days.into())).date_naive();
+    last_day.and_hms_opt(23, 59, 59).map_or(at, |t| t.and_utc())
 }
 
 /// Why a user is out of policy. Keys are named by their masked label.
@@ -118,6 +143,15 @@ pub enum Reason {
         /// The exemption's last day.
         until: DateTime<Utc>,
     },
+    /// In the exemption group, with an expiry further ahead than `MaxExemptionDays`.
+    ExemptionTooLong {
+        /// The exemption group.
+        group: String,
+        /// The expiry the tag asks for.
+        until: DateTime<Utc>,
+        /// The cap.
+        max_days: u32,
+    },
     /// The account's root user has an active access key (CIS 1.4 in v1.4.0–v4.0.1, Security Hub
     /// IAM.4). Never remediated: keyguard cannot and must not touch root.
     RootAccessKey {
@@ -153,6 +187,15 @@ impl fmt::Display for Reason {
             Reason::ExemptionInvalidExpiry { group } => {
                 write!(f, "in {group} with an expiry tag that is not a date")
             }
+            Reason::ExemptionTooLong {
+                group,
+                until,
+                max_days,
+            } => write!(
+                f,
+                "in {group} until {}, longer than the {max_days}-day cap on exemptions",
+                until.format("%Y-%m-%d")
+            ),
             Reason::RootAccessKey { key, age_days } => {
                 write!(f, "root user's access {key} is active ({age_days}d old)")
             }
@@ -284,6 +327,18 @@ pub fn evaluate(
             Reason::ExemptionExpired {
                 group: group.clone(),
                 until: *until,
+            },
+        ),
+        Exemption::TooLong {
+            group,
+            until,
+            max_days,
+        } => reasons.insert(
+            0,
+            Reason::ExemptionTooLong {
+                group: group.clone(),
+                until: *until,
+                max_days: *max_days,
             },
         ),
     }

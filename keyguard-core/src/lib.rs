@@ -30,9 +30,10 @@ pub mod usage;
 
 pub use annotation::{mask_key_id, truncate_annotation, ANNOTATION_MAX_CHARS};
 pub use error::{Error, Result};
-pub use evaluate::{evaluate, evaluate_root, Exemption, Finding, Reason, ROOT_USER};
+pub use evaluate::{evaluate, evaluate_root, exemption_cap, Exemption, Finding, Reason, ROOT_USER};
 pub use model::{
-    days_between, AccessKey, Account, Compliance, ComplianceResult, KeyStatus, User, UserRecord,
+    days_between, parse_date_or_time, AccessKey, Account, Compliance, ComplianceResult, KeyStatus,
+    User, UserRecord,
 };
 pub use plan::{plan, Action, Plan, PlanNote, PlannedAction, Step};
 pub use records::{with_records, Records, RotationMark};

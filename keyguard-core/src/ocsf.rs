@@ -28,7 +28,8 @@ fn controls(r: &Reason) -> &'static [&'static str] {
         Reason::RootAccessKey { .. } => &["CIS 1.4", "IAM.4"],
         Reason::ExemptionMissingExpiry { .. }
         | Reason::ExemptionInvalidExpiry { .. }
-        | Reason::ExemptionExpired { .. } => &[],
+        | Reason::ExemptionExpired { .. }
+        | Reason::ExemptionTooLong { .. } => &[],
     }
 }
 

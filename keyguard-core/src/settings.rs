@@ -52,6 +52,9 @@ pub struct Settings {
     pub exemption_group: String,
     /// The user tag holding the exemption's expiry (`YYYY-MM-DD`, inclusive, or RFC 3339).
     pub exemption_expiry_tag: String,
+    /// The longest an exemption may run: an expiry further than this many days ahead is no
+    /// exemption, and a finding. Default 365.
+    pub max_exemption_days: u32,
     /// The user tag holding the owner's email address for notices.
     pub owner_email_tag: String,
     /// When true (the default), nothing is written to IAM or Secrets Manager.
@@ -105,6 +108,7 @@ impl Default for Settings {
             single_active_key: true,
             exemption_group: "IAMKeyRotationExemptionGroup".into(),
             exemption_expiry_tag: "keyguard:exemption-expires".into(),
+            max_exemption_days: 365,
             owner_email_tag: "owner-email".into(),
             dry_run: true,
             disable_while_in_use: DisableWhileInUse::Hold,
@@ -138,6 +142,7 @@ impl Settings {
         days("InstallationGracePeriod", self.installation_grace_period, 1)?;
         days("RecoveryGracePeriod", self.recovery_grace_period, 1)?;
         days("UnusedKeyPeriod", self.unused_key_period, 0)?;
+        days("MaxExemptionDays", self.max_exemption_days, 1)?;
         days(
             "PendingActionWarnPeriod",
             self.pending_action_warn_period,

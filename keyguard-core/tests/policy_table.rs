@@ -49,6 +49,8 @@ enum Ex {
     Expired,
     Missing,
     Garbage,
+    /// An expiry beyond `MaxExemptionDays` (a `9999-12-31` "exemption").
+    Forever,
 }
 
 fn user(ex: Ex) -> User {
@@ -77,6 +79,10 @@ fn user(ex: Ex) -> User {
             );
         }
         Ex::Missing => u.groups.push(GROUP.into()),
+        Ex::Forever => {
+            u.groups.push(GROUP.into());
+            u.tags.insert(EXPIRY.into(), "9999-12-31".into());
+        }
         Ex::Garbage => {
             u.groups.push(GROUP.into());
             u.tags.insert(EXPIRY.into(), "soon".into());
@@ -101,6 +107,7 @@ fn reason_kinds(r: &[Reason]) -> Vec<&'static str> {
             Reason::ExemptionMissingExpiry { .. } => "ex-missing",
             Reason::ExemptionInvalidExpiry { .. } => "ex-invalid",
             Reason::ExemptionExpired { .. } => "ex-expired",
+            Reason::ExemptionTooLong { .. } => "ex-too-long",
             Reason::RootAccessKey { .. } => "root",
         })
         .collect()
@@ -253,6 +260,20 @@ fn evaluate_table() {
             vec![],
             NonCompliant,
             vec!["ex-invalid"],
+        ),
+        (
+            "exemption until 9999-12-31, overdue",
+            Ex::Forever,
+            vec![active(K1, 300, Some(1))],
+            NonCompliant,
+            vec!["ex-too-long", "rotation"],
+        ),
+        (
+            "exemption until 9999-12-31, fine keys",
+            Ex::Forever,
+            vec![active(K1, 10, Some(1))],
+            NonCompliant,
+            vec!["ex-too-long"],
         ),
     ];
     for (case, ex, keys, verdict, reasons) in table {
@@ -458,6 +479,12 @@ fn plan_table() {
             vec![active(K1, 95, Some(1))],
             vec![("ONE1", "rotate")],
         ),
+        (
+            "exemption beyond the cap: policy applies",
+            user(Ex::Forever),
+            vec![active(K1, 95, Some(1))],
+            vec![("ONE1", "rotate")],
+        ),
     ];
     for (case, u, keys, expect) in table {
         let p = plan(&u, &keys, &s, now());
@@ -601,3 +628,36 @@ fn warnings_come_pending_action_warn_period_before() {
 
 #[path = "policy_table/exhaustive.rs"]
 mod exhaustive;
+
+/// The cap on an exemption's length: an expiry exactly `MaxExemptionDays` ahead (to the end of
+/// that day) is an exemption; a day more is not, and says why.
+#[test]
+fn an_exemption_longer_than_the_cap_is_a_finding() {
+    let s = Settings::default();
+    let mut u = user(Ex::Valid);
+    let at_cap = (now() + days(365)).format("%Y-%m-%d").to_string();
+    u.tags.insert(EXPIRY.into(), at_cap);
+    assert!(Exemption::of(&u, &s, now()).is_valid());
+    let past_cap = (now() + days(366)).format("%Y-%m-%d").to_string();
+    u.tags.insert(EXPIRY.into(), past_cap.clone());
+    let f = evaluate(&u, &[active(K1, 10, Some(1))], &s, now());
+    assert_eq!(f.compliance, Compliance::NonCompliant);
+    assert!(
+        f.annotation.contains(&format!(
+            "in {GROUP} until {past_cap}, longer than the 365-day cap on exemptions"
+        )),
+        "{}",
+        f.annotation
+    );
+    let longer = Settings {
+        max_exemption_days: 400,
+        ..Settings::default()
+    };
+    assert!(Exemption::of(&u, &longer, now()).is_valid());
+    assert!(Settings {
+        max_exemption_days: 0,
+        ..Settings::default()
+    }
+    .validate()
+    .is_err());
+}

@@ -294,6 +294,30 @@ pub struct LedgerRow {
     /// True when the change granted or extended an exemption while an Active key of the user
     /// was already at or over the rotation period.
     pub granted_while_overdue: bool,
+    /// True when the expiry right after the change lies further from the change than
+    /// `MaxExemptionDays` (an exemption beyond the cap, granted or extended by this change).
+    pub beyond_cap: bool,
+}
+
+/// A user Config calls COMPLIANT (or NOT_APPLICABLE) whom keyguard's evaluation of what IAM
+/// returns finds NON_COMPLIANT at the moment of Config's verdict: the rule in that account may
+/// have been changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct DisagreementRow {
+    /// Account id.
+    pub account: String,
+    /// Account name.
+    pub account_name: String,
+    /// The user name.
+    pub user: String,
+    /// Config's verdict.
+    pub config: String,
+    /// When Config recorded it (the moment keyguard evaluated at).
+    pub config_recorded: String,
+    /// keyguard's verdict at that moment.
+    pub keyguard: String,
+    /// The finding, in words.
+    pub finding: String,
 }
 
 /// An exemption that ends within 30 days of the report date.
@@ -376,6 +400,8 @@ pub struct Report {
     pub trend: Vec<TrendPoint>,
     /// 3. NON_COMPLIANT users.
     pub non_compliant: Vec<NonCompliantRow>,
+    /// 3a. Users Config calls compliant whom the policy, applied to IAM, finds NON_COMPLIANT.
+    pub disagreements: Vec<DisagreementRow>,
     /// 3b. Where the keys due for a step are used.
     pub key_usage: Vec<KeyUsageRow>,
     /// 3c. Rotations stalled on their old key.

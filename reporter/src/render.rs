@@ -27,7 +27,7 @@ pub struct Rendered {
 }
 
 /// The CSV files and their headers: the documented, stable schema (README "Report CSV schema").
-pub const CSV_TABLES: [(&str, &[&str]); 11] = [
+pub const CSV_TABLES: [(&str, &[&str]); 12] = [
     (
         "summary.csv",
         &["metric", "label", "value", "previous", "change"],
@@ -49,6 +49,18 @@ pub const CSV_TABLES: [(&str, &[&str]); 11] = [
             "days_out_of_policy",
             "next_action",
             "next_action_date",
+        ],
+    ),
+    (
+        "disagreements.csv",
+        &[
+            "account",
+            "account_name",
+            "user",
+            "config",
+            "config_recorded",
+            "keyguard",
+            "finding",
         ],
     ),
     (
@@ -97,6 +109,7 @@ pub const CSV_TABLES: [(&str, &[&str]); 11] = [
             "by",
             "expiry_at_change",
             "granted_while_overdue",
+            "beyond_cap",
         ],
     ),
     (
@@ -177,9 +190,11 @@ struct Page<'a> {
     trend_chart: String,
     generated_by: String,
     non_compliant_count: usize,
+    disagreement_count: usize,
     key_usage_count: usize,
     stalled_count: usize,
     overdue_grants: usize,
+    beyond_cap_grants: usize,
 }
 
 /// The HTML page.
@@ -197,6 +212,7 @@ pub fn html(report: &Report) -> Result<String> {
         trend_chart: trend_chart(report)?,
         generated_by: format!("keyguard {}", env!("CARGO_PKG_VERSION")),
         non_compliant_count: report.non_compliant.len(),
+        disagreement_count: report.disagreements.len(),
         key_usage_count: report.key_usage.len(),
         stalled_count: report.stalled.len(),
         overdue_grants: report
@@ -204,6 +220,7 @@ pub fn html(report: &Report) -> Result<String> {
             .iter()
             .filter(|l| l.granted_while_overdue)
             .count(),
+        beyond_cap_grants: report.ledger.iter().filter(|l| l.beyond_cap).count(),
     };
     hb.render("report", &page).map_err(|e| Error::Render {
         message: format!("report template: {e}"),
@@ -257,6 +274,21 @@ fn rows(report: &Report, table: &str) -> Vec<Vec<String>> {
             .collect(),
         "non-compliant-users.csv" => non_compliant_rows(report),
         "actions.csv" => action_rows(report),
+        "disagreements.csv" => report
+            .disagreements
+            .iter()
+            .map(|r| {
+                vec![
+                    t(&r.account),
+                    t(&r.account_name),
+                    t(&r.user),
+                    t(&r.config),
+                    t(&r.config_recorded),
+                    t(&r.keyguard),
+                    t(&r.finding),
+                ]
+            })
+            .collect(),
         "key-usage.csv" => report
             .key_usage
             .iter()
@@ -381,6 +413,7 @@ fn ledger_rows(report: &Report) -> Vec<Vec<String>> {
                 t(&r.by),
                 t(&r.expiry_at_change),
                 r.granted_while_overdue.to_string(),
+                r.beyond_cap.to_string(),
             ]
         })
         .collect()

@@ -38,6 +38,9 @@ pub struct RuleParameters {
     /// Overrides `OwnerEmailTag`.
     #[serde(default, deserialize_with = "text")]
     pub owner_email_tag: Option<String>,
+    /// Overrides `MaxExemptionDays`.
+    #[serde(default, deserialize_with = "days")]
+    pub max_exemption_days: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -130,6 +133,7 @@ impl RuleParameters {
             self.installation_grace_period,
         );
         set(&mut s.recovery_grace_period, self.recovery_grace_period);
+        set(&mut s.max_exemption_days, self.max_exemption_days);
         set(&mut s.unused_key_period, self.unused_key_period);
         set(
             &mut s.pending_action_warn_period,

@@ -16,17 +16,17 @@ use keyguard_core::Settings;
 use rule_lambda::RuleParameters;
 use serde_norway::Value;
 
-fn yaml(path: &str) -> Value {
+pub(crate) fn yaml(path: &str) -> Value {
     serde_norway::from_str(&support::fixture(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// The name of a YAML tag without its `!` (`!Ref` → `Ref`).
-fn tag_name(t: &serde_norway::value::TaggedValue) -> String {
+pub(crate) fn tag_name(t: &serde_norway::value::TaggedValue) -> String {
     t.tag.to_string().trim_start_matches('!').to_string()
 }
 
 /// `v` with every `!Ref` to a parameter replaced by that parameter's value.
-fn resolve_refs(v: &Value, params: &BTreeMap<String, String>) -> Value {
+pub(crate) fn resolve_refs(v: &Value, params: &BTreeMap<String, String>) -> Value {
     match v {
         Value::Tagged(t) if tag_name(t) == "Ref" => {
             let name = t.value.as_str().expect("!Ref names a parameter");
@@ -48,7 +48,7 @@ fn resolve_refs(v: &Value, params: &BTreeMap<String, String>) -> Value {
 }
 
 /// A template's parameters with their defaults, as strings.
-fn defaults(template: &Value) -> BTreeMap<String, String> {
+pub(crate) fn defaults(template: &Value) -> BTreeMap<String, String> {
     template["Parameters"]
         .as_mapping()
         .unwrap()
@@ -90,6 +90,7 @@ fn the_rules_parameters_round_trip_into_the_rules_parameter_type() {
             exemption_group: Some(d.exemption_group.clone()),
             exemption_expiry_tag: Some(d.exemption_expiry_tag.clone()),
             owner_email_tag: Some(d.owner_email_tag.clone()),
+            max_exemption_days: Some(d.max_exemption_days),
         },
         "every setting of the rule is a member-stack parameter with default of docs/policy.md"
     );
@@ -353,7 +354,7 @@ fn iam_actions(call: &str) -> Vec<String> {
 }
 
 /// The Allow actions of every role in `files`, by role name.
-fn granted(files: &[&str]) -> BTreeMap<String, BTreeSet<String>> {
+pub(crate) fn granted(files: &[&str]) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for file in files {
         let t = yaml(file);

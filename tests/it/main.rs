@@ -12,11 +12,13 @@ mod support;
 
 mod attacks;
 mod attacks_member;
+mod attacks_report;
 mod bench;
 mod cli;
 mod cold_start;
 mod crash_safety;
 mod deploy;
+mod deploy_guard;
 mod house;
 mod ocsf;
 mod patterns;

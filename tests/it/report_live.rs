@@ -379,7 +379,7 @@ async fn live_report_against_the_rig() {
         .await
         .unwrap();
     let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(keys.len(), 14, "{keys:?}");
+    assert_eq!(keys.len(), 15, "{keys:?}");
     assert!(
         keys.iter().any(|k| k.ends_with("/summary.json"))
             && keys.iter().any(|k| k.ends_with("/report.html"))
@@ -391,7 +391,7 @@ async fn live_report_against_the_rig() {
     assert!(raw.contains("auditor@example.com") && raw.contains("IAM access key compliance"));
     assert_eq!(
         raw.matches("Content-Disposition: attachment").count(),
-        11,
+        reporter::render::CSV_TABLES.len(),
         "every CSV"
     );
     assert!(

@@ -269,7 +269,7 @@ fn check_holds(case: &str, keys: &[AccessKey], p: &Plan, s: &Settings) -> usize 
 fn exhaustive_invariants_and_idempotence() {
     let s = Settings::default();
     let (mut cases, mut holds) = (0usize, 0usize);
-    for ex in [Ex::No, Ex::Valid, Ex::Expired, Ex::Missing] {
+    for ex in [Ex::No, Ex::Valid, Ex::Expired, Ex::Missing, Ex::Forever] {
         let mut configs: Vec<Vec<(AccessKey, Option<i64>)>> = vec![vec![]];
         configs.extend(key_variants(K1).into_iter().map(|k| vec![k]));
         // Two keys: K2 is always the younger or equal one.

@@ -12,6 +12,7 @@ mod summary;
 mod thresholds;
 mod trail;
 mod users;
+mod verdicts;
 
 use std::collections::HashMap;
 
@@ -113,6 +114,8 @@ pub fn build(inputs: &Inputs) -> Result<Report> {
     }
 
     let (key_usage, stalled) = key_usage::key_usage(&readable, &inputs.trail.usage, settings, now);
+    let disagreements = verdicts::disagreements(&readable, settings, now);
+    problems.extend(verdicts::per_account(&disagreements));
     Ok(Report {
         key_usage,
         stalled,
@@ -139,6 +142,7 @@ pub fn build(inputs: &Inputs) -> Result<Report> {
             .into_iter()
             .chain(roots.iter().map(|(a, _, f)| root_row(a, f, now)))
             .collect(),
+        disagreements,
         actions,
         action_counts,
         ledger,

@@ -184,18 +184,25 @@ pub(super) fn ledger(
             _ => continue,
         };
         let is_user_change = !user.is_empty();
+        let expiry = if is_user_change {
+            expiry_at(&e.account, &user, e.time)
+        } else {
+            String::new()
+        };
+        // Measured from the change itself: an exemption granted for longer than the cap is a
+        // finding even once the days left have fallen under it.
+        let beyond_cap = (grant || e.name == "TagUser")
+            && keyguard_core::parse_date_or_time(&expiry, true)
+                .is_some_and(|until| until > keyguard_core::exemption_cap(s, e.time));
         out.push(LedgerRow {
             time: e.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             account: e.account.clone(),
             user: user.clone(),
             change,
             by: who(&e.actor),
-            expiry_at_change: if is_user_change {
-                expiry_at(&e.account, &user, e.time)
-            } else {
-                String::new()
-            },
+            expiry_at_change: expiry,
             granted_while_overdue: grant && overdue_at(&e.account, &user, e.time),
+            beyond_cap,
         });
     }
     out.sort_by(|a, b| (&a.time, &a.account, &a.user).cmp(&(&b.time, &b.account, &b.user)));

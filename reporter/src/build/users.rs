@@ -42,7 +42,9 @@ pub(super) fn days_out(
             .max()
             .map(|t| keyguard_core::days_between(t, now)),
         Reason::ExemptionExpired { until, .. } => Some(keyguard_core::days_between(*until, now)),
-        Reason::ExemptionMissingExpiry { .. } | Reason::ExemptionInvalidExpiry { .. } => None,
+        Reason::ExemptionMissingExpiry { .. }
+        | Reason::ExemptionInvalidExpiry { .. }
+        | Reason::ExemptionTooLong { .. } => None,
         // A root access key is out of policy from the day it exists.
         Reason::RootAccessKey { age_days, .. } => Some(*age_days),
     }

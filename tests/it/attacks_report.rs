@@ -1,0 +1,186 @@
+//! What a member account's administrator tries against the auditors' report, one test per
+//! attack, against the rig: make Config answer COMPLIANT for everyone, exempt a user for ever,
+//! pass its own role off as keyguard's. Each builds the live report as the deployed reporter
+//! does (`keyguard report` as `keyguard-reporter`, `keyguard-member-reporter` in the members) and
+//! fails if its fix is undone.
+
+use std::path::PathBuf;
+
+use aws_sdk_config::types::{ComplianceType, Evaluation};
+use chrono::{DateTime, SubsecRound, Utc};
+
+use crate::report::{csv, keyguard, ok, tmp};
+use crate::support::{seed, Org, Rig, UserSpec};
+
+/// The weekly live report of `org` in a fresh folder, with the CLI's stderr.
+async fn live_report(org: &Org, name: &str, now: DateTime<Utc>) -> (PathBuf, String) {
+    let rig = Rig::get();
+    let reporter = rig
+        .as_role(&org.management, "keyguard-reporter", "report")
+        .await;
+    let mut env = crate::support::env_of(&reporter).await;
+    env.push(("KEYGUARD_MEMBER_ROLE", "keyguard-member-reporter".into()));
+    let out = tmp(name);
+    let run = keyguard(
+        &["report", "--weekly", "--out", out.to_str().unwrap()],
+        &env,
+    );
+    let stderr = ok(&run);
+    (
+        out.join(reporter::Period::weekly(now.date_naive()).id()),
+        stderr,
+    )
+}
+
+/// The member's administrator replaces the rule's function with one that answers COMPLIANT for
+/// every user (here: writes those verdicts itself, as that function would). The report's
+/// headline would show the account clean; keyguard's own evaluation of what IAM returns
+/// disagrees, and the report says so, per user and for the account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_rule_that_answers_compliant_is_a_disagreement_in_the_report() {
+    let org = Org::new(1).await;
+    let member = org.members[0].clone();
+    let now = Utc::now().trunc_subsecs(0);
+    let admin = Rig::get()
+        .as_role(&member, "AWSReservedSSO_Admin", "mallory")
+        .await;
+    let users = seed(
+        &admin,
+        &member,
+        &[
+            UserSpec {
+                name: "hidden".into(),
+                keys: vec![(140, Some(1), true)],
+                ..Default::default()
+            },
+            UserSpec {
+                name: "fine".into(),
+                keys: vec![(10, Some(1), true)],
+                ..Default::default()
+            },
+        ],
+        now,
+    )
+    .await;
+    let config = aws_sdk_config::Client::new(&admin);
+    let evaluations: Vec<Evaluation> = ["hidden", "fine"]
+        .iter()
+        .map(|u| {
+            Evaluation::builder()
+                .compliance_resource_type("AWS::IAM::User")
+                .compliance_resource_id(&users[*u].user_id)
+                .compliance_type(ComplianceType::Compliant)
+                .ordering_timestamp(aws_sdk_config::primitives::DateTime::from_secs(
+                    now.timestamp(),
+                ))
+                .build()
+                .unwrap()
+        })
+        .collect();
+    config
+        .put_evaluations()
+        .result_token("keyguard-access-keys/forged")
+        .set_evaluations(Some(evaluations))
+        .send()
+        .await
+        .unwrap();
+
+    let (dir, stderr) = live_report(&org, "forged-verdicts", now).await;
+    let rows = csv(&dir.join("disagreements.csv"));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = &rows[0];
+    assert_eq!(
+        (row["account"].as_str(), row["user"].as_str()),
+        (member.as_str(), "hidden")
+    );
+    assert_eq!(
+        (row["config"].as_str(), row["keyguard"].as_str()),
+        ("COMPLIANT", "NON_COMPLIANT")
+    );
+    assert!(
+        row["finding"].starts_with("Config says COMPLIANT; IAM shows key1 is 140d old")
+            && row["finding"].ends_with(&format!(
+                "the rule in account {member} may have been changed"
+            )),
+        "{row:?}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "account {member}: Config calls 1 user(s) compliant whom IAM shows out of policy"
+        )),
+        "{stderr}"
+    );
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("Config and IAM disagree (1)"), "the section");
+}
+
+/// The member's administrator exempts a user until `9999-12-31`: no exemption, but a finding
+/// (the Config rule's reading, `keyguard audit`, says why), and the report's exemption ledger
+/// flags the grant as longer than the cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exemption_without_end_is_a_finding_and_flagged_in_the_ledger() {
+    use aws_sdk_iam::types::Tag;
+    let org = Org::new(1).await;
+    let member = org.members[0].clone();
+    let now = Utc::now().trunc_subsecs(0);
+    let admin = Rig::get()
+        .as_role(&member, "AWSReservedSSO_Admin", "mallory")
+        .await;
+    seed(
+        &admin,
+        &member,
+        &[UserSpec {
+            name: "forever".into(),
+            keys: vec![(120, Some(1), true)],
+            ..Default::default()
+        }],
+        now,
+    )
+    .await;
+    let settings = keyguard_core::Settings::default();
+    let iam = aws_sdk_iam::Client::new(&admin);
+    iam.create_group()
+        .group_name(&settings.exemption_group)
+        .send()
+        .await
+        .unwrap();
+    iam.add_user_to_group()
+        .group_name(&settings.exemption_group)
+        .user_name("forever")
+        .send()
+        .await
+        .unwrap();
+    iam.tag_user()
+        .user_name("forever")
+        .tags(
+            Tag::builder()
+                .key(&settings.exemption_expiry_tag)
+                .value("9999-12-31")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let out = keyguard(&["audit", "--account", &member, "--json"], &org.env().await);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let row = rows.iter().find(|r| r["user_name"] == "forever").unwrap();
+    assert_eq!(row["compliance"], "NON_COMPLIANT", "{row}");
+    assert!(
+        row["annotation"]
+            .as_str()
+            .unwrap()
+            .contains("until 9999-12-31, longer than the 365-day cap on exemptions"),
+        "{row}"
+    );
+
+    let (dir, _) = live_report(&org, "exempt-forever", now).await;
+    let ledger = csv(&dir.join("exemption-ledger.csv"));
+    let tagged = ledger
+        .iter()
+        .find(|r| r["change"] == "expiry tag set to 9999-12-31")
+        .unwrap_or_else(|| panic!("{ledger:?}"));
+    assert_eq!(tagged["beyond_cap"], "true", "{tagged:?}");
+    assert!(csv(&dir.join("exemptions-expiring.csv")).is_empty());
+}
