@@ -152,19 +152,27 @@ pub fn build(inputs: &Inputs) -> Result<Report> {
         trail_source: inputs.trail.source.clone(),
         problems,
         snapshot,
-        ocsf: findings
-            .iter()
-            .map(|(a, r, f)| {
-                keyguard_core::ocsf::compliance_finding(
-                    &a.account,
-                    r,
-                    f,
-                    now,
-                    env!("CARGO_PKG_VERSION"),
-                )
-            })
-            .collect(),
+        ocsf: ocsf_of(&findings, now),
     })
+}
+
+/// Every finding as an OCSF Compliance Finding.
+fn ocsf_of(
+    findings: &[(&AccountInput, &UserRecord, keyguard_core::Finding)],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<serde_json::Value> {
+    findings
+        .iter()
+        .map(|(a, r, f)| {
+            keyguard_core::ocsf::compliance_finding(
+                &a.account,
+                r,
+                f,
+                now,
+                env!("CARGO_PKG_VERSION"),
+            )
+        })
+        .collect()
 }
 
 /// What the report says of each account's inputs that cannot be used as they are.
