@@ -90,6 +90,7 @@ pub async fn run(args: CollectArgs) -> Result<ExitCode> {
     sink.put(&collected_file(
         collected_at,
         &format!("keyguard {}", env!("CARGO_PKG_VERSION")),
+        &caller.account,
     ))
     .await?;
     let mut failed = 0;

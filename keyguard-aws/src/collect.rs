@@ -60,12 +60,13 @@ pub fn accounts_file(accounts: &[Account]) -> EvidenceFile {
 }
 
 /// `collected.json`: when the folder was written, and by what.
-pub fn collected_file(at: DateTime<Utc>, tool: &str) -> EvidenceFile {
+pub fn collected_file(at: DateTime<Utc>, tool: &str, collector: &str) -> EvidenceFile {
     json_file(
         "collected.json".into(),
         &Collected {
             collected_at: at,
             tool: tool.into(),
+            collector_account: Some(collector.into()),
         },
     )
 }

@@ -183,6 +183,10 @@ pub struct Collected {
     pub collected_at: DateTime<Utc>,
     /// Which tool and version wrote the folder.
     pub tool: String,
+    /// The account that collected it (the central account: keyguard's central roles count as
+    /// keyguard there only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collector_account: Option<String>,
 }
 
 /// An opened evidence folder.

@@ -103,29 +103,50 @@ pub struct RoleArgs {
     /// caller's account may not call organizations:ListAccounts itself. Empty means none.
     #[arg(long, env = "KEYGUARD_ORG_ROLE_ARN")]
     pub org_role_arn: Option<String>,
-    /// Roles whose CloudTrail actions reports count as keyguard's, besides --member-role
-    /// (comma-separated): by default the remediator's member and execution roles.
+    /// keyguard's roles in every member account (deployed by its StackSet, guarded by
+    /// deploy/member-guard-scp.yaml), besides --member-role: a session of one counts as keyguard
+    /// in the report only in the account the role is in (comma-separated).
     #[arg(
         long,
         env = "KEYGUARD_ACTOR_ROLES",
         value_delimiter = ',',
-        default_value = "keyguard-member-remediator,keyguard-remediator"
+        default_value = "keyguard-member-remediator"
     )]
     pub actor_roles: Vec<String>,
+    /// keyguard's roles in the central account (the remediator's execution role): a session of
+    /// one counts as keyguard only in the central account, the one the report is made from (or
+    /// that collected the evidence). Comma-separated.
+    #[arg(
+        long,
+        env = "KEYGUARD_CENTRAL_ROLES",
+        value_delimiter = ',',
+        default_value = "keyguard-remediator"
+    )]
+    pub central_roles: Vec<String>,
 }
 
 impl RoleArgs {
-    /// The roles whose actions are keyguard's: the member role and the actor roles, without
-    /// blanks or repeats.
-    pub fn keyguard_roles(&self) -> Vec<String> {
-        let mut out = vec![self.member_role.clone()];
-        for r in &self.actor_roles {
-            let r = r.trim();
-            if !r.is_empty() && !out.iter().any(|o| o == r) {
-                out.push(r.to_string());
+    /// keyguard's roles: the member role and the actor roles in every account, the central
+    /// roles in the central account (set with [`KeyguardRoles::in_central`]).
+    pub fn keyguard_roles(&self) -> KeyguardRoles {
+        let names = |list: &[&String]| {
+            let mut out: Vec<String> = Vec::new();
+            for r in list {
+                let r = r.trim();
+                if !r.is_empty() && !out.iter().any(|o| o == r) {
+                    out.push(r.to_string());
+                }
             }
+            out
+        };
+        let member: Vec<&String> = std::iter::once(&self.member_role)
+            .chain(&self.actor_roles)
+            .collect();
+        KeyguardRoles {
+            member: names(&member),
+            central: names(&self.central_roles.iter().collect::<Vec<_>>()),
+            central_account: None,
         }
-        out
     }
 
     /// As a [`crate::sdk::RoleSpec`].
@@ -135,5 +156,70 @@ impl RoleArgs {
             session_name: self.session_name.clone(),
             org_role_arn: self.org_role_arn.clone(),
         }
+    }
+}
+
+/// The roles whose CloudTrail actions are keyguard's, by full identity: a role *name* means
+/// nothing across accounts (any account can create a role called `keyguard-remediator`), so a
+/// member role counts only in its own account, a central role only in the central account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyguardRoles {
+    /// Roles keyguard's StackSet deploys in every account.
+    pub member: Vec<String>,
+    /// keyguard's roles in the central account.
+    pub central: Vec<String>,
+    /// The central account, when known (without it no central role counts).
+    pub central_account: Option<String>,
+}
+
+impl KeyguardRoles {
+    /// These roles, with `account` as the central account.
+    pub fn in_central(mut self, account: Option<String>) -> Self {
+        self.central_account = account;
+        self
+    }
+
+    /// Whether `actor` (a CloudTrail `userIdentity.arn`) acting in `account` is keyguard: an
+    /// assumed-role session (`arn:<partition>:sts::<acct>:assumed-role/<role>/<session>`) of a
+    /// member role in `account` itself, or of a central role in the central account.
+    pub fn acted(&self, actor: &str, account: &str) -> bool {
+        let Some((head, rest)) = actor.split_once(":assumed-role/") else {
+            return false;
+        };
+        let Some(acct) = head.strip_prefix("arn:").and_then(|h| h.split(':').nth(3)) else {
+            return false;
+        };
+        let role = rest.split('/').next().unwrap_or("");
+        (acct == account && self.member.iter().any(|r| r == role))
+            || (self.central_account.as_deref() == Some(acct)
+                && self.central.iter().any(|r| r == role))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KeyguardRoles;
+
+    #[test]
+    fn a_role_counts_as_keyguard_only_in_its_own_place() {
+        let roles = KeyguardRoles {
+            member: vec!["keyguard-member-remediator".into()],
+            central: vec!["keyguard-remediator".into()],
+            central_account: Some("999999999999".into()),
+        };
+        let member = "arn:aws:sts::111122223333:assumed-role/keyguard-member-remediator/keyguard";
+        assert!(roles.acted(member, "111122223333"));
+        // The same name acting in another account is not keyguard's role there.
+        assert!(!roles.acted(member, "444455556666"));
+        let central = "arn:aws:sts::999999999999:assumed-role/keyguard-remediator/run";
+        assert!(roles.acted(central, "999999999999"));
+        // A member's own role named after the central one.
+        let forged = "arn:aws:sts::111122223333:assumed-role/keyguard-remediator/run";
+        assert!(!roles.acted(forged, "111122223333"));
+        assert!(!roles.acted(
+            "arn:aws:iam::111122223333:user/keyguard-remediator",
+            "111122223333"
+        ));
+        assert!(!roles.in_central(None).acted(central, "999999999999"));
     }
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use keyguard_aws::evidence::Evidence;
+use keyguard_aws::settings_env::KeyguardRoles;
 use keyguard_core::Settings;
 
 use crate::cloudtrail;
@@ -31,8 +32,8 @@ pub struct Options {
     pub settings: Settings,
     /// The Config rule's name.
     pub rule_name: String,
-    /// keyguard's role names (actions by them are keyguard's).
-    pub keyguard_roles: Vec<String>,
+    /// keyguard's roles (actions by them are keyguard's).
+    pub keyguard_roles: KeyguardRoles,
     /// Only these accounts (empty: all).
     pub accounts: Vec<String>,
 }
@@ -94,7 +95,13 @@ pub fn inputs(evidence: &Evidence, opts: &Options, now: DateTime<Utc>) -> Result
         period: Period::of(opts.kind, as_of.date_naive()),
         settings: opts.settings.clone(),
         rule_name: opts.rule_name.clone(),
-        keyguard_roles: opts.keyguard_roles.clone(),
+        // The central roles count in the account that collected the evidence.
+        keyguard_roles: opts.keyguard_roles.clone().in_central(
+            evidence
+                .collected
+                .as_ref()
+                .and_then(|c| c.collector_account.clone()),
+        ),
         accounts,
         trail,
         history: Vec::new(),

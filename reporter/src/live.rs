@@ -129,7 +129,10 @@ pub async fn inputs(
         period,
         settings: opts.settings.clone(),
         rule_name: opts.rule_name.clone(),
-        keyguard_roles: opts.keyguard_roles.clone(),
+        keyguard_roles: opts
+            .keyguard_roles
+            .clone()
+            .in_central(Some(caller.account.clone())),
         accounts,
         trail,
         history: Vec::new(),

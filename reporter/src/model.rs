@@ -4,6 +4,7 @@
 //! the HTML template and the CSV writer print the same values.
 
 use chrono::{DateTime, Utc};
+use keyguard_aws::settings_env::KeyguardRoles;
 use keyguard_core::{Account, Settings};
 use keyguard_core::{ComplianceResult, UserRecord};
 use serde::{Deserialize, Serialize};
@@ -68,9 +69,10 @@ pub struct Inputs {
     pub settings: Settings,
     /// The Config rule's name.
     pub rule_name: String,
-    /// The role keyguard acts through in member accounts: actions by it are keyguard's, any other
-    /// principal is a person or another tool.
-    pub keyguard_roles: Vec<String>,
+    /// The roles keyguard acts through (member roles in their own account, central roles in the
+    /// central account): actions by them are keyguard's, any other principal is a person or
+    /// another tool.
+    pub keyguard_roles: KeyguardRoles,
     /// Every account in scope.
     pub accounts: Vec<AccountInput>,
     /// CloudTrail.

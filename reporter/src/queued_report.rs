@@ -122,6 +122,7 @@ pub async fn dispatch(r: &Reporter, kind: PeriodKind, as_of: DateTime<Utc>) -> R
     sink.put(&collected_file(
         as_of,
         &format!("keyguard reporter {}", env!("CARGO_PKG_VERSION")),
+        &r.caller.account,
     ))
     .await?;
     let items: Vec<ReportItem> = if accounts.is_empty() {

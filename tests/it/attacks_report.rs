@@ -184,3 +184,68 @@ async fn an_exemption_without_end_is_a_finding_and_flagged_in_the_ledger() {
     assert_eq!(tagged["beyond_cap"], "true", "{tagged:?}");
     assert!(csv(&dir.join("exemptions-expiring.csv")).is_empty());
 }
+
+/// The member's administrator creates a role of its own named `keyguard-remediator` (keyguard's
+/// central role's name) and deletes a key with it: the report once counted that as keyguard's
+/// action. By full identity it is a person's; the member role in its own account is keyguard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_members_own_role_named_like_keyguards_is_not_counted_as_keyguard() {
+    let org = Org::new(1).await;
+    let member = org.members[0].clone();
+    let now = Utc::now().trunc_subsecs(0);
+    let rig = Rig::get();
+    let admin = rig
+        .as_role(&member, "AWSReservedSSO_Admin", "mallory")
+        .await;
+    let users = seed(
+        &admin,
+        &member,
+        &[
+            UserSpec {
+                name: "victim".into(),
+                keys: vec![(30, Some(1), false)],
+                ..Default::default()
+            },
+            UserSpec {
+                name: "rotated".into(),
+                keys: vec![(30, Some(1), false)],
+                ..Default::default()
+            },
+        ],
+        now,
+    )
+    .await;
+    let forged = aws_sdk_iam::Client::new(
+        &rig.as_role(&member, "keyguard-remediator", "keyguard")
+            .await,
+    );
+    forged
+        .delete_access_key()
+        .user_name("victim")
+        .access_key_id(&users["victim"].keys[0])
+        .send()
+        .await
+        .unwrap();
+    let real = aws_sdk_iam::Client::new(
+        &rig.as_role(&member, "keyguard-member-remediator", "keyguard")
+            .await,
+    );
+    real.delete_access_key()
+        .user_name("rotated")
+        .access_key_id(&users["rotated"].keys[0])
+        .send()
+        .await
+        .unwrap();
+
+    let (dir, _) = live_report(&org, "forged-role", now).await;
+    let actions = csv(&dir.join("actions.csv"));
+    let by = |user: &str| {
+        actions
+            .iter()
+            .find(|r| r["user"] == user && r["action"] == "delete")
+            .unwrap_or_else(|| panic!("{actions:?}"))["by_kind"]
+            .clone()
+    };
+    assert_eq!(by("victim"), "person", "{actions:?}");
+    assert_eq!(by("rotated"), "keyguard", "{actions:?}");
+}

@@ -67,7 +67,10 @@ async fn a_queued_report_gathers_each_accounts_evidence_then_reports_once() {
             as_of: None,
             settings: Settings::default(),
             rule_name: "keyguard-access-keys".into(),
-            keyguard_roles: vec!["keyguard-member-remediator".into()],
+            keyguard_roles: keyguard_aws::settings_env::KeyguardRoles {
+                member: vec!["keyguard-member-remediator".into()],
+                ..Default::default()
+            },
             accounts: vec![],
         },
         live: reporter::live::LiveOptions {

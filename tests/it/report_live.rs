@@ -521,7 +521,10 @@ async fn live_report_against_the_rig() {
             as_of: None,
             settings: Settings::default(),
             rule_name: "keyguard-access-keys".into(),
-            keyguard_roles: vec!["keyguard-member".into()],
+            keyguard_roles: keyguard_aws::settings_env::KeyguardRoles {
+                member: vec!["keyguard-member".into()],
+                ..Default::default()
+            },
             accounts: Vec::new(),
         },
         live: reporter::live::LiveOptions {

@@ -294,13 +294,16 @@ mod tests {
 
     #[test]
     fn principals_are_told_apart() {
-        let roles = vec!["keyguard-member".to_string()];
+        let roles = keyguard_aws::settings_env::KeyguardRoles {
+            member: vec!["keyguard-member".to_string()],
+            ..Default::default()
+        };
         let kg = "arn:aws:sts::111122223333:assumed-role/keyguard-member/keyguard";
-        assert_eq!(by_kind(kg, &roles), "keyguard");
-        assert_eq!(who(kg), "keyguard-member/keyguard");
+        assert_eq!(by_kind(kg, "111122223333", &roles), "keyguard");
         let sso =
             "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Admin_0123/alice@example.com";
-        assert_eq!(by_kind(sso, &roles), "person");
+        assert_eq!(by_kind(sso, "111122223333", &roles), "person");
+        assert_eq!(who(kg), "keyguard-member/keyguard");
         assert_eq!(who("arn:aws:iam::111122223333:user/ci/bob"), "user/ci/bob");
         assert_eq!(who("arn:aws:iam::111122223333:root"), "root");
         assert_eq!(who(""), "unknown");

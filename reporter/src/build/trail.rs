@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
+use keyguard_aws::settings_env::KeyguardRoles;
 use keyguard_core::UserRecord;
 use keyguard_core::{mask_key_id, Exemption};
 
@@ -11,14 +12,12 @@ use super::thresholds::EXPIRING_WITHIN_DAYS;
 use crate::cloudtrail::TrailEvent;
 use crate::model::*;
 
-/// `keyguard` when `actor` is an assumed-role session of one of keyguard's roles.
-pub(super) fn by_kind(actor: &str, roles: &[String]) -> &'static str {
-    let role = actor
-        .split_once(":assumed-role/")
-        .map(|(_, rest)| rest.split('/').next().unwrap_or(""));
-    match role {
-        Some(r) if roles.iter().any(|k| k == r) => "keyguard",
-        _ => "person",
+/// `keyguard` when `actor`, acting in `account`, is a session of one of keyguard's roles there.
+pub(super) fn by_kind(actor: &str, account: &str, roles: &KeyguardRoles) -> &'static str {
+    if roles.acted(actor, account) {
+        "keyguard"
+    } else {
+        "person"
     }
 }
 
@@ -46,11 +45,11 @@ pub(super) fn masked(id: Option<&str>) -> String {
 
 pub(super) fn actions(
     events: &[&TrailEvent],
-    roles: &[String],
+    roles: &KeyguardRoles,
 ) -> (Vec<ActionRow>, Vec<(String, u64, u64)>) {
     let mut rows = Vec::new();
     for e in events {
-        let kind = by_kind(&e.actor, roles);
+        let kind = by_kind(&e.actor, &e.account, roles);
         let action = match (e.name.as_str(), e.status.as_deref()) {
             ("CreateAccessKey", _) if kind == "keyguard" => "rotation",
             ("CreateAccessKey", _) => "created",
