@@ -50,6 +50,17 @@ pub async fn create_access_key(
     })
 }
 
+/// When IAM created the user `user` (GetUser); `None` when it does not say.
+pub async fn user_created(iam: &aws_sdk_iam::Client, user: &str) -> Result<Option<DateTime<Utc>>> {
+    let out = iam
+        .get_user()
+        .user_name(user)
+        .send()
+        .await
+        .map_err(|e| Error::sdk("GetUser", e))?;
+    Ok(out.user().map(|u| to_chrono(u.create_date())))
+}
+
 /// UpdateAccessKey: sets the key Active or Inactive.
 pub async fn set_key_status(
     iam: &aws_sdk_iam::Client,

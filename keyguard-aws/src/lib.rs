@@ -44,6 +44,7 @@ pub mod progress;
 pub mod queue;
 pub mod s3;
 pub mod sdk;
+pub mod secret_owner;
 pub mod secrets;
 pub mod settings_env;
 pub mod state;

@@ -154,6 +154,9 @@ pub struct SecretTarget<'a> {
     pub account: &'a str,
     /// The IAM user name.
     pub user_name: &'a str,
+    /// The user's IAM UserId: the secret is tagged with it at creation
+    /// ([`crate::secret_owner::USER_ID_TAG`]), and reused only for that user.
+    pub user_id: &'a str,
     /// Who may read the new key besides keyguard (the user itself by default; a CI role where
     /// configured; never the user after a leak).
     pub readers: &'a [String],
@@ -233,6 +236,7 @@ pub async fn store(
         .tags(tag("managed-by", "keyguard"))
         .tags(tag("keyguard:account", target.account))
         .tags(tag("keyguard:user", target.user_name))
+        .tags(tag(crate::secret_owner::USER_ID_TAG, target.user_id))
         .send()
         .await;
     match created_secret {
@@ -487,6 +491,7 @@ mod tests {
         SecretTarget {
             account: "111122223333",
             user_name: "u",
+            user_id: "AIDAU",
             readers: &READERS,
             keyguard_arn: "arn:aws:iam::111122223333:role/keyguard-member",
             kms_key_id: Some("alias/keys"),

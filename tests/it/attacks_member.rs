@@ -131,3 +131,117 @@ async fn the_clis_csv_does_not_open_as_formulas() {
         }
     }
 }
+
+/// Secrets are named after the user name. `V` is rotated (its secret holds its key), renamed
+/// `V2`, and a new user `V` is made: its rotation must not reuse V2's secret (its policy, its
+/// AWSPREVIOUS key). A secret from before keyguard tagged secrets with their user's id is
+/// adopted only when it is younger than the user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_users_secret_is_not_inherited_by_the_next_user_of_its_name() {
+    use crate::remediator::keys_of;
+    use keyguard_aws::secrets::secret_name;
+    let org = Org::new(1).await;
+    let member = org.members[0].clone();
+    let cfg = org.member(0).await;
+    let now = Utc::now().trunc_subsecs(0);
+    seed(&cfg, &member, &[spec("V", vec![(95, Some(1), true)])], now).await;
+    let r = remediator(&org, false).await;
+    let first = scheduled_run(&r, member_account(&org, 0), now).await;
+    assert_eq!(first.failures(), 0, "{first:#?}");
+    let sm = aws_sdk_secretsmanager::Client::new(&cfg);
+    let v_key = stored_key(&sm, &member, "V").await;
+
+    // The rename, and a new user of the old name whose key is due.
+    let iam = aws_sdk_iam::Client::new(&cfg);
+    iam.update_user()
+        .user_name("V")
+        .new_user_name("V2")
+        .send()
+        .await
+        .unwrap();
+    // An old secret made before its user existed (the aws-samples solution's, say, of an earlier
+    // "late"), and one made after (an earlier keyguard's, of "early"): neither has the id tag.
+    sm.create_secret()
+        .name(secret_name(&member, "late"))
+        .secret_string("{}")
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    seed(
+        &cfg,
+        &member,
+        &[
+            spec("V", vec![(95, Some(1), true)]),
+            spec("late", vec![(95, Some(1), true)]),
+            spec("early", vec![(95, Some(1), true)]),
+        ],
+        now,
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    sm.create_secret()
+        .name(secret_name(&member, "early"))
+        .secret_string("{}")
+        .send()
+        .await
+        .unwrap();
+
+    let second = scheduled_run(&r, member_account(&org, 0), now).await;
+    let rotate = |user: &str| {
+        second
+            .actions
+            .iter()
+            .find(|a| a.user == user && a.action == remediator::ActionKind::Rotate)
+            .unwrap_or_else(|| panic!("{user}: {second:#?}"))
+            .clone()
+    };
+    for user in ["V", "late"] {
+        let a = rotate(user);
+        assert_eq!(a.outcome, remediator::Outcome::Failed, "{a:#?}");
+        assert!(a.why.contains("is not this user's"), "{a:#?}");
+        assert!(
+            second
+                .notes
+                .iter()
+                .any(|n| n.starts_with(&format!("{user}: not rotated"))),
+            "{second:#?}"
+        );
+    }
+    assert!(
+        rotate("V").why.contains("belongs to user id"),
+        "{second:#?}"
+    );
+    let keys = keys_of(&cfg).await;
+    assert_eq!(keys["V"].len(), 1, "no key made for V");
+    assert_eq!(keys["late"].len(), 1, "no key made for late");
+    assert_eq!(
+        stored_key(&sm, &member, "V").await,
+        v_key,
+        "V2's secret untouched"
+    );
+    // The younger untagged secret is adopted (tagged with its user's id) and used.
+    assert_eq!(rotate("early").outcome, remediator::Outcome::Done);
+    let tags = sm
+        .describe_secret()
+        .secret_id(secret_name(&member, "early"))
+        .send()
+        .await
+        .unwrap();
+    assert!(tags
+        .tags()
+        .iter()
+        .any(|t| t.key() == Some(keyguard_aws::secret_owner::USER_ID_TAG)));
+}
+
+/// The access key id the secret named after `user` holds.
+async fn stored_key(sm: &aws_sdk_secretsmanager::Client, account: &str, user: &str) -> String {
+    let v = sm
+        .get_secret_value()
+        .secret_id(keyguard_aws::secrets::secret_name(account, user))
+        .send()
+        .await
+        .unwrap();
+    let json: Value = serde_json::from_str(v.secret_string().unwrap()).unwrap();
+    json["AccessKeyId"].as_str().unwrap().to_string()
+}

@@ -1,10 +1,11 @@
 //! One user's run, in the order it happens: take the user's lease and read keyguard's records
 //! under it (here), re-read the keys live ([`live`]), repair an interrupted rotation
 //! ([`rotation`]), plan and run the due steps ([`steps`], each one by [`step`]; a leaked key's by
-//! [`leaked`]), send the warnings whose window opened ([`warnings`]), delete a secret whose key
-//! is installed ([`retention`]), tell the owner where each key with a step is used ([`usage`]),
-//! record what the owner was told ([`told`]: the minimum notice counts from it), then write
-//! keyguard's records and their mirror tags ([`mirror`]) and release the lease. Whether the run may still write is its [`Writer`].
+//! [`leaked`]; a rotation only into the user's own secret, [`secret_owner`]), send the warnings
+//! whose window opened ([`warnings`]), delete a secret whose key is installed ([`retention`]),
+//! tell the owner where each key with a step is used ([`usage`]), record what the owner was told
+//! ([`told`]: the minimum notice counts from it), then write keyguard's records and their mirror
+//! tags ([`mirror`]) and release the lease. Whether the run may still write is its [`Writer`].
 
 mod leaked;
 mod live;
@@ -12,6 +13,7 @@ mod mirror;
 mod retention;
 mod rotation;
 mod run;
+mod secret_owner;
 mod step;
 mod steps;
 mod told;

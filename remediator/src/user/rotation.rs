@@ -112,6 +112,20 @@ impl Ctx<'_> {
             w.deferred = true;
             return false;
         }
+        // The secret must be this user's before anything is written (a renamed user's old
+        // secret is not inherited by the next user of the name).
+        match self.foreign_secret(w).await {
+            Ok(None) => {}
+            Ok(Some(why)) => {
+                w.notes.push(format!("{}: {why}", w.user.name));
+                w.record(id, ActionKind::Rotate, Outcome::Failed, now, why);
+                return false;
+            }
+            Err(e) => {
+                w.record(id, ActionKind::Rotate, Outcome::Failed, now, e.to_string());
+                return false;
+            }
+        }
         announce_follow_ups(p, id, open);
         if self.dry_run {
             w.record(
@@ -216,6 +230,7 @@ impl Ctx<'_> {
         let target = SecretTarget {
             account: &self.account.id,
             user_name: &name,
+            user_id: &w.user.user_id,
             readers: &readers,
             keyguard_arn: &self.principal,
             kms_key_id: self.r.kms_key_id.as_deref(),
