@@ -66,6 +66,9 @@ pub struct ReportArgs {
         default_value = "lookup"
     )]
     trail: String,
+    /// Owner tags outside the organization's mail domains are listed in the report.
+    #[command(flatten)]
+    owners: keyguard_aws::settings_env::OwnerArgs,
     #[command(flatten)]
     scope: Scope,
     #[command(flatten)]
@@ -92,6 +95,7 @@ pub async fn run(args: ReportArgs) -> Result<ExitCode> {
         settings,
         rule_name: args.rule.clone(),
         keyguard_roles: args.scope.role.keyguard_roles(),
+        owner_domains: args.owners.domains(),
         accounts: args.scope.accounts.clone(),
     };
     let source = Source::open(&args.evidence, &args.scope).await?;

@@ -11,10 +11,10 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
 use crate::secrets::secret_name;
+use crate::secrets::USER_ID_TAG as TAG;
 use crate::time::to_chrono;
 
-/// The secret tag holding the IAM UserId the secret belongs to.
-pub const USER_ID_TAG: &str = "keyguard:user-id";
+pub use crate::secrets::USER_ID_TAG;
 
 /// Whose the secret of a user's name is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +54,7 @@ pub async fn owner(
     let tagged = out
         .tags()
         .iter()
-        .find(|t| t.key() == Some(USER_ID_TAG))
+        .find(|t| t.key() == Some(TAG))
         .and_then(|t| t.value())
         .map(str::trim)
         .filter(|v| !v.is_empty());
@@ -74,7 +74,7 @@ pub async fn adopt(
 ) -> Result<()> {
     sm.tag_resource()
         .secret_id(secret_name(account, user_name))
-        .tags(Tag::builder().key(USER_ID_TAG).value(user_id).build())
+        .tags(Tag::builder().key(TAG).value(user_id).build())
         .send()
         .await
         .map_err(|e| Error::sdk("TagResource", e))?;

@@ -33,6 +33,10 @@ pub fn secret_name(account: &str, user: &str) -> String {
     format!("Account_{account}_User_{escaped}_AccessKey")
 }
 
+/// The secret tag holding the IAM UserId the secret belongs to (written at creation; a secret
+/// of another id is never reused, `crate::secret_owner`).
+pub const USER_ID_TAG: &str = "keyguard:user-id";
+
 /// What one secret costs a month: $0.40 a secret a month, prorated (AWS Secrets Manager
 /// pricing, https://aws.amazon.com/secrets-manager/pricing/).
 pub const MONTHLY_USD_PER_SECRET: f64 = 0.40;
@@ -155,7 +159,7 @@ pub struct SecretTarget<'a> {
     /// The IAM user name.
     pub user_name: &'a str,
     /// The user's IAM UserId: the secret is tagged with it at creation
-    /// ([`crate::secret_owner::USER_ID_TAG`]), and reused only for that user.
+    /// ([`USER_ID_TAG`]), and reused only for that user.
     pub user_id: &'a str,
     /// Who may read the new key besides keyguard (the user itself by default; a CI role where
     /// configured; never the user after a leak).
@@ -236,7 +240,7 @@ pub async fn store(
         .tags(tag("managed-by", "keyguard"))
         .tags(tag("keyguard:account", target.account))
         .tags(tag("keyguard:user", target.user_name))
-        .tags(tag(crate::secret_owner::USER_ID_TAG, target.user_id))
+        .tags(tag(USER_ID_TAG, target.user_id))
         .send()
         .await;
     match created_secret {

@@ -159,6 +159,31 @@ impl RoleArgs {
     }
 }
 
+/// Who keyguard's notices may go to, as flags and environment variables: the administrators and
+/// the organization's mail domains (an owner tag's address elsewhere is not an owner).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct OwnerArgs {
+    /// Administrators (comma-separated): the digest's recipients and the last owner fallback.
+    #[arg(long, env = "ADMIN_EMAILS", value_delimiter = ',')]
+    pub admin_emails: Vec<String>,
+    /// The organization's mail domains (comma-separated): an owner tag's address elsewhere is
+    /// not an owner (notices go to the account's email or the administrators, and the digest and
+    /// the report say so). Default: the domains of ADMIN_EMAILS; a user's account email's domain
+    /// is admitted too.
+    #[arg(long, env = "OWNER_EMAIL_DOMAINS", value_delimiter = ',')]
+    pub owner_email_domains: Vec<String>,
+}
+
+impl OwnerArgs {
+    /// The domains owners must be at; `None` when neither domains nor administrators are given
+    /// (nothing to check against).
+    pub fn domains(&self) -> Option<keyguard_core::owner::OwnerDomains> {
+        let d =
+            keyguard_core::owner::OwnerDomains::new(&self.owner_email_domains, &self.admin_emails);
+        (!d.list().is_empty()).then_some(d)
+    }
+}
+
 /// The roles whose CloudTrail actions are keyguard's, by full identity: a role *name* means
 /// nothing across accounts (any account can create a role called `keyguard-remediator`), so a
 /// member role counts only in its own account, a central role only in the central account.

@@ -21,6 +21,7 @@ mod evaluate;
 pub mod hold;
 pub mod model;
 pub mod ocsf;
+pub mod owner;
 mod plan;
 pub mod records;
 mod settings;

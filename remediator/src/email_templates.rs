@@ -241,15 +241,7 @@ pub fn day(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d").to_string()
 }
 
-/// A plausible email address: one `@`, something on both sides, no spaces or list separators.
-/// Tags are typed by people; a bad one falls back to the next address rather than bouncing.
-pub fn valid_address(s: &str) -> bool {
-    let s = s.trim();
-    let mut parts = s.split('@');
-    matches!((parts.next(), parts.next(), parts.next()), (Some(l), Some(d), None)
-        if !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
-        && !s.contains(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == '<' || c == '>')
-}
+pub use keyguard_core::owner::valid_address;
 
 /// The subject's prefix: previews say so.
 pub(crate) fn subject_prefix(preview: bool) -> &'static str {

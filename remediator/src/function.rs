@@ -110,6 +110,9 @@ pub struct NoticeConfig {
     pub sender: Option<String>,
     /// Administrators: the digest's recipients and the owners' last fallback.
     pub admins: Vec<String>,
+    /// The domains an owner tag's address must be at (`OWNER_EMAIL_DOMAINS`, by default the
+    /// administrators'); the account's own email's domain is admitted too.
+    pub owner_domains: keyguard_core::owner::OwnerDomains,
     /// An EventBridge bus to publish one `keyguard key action` event per action to.
     pub event_bus: Option<String>,
 }

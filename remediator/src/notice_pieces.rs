@@ -52,19 +52,44 @@ pub struct AccountPiece {
     pub notes: Vec<String>,
 }
 
-/// Who hears about `user`: the owner tag when it is an address, else the account's email, else
-/// the first administrator.
-fn owner_of(r: &Remediator, user: &User, account: &Account) -> std::result::Result<String, String> {
+/// Who hears about `user`: the owner tag when it is an address in the organization's domains,
+/// else the account's email, else the first administrator. The second value is the finding
+/// when the tag names an address outside those domains (the attempt to have notices mailed
+/// elsewhere).
+fn owner_of(
+    r: &Remediator,
+    user: &User,
+    account: &Account,
+) -> (std::result::Result<String, String>, Option<String>) {
     let tag = user.tag(&r.settings.owner_email_tag);
+    let domains = &r.notices.owner_domains;
+    let mut outside = None;
     if let Some(t) = tag.filter(|t| valid_address(t)) {
-        return Ok(t.trim().to_string());
+        if domains.admits(t, account.email.as_deref()) {
+            return (Ok(t.trim().to_string()), None);
+        }
+        outside = Some(t.trim().to_string());
     }
     let fallback = account
         .email
         .clone()
         .filter(|e| valid_address(e))
         .or_else(|| r.notices.admins.first().cloned());
-    match (tag, fallback) {
+    let note = outside.map(|t| {
+        format!(
+            "{}: the {} tag names {t:?}, outside the organization's mail domains ({}): not \
+             told there; {}",
+            user.name,
+            r.settings.owner_email_tag,
+            domains.list().join(", "),
+            fallback
+                .as_deref()
+                .map_or("nobody else to tell".to_string(), |f| format!(
+                    "told {f} instead"
+                ))
+        )
+    });
+    let owner = match (tag, fallback) {
         (_, Some(f)) => Ok(f),
         (Some(bad), None) => Err(format!(
             "the {} tag {bad:?} is not an address and there is no fallback",
@@ -74,7 +99,8 @@ fn owner_of(r: &Remediator, user: &User, account: &Account) -> std::result::Resu
             "no {} tag, no account email, no admin address",
             r.settings.owner_email_tag
         )),
-    }
+    };
+    (owner, note)
 }
 
 fn user_notice(w: &UserRun, region: &str) -> UserNotice {
@@ -137,7 +163,8 @@ pub(crate) fn pieces_of(
             continue;
         }
         let notice = user_notice(w, region);
-        let owner = owner_of(r, &w.user, account);
+        let (owner, outside) = owner_of(r, &w.user, account);
+        report.notes.extend(outside);
         if let Err(e) = &owner {
             if !notice.is_empty() {
                 report
@@ -202,6 +229,10 @@ mod tests {
             notices: NoticeConfig {
                 sender: Some("k@example.com".into()),
                 admins: admins.iter().map(|a| a.to_string()).collect(),
+                owner_domains: keyguard_core::owner::OwnerDomains::new(
+                    &[],
+                    &["a@example.com".into()],
+                ),
                 event_bus: None,
             },
             ..Remediator::for_tests()
@@ -222,20 +253,47 @@ mod tests {
         let r = remediator(&["admins@example.com"]);
         user.tags
             .insert("owner-email".into(), " dev@example.com ".into());
-        assert_eq!(owner_of(&r, &user, &account).unwrap(), "dev@example.com");
+        assert_eq!(owner_of(&r, &user, &account).0.unwrap(), "dev@example.com");
         user.tags
             .insert("owner-email".into(), "the dev team".into());
         assert_eq!(
-            owner_of(&r, &user, &account).unwrap(),
+            owner_of(&r, &user, &account).0.unwrap(),
             "aws-prod@example.com"
         );
         account.email = None;
-        assert_eq!(owner_of(&r, &user, &account).unwrap(), "admins@example.com");
-        let err = owner_of(&remediator(&[]), &user, &account).unwrap_err();
+        assert_eq!(
+            owner_of(&r, &user, &account).0.unwrap(),
+            "admins@example.com"
+        );
+        let err = owner_of(&remediator(&[]), &user, &account).0.unwrap_err();
         assert!(err.contains("\"the dev team\" is not an address"), "{err}");
         user.tags.clear();
-        let err = owner_of(&remediator(&[]), &user, &account).unwrap_err();
+        let err = owner_of(&remediator(&[]), &user, &account).0.unwrap_err();
         assert!(err.contains("no owner-email tag"), "{err}");
+    }
+
+    #[test]
+    fn an_owner_outside_the_organizations_domains_is_a_finding_and_not_told() {
+        let user = User {
+            name: "ci".into(),
+            tags: [("owner-email".to_string(), "x@attacker.example".to_string())].into(),
+            ..User::default()
+        };
+        let account = Account {
+            id: "111122223333".into(),
+            name: "prod".into(),
+            email: Some("aws-prod@example.com".into()),
+        };
+        let (owner, note) = owner_of(&remediator(&["admins@example.com"]), &user, &account);
+        assert_eq!(owner.unwrap(), "aws-prod@example.com");
+        let note = note.unwrap();
+        assert!(
+            note.contains(
+                "\"x@attacker.example\", outside the organization's mail domains \
+                           (example.com)"
+            ) && note.ends_with("told aws-prod@example.com instead"),
+            "{note}"
+        );
     }
 
     fn piece(account: &str, user: &str, owner: &str) -> UserPiece {

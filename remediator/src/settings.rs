@@ -15,9 +15,10 @@ pub struct NoticeArgs {
     /// The SES identity notices are sent from; without it no email is sent.
     #[arg(long, env = "NOTICE_SENDER")]
     pub notice_sender: Option<String>,
-    /// Administrators (comma-separated): the digest's recipients and the last owner fallback.
-    #[arg(long, env = "ADMIN_EMAILS", value_delimiter = ',')]
-    pub admin_emails: Vec<String>,
+    /// Administrators (the digest's recipients and the last owner fallback) and the
+    /// organization's mail domains owners must be at.
+    #[command(flatten)]
+    pub owners: keyguard_aws::settings_env::OwnerArgs,
     /// An EventBridge bus for one `keyguard key action` event per action.
     #[arg(long, env = "EVENT_BUS")]
     pub event_bus: Option<String>,
@@ -102,6 +103,7 @@ impl NoticeArgs {
     /// The notice configuration; a malformed address is an error naming the variable.
     pub fn config(&self) -> Result<NoticeConfig> {
         let admins: Vec<String> = self
+            .owners
             .admin_emails
             .iter()
             .map(|a| a.trim().to_string())
@@ -116,6 +118,10 @@ impl NoticeArgs {
         }
         Ok(NoticeConfig {
             sender: self.notice_sender.clone(),
+            owner_domains: keyguard_core::owner::OwnerDomains::new(
+                &self.owners.owner_email_domains,
+                &admins,
+            ),
             admins,
             event_bus: self.event_bus.clone().filter(|b| !b.is_empty()),
         })

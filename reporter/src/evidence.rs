@@ -34,6 +34,8 @@ pub struct Options {
     pub rule_name: String,
     /// keyguard's roles (actions by them are keyguard's).
     pub keyguard_roles: KeyguardRoles,
+    /// The organization's mail domains owner tags must be at (`None`: not checked).
+    pub owner_domains: Option<keyguard_core::owner::OwnerDomains>,
     /// Only these accounts (empty: all).
     pub accounts: Vec<String>,
 }
@@ -102,6 +104,7 @@ pub fn inputs(evidence: &Evidence, opts: &Options, now: DateTime<Utc>) -> Result
                 .as_ref()
                 .and_then(|c| c.collector_account.clone()),
         ),
+        owner_domains: opts.owner_domains.clone(),
         accounts,
         trail,
         history: Vec::new(),

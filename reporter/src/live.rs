@@ -133,6 +133,7 @@ pub async fn inputs(
             .keyguard_roles
             .clone()
             .in_central(Some(caller.account.clone())),
+        owner_domains: opts.owner_domains.clone(),
         accounts,
         trail,
         history: Vec::new(),

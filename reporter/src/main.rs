@@ -19,6 +19,8 @@ struct Env {
     settings: SettingsArgs,
     #[command(flatten)]
     role: RoleArgs,
+    #[command(flatten)]
+    owners: keyguard_aws::settings_env::OwnerArgs,
     /// The Config rule.
     #[arg(
         long,
@@ -84,6 +86,7 @@ async fn main() -> Result<(), Error> {
                     settings: settings.clone(),
                     rule_name: env.rule.clone(),
                     keyguard_roles: env.role.keyguard_roles(),
+                    owner_domains: env.owners.domains(),
                     accounts: Vec::new(),
                 },
                 live: LiveOptions {

@@ -73,6 +73,8 @@ pub struct Inputs {
     /// central account): actions by them are keyguard's, any other principal is a person or
     /// another tool.
     pub keyguard_roles: KeyguardRoles,
+    /// The organization's mail domains owner tags must be at (`None`: not checked).
+    pub owner_domains: Option<keyguard_core::owner::OwnerDomains>,
     /// Every account in scope.
     pub accounts: Vec<AccountInput>,
     /// CloudTrail.
@@ -322,6 +324,21 @@ pub struct DisagreementRow {
     pub finding: String,
 }
 
+/// An owner tag naming an address outside the organization's mail domains.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutsideOwnerRow {
+    /// Account id.
+    pub account: String,
+    /// Account name.
+    pub account_name: String,
+    /// The user name.
+    pub user: String,
+    /// The address the tag names.
+    pub address: String,
+    /// Who keyguard tells instead (the account's email, or the administrators).
+    pub told_instead: String,
+}
+
 /// An exemption that ends within 30 days of the report date.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExpiringRow {
@@ -404,6 +421,10 @@ pub struct Report {
     pub non_compliant: Vec<NonCompliantRow>,
     /// 3a. Users Config calls compliant whom the policy, applied to IAM, finds NON_COMPLIANT.
     pub disagreements: Vec<DisagreementRow>,
+    /// 3a. Owner tags naming an address outside the organization's mail domains.
+    pub outside_owners: Vec<OutsideOwnerRow>,
+    /// Whether owner tags were checked (the domains were configured).
+    pub owners_checked: bool,
     /// 3b. Where the keys due for a step are used.
     pub key_usage: Vec<KeyUsageRow>,
     /// 3c. Rotations stalled on their old key.

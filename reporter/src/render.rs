@@ -27,7 +27,7 @@ pub struct Rendered {
 }
 
 /// The CSV files and their headers: the documented, stable schema (README "Report CSV schema").
-pub const CSV_TABLES: [(&str, &[&str]); 12] = [
+pub const CSV_TABLES: [(&str, &[&str]); 13] = [
     (
         "summary.csv",
         &["metric", "label", "value", "previous", "change"],
@@ -62,6 +62,10 @@ pub const CSV_TABLES: [(&str, &[&str]); 12] = [
             "keyguard",
             "finding",
         ],
+    ),
+    (
+        "outside-owners.csv",
+        &["account", "account_name", "user", "address", "told_instead"],
     ),
     (
         "key-usage.csv",
@@ -191,6 +195,7 @@ struct Page<'a> {
     generated_by: String,
     non_compliant_count: usize,
     disagreement_count: usize,
+    outside_owner_count: usize,
     key_usage_count: usize,
     stalled_count: usize,
     overdue_grants: usize,
@@ -213,6 +218,7 @@ pub fn html(report: &Report) -> Result<String> {
         generated_by: format!("keyguard {}", env!("CARGO_PKG_VERSION")),
         non_compliant_count: report.non_compliant.len(),
         disagreement_count: report.disagreements.len(),
+        outside_owner_count: report.outside_owners.len(),
         key_usage_count: report.key_usage.len(),
         stalled_count: report.stalled.len(),
         overdue_grants: report
@@ -274,21 +280,7 @@ fn rows(report: &Report, table: &str) -> Vec<Vec<String>> {
             .collect(),
         "non-compliant-users.csv" => non_compliant_rows(report),
         "actions.csv" => action_rows(report),
-        "disagreements.csv" => report
-            .disagreements
-            .iter()
-            .map(|r| {
-                vec![
-                    t(&r.account),
-                    t(&r.account_name),
-                    t(&r.user),
-                    t(&r.config),
-                    t(&r.config_recorded),
-                    t(&r.keyguard),
-                    t(&r.finding),
-                ]
-            })
-            .collect(),
+        "outside-owners.csv" | "disagreements.csv" => trust_rows(report, table),
         "key-usage.csv" => report
             .key_usage
             .iter()
@@ -397,6 +389,43 @@ fn action_rows(report: &Report) -> Vec<Vec<String>> {
             ]
         })
         .collect()
+}
+
+/// The rows of the tables of what an account may have bent (`disagreements.csv`,
+/// `outside-owners.csv`).
+fn trust_rows(report: &Report, table: &str) -> Vec<Vec<String>> {
+    let t = csv_text;
+    match table {
+        "outside-owners.csv" => report
+            .outside_owners
+            .iter()
+            .map(|r| {
+                vec![
+                    t(&r.account),
+                    t(&r.account_name),
+                    t(&r.user),
+                    t(&r.address),
+                    t(&r.told_instead),
+                ]
+            })
+            .collect(),
+        "disagreements.csv" => report
+            .disagreements
+            .iter()
+            .map(|r| {
+                vec![
+                    t(&r.account),
+                    t(&r.account_name),
+                    t(&r.user),
+                    t(&r.config),
+                    t(&r.config_recorded),
+                    t(&r.keyguard),
+                    t(&r.finding),
+                ]
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn ledger_rows(report: &Report) -> Vec<Vec<String>> {

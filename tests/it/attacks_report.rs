@@ -14,12 +14,23 @@ use crate::support::{seed, Org, Rig, UserSpec};
 
 /// The weekly live report of `org` in a fresh folder, with the CLI's stderr.
 async fn live_report(org: &Org, name: &str, now: DateTime<Utc>) -> (PathBuf, String) {
+    live_report_with(org, name, now, &[]).await
+}
+
+/// [`live_report`] with more environment variables.
+async fn live_report_with(
+    org: &Org,
+    name: &str,
+    now: DateTime<Utc>,
+    extra: &[(&'static str, &str)],
+) -> (PathBuf, String) {
     let rig = Rig::get();
     let reporter = rig
         .as_role(&org.management, "keyguard-reporter", "report")
         .await;
     let mut env = crate::support::env_of(&reporter).await;
     env.push(("KEYGUARD_MEMBER_ROLE", "keyguard-member-reporter".into()));
+    env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     let out = tmp(name);
     let run = keyguard(
         &["report", "--weekly", "--out", out.to_str().unwrap()],
@@ -248,4 +259,62 @@ async fn a_members_own_role_named_like_keyguards_is_not_counted_as_keyguard() {
     };
     assert_eq!(by("victim"), "person", "{actions:?}");
     assert_eq!(by("rotated"), "keyguard", "{actions:?}");
+}
+
+/// An IAM user that may tag itself sets `owner-email=x@attacker.example`: the notices (account
+/// id and name, user names, secret names, the command that reads them) would go there. Outside
+/// the organization's mail domains it is no owner: the account's email is told, the digest
+/// says why, and the report lists the tag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_tag_outside_the_organization_gets_no_mail() {
+    use crate::remediator::{member_account, remediator, scheduled_run, spec, ADMIN};
+    let org = Org::new(1).await;
+    let member = org.members[0].clone();
+    let cfg = org.member(0).await;
+    let now = Utc::now().trunc_subsecs(0);
+    let mut hostile = spec("self-tagger", vec![(95, Some(1), true)]);
+    hostile.tags = vec![("owner-email".into(), "x@attacker.example".into())];
+    seed(&cfg, &member, &[hostile], now).await;
+    let r = remediator(&org, true).await;
+    let report = scheduled_run(&r, member_account(&org, 0), now).await;
+    assert!(
+        report.notes.iter().any(|n| n.contains(
+            "\"x@attacker.example\", outside the organization's mail domains (example.com)"
+        )),
+        "{report:#?}"
+    );
+    let mails = Rig::get().emails(&org.management);
+    let to = |addr: &str| {
+        mails
+            .iter()
+            .filter(|m| m["to"].as_array().unwrap().iter().any(|t| t == addr))
+            .count()
+    };
+    assert_eq!(to("x@attacker.example"), 0, "{mails:?}");
+    assert_eq!(
+        to(&member_account(&org, 0).email.unwrap()),
+        1,
+        "the account's email"
+    );
+    let digest = mails
+        .iter()
+        .find(|m| m["to"].as_array().unwrap().iter().any(|t| t == ADMIN))
+        .unwrap();
+    assert!(digest["text"]
+        .as_str()
+        .unwrap()
+        .contains("x@attacker.example"));
+
+    let (dir, stderr) =
+        live_report_with(&org, "outside-owner", now, &[("ADMIN_EMAILS", ADMIN)]).await;
+    let rows = csv(&dir.join("outside-owners.csv"));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (rows[0]["user"].as_str(), rows[0]["address"].as_str()),
+        ("self-tagger", "x@attacker.example")
+    );
+    assert!(
+        stderr.contains("1 owner tag(s) name an address outside"),
+        "{stderr}"
+    );
 }

@@ -71,6 +71,7 @@ async fn a_queued_report_gathers_each_accounts_evidence_then_reports_once() {
                 member: vec!["keyguard-member-remediator".into()],
                 ..Default::default()
             },
+            owner_domains: None,
             accounts: vec![],
         },
         live: reporter::live::LiveOptions {

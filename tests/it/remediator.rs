@@ -83,6 +83,7 @@ pub(crate) async fn remediator(org: &Org, dry_run: bool) -> Remediator {
         notices: NoticeConfig {
             sender: Some(SENDER.into()),
             admins: vec![ADMIN.into()],
+            owner_domains: keyguard_core::owner::OwnerDomains::new(&[], &[ADMIN.into()]),
             event_bus: None,
         },
         ..Remediator::new(

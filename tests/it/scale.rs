@@ -123,6 +123,7 @@ impl Deployment {
         r.notices = NoticeConfig {
             sender: Some(SENDER.into()),
             admins: vec![ADMIN.into()],
+            owner_domains: keyguard_core::owner::OwnerDomains::new(&[], &[ADMIN.into()]),
             event_bus: None,
         };
         r.state = Some(StateTable::new(&sdk, &self.table));

@@ -396,6 +396,17 @@ mod tests {
         r
     }
 
+    /// DescribeSecret: no secret of the user's name yet.
+    fn no_secret_yet() -> aws_smithy_mocks::Rule {
+        use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretError;
+        use aws_sdk_secretsmanager::types::error::ResourceNotFoundException;
+        mock!(aws_sdk_secretsmanager::Client::describe_secret).then_error(|| {
+            DescribeSecretError::ResourceNotFoundException(
+                ResourceNotFoundException::builder().build(),
+            )
+        })
+    }
+
     #[tokio::test]
     async fn a_failed_store_deletes_the_new_key_and_clears_the_mark() {
         let now = Utc::now();
@@ -466,10 +477,11 @@ mod tests {
                     .build(),
             )
         });
+        let described = no_secret_yet();
         let sm = mock_client!(
             aws_sdk_secretsmanager,
             RuleMode::MatchAny,
-            [&created, &policy, &put]
+            [&described, &created, &policy, &put]
         );
         let r = remediator();
         let account = Account {

@@ -8,6 +8,7 @@
 mod controls;
 mod figures;
 mod key_usage;
+mod owners;
 mod summary;
 mod thresholds;
 mod trail;
@@ -114,8 +115,7 @@ pub fn build(inputs: &Inputs) -> Result<Report> {
     }
 
     let (key_usage, stalled) = key_usage::key_usage(&readable, &inputs.trail.usage, settings, now);
-    let disagreements = verdicts::disagreements(&readable, settings, now);
-    problems.extend(verdicts::per_account(&disagreements));
+    let (disagreements, outside_owners) = trust(inputs, &readable, &mut problems);
     Ok(Report {
         key_usage,
         stalled,
@@ -143,6 +143,8 @@ pub fn build(inputs: &Inputs) -> Result<Report> {
             .chain(roots.iter().map(|(a, _, f)| root_row(a, f, now)))
             .collect(),
         disagreements,
+        outside_owners,
+        owners_checked: inputs.owner_domains.is_some(),
         actions,
         action_counts,
         ledger,
@@ -173,6 +175,31 @@ fn ocsf_of(
             )
         })
         .collect()
+}
+
+/// What an account's own administrator or users may have bent: Config's verdicts that disagree
+/// with IAM, owner tags outside the organization's mail domains; each account's a problem too.
+fn trust(
+    inputs: &Inputs,
+    readable: &[(&AccountInput, &Vec<UserRecord>)],
+    problems: &mut Vec<String>,
+) -> (Vec<DisagreementRow>, Vec<OutsideOwnerRow>) {
+    let settings = &inputs.settings;
+    let disagreements = verdicts::disagreements(readable, settings, inputs.as_of);
+    problems.extend(verdicts::per_account(&disagreements));
+    let outside_owners = inputs
+        .owner_domains
+        .as_ref()
+        .map(|d| owners::outside_owners(readable, settings, d))
+        .unwrap_or_default();
+    if !outside_owners.is_empty() {
+        problems.push(format!(
+            "{} owner tag(s) name an address outside the organization's mail domains; keyguard \
+             does not mail there (see \"Owner addresses outside the organization\")",
+            outside_owners.len()
+        ));
+    }
+    (disagreements, outside_owners)
 }
 
 /// What the report says of each account's inputs that cannot be used as they are.
