@@ -27,6 +27,7 @@ pub const FOLLOWED: &[&str] = &[
     "RemoveUserFromGroup",
     "CreateGroup",
     "DeleteGroup",
+    "UpdateGroup",
     "TagUser",
     "UntagUser",
     "CreateAccessKey",
@@ -53,6 +54,9 @@ pub struct TrailEvent {
     pub user_name: Option<String>,
     /// `requestParameters.groupName`.
     pub group_name: Option<String>,
+    /// `requestParameters.newGroupName` of UpdateGroup (a group renamed).
+    #[serde(default)]
+    pub new_group_name: Option<String>,
     /// `requestParameters.accessKeyId` (UpdateAccessKey, DeleteAccessKey) or the created key's id
     /// (CreateAccessKey's `responseElements`).
     pub access_key_id: Option<String>,
@@ -134,6 +138,7 @@ struct Identity<'a> {
 struct Params {
     user_name: Option<String>,
     group_name: Option<String>,
+    new_group_name: Option<String>,
     access_key_id: Option<String>,
     status: Option<String>,
     #[serde(default)]
@@ -256,6 +261,7 @@ pub fn parse_all(json: &[u8]) -> Result<Parsed> {
                 .to_string(),
             user_name: params.user_name,
             group_name: params.group_name,
+            new_group_name: params.new_group_name,
             access_key_id: params.access_key_id.or(created),
             status: params.status,
             tags: params.tags.into_iter().map(|t| (t.key, t.value)).collect(),

@@ -18,6 +18,7 @@ IAM_WRITES = {
     "CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey", "CreateUser", "DeleteUser",
     "AddUserToGroup", "RemoveUserFromGroup", "CreateGroup", "DeleteGroup", "TagUser", "UntagUser",
     "PutGroupPolicy", "DeleteGroupPolicy", "AttachGroupPolicy", "DetachGroupPolicy",
+    "UpdateGroup", "UpdateUser",
 }
 
 

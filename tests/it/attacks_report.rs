@@ -318,3 +318,55 @@ async fn an_owner_tag_outside_the_organization_gets_no_mail() {
         "{stderr}"
     );
 }
+
+/// The member's administrator renames a group of its own to the exemption group's name: its
+/// members become exempt without an AddUserToGroup. The ledger shows the rename (the alarm's
+/// patterns are in `patterns.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_renamed_to_the_exemption_group_is_in_the_ledger() {
+    let org = Org::new(1).await;
+    let member = org.members[0].clone();
+    let now = Utc::now().trunc_subsecs(0);
+    let admin = Rig::get()
+        .as_role(&member, "AWSReservedSSO_Admin", "mallory")
+        .await;
+    seed(
+        &admin,
+        &member,
+        &[UserSpec {
+            name: "contractor".into(),
+            keys: vec![(120, Some(1), true)],
+            ..Default::default()
+        }],
+        now,
+    )
+    .await;
+    let group = keyguard_core::Settings::default().exemption_group;
+    let iam = aws_sdk_iam::Client::new(&admin);
+    iam.create_group()
+        .group_name("contractors")
+        .send()
+        .await
+        .unwrap();
+    iam.add_user_to_group()
+        .group_name("contractors")
+        .user_name("contractor")
+        .send()
+        .await
+        .unwrap();
+    iam.update_group()
+        .group_name("contractors")
+        .new_group_name(&group)
+        .send()
+        .await
+        .unwrap();
+    let (dir, _) = live_report(&org, "group-renamed", now).await;
+    let ledger = csv(&dir.join("exemption-ledger.csv"));
+    assert!(
+        ledger.iter().any(
+            |r| r["change"] == "group contractors renamed to the exemption group"
+                && r["by"].ends_with("/mallory")
+        ),
+        "{ledger:?}"
+    );
+}

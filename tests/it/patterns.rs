@@ -145,6 +145,14 @@ fn config_call(name: &str, params: Json) -> Json {
     e
 }
 
+/// A CloudTrail record of an EventBridge call (a rule changed).
+fn events_call(name: &str, params: Json) -> Json {
+    let mut e = iam_call(name, params);
+    e["source"] = "aws.events".into();
+    e["detail"]["eventSource"] = "events.amazonaws.com".into();
+    e
+}
+
 fn tags(keys: &[&str]) -> Json {
     Json::Array(
         keys.iter()
@@ -193,6 +201,7 @@ fn every_pattern_matches_the_events_it_is_for_and_no_near_miss() {
     assert!(rules >= 6, "{rules} rules with patterns");
     let exemption = "member-role.yaml:ExemptionChangeForward";
     let config = "member-role.yaml:ConfigChangeForward";
+    let forwarding = "member-role.yaml:ForwardingChangeForward";
     let alarm_bus = "exemption-alarm.yaml:ForwardedChangesToTopic";
     let alarms = "exemption-alarm.yaml:ForwardedAlarmsToTopic";
     let member_alarms = "member-role.yaml:RuleFunctionAlarmForward";
@@ -221,6 +230,85 @@ fn every_pattern_matches_the_events_it_is_for_and_no_near_miss() {
             "AttachGroupPolicy exemption",
             group("AttachGroupPolicy", "IAMKeyRotationExemptionGroup"),
             vec![exemption, alarm_bus],
+        ),
+        (
+            "UpdateGroup renaming a group to the exemption group",
+            iam_call(
+                "UpdateGroup",
+                json!({"groupName": "contractors", "newGroupName": "IAMKeyRotationExemptionGroup"}),
+            ),
+            vec![exemption, alarm_bus],
+        ),
+        (
+            "UpdateGroup renaming the exemption group",
+            iam_call(
+                "UpdateGroup",
+                json!({"groupName": "IAMKeyRotationExemptionGroup", "newGroupName": "x"}),
+            ),
+            vec![exemption, alarm_bus],
+        ),
+        (
+            "UpdateGroup to a lookalike name",
+            iam_call(
+                "UpdateGroup",
+                json!({"groupName": "contractors", "newGroupName": "IAMKeyRotationExemptionGroup2"}),
+            ),
+            vec![alarm_bus],
+        ),
+        (
+            "UpdateGroup of other groups",
+            iam_call(
+                "UpdateGroup",
+                json!({"groupName": "developers", "newGroupName": "devs"}),
+            ),
+            vec![alarm_bus],
+        ),
+        (
+            "DisableRule of the exemption forwarding",
+            events_call("DisableRule", json!({"name": "keyguard-exemption-changes"})),
+            vec![config, forwarding, alarm_bus],
+        ),
+        (
+            "DeleteRule of the config forwarding",
+            events_call(
+                "DeleteRule",
+                json!({"name": "keyguard-config-changes", "force": false}),
+            ),
+            vec![config, forwarding, alarm_bus],
+        ),
+        (
+            "DisableRule of the forwarding watcher",
+            events_call(
+                "DisableRule",
+                json!({"name": "keyguard-forwarding-changes"}),
+            ),
+            vec![config, forwarding, alarm_bus],
+        ),
+        (
+            "RemoveTargets of the request forwarding",
+            events_call(
+                "RemoveTargets",
+                json!({"rule": "keyguard-noncompliant-users", "ids": ["central-request-bus"]}),
+            ),
+            vec![config, forwarding, alarm_bus],
+        ),
+        (
+            "PutTargets retargeting the alarm forwarding",
+            events_call(
+                "PutTargets",
+                json!({"rule": "keyguard-alarm-changes", "targets": [{"id": "x", "arn": "arn:aws:sns:us-east-1:444455556666:mine"}]}),
+            ),
+            vec![config, forwarding, alarm_bus],
+        ),
+        (
+            "DisableRule of another rule",
+            events_call("DisableRule", json!({"name": "nightly-batch"})),
+            vec![alarm_bus],
+        ),
+        (
+            "EnableRule of keyguard's rule",
+            events_call("EnableRule", json!({"name": "keyguard-config-changes"})),
+            vec![alarm_bus],
         ),
         (
             "TagUser expiry first",
@@ -459,4 +547,52 @@ fn the_chat_notification_is_a_custom_notification() {
         .as_str()
         .unwrap()
         .contains("rotate (done): ci in 444455556666"));
+}
+
+/// The rule name is the member stack's parameter, not a literal; the CloudWatch Logs metric
+/// filters (for an organization trail in CloudWatch Logs) cover what the EventBridge rules cover:
+/// a group renamed to the exemption group and keyguard's forwarding rules changed.
+#[test]
+fn the_rule_name_is_a_parameter_and_the_metric_filters_cover_the_same_changes() {
+    let member: Value =
+        serde_norway::from_str(&support::fixture("deploy/member-role.yaml")).unwrap();
+    let pattern = serde_norway::to_string(
+        &member["Resources"]["ConfigChangeForward"]["Properties"]["EventPattern"],
+    )
+    .unwrap();
+    assert!(!pattern.contains("keyguard-access-keys"), "{pattern}");
+    assert!(pattern.contains("RuleName"), "{pattern}");
+    let alarm: Value =
+        serde_norway::from_str(&support::fixture("deploy/exemption-alarm.yaml")).unwrap();
+    let filter = |name: &str| {
+        let Value::Tagged(t) = &alarm["Resources"][name]["Properties"]["FilterPattern"] else {
+            return alarm["Resources"][name]["Properties"]["FilterPattern"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}"))
+                .to_string();
+        };
+        t.value.as_str().unwrap().to_string()
+    };
+    let renamed = filter("GroupRenamedToExemptionMetricFilter");
+    assert!(
+        renamed.contains(r#"($.eventName = "UpdateGroup")"#)
+            && renamed.contains(r#"($.requestParameters.newGroupName = "${ExemptionGroup}")"#),
+        "{renamed}"
+    );
+    let forwarding = filter("ForwardingChangeMetricFilter");
+    for needle in [
+        "events.amazonaws.com",
+        r#"($.eventName = "DisableRule")"#,
+        r#"($.eventName = "DeleteRule")"#,
+        r#"($.eventName = "RemoveTargets")"#,
+        r#"($.requestParameters.name = "keyguard-*")"#,
+        r#"($.requestParameters.rule = "keyguard-*")"#,
+    ] {
+        assert!(forwarding.contains(needle), "{needle}: {forwarding}");
+    }
+    let config = filter("ConfigChangeMetricFilter");
+    assert!(
+        config.contains("${RuleName}*") && !config.contains("keyguard-access-keys"),
+        "{config}"
+    );
 }

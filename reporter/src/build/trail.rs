@@ -172,6 +172,21 @@ pub(super) fn ledger(
             "DeleteGroup" if e.group_name.as_deref() == Some(group) => {
                 ("exemption group deleted".to_string(), false)
             }
+            // A group renamed *to* the exemption group's name: its members become exempt.
+            "UpdateGroup" if e.new_group_name.as_deref() == Some(group) => (
+                format!(
+                    "group {} renamed to the exemption group",
+                    e.group_name.as_deref().unwrap_or("?")
+                ),
+                false,
+            ),
+            "UpdateGroup" if e.group_name.as_deref() == Some(group) => (
+                match e.new_group_name.as_deref() {
+                    Some(new) => format!("exemption group renamed to {new}"),
+                    None => "exemption group's path changed".to_string(),
+                },
+                false,
+            ),
             "TagUser" | "UntagUser" => match expiry_change(e) {
                 Some(Some(v)) => (
                     format!("expiry tag set to {v}"),
