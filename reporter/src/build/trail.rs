@@ -159,43 +159,8 @@ pub(super) fn ledger(
     let mut out = Vec::new();
     for e in events {
         let user = e.user_name.clone().unwrap_or_default();
-        let (change, grant) = match e.name.as_str() {
-            "AddUserToGroup" if e.group_name.as_deref() == Some(group) => {
-                ("added to the exemption group".to_string(), true)
-            }
-            "RemoveUserFromGroup" if e.group_name.as_deref() == Some(group) => {
-                ("removed from the exemption group".to_string(), false)
-            }
-            "CreateGroup" if e.group_name.as_deref() == Some(group) => {
-                ("exemption group created".to_string(), false)
-            }
-            "DeleteGroup" if e.group_name.as_deref() == Some(group) => {
-                ("exemption group deleted".to_string(), false)
-            }
-            // A group renamed *to* the exemption group's name: its members become exempt.
-            "UpdateGroup" if e.new_group_name.as_deref() == Some(group) => (
-                format!(
-                    "group {} renamed to the exemption group",
-                    e.group_name.as_deref().unwrap_or("?")
-                ),
-                false,
-            ),
-            "UpdateGroup" if e.group_name.as_deref() == Some(group) => (
-                match e.new_group_name.as_deref() {
-                    Some(new) => format!("exemption group renamed to {new}"),
-                    None => "exemption group's path changed".to_string(),
-                },
-                false,
-            ),
-            "TagUser" | "UntagUser" => match expiry_change(e) {
-                Some(Some(v)) => (
-                    format!("expiry tag set to {v}"),
-                    in_group_now(&e.account, &user),
-                ),
-                Some(None) => ("expiry tag removed".to_string(), false),
-                None => continue,
-            },
-            _ => continue,
+        let Some((change, grant)) = change_of(e, group, &expiry_change, &in_group_now) else {
+            continue;
         };
         let is_user_change = !user.is_empty();
         let expiry = if is_user_change {
@@ -221,6 +186,54 @@ pub(super) fn ledger(
     }
     out.sort_by(|a, b| (&a.time, &a.account, &a.user).cmp(&(&b.time, &b.account, &b.user)));
     out
+}
+
+/// What `e` changed of the exemptions, and whether it grants one; `None` for anything else.
+fn change_of(
+    e: &TrailEvent,
+    group: &str,
+    expiry_change: &dyn Fn(&TrailEvent) -> Option<Option<String>>,
+    in_group_now: &dyn Fn(&str, &str) -> bool,
+) -> Option<(String, bool)> {
+    let user = e.user_name.as_deref().unwrap_or_default();
+    Some(match e.name.as_str() {
+        "AddUserToGroup" if e.group_name.as_deref() == Some(group) => {
+            ("added to the exemption group".to_string(), true)
+        }
+        "RemoveUserFromGroup" if e.group_name.as_deref() == Some(group) => {
+            ("removed from the exemption group".to_string(), false)
+        }
+        "CreateGroup" if e.group_name.as_deref() == Some(group) => {
+            ("exemption group created".to_string(), false)
+        }
+        "DeleteGroup" if e.group_name.as_deref() == Some(group) => {
+            ("exemption group deleted".to_string(), false)
+        }
+        // A group renamed *to* the exemption group's name: its members become exempt.
+        "UpdateGroup" if e.new_group_name.as_deref() == Some(group) => (
+            format!(
+                "group {} renamed to the exemption group",
+                e.group_name.as_deref().unwrap_or("?")
+            ),
+            false,
+        ),
+        "UpdateGroup" if e.group_name.as_deref() == Some(group) => (
+            match e.new_group_name.as_deref() {
+                Some(new) => format!("exemption group renamed to {new}"),
+                None => "exemption group's path changed".to_string(),
+            },
+            false,
+        ),
+        "TagUser" | "UntagUser" => match expiry_change(e) {
+            Some(Some(v)) => (
+                format!("expiry tag set to {v}"),
+                in_group_now(&e.account, user),
+            ),
+            Some(None) => ("expiry tag removed".to_string(), false),
+            None => return None,
+        },
+        _ => return None,
+    })
 }
 
 pub(super) fn expiring(
