@@ -501,7 +501,7 @@ impl StateTable {
 ///
 /// | pk | sk | what |
 /// | --- | --- | --- |
-/// | `runs` | `<run>` | the index of runs (for the next dispatch's safety net) |
+/// | `runs#<family>` | `<run>` | the index of runs of a family (`sweep`, `report`: the run id up to its first `-`), for the next dispatch's safety net |
 /// | `run#<run>` | `#run` | the description; numbers `total`, `done`, `failed`; flags |
 /// | `run#<run>` | `acct#<account>` | the account's outcome, written once when it finishes |
 ///
@@ -539,6 +539,13 @@ pub const RUN_DAYS: i64 = 30;
 /// accounts reaches it.
 pub const TOTAL_UNKNOWN: i64 = i64::MAX;
 
+/// The partition of the index of runs like `run` (`sweep-2026-12-01` → `runs#sweep`): each
+/// function's runs in a partition of its own, so that the reporter's role can be limited to its
+/// own items (`dynamodb:LeadingKeys`).
+pub fn index_of(run: &str) -> String {
+    format!("runs#{}", run.split('-').next().unwrap_or(run))
+}
+
 impl Runs<'_> {
     /// Records a new run of `total` accounts (`None`: not known yet, see [`Runs::set_total`]);
     /// `false` when a run of that id exists (a schedule delivered twice).
@@ -565,7 +572,7 @@ impl Runs<'_> {
             return Ok(false);
         }
         self.0
-            .put("runs", run, &started.to_rfc3339(), expires)
+            .put(&index_of(run), run, &started.to_rfc3339(), expires)
             .await?;
         Ok(true)
     }
@@ -671,7 +678,7 @@ impl Runs<'_> {
     /// are dated) that were never finalized.
     pub async fn unfinished_before(&self, kind: &str, run: &str) -> Result<Vec<String>> {
         let mut out = Vec::new();
-        for i in self.0.query("runs", kind).await? {
+        for i in self.0.query(&index_of(kind), kind).await? {
             if i.sk.as_str() >= run {
                 continue;
             }

@@ -9,7 +9,8 @@ What it adds, inside the moto process (docs/rig.md says why):
 - Calls per assumed role (the role's name, whatever the account): GET /_rig/calls/by-role; with
   RIG_CALL_LOG_DIR set, each new (role, service:Action) pair is also appended to
   $RIG_CALL_LOG_DIR/rig-<pid>.jsonl, so that the least-privilege test (tests/it/deploy.rs) can read
-  what every test binary's code did under keyguard's roles.
+  what every test binary's code did under keyguard's roles; so is each new partition key a role's
+  DynamoDB item call reached ("leading_key", what dynamodb:LeadingKeys limits).
 - Key backdating (CreateDate, last use):       POST /_rig/iam/access-key    {"account", "access_key_id",
                                                      "created"?, "last_used"? (ISO or null), "service"?, "region"?}
 - Config evaluations: PutEvaluations is stored per (account, region, rule) and answered by
@@ -292,6 +293,29 @@ def role_of(call: Call) -> str | None:
     return parts[1] if len(parts) > 1 else None
 
 
+def leading_keys(call: Call) -> list[str]:
+    """The partition keys (`pk`) a DynamoDB item call reaches: what `dynamodb:LeadingKeys` sees."""
+    if call.service != "dynamodb":
+        return []
+    req = call.json()
+    items = [req]
+    if call.action == "TransactWriteItems":
+        items = [op for t in req.get("TransactItems") or [] for op in t.values()]
+    out = []
+    for it in items:
+        for part in ("Key", "Item"):
+            pk = ((it.get(part) or {}).get("pk") or {}).get("S")
+            if pk is not None:
+                out.append(pk)
+        pk = ((it.get("ExpressionAttributeValues") or {}).get(":pk") or {}).get("S")
+        if call.action == "Query" and pk is not None:
+            out.append(pk)
+    return out
+
+
+logged_keys: set[tuple[str, str, str]] = set()
+
+
 def count_role_call(call: Call) -> None:
     role = role_of(call)
     if role is None:
@@ -300,11 +324,16 @@ def count_role_call(call: Call) -> None:
     with lock:
         first = name not in calls_by_role[role]
         calls_by_role[role][name] += 1
-    if first and CALL_LOG_DIR:
+        # Each (role, action, partition key) once: the least-privilege test checks the keys of a
+        # role limited by dynamodb:LeadingKeys.
+        keys = [k for k in leading_keys(call) if (role, name, k) not in logged_keys]
+        logged_keys.update((role, name, k) for k in keys)
+    if (first or keys) and CALL_LOG_DIR:
         os.makedirs(CALL_LOG_DIR, exist_ok=True)
-        line = json.dumps({"role": role, "action": name, "account": call.account})
+        lines = [json.dumps({"role": role, "action": name, "account": call.account})] if first else []
+        lines += [json.dumps({"role": role, "action": name, "account": call.account, "leading_key": k}) for k in keys]
         with open(os.path.join(CALL_LOG_DIR, f"rig-{os.getpid()}.jsonl"), "a", encoding="utf-8") as f:
-            f.write(line + "\n")
+            f.write("".join(line + "\n" for line in lines))
 
 
 # ---------------------------------------------------------------- email

@@ -1,12 +1,12 @@
 //! The deployment files against the code: the member stack's rule parameters are the rule's own
 //! type with the defaults of `docs/policy.md`, only keyguard's rules and the operator may invoke
-//! the remediator, the templates stay within AWS's limits for 10,000 accounts, and every keyguard
-//! role allows exactly the AWS actions its code calls (least privilege, from the emulator rig's
-//! call log of the integration tests).
+//! the remediator, every keyguard role allows exactly the AWS actions its code calls (least
+//! privilege, from the emulator rig's call log of the integration tests), and the reporter writes
+//! only its own state-table items (`dynamodb:LeadingKeys`, against the keys the suite used).
 //!
-//! The least-privilege test reads what the other test binaries' rigs logged, so it is `#[ignore]`d
-//! and `./test.sh` runs it after the whole suite:
-//! `cargo test --release --workspace --test deploy -- --ignored`.
+//! The least-privilege tests read what the other test binaries' rigs logged, so they are
+//! `#[ignore]`d and `./test.sh` runs them after the whole suite:
+//! `cargo test --workspace --test it deploy:: -- --ignored`.
 
 use crate::support;
 
@@ -64,6 +64,30 @@ pub(crate) fn defaults(template: &Value) -> BTreeMap<String, String> {
             Some((k.as_str().unwrap().to_string(), text))
         })
         .collect()
+}
+
+/// IAM's wildcard match (`*` any run, `?` one character), case-sensitive as ARNs are
+/// (`ArnLike`, `StringLike`).
+pub(crate) fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
 }
 
 // ------------------------------------------------------------------ the Config rule
@@ -619,132 +643,84 @@ fn roles_allow_exactly_what_the_integration_tests_called() {
     println!("least privilege holds:\n  {}", summary.join("\n  "));
 }
 
-// ------------------------------------------------------------------ limits at 10,000 accounts
+// ------------------------------------------------------------------ the reporter's state items
 
-/// CloudFormation's and Lambda's limits (docs.aws.amazon.com: AWSCloudFormation cloudformation-limits,
-/// lambda gettingstarted-limits).
-const TEMPLATE_BODY_BYTES: usize = 51_200;
-const PARAMETER_VALUE_BYTES: usize = 4_096;
-const RESOURCES_PER_TEMPLATE: usize = 500;
-const FUNCTION_POLICY_BYTES: usize = 20 * 1024;
-/// One `AddPermission` statement, generously (a service principal, a source ARN or account).
-const PERMISSION_STATEMENT_BYTES: usize = 400;
-
-/// Resources after `Fn::ForEach` is expanded; a loop over a parameter (a list that grows with the
-/// organization) is refused outright.
-fn expanded_resources(t: &Value) -> usize {
-    let mut n = 0;
-    for (k, v) in t["Resources"].as_mapping().unwrap() {
-        let k = k.as_str().unwrap();
-        if k.starts_with("Fn::ForEach::") {
-            let items = &v[1];
-            assert!(
-                items.as_sequence().is_some(),
-                "{k} loops over {items:?}: a loop over a parameter grows with what it lists"
-            );
-            let per_item = v[2].as_mapping().unwrap().len();
-            n += items.as_sequence().unwrap().len() * per_item;
-        } else {
-            n += 1;
-        }
-    }
-    n
+/// The partition keys the reporter's role may reach in the state table (its `State`
+/// statement's `dynamodb:LeadingKeys`).
+fn reporter_leading_keys() -> Vec<String> {
+    let t = yaml("deploy/central.yaml");
+    let statements = t["Resources"]["ReporterRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+        ["Statement"]
+        .as_sequence()
+        .unwrap();
+    let state = statements
+        .iter()
+        .find(|s| s["Sid"] == "State")
+        .expect("the reporter's State statement");
+    state["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+        .as_sequence()
+        .expect("the reporter is limited to its own items (dynamodb:LeadingKeys)")
+        .iter()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect()
 }
 
-/// Every template an operator deploys for an organization of 10,000 accounts, with the parameter
-/// values the README's deployment guide passes, stays within AWS's limits, and nothing in them
-/// depends on the number of accounts: no parameter lists accounts (but the optional exclusion
-/// list), no resource is repeated per account, each function's resource policy holds a fixed
-/// number of statements.
+/// The reporter once could write any item of the state table, leases and the records that
+/// decide a delete among them: its role reaches its own runs only.
 #[test]
-fn the_templates_stay_within_aws_limits_for_ten_thousand_accounts() {
-    let accounts: Vec<String> = (0..10_000)
-        .map(|i| format!("{:012}", 100_000_000_000u64 + i))
-        .collect();
-    // What the operator passes (README, "Deploying to an organization"); none of it is per account.
-    let deployed: &[(&str, &[(&str, String)])] = &[
-        (
-            "deploy/central.yaml",
-            &[
-                ("ArtifactBucket", "my-artifacts".into()),
-                ("OrganizationId", "o-abcdefghij".into()),
-                ("NoticeSender", "keyguard@example.com".into()),
-                ("AdminEmails", "secops@example.com".into()),
-                ("ReportBucket", "my-audit-evidence".into()),
-                ("ReportRecipients", "auditors@example.com".into()),
-                ("AlarmEmail", "secops@example.com".into()),
-                // The most a parameter takes: the exclusion list is optional and bounded.
-                ("ExcludedAccounts", accounts[..300].join(",")),
-            ],
-        ),
-        (
-            "deploy/member-role.yaml",
-            &[
-                ("CentralAccountId", "222222222222".into()),
-                ("OrganizationId", "o-abcdefghij".into()),
-                ("ArtifactBucket", "my-artifacts".into()),
-            ],
-        ),
-        (
-            "deploy/exemption-alarm.yaml",
-            &[
-                ("OrganizationId", "o-abcdefghij".into()),
-                ("AlarmEmail", "secops@example.com".into()),
-            ],
-        ),
-        ("deploy/org-list-role.yaml", &[]),
-    ];
-    for (file, params) in deployed {
-        let body = support::fixture(file);
-        assert!(
-            body.len() <= TEMPLATE_BODY_BYTES,
-            "{file}: {} bytes, over the {TEMPLATE_BODY_BYTES} of an inline template body",
-            body.len()
-        );
-        let t = yaml(file);
-        let resources = expanded_resources(&t);
-        assert!(
-            resources <= RESOURCES_PER_TEMPLATE,
-            "{file}: {resources} resources"
-        );
-        // No parameter lists accounts, but ExcludedAccounts; every value fits.
-        for (name, p) in t["Parameters"].as_mapping().unwrap() {
-            let name = name.as_str().unwrap();
-            let ty = p["Type"].as_str().unwrap();
-            assert!(
-                !ty.starts_with("List") && ty != "CommaDelimitedList" || name == "ExcludedAccounts",
-                "{file}: parameter {name} is a list ({ty}): does it grow with the organization?"
-            );
+fn the_reporter_may_write_only_its_own_state_items() {
+    let keys = reporter_leading_keys();
+    let allowed = |pk: &str| keys.iter().any(|k| glob(k, pk));
+    let run = "report-weekly-2026-11-30";
+    for own in [format!("run#{run}"), keyguard_aws::state::index_of(run)] {
+        assert!(allowed(&own), "{own}: {keys:?}");
+    }
+    let sweep = "sweep-2026-12-01";
+    for other in [
+        "lease#111122223333".to_string(),
+        "user#111122223333".to_string(),
+        "notice#111122223333".to_string(),
+        "asked#111122223333".to_string(),
+        "asked#all".to_string(),
+        "previews#111122223333".to_string(),
+        format!("run#{sweep}"),
+        keyguard_aws::state::index_of(sweep),
+        "runs".to_string(),
+    ] {
+        assert!(!allowed(&other), "the reporter may reach {other}: {keys:?}");
+    }
+}
+
+/// Every partition key the reporter's role reached in the suite is within its limit (the rig
+/// logs each one), and the suite reached some.
+#[test]
+#[ignore = "reads the call log of the whole suite: ./test.sh runs it last"]
+fn the_state_keys_the_reporter_used_are_within_its_limit() {
+    let keys = reporter_leading_keys();
+    let mut seen = BTreeSet::new();
+    for entry in std::fs::read_dir(support::call_log_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("jsonl") {
+            continue;
         }
-        for (name, value) in params.iter() {
-            assert!(
-                !t["Parameters"][*name].is_null(),
-                "{file} has no parameter {name}"
-            );
-            assert!(
-                value.len() <= PARAMETER_VALUE_BYTES,
-                "{file}: {name} is {} bytes",
-                value.len()
-            );
-        }
-        // Each function's resource policy: its permissions, a fixed number whatever the
-        // organization's size.
-        let mut statements: BTreeMap<String, usize> = BTreeMap::new();
-        for (_, r) in t["Resources"].as_mapping().unwrap() {
-            if r["Type"] == "AWS::Lambda::Permission" {
-                let f = serde_json::to_string(&r["Properties"]["FunctionName"]).unwrap();
-                *statements.entry(f).or_default() += 1;
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if v["role"] == "keyguard-reporter" {
+                if let Some(pk) = v["leading_key"].as_str() {
+                    seen.insert(pk.to_string());
+                }
             }
         }
-        for (f, n) in statements {
-            assert!(
-                n * PERMISSION_STATEMENT_BYTES <= FUNCTION_POLICY_BYTES,
-                "{file}: {f} has {n} permissions"
-            );
-        }
     }
-    // The design this replaces: one permission per Config source account would have needed a
-    // 10,000-account list parameter and 10,000 statements.
-    assert!(accounts.join(",").len() > PARAMETER_VALUE_BYTES);
-    assert!(accounts.len() * PERMISSION_STATEMENT_BYTES > FUNCTION_POLICY_BYTES);
+    assert!(
+        !seen.is_empty(),
+        "no state item reached by keyguard-reporter in the suite"
+    );
+    for pk in &seen {
+        assert!(
+            keys.iter().any(|k| glob(k, pk)),
+            "keyguard-reporter reached {pk}, outside {keys:?}"
+        );
+    }
+    println!("keyguard-reporter's state items: {seen:?}");
 }

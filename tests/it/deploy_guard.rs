@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value as Json};
 use serde_norway::Value;
 
-use crate::deploy::{defaults, granted, tag_name, yaml};
+use crate::deploy::{defaults, glob, granted, tag_name, yaml};
 
 const ACCOUNT: &str = "111122223333";
 const REGION: &str = "us-east-1";
@@ -87,29 +87,6 @@ fn guard(guard_rules: bool) -> Json {
         &conditions,
     )
     .unwrap()
-}
-
-/// IAM's wildcard match (`*` any run, `?` one character), case-sensitive as ARNs are.
-fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
 }
 
 fn strings(v: &Json) -> Vec<String> {

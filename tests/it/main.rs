@@ -19,6 +19,7 @@ mod cold_start;
 mod crash_safety;
 mod deploy;
 mod deploy_guard;
+mod deploy_limits;
 mod house;
 mod ocsf;
 mod patterns;
