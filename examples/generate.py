@@ -15,6 +15,7 @@ built first:
 
 import csv
 import gzip
+import hashlib
 import subprocess
 import io
 import json
@@ -261,7 +262,31 @@ def config_results() -> None:
         write(OUT / acct / "config-compliance.json", json.dumps({"EvaluationResults": results}, indent=4) + "\n")
 
 
+def slice_of(rel: str) -> str | None:
+    """The account whose evidence slice `rel` is in (keyguard_aws::manifest::slice_of)."""
+    parts = rel.split("/")
+    is_account = lambda p: len(p) == 12 and p.isdigit()  # noqa: E731
+    if is_account(parts[0]):
+        return parts[0]
+    if parts[0] == "cloudtrail":
+        return next((p for p in parts[1:] if is_account(p)), None)
+    return None
+
+
+def write_manifest() -> None:
+    """manifest.json: the SHA-256 of every file of each account's slice (a report uses only the
+    slices that match it)."""
+    accounts: dict[str, dict[str, str]] = {}
+    for path in sorted(OUT.rglob("*")):
+        rel = path.relative_to(OUT).as_posix()
+        acct = slice_of(rel) if path.is_file() else None
+        if acct:
+            accounts.setdefault(acct, {})[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    write(OUT / "manifest.json", json.dumps({"version": 1, "accounts": accounts}, indent=2) + "\n")
+
+
 def main() -> None:
+    (OUT / "manifest.json").unlink(missing_ok=True)
     accounts = {"Accounts": []}
     for acct, name, email, state in ACCOUNTS:
         accounts["Accounts"].append({
@@ -326,6 +351,7 @@ def main() -> None:
         for region in ("us-east-1", "eu-west-1"):
             write_trail(acct, [e for e in calls if e["awsRegion"] == region], per=10, r=usage_rng)
     config_results()
+    write_manifest()
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use keyguard_aws::collect::{account_files, accounts_file, collected_file, Sink};
+use keyguard_aws::collect::{account_files, accounts_file, collected_file, manifest_file, Sink};
 use keyguard_aws::inventory::ReportPolling;
+use keyguard_aws::manifest::Manifest;
 use keyguard_aws::sdk;
 
 use crate::source::{connect, parse_as_of};
@@ -54,12 +55,10 @@ pub async fn run(args: CollectArgs) -> Result<ExitCode> {
             let cfg = sdk::for_account(base, caller, &account.id, role)
                 .await
                 .map_err(|e| e.to_string())?;
-            let (files, users) = account_files(&cfg, &account.id, rule, ReportPolling::default())
-                .await
-                .map_err(|e| e.to_string())?;
-            for f in &files {
-                sink.put(f).await.map_err(|e| e.to_string())?;
-            }
+            let (mut files, users) =
+                account_files(&cfg, &account.id, rule, ReportPolling::default())
+                    .await
+                    .map_err(|e| e.to_string())?;
             if let Some(since) = args.since {
                 let name = format!(
                     "keyguard-lookup-{}-{}",
@@ -75,18 +74,31 @@ pub async fn run(args: CollectArgs) -> Result<ExitCode> {
                 )
                 .await
                 .map_err(|e| format!("CloudTrail: {e}"))?;
-                sink.put(&trail).await.map_err(|e| e.to_string())?;
+                files.push(trail);
                 // Where the keys due for a step are used (the report's section, offline).
                 let (usage, _) = reporter::usage_input::looked_up(&cfg, settings, collected_at)
                     .await
                     .map_err(|e| format!("where keys are used: {e}"))?;
-                let file = reporter::usage_input::evidence_file(&account.id, &usage);
-                sink.put(&file).await.map_err(|e| e.to_string())?;
+                files.push(reporter::usage_input::evidence_file(&account.id, &usage));
             }
-            Ok::<_, String>(users)
+            // The slice's digests go into the folder's manifest (a report uses only slices
+            // that match it).
+            let mut manifest = Manifest::default();
+            for f in &files {
+                sink.put(f).await.map_err(|e| e.to_string())?;
+                manifest.add(&f.path, &f.bytes);
+            }
+            Ok::<_, String>((users, manifest))
         }
     })
     .await;
+    let mut manifest = Manifest::default();
+    for (_, result) in &results {
+        if let Ok((_, m)) = result {
+            manifest.merge(m.clone());
+        }
+    }
+    sink.put(&manifest_file(&manifest)).await?;
     sink.put(&collected_file(
         collected_at,
         &format!("keyguard {}", env!("CARGO_PKG_VERSION")),
@@ -96,7 +108,7 @@ pub async fn run(args: CollectArgs) -> Result<ExitCode> {
     let mut failed = 0;
     for (account, result) in &results {
         match result {
-            Ok(users) => eprintln!("keyguard: {}: {users} users", account.id),
+            Ok((users, _)) => eprintln!("keyguard: {}: {users} users", account.id),
             Err(e) => {
                 failed += 1;
                 eprintln!(

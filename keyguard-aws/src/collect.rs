@@ -59,6 +59,14 @@ pub fn accounts_file(accounts: &[Account]) -> EvidenceFile {
     )
 }
 
+/// `manifest.json`: the digests of every slice's files.
+pub fn manifest_file(manifest: &crate::manifest::Manifest) -> EvidenceFile {
+    EvidenceFile {
+        path: crate::manifest::MANIFEST.into(),
+        bytes: manifest.to_json(),
+    }
+}
+
 /// `collected.json`: when the folder was written, and by what.
 pub fn collected_file(at: DateTime<Utc>, tool: &str, collector: &str) -> EvidenceFile {
     json_file(

@@ -197,6 +197,21 @@ pub struct Evidence {
     pub accounts: Vec<Account>,
     /// `collected.json`, when present.
     pub collected: Option<Collected>,
+    /// How the slices were checked against a manifest.
+    pub verification: Verification,
+    /// The accounts whose slice does not match the manifest, with why: not to be used.
+    pub failed_slices: std::collections::BTreeMap<String, String>,
+}
+
+/// How an evidence folder's slices were checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    /// Against the folder's `manifest.json`.
+    FolderManifest,
+    /// Against a manifest kept elsewhere (a queued report's, in the state table).
+    KeptManifest,
+    /// Not at all: the folder has no manifest (collected by an earlier keyguard, or by hand).
+    Unverified,
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
@@ -229,9 +244,9 @@ impl Evidence {
         &self.root
     }
 
-    /// Opens `dir`. Fails with a message naming the file when `accounts.json` is malformed or the
-    /// folder holds no account at all.
-    pub fn open(dir: &Path) -> Result<Evidence> {
+    /// Opens `dir` without checking its slices. Fails with a message naming the file when
+    /// `accounts.json` is malformed or the folder holds no account at all.
+    fn open_unchecked(dir: &Path) -> Result<Evidence> {
         if !dir.is_dir() {
             return Err(Error::Evidence {
                 path: dir.into(),
@@ -299,7 +314,41 @@ impl Evidence {
             root: dir.into(),
             accounts,
             collected,
+            verification: Verification::Unverified,
+            failed_slices: Default::default(),
         })
+    }
+
+    /// Opens `dir` and checks its slices against its `manifest.json` (when it has one; an
+    /// unreadable manifest fails every slice).
+    pub fn open(dir: &Path) -> Result<Evidence> {
+        let mut e = Self::open_unchecked(dir)?;
+        let manifest_path = dir.join(crate::manifest::MANIFEST);
+        if manifest_path.exists() {
+            e.verification = Verification::FolderManifest;
+            e.failed_slices = match read_json::<crate::manifest::Manifest>(&manifest_path) {
+                Ok(m) => m.check(dir),
+                Err(err) => e
+                    .accounts
+                    .iter()
+                    .map(|a| (a.id.clone(), format!("the manifest is unreadable: {err}")))
+                    .collect(),
+            };
+        }
+        Ok(e)
+    }
+
+    /// Opens `dir` and checks its slices against digests kept where the folder's writers cannot
+    /// reach (a queued report's state table; account → [`crate::manifest::Manifest::slice_digest`]),
+    /// whatever `manifest.json` the folder holds.
+    pub fn open_with(
+        dir: &Path,
+        kept: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Evidence> {
+        let mut e = Self::open_unchecked(dir)?;
+        e.verification = Verification::KeptManifest;
+        e.failed_slices = crate::manifest::Manifest::check_digests(dir, kept);
+        Ok(e)
     }
 
     /// The folder of one account.

@@ -39,6 +39,7 @@ pub mod iam;
 pub mod inventory;
 pub mod lambda;
 mod limits;
+pub mod manifest;
 pub mod org;
 pub mod progress;
 pub mod queue;

@@ -5,10 +5,11 @@
 //! is "not evaluated", an unreadable inventory is listed, unreadable trail files are listed and
 //! the rest is read.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use keyguard_aws::evidence::Evidence;
+use keyguard_aws::evidence::{Evidence, Verification};
 use keyguard_aws::settings_env::KeyguardRoles;
 use keyguard_core::Settings;
 
@@ -53,6 +54,9 @@ pub fn inputs(evidence: &Evidence, opts: &Options, now: DateTime<Utc>) -> Result
         .iter()
         .filter(|a| opts.accounts.is_empty() || opts.accounts.contains(&a.id))
         .map(|account| {
+            if let Some(why) = evidence.failed_slices.get(&account.id) {
+                return failed_slice(account, why);
+            }
             let inv = evidence.inventory(&account.id);
             AccountInput {
                 account: account.clone(),
@@ -70,9 +74,14 @@ pub fn inputs(evidence: &Evidence, opts: &Options, now: DateTime<Utc>) -> Result
             }
         })
         .collect();
-    let mut trail = trail_folder(&dir.join(TRAIL_DIR));
+    let mut trail = trail_folder_except(&dir.join(TRAIL_DIR), &evidence.failed_slices);
+    trail.problems.extend(slice_problems(evidence));
     // The accounts' own aggregates of where keys are used (queued report slices, collect).
-    for account in &evidence.accounts {
+    for account in evidence
+        .accounts
+        .iter()
+        .filter(|a| !evidence.failed_slices.contains_key(&a.id))
+    {
         let path = evidence
             .account_dir(&account.id)
             .join(crate::usage_input::KEY_USAGE_FILE);
@@ -111,6 +120,67 @@ pub fn inputs(evidence: &Evidence, opts: &Options, now: DateTime<Utc>) -> Result
     })
 }
 
+/// An account whose slice does not match the manifest: named, not used.
+fn failed_slice(account: &keyguard_core::Account, why: &str) -> AccountInput {
+    let why = format!("its evidence slice failed the manifest's digest check ({why}): not used");
+    AccountInput {
+        account: account.clone(),
+        inventory: Err(why.clone()),
+        root_keys: Vec::new(),
+        secrets: None,
+        config: ConfigState::Unreadable(why),
+    }
+}
+
+/// What the report says of the folder's integrity: no manifest, and each slice that failed it.
+fn slice_problems(evidence: &Evidence) -> Vec<String> {
+    let mut out: Vec<String> = evidence
+        .failed_slices
+        .iter()
+        .map(|(account, why)| {
+            format!(
+                "account {account}: its evidence slice failed the manifest's digest check \
+                 ({why}); it is not used"
+            )
+        })
+        .collect();
+    if evidence.verification == Verification::Unverified {
+        out.push(
+            "the evidence folder has no manifest.json: its slices are not checked (collected by \
+             an earlier keyguard, or by hand)"
+                .into(),
+        );
+    }
+    out
+}
+
+/// [`trail_folder`] without the trail files of the accounts in `failed` (their slice did not
+/// match the manifest).
+fn trail_folder_except(dir: &Path, failed: &BTreeMap<String, String>) -> TrailInput {
+    if failed.is_empty() {
+        return trail_folder(dir);
+    }
+    let source = format!("trail files in {}", dir.display());
+    match cloudtrail::trail_files(dir) {
+        Ok(files) => {
+            let kept: Vec<PathBuf> = files
+                .into_iter()
+                .filter(|p| {
+                    let rel = p
+                        .strip_prefix(dir)
+                        .unwrap_or(p)
+                        .to_string_lossy()
+                        .replace('\\', "/");
+                    keyguard_aws::manifest::slice_of(&format!("cloudtrail/{rel}"))
+                        .is_none_or(|a| !failed.contains_key(a))
+                })
+                .collect();
+            scanned(source, &kept)
+        }
+        Err(_) => trail_folder(dir),
+    }
+}
+
 /// Every trail file under `dir`, scanned; a missing folder is a listed problem, not an error.
 pub fn trail_folder(dir: &Path) -> TrailInput {
     let source = format!("trail files in {}", dir.display());
@@ -125,25 +195,28 @@ pub fn trail_folder(dir: &Path) -> TrailInput {
         };
     }
     match cloudtrail::trail_files(dir) {
-        Ok(files) => {
-            let scan = cloudtrail::scan(&files);
-            TrailInput {
-                source: format!("{} ({} files)", source, scan.files),
-                events: scan.events,
-                files: scan.files,
-                problems: scan
-                    .problems
-                    .into_iter()
-                    .map(|(p, why)| format!("{}: {why}; the file was skipped", p.display()))
-                    .collect(),
-                usage: scan.usage,
-            }
-        }
+        Ok(files) => scanned(source, &files),
         Err(e) => TrailInput {
             problems: vec![e.to_string()],
             source,
             ..TrailInput::default()
         },
+    }
+}
+
+/// `files` scanned into the report's trail input.
+fn scanned(source: String, files: &[PathBuf]) -> TrailInput {
+    let scan = cloudtrail::scan(files);
+    TrailInput {
+        source: format!("{} ({} files)", source, scan.files),
+        events: scan.events,
+        files: scan.files,
+        problems: scan
+            .problems
+            .into_iter()
+            .map(|(p, why)| format!("{}: {why}; the file was skipped", p.display()))
+            .collect(),
+        usage: scan.usage,
     }
 }
 

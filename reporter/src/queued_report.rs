@@ -192,7 +192,7 @@ async fn handle_item(
                     return written.map(|_| ());
                 }
                 let outcome = match &written {
-                    Ok(files) => serde_json::json!({"files": files}),
+                    Ok((files, digest)) => serde_json::json!({"files": files, "digest": digest}),
                     Err(e) => serde_json::json!({"error": keyguard_aws::chain(e)}),
                 };
                 if let Some((done, total)) = runs(r)?
@@ -239,8 +239,13 @@ async fn handle_item(
     }
 }
 
-/// One account's slice of the evidence folder. Returns the files written.
-async fn write_account(r: &Reporter, account: &Account, period: &Period) -> Result<usize> {
+/// One account's slice of the evidence folder. Returns the files written and the slice's digest
+/// (kept in the state table: the report uses the slice only if it still matches).
+async fn write_account(
+    r: &Reporter,
+    account: &Account,
+    period: &Period,
+) -> Result<(usize, String)> {
     let cfg = for_account(&r.sdk, &r.caller, &account.id, &r.live.role).await?;
     let (mut files, _) = account_files(
         &cfg,
@@ -301,10 +306,13 @@ async fn write_account(r: &Reporter, account: &Account, period: &Period) -> Resu
         TrailSource::Folder(_) => {}
     }
     let sink = Sink::new(&evidence_uri(r, period)?, Some(&r.sdk))?;
+    let mut manifest = keyguard_aws::manifest::Manifest::default();
     for f in &files {
         sink.put(f).await?;
+        manifest.add(&f.path, &f.bytes);
     }
-    Ok(files.len())
+    let digest = manifest.slice_digest(&account.id).unwrap_or_default();
+    Ok((files.len(), digest))
 }
 
 /// The account's org-trail files of the period's days (us-east-1, where IAM's events are), as
@@ -361,10 +369,32 @@ pub async fn finalize(
     let dir = tempfile::tempdir().map_err(|e| Error::Io(std::env::temp_dir(), e))?;
     let copied = keyguard_aws::collect::download(&r.sdk, &evidence, dir.path()).await?;
     info!(copied, "evidence folder read");
-    let folder = keyguard_aws::evidence::Evidence::open(dir.path()).map_err(|e| Error::Input {
-        message: format!("evidence folder {evidence}: {e}"),
-        source: Some(Box::new(e)),
+    // Each slice as its account's invocation wrote it: the digests it recorded in the state
+    // table, which whoever can write to the evidence prefix cannot change.
+    let kept: std::collections::BTreeMap<String, String> = runs
+        .accounts(run)
+        .await?
+        .into_iter()
+        .filter_map(|(account, outcome, _)| {
+            let v: Value = serde_json::from_str(&outcome).ok()?;
+            Some((account, v["digest"].as_str()?.to_string()))
+        })
+        .collect();
+    let folder = keyguard_aws::evidence::Evidence::open_with(dir.path(), &kept).map_err(|e| {
+        Error::Input {
+            message: format!("evidence folder {evidence}: {e}"),
+            source: Some(Box::new(e)),
+        }
     })?;
+    // The folder's manifest of the slices that matched, for whoever reads the folder later
+    // (`keyguard report --evidence`, the auditors).
+    let (mut manifest, _) = keyguard_aws::manifest::Manifest::of_folder(dir.path());
+    manifest
+        .accounts
+        .retain(|a, _| !folder.failed_slices.contains_key(a));
+    Sink::new(&evidence, Some(&r.sdk))?
+        .put(&keyguard_aws::collect::manifest_file(&manifest))
+        .await?;
     let options = crate::evidence::Options {
         kind: period.kind,
         as_of: Some(as_of),

@@ -245,3 +245,53 @@ async fn stored_key(sm: &aws_sdk_secretsmanager::Client, account: &str, user: &s
     let json: Value = serde_json::from_str(v.secret_string().unwrap()).unwrap();
     json["AccessKeyId"].as_str().unwrap().to_string()
 }
+
+/// A collected evidence folder whose account slice is edited afterwards (an account made to look
+/// clean): the slice no longer matches the folder's manifest, so the report names the account
+/// and does not use it, and uses the others.
+#[test]
+fn a_changed_evidence_file_is_named_and_not_used() {
+    let src = crate::support::repo_root().join("examples/acme");
+    let dir = crate::report::tmp("tampered-evidence");
+    let folder = dir.join("acme");
+    crate::report::copy_dir(&src, &folder);
+    let forged = folder.join("310987654321/config-compliance.json");
+    let text = std::fs::read_to_string(&forged)
+        .unwrap()
+        .replace("NON_COMPLIANT", "COMPLIANT");
+    std::fs::write(&forged, text).unwrap();
+    let out = crate::report::keyguard(
+        &[
+            "report",
+            "--weekly",
+            "--evidence",
+            folder.to_str().unwrap(),
+            "--out",
+            dir.join("out").to_str().unwrap(),
+        ],
+        &[],
+    );
+    let stderr = crate::report::ok(&out);
+    assert!(
+        stderr.contains(
+            "account 310987654321: its evidence slice failed the manifest's digest check \
+             (310987654321/config-compliance.json changed since it was collected); it is not used"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("has no manifest.json"), "{stderr}");
+    let non_compliant = std::fs::read_dir(dir.join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("non-compliant-users.csv"))
+        .find(|p| p.exists())
+        .unwrap();
+    let rows = crate::report::csv(&non_compliant);
+    assert!(
+        rows.iter().all(|r| r["account"] != "310987654321"),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter().any(|r| r["account"] == "210987654321"),
+        "{rows:?}"
+    );
+}

@@ -49,50 +49,7 @@ async fn a_queued_report_gathers_each_accounts_evidence_then_reports_once() {
     let bucket = format!("reports-{}", org.management);
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
 
-    let sdk = rig
-        .as_role(&org.management, "keyguard-reporter", "report")
-        .await;
-    let r = reporter::lambda::Reporter {
-        sdk: sdk.clone(),
-        caller: Caller {
-            account: org.management.clone(),
-            partition: "aws".into(),
-            arn: format!(
-                "arn:aws:sts::{}:assumed-role/keyguard-reporter/report",
-                org.management
-            ),
-        },
-        options: reporter::evidence::Options {
-            kind: reporter::PeriodKind::Weekly,
-            as_of: None,
-            settings: Settings::default(),
-            rule_name: "keyguard-access-keys".into(),
-            keyguard_roles: keyguard_aws::settings_env::KeyguardRoles {
-                member: vec!["keyguard-member-remediator".into()],
-                ..Default::default()
-            },
-            owner_domains: None,
-            accounts: vec![],
-        },
-        live: reporter::live::LiveOptions {
-            config: reporter::live::ConfigSource::PerAccount,
-            trail: reporter::live::TrailSource::LookupEvents,
-            role: RoleSpec {
-                role_name: "keyguard-member-reporter".into(),
-                session_name: "keyguard-reporter".into(),
-                org_role_arn: None,
-            },
-            organization: org.management.clone(),
-        },
-        filter: keyguard_aws::org::AccountFilter::default(),
-        delivery: reporter::deliver::Delivery {
-            s3_uri: Some(format!("s3://{bucket}/keyguard")),
-            ..Default::default()
-        },
-        state: Some(StateTable::new(&sdk, &d.table)),
-        queue: Some(d.queue.clone()),
-        max_receives: MAX_RECEIVES as u32,
-    };
+    let r = reporter_of(&org, &d, &bucket).await;
 
     let dispatched = reporter::lambda::handle_invocation(&r, json!({"report": "weekly"}), now)
         .await
@@ -171,6 +128,136 @@ async fn a_queued_report_gathers_each_accounts_evidence_then_reports_once() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
+/// The reporter as deployed with the queue: its execution role, the state table, the report
+/// queue, reports (and their evidence) under `s3://<bucket>/keyguard`.
+async fn reporter_of(org: &Org, d: &Deployment, bucket: &str) -> reporter::lambda::Reporter {
+    let sdk = Rig::get()
+        .as_role(&org.management, "keyguard-reporter", "report")
+        .await;
+    reporter::lambda::Reporter {
+        sdk: sdk.clone(),
+        caller: Caller {
+            account: org.management.clone(),
+            partition: "aws".into(),
+            arn: format!(
+                "arn:aws:sts::{}:assumed-role/keyguard-reporter/report",
+                org.management
+            ),
+        },
+        options: reporter::evidence::Options {
+            kind: reporter::PeriodKind::Weekly,
+            as_of: None,
+            settings: Settings::default(),
+            rule_name: "keyguard-access-keys".into(),
+            keyguard_roles: keyguard_aws::settings_env::KeyguardRoles {
+                member: vec!["keyguard-member-remediator".into()],
+                ..Default::default()
+            },
+            owner_domains: None,
+            accounts: vec![],
+        },
+        live: reporter::live::LiveOptions {
+            config: reporter::live::ConfigSource::PerAccount,
+            trail: reporter::live::TrailSource::LookupEvents,
+            role: RoleSpec {
+                role_name: "keyguard-member-reporter".into(),
+                session_name: "keyguard-reporter".into(),
+                org_role_arn: None,
+            },
+            organization: org.management.clone(),
+        },
+        filter: keyguard_aws::org::AccountFilter::default(),
+        delivery: reporter::deliver::Delivery {
+            s3_uri: Some(format!("s3://{bucket}/keyguard")),
+            ..Default::default()
+        },
+        state: Some(StateTable::new(&sdk, &d.table)),
+        queue: Some(d.queue.clone()),
+        max_receives: MAX_RECEIVES as u32,
+    }
+}
+
 async fn support_env(org: &Org) -> Vec<(&'static str, String)> {
     crate::support::env_of(&org.config).await
+}
+
+/// Whoever can write to the evidence prefix rewrites an account's slice between its invocation
+/// and the report (its Config results, say): the slice no longer matches the digest its
+/// invocation kept in the state table, so the report names the account and does not use it; the
+/// other accounts' slices are used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_changed_evidence_slice_is_named_and_not_used() {
+    let org = Org::new(2).await;
+    let d = Deployment::named(&org, "keyguard-reports").await;
+    let now = Utc::now().trunc_subsecs(0);
+    for i in 0..2 {
+        let cfg = org.member(i).await;
+        seed(
+            &cfg,
+            &org.members[i],
+            &[due(&format!("ci-{i}"), "o@example.com")],
+            now,
+        )
+        .await;
+    }
+    let s3 = keyguard_aws::s3::client(&org.config);
+    let bucket = format!("reports-{}", org.management);
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let r = reporter_of(&org, &d, &bucket).await;
+    reporter::lambda::handle_invocation(&r, json!({"report": "weekly"}), now)
+        .await
+        .unwrap();
+    let period = reporter::Period::weekly(now.date_naive()).id();
+    let victim = org.members[0].clone();
+    let forged_key = format!("keyguard/evidence/{period}/{victim}/credential-report.csv");
+    let played = play_queue(&d.sqs, &d.queue, 1, |event, _| {
+        let (r, s3, bucket, forged_key) = (&r, &s3, &bucket, &forged_key);
+        async move {
+            // Just before the report is built, the slice is rewritten.
+            if event.to_string().contains("finalize") {
+                s3.put_object()
+                    .bucket(bucket.as_str())
+                    .key(forged_key.as_str())
+                    .body(b"user,arn\n".to_vec().into())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            let answer = reporter::lambda::handle_invocation(r, event, now)
+                .await
+                .unwrap();
+            serde_json::to_value(answer).unwrap()
+        }
+    })
+    .await;
+    assert_eq!(played.failures, 0, "{played:?}");
+    let get = |key: String| {
+        let s3 = s3.clone();
+        let bucket = bucket.clone();
+        async move {
+            String::from_utf8(keyguard_aws::s3::get(&s3, &bucket, &key).await.unwrap()).unwrap()
+        }
+    };
+    let freshness = get(format!("keyguard/{period}/freshness.csv")).await;
+    let row = |account: &str| {
+        freshness
+            .lines()
+            .find(|l| l.starts_with(account))
+            .unwrap_or_else(|| panic!("{freshness}"))
+            .to_string()
+    };
+    assert!(
+        row(&victim).contains(",could not be read: its evidence slice failed the manifest's digest check (its files differ from what was collected): not used,"),
+        "{freshness}"
+    );
+    assert!(row(&org.members[1]).contains(",read,1,"), "{freshness}");
+    let html = get(format!("keyguard/{period}/report.html")).await;
+    assert!(
+        html.contains(&format!(
+            "account {victim}: its evidence slice failed the manifest&#x27;s digest check (its files differ from what was collected)"
+        )) || html.contains(&format!(
+            "account {victim}: its evidence slice failed the manifest's digest check (its files differ from what was collected)"
+        )),
+        "the report names the slice"
+    );
 }

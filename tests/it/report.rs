@@ -440,6 +440,9 @@ fn the_page_renders_in_headless_chromium() {
 fn bad_inputs_are_named_and_the_rest_is_reported() {
     let evidence = tmp("bad-evidence");
     copy_dir(&support::repo_root().join("examples/acme"), &evidence);
+    // A folder put together by hand (no manifest): its bad files cost only themselves. (With the
+    // manifest they would cost their account's slice: tests/it/attacks_member.rs.)
+    std::fs::remove_file(evidence.join("manifest.json")).unwrap();
     let trail = evidence
         .join("cloudtrail/AWSLogs/o-acme0example/310987654321/CloudTrail/us-east-1/2026/11/18");
     std::fs::create_dir_all(&trail).unwrap();
@@ -482,6 +485,7 @@ fn bad_inputs_are_named_and_the_rest_is_reported() {
         "not-a-trail.json.gz: not a CloudTrail log file",
         "account 410987654321: Config results could not be read",
         "account 510987654321: no Config results",
+        "the evidence folder has no manifest.json: its slices are not checked",
     ] {
         assert!(stderr.contains(want), "stderr lacks {want:?}: {stderr}");
     }
