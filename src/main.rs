@@ -69,6 +69,9 @@ pub struct Scope {
     /// The member role and session name.
     #[command(flatten)]
     pub role: RoleArgs,
+    /// Who must own the report and trail buckets.
+    #[command(flatten)]
+    pub buckets: keyguard_aws::settings_env::BucketOwnerArgs,
 }
 
 impl Scope {

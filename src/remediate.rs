@@ -535,6 +535,7 @@ pub async fn run_restore(args: RestoreArgs) -> Result<ExitCode> {
         accounts: vec![args.account.clone()],
         exclude: vec![],
         role: args.role.clone(),
+        buckets: Default::default(),
     };
     let org = connect(&scope).await?;
     let mut r = Remediator::new(org.base, org.caller, settings, args.role.spec());

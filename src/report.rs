@@ -105,12 +105,13 @@ pub async fn run(args: ReportArgs) -> Result<ExitCode> {
         ..opts
     };
     // S3 and email need AWS even when the data comes from an evidence folder.
-    let delivery_sdk = match &source {
-        Source::Live(org) => Some(org.base.clone()),
+    let (delivery_sdk, caller) = match &source {
+        Source::Live(org) => (Some(org.base.clone()), Some(org.caller.account.clone())),
         Source::Evidence(..) if args.s3_uri.is_some() || !args.email_to.is_empty() => {
-            Some(connect(&args.scope).await?.base)
+            let org = connect(&args.scope).await?;
+            (Some(org.base), Some(org.caller.account))
         }
-        Source::Evidence(..) => None,
+        Source::Evidence(..) => (None, None),
     };
     let inputs = match &source {
         Source::Evidence(evidence, _) => from_evidence::inputs(evidence, &opts, now)?,
@@ -130,6 +131,7 @@ pub async fn run(args: ReportArgs) -> Result<ExitCode> {
                 trail,
                 role: args.scope.role.spec(),
                 organization: org.caller.account.clone(),
+                trail_owner: args.scope.buckets.trail_bucket_owner.clone(),
             };
             live::inputs(
                 &org.base,
@@ -147,6 +149,7 @@ pub async fn run(args: ReportArgs) -> Result<ExitCode> {
         s3_uri: args.s3_uri.clone(),
         email_to: args.email_to.clone(),
         sender: args.sender.clone(),
+        bucket_owner: caller.and_then(|c| args.scope.buckets.report(&c)),
     };
     let (report, written) = deliver::produce(inputs, &delivery, delivery_sdk.as_ref()).await?;
     for p in &report.problems {

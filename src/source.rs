@@ -39,7 +39,12 @@ impl Source {
                 let uri = dir.to_string_lossy().to_string();
                 let base = sdk::load().await;
                 let tmp = tempfile::tempdir().context("a temporary folder for the evidence")?;
-                let n = keyguard_aws::collect::download(&base, &uri, tmp.path())
+                // The bucket must be the report bucket's owner's (the caller's, unless given).
+                let owner = match &scope.buckets.report_bucket_owner {
+                    Some(o) => Some(o.clone()),
+                    None => Some(sdk::caller(&aws_sdk_sts::Client::new(&base)).await?.account),
+                };
+                let n = keyguard_aws::collect::download(&base, &uri, tmp.path(), owner.as_deref())
                     .await
                     .with_context(|| format!("reading the evidence folder {uri}"))?;
                 eprintln!("keyguard: {n} evidence files read from {uri}");

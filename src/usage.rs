@@ -49,6 +49,9 @@ pub struct UsageArgs {
     /// The member role for another account than the caller's.
     #[command(flatten)]
     role: RoleArgs,
+    /// Who must own the trail's bucket.
+    #[command(flatten)]
+    buckets: keyguard_aws::settings_env::BucketOwnerArgs,
     #[command(flatten)]
     evidence: EvidenceArg,
     #[command(flatten)]
@@ -90,6 +93,7 @@ pub async fn run(args: UsageArgs) -> Result<ExitCode> {
         accounts: args.account.iter().cloned().collect(),
         exclude: vec![],
         role: args.role.clone(),
+        buckets: args.buckets.clone(),
     };
     let source = Source::open(&args.evidence, &scope).await?;
     let (wanted, usage, truncated) = match &source {
@@ -116,7 +120,9 @@ pub async fn run(args: UsageArgs) -> Result<ExitCode> {
             let wanted = live_keys(&cfg, &account.id, &args).await?;
             match &args.trail {
                 Some(trail) => {
-                    let usage = scan_trail(&live.base, trail, &account.id, since, now).await?;
+                    let owner = args.buckets.trail_bucket_owner.as_deref();
+                    let usage =
+                        scan_trail(&live.base, trail, owner, &account.id, since, now).await?;
                     (wanted, usage, BTreeMap::new())
                 }
                 None => {
@@ -286,6 +292,7 @@ fn day_of(path: &str) -> Option<String> {
 async fn scan_trail(
     base: &aws_config::SdkConfig,
     trail: &str,
+    owner: Option<&str>,
     account: &str,
     since: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -295,6 +302,7 @@ async fn scan_trail(
     };
     let s3 = keyguard_aws::s3::client(base);
     let (bucket, prefix) = keyguard_aws::s3::split_uri(uri);
+    let bucket = keyguard_aws::s3::Bucket::new(&bucket, owner);
     let root = if prefix.is_empty() {
         String::new()
     } else {
@@ -302,14 +310,14 @@ async fn scan_trail(
     };
     let tmp = tempfile::tempdir()?;
     let regions =
-        keyguard_aws::s3::list_prefixes(&s3, &bucket, &format!("{root}{account}/CloudTrail/"))
+        keyguard_aws::s3::list_prefixes(&s3, bucket, &format!("{root}{account}/CloudTrail/"))
             .await?;
     let mut day = since;
     while day.date_naive() <= now.date_naive() {
         for region in &regions {
             let day_prefix = format!("{region}{}/", day.format("%Y/%m/%d"));
-            for key in keyguard_aws::s3::list_keys(&s3, &bucket, &day_prefix).await? {
-                let bytes = keyguard_aws::s3::get(&s3, &bucket, &key).await?;
+            for key in keyguard_aws::s3::list_keys(&s3, bucket, &day_prefix).await? {
+                let bytes = keyguard_aws::s3::get(&s3, bucket, &key).await?;
                 let path = tmp.path().join(key.replace('/', "_"));
                 std::fs::write(&path, bytes)?;
             }

@@ -228,12 +228,14 @@ pub enum Sink {
         bucket: String,
         /// The prefix (no slash at its ends).
         prefix: String,
+        /// The account that must own the bucket.
+        owner: Option<String>,
     },
 }
 
 impl Sink {
-    /// `s3://bucket/prefix` (with `cfg`'s credentials) or a folder.
-    pub fn new(to: &str, cfg: Option<&SdkConfig>) -> Result<Sink> {
+    /// `s3://bucket/prefix` (with `cfg`'s credentials; the bucket owned by `owner`) or a folder.
+    pub fn new(to: &str, cfg: Option<&SdkConfig>, owner: Option<&str>) -> Result<Sink> {
         if to.starts_with("s3://") {
             let cfg = cfg.ok_or_else(|| {
                 Error::Invalid(format!("{to}: writing to S3 needs AWS credentials"))
@@ -243,6 +245,7 @@ impl Sink {
                 client: s3::client(cfg),
                 bucket,
                 prefix,
+                owner: owner.map(str::to_string),
             })
         } else {
             Ok(Sink::Folder(PathBuf::from(to)))
@@ -271,6 +274,7 @@ impl Sink {
                 client,
                 bucket,
                 prefix,
+                owner,
             } => {
                 let key = if prefix.is_empty() {
                     file.path.clone()
@@ -284,6 +288,7 @@ impl Sink {
                 } else {
                     "text/csv"
                 };
+                let bucket = s3::Bucket::new(bucket, owner.as_deref());
                 s3::put(client, bucket, &key, kind, file.bytes.clone()).await
             }
         }
@@ -291,25 +296,32 @@ impl Sink {
 }
 
 /// Copies the evidence folder at `s3://bucket/prefix` into `into` (every object under the
-/// prefix, eight at a time). Returns the files copied.
-pub async fn download(cfg: &SdkConfig, uri: &str, into: &Path) -> Result<usize> {
+/// prefix, eight at a time; the bucket owned by `owner`). Returns the files copied.
+pub async fn download(
+    cfg: &SdkConfig,
+    uri: &str,
+    into: &Path,
+    owner: Option<&str>,
+) -> Result<usize> {
     let client = s3::client(cfg);
-    let (bucket, prefix) = s3::split_uri(uri);
+    let (name, prefix) = s3::split_uri(uri);
+    let bucket = s3::Bucket::new(&name, owner);
     let list_prefix = if prefix.is_empty() {
         String::new()
     } else {
         format!("{prefix}/")
     };
-    let keys = s3::list_keys(&client, &bucket, &list_prefix).await?;
+    let keys = s3::list_keys(&client, bucket, &list_prefix).await?;
     let n = keys.len();
     futures::stream::iter(keys)
         .map(|key| {
-            let (client, bucket, list_prefix) = (&client, &bucket, &list_prefix);
+            let (client, list_prefix) = (&client, &list_prefix);
             async move {
                 let rel = key.strip_prefix(list_prefix.as_str()).unwrap_or(&key);
                 if rel.split('/').any(|part| part == ".." || part.is_empty()) {
                     return Err(Error::Invalid(format!(
-                        "s3://{bucket}/{key}: not a path inside the evidence folder"
+                        "s3://{name}/{key}: not a path inside the evidence folder",
+                        name = bucket.name
                     )));
                 }
                 let bytes = s3::get(client, bucket, &key).await?;

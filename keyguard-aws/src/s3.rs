@@ -1,4 +1,7 @@
-//! S3: the org trail's log files, reports and their `summary.json` (list, get, put).
+//! S3: the org trail's log files, reports and their `summary.json` (list, get, put). Every call
+//! names the account that must own the bucket when it is known ([`Bucket::owner`], S3's
+//! `ExpectedBucketOwner`): a bucket of the same name in another account (taken over, or a
+//! typo) is refused with 403 rather than read from or written to.
 
 use aws_config::SdkConfig;
 
@@ -23,12 +26,33 @@ pub fn split_uri(uri: &str) -> (String, String) {
     }
 }
 
+/// A bucket, and the account that must own it (`None`: not checked).
+#[derive(Debug, Clone, Copy)]
+pub struct Bucket<'a> {
+    /// The bucket's name.
+    pub name: &'a str,
+    /// Its expected owner (`ExpectedBucketOwner` on every call).
+    pub owner: Option<&'a str>,
+}
+
+impl<'a> Bucket<'a> {
+    /// `name`, owned by `owner`.
+    pub fn new(name: &'a str, owner: Option<&'a str>) -> Self {
+        Bucket { name, owner }
+    }
+}
+
 /// Every key under `prefix` (ListObjectsV2, every page).
-pub async fn list_keys(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<String>> {
+pub async fn list_keys(
+    s3: &aws_sdk_s3::Client,
+    bucket: Bucket<'_>,
+    prefix: &str,
+) -> Result<Vec<String>> {
     let mut keys = Vec::new();
     let mut pages = s3
         .list_objects_v2()
-        .bucket(bucket)
+        .bucket(bucket.name)
+        .set_expected_bucket_owner(bucket.owner.map(str::to_string))
         .prefix(prefix)
         .into_paginator()
         .send();
@@ -48,13 +72,14 @@ pub async fn list_keys(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> R
 /// Regions of a trail's account folder, say.
 pub async fn list_prefixes(
     s3: &aws_sdk_s3::Client,
-    bucket: &str,
+    bucket: Bucket<'_>,
     prefix: &str,
 ) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let mut pages = s3
         .list_objects_v2()
-        .bucket(bucket)
+        .bucket(bucket.name)
+        .set_expected_bucket_owner(bucket.owner.map(str::to_string))
         .prefix(prefix)
         .delimiter("/")
         .into_paginator()
@@ -72,10 +97,11 @@ pub async fn list_prefixes(
 }
 
 /// The whole object (GetObject).
-pub async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<u8>> {
+pub async fn get(s3: &aws_sdk_s3::Client, bucket: Bucket<'_>, key: &str) -> Result<Vec<u8>> {
     let out = s3
         .get_object()
-        .bucket(bucket)
+        .bucket(bucket.name)
+        .set_expected_bucket_owner(bucket.owner.map(str::to_string))
         .key(key)
         .send()
         .await
@@ -83,7 +109,7 @@ pub async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec
     let body = out.body.collect().await.map_err(|e| Error::Api {
         operation: "GetObject",
         code: None,
-        message: format!("reading the body of s3://{bucket}/{key}: {e}"),
+        message: format!("reading the body of s3://{}/{key}: {e}", bucket.name),
         source: Some(Box::new(e)),
     })?;
     Ok(body.into_bytes().to_vec())
@@ -92,13 +118,14 @@ pub async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec
 /// PutObject of `bytes` with `content_type`.
 pub async fn put(
     s3: &aws_sdk_s3::Client,
-    bucket: &str,
+    bucket: Bucket<'_>,
     key: &str,
     content_type: &str,
     bytes: Vec<u8>,
 ) -> Result<()> {
     s3.put_object()
-        .bucket(bucket)
+        .bucket(bucket.name)
+        .set_expected_bucket_owner(bucket.owner.map(str::to_string))
         .key(key)
         .content_type(content_type)
         .body(bytes.into())

@@ -159,6 +159,38 @@ impl RoleArgs {
     }
 }
 
+/// The accounts that must own the buckets keyguard reads and writes (S3's ExpectedBucketOwner:
+/// a bucket of the same name in another account is refused, never read from or written to).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct BucketOwnerArgs {
+    /// The account that owns the report bucket (reports, their history, a queued report's
+    /// evidence). Default: the caller's own account.
+    #[arg(long, env = "REPORT_BUCKET_OWNER", value_parser = account_id)]
+    pub report_bucket_owner: Option<String>,
+    /// The account that owns the organization trail's bucket (the log archive account). Unset:
+    /// the owner is not checked.
+    #[arg(long, env = "TRAIL_BUCKET_OWNER", value_parser = account_id)]
+    pub trail_bucket_owner: Option<String>,
+}
+
+fn account_id(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("{s:?} is not a 12-digit account id"))
+    }
+}
+
+impl BucketOwnerArgs {
+    /// The report bucket's owner: the one given, else `caller` (the caller's account).
+    pub fn report(&self, caller: &str) -> Option<String> {
+        self.report_bucket_owner
+            .clone()
+            .or_else(|| Some(caller.to_string()))
+    }
+}
+
 /// Who keyguard's notices may go to, as flags and environment variables: the administrators and
 /// the organization's mail domains (an owner tag's address elsewhere is not an owner).
 #[derive(Debug, Clone, Default, clap::Args)]

@@ -27,6 +27,9 @@ pub struct Delivery {
     pub email_to: Vec<String>,
     /// The verified SES identity to send from (required with `email_to`).
     pub sender: Option<String>,
+    /// The account that must own the `s3_uri` bucket (S3's ExpectedBucketOwner; reports, their
+    /// history and a queued report's evidence).
+    pub bucket_owner: Option<String>,
 }
 
 /// Earlier reports of `kind`: from the local folder if given, else from S3. Problems (an
@@ -40,17 +43,23 @@ pub async fn history(
         return crate::evidence::history(out, kind);
     }
     match (&d.s3_uri, sdk) {
-        (Some(uri), Some(cfg)) => s3_history(cfg, uri, kind).await,
+        (Some(uri), Some(cfg)) => s3_history(cfg, uri, d.bucket_owner.as_deref(), kind).await,
         _ => (Vec::new(), Vec::new()),
     }
 }
 
-async fn s3_history(cfg: &SdkConfig, uri: &str, kind: PeriodKind) -> (Vec<Snapshot>, Vec<String>) {
+async fn s3_history(
+    cfg: &SdkConfig,
+    uri: &str,
+    owner: Option<&str>,
+    kind: PeriodKind,
+) -> (Vec<Snapshot>, Vec<String>) {
     let s3 = s3::client(cfg);
     let (bucket, prefix) = s3::split_uri(uri);
+    let b = s3::Bucket::new(&bucket, owner);
     let list_prefix = format!("{}{}-", slash(&prefix), kind.as_str());
     let mut problems = Vec::new();
-    let mut keys: Vec<String> = match s3::list_keys(&s3, &bucket, &list_prefix).await {
+    let mut keys: Vec<String> = match s3::list_keys(&s3, b, &list_prefix).await {
         Ok(keys) => keys
             .into_iter()
             .filter(|k| k.ends_with(&format!("/{SNAPSHOT_NAME}")))
@@ -67,9 +76,9 @@ async fn s3_history(cfg: &SdkConfig, uri: &str, kind: PeriodKind) -> (Vec<Snapsh
     let fetched: Vec<(String, std::result::Result<Snapshot, String>)> =
         futures::stream::iter(keys.into_iter().skip(skip))
             .map(|key| {
-                let (s3, bucket) = (&s3, &bucket);
+                let s3 = &s3;
                 async move {
-                    let r = match s3::get(s3, bucket, &key).await {
+                    let r = match s3::get(s3, b, &key).await {
                         Ok(b) => serde_json::from_slice::<Snapshot>(&b).map_err(|e| e.to_string()),
                         Err(e) => Err(e.to_string()),
                     };
@@ -121,7 +130,7 @@ pub async fn deliver(
     if let Some(uri) = &d.s3_uri {
         let cfg =
             sdk.ok_or_else(|| Error::InvalidParameter("S3 delivery needs AWS credentials".into()))?;
-        done.push(upload(cfg, uri, &id, &files).await?);
+        done.push(upload(cfg, uri, d.bucket_owner.as_deref(), &id, &files).await?);
     }
     if !d.email_to.is_empty() {
         let cfg = sdk.ok_or_else(|| {
@@ -136,16 +145,23 @@ pub async fn deliver(
     Ok(done)
 }
 
-async fn upload(cfg: &SdkConfig, uri: &str, id: &str, files: &[Rendered]) -> Result<String> {
+async fn upload(
+    cfg: &SdkConfig,
+    uri: &str,
+    owner: Option<&str>,
+    id: &str,
+    files: &[Rendered],
+) -> Result<String> {
     let s3 = s3::client(cfg);
     let (bucket, prefix) = s3::split_uri(uri);
+    let b = s3::Bucket::new(&bucket, owner);
     let base = format!("{}{id}", slash(&prefix));
     // summary.json last: a report is "there" for the next comparison only once it is complete.
     let mut ordered: Vec<&Rendered> = files.iter().filter(|f| f.name != SNAPSHOT_NAME).collect();
     ordered.extend(files.iter().filter(|f| f.name == SNAPSHOT_NAME));
     for f in ordered {
         let key = format!("{base}/{}", f.name);
-        s3::put(&s3, &bucket, &key, f.content_type, f.bytes.clone())
+        s3::put(&s3, b, &key, f.content_type, f.bytes.clone())
             .await
             .map_err(|source| Error::Deliver {
                 to: format!("s3://{bucket}/{key}"),

@@ -63,6 +63,9 @@ pub struct LiveOptions {
     pub role: RoleSpec,
     /// The report title's organization name.
     pub organization: String,
+    /// The account that must own the org trail's bucket (S3's ExpectedBucketOwner); `None`:
+    /// not checked (`TRAIL_BUCKET_OWNER` unset).
+    pub trail_owner: Option<String>,
 }
 
 struct AccountRead {
@@ -224,7 +227,8 @@ async fn read_account(
             }
         }
         TrailSource::S3(uri) => {
-            let (events, usage, files, problems) = s3_trail(base, uri, &id, period).await;
+            let (events, usage, files, problems) =
+                s3_trail(base, uri, live.trail_owner.as_deref(), &id, period).await;
             read.events = events;
             read.usage = usage;
             read.calls = files;
@@ -322,6 +326,7 @@ async fn followed_records(
 async fn s3_trail(
     base: &SdkConfig,
     uri: &str,
+    owner: Option<&str>,
     account: &str,
     period: Period,
 ) -> (
@@ -332,6 +337,7 @@ async fn s3_trail(
 ) {
     let s3 = s3::client(base);
     let (bucket, prefix) = s3::split_uri(uri);
+    let b = s3::Bucket::new(&bucket, owner);
     let mut keys = Vec::new();
     let mut problems = Vec::new();
     for day in period.days() {
@@ -344,7 +350,7 @@ async fn s3_trail(
             },
             day.format("%Y/%m/%d")
         );
-        match s3::list_keys(&s3, &bucket, &day_prefix).await {
+        match s3::list_keys(&s3, b, &day_prefix).await {
             Ok(found) => keys.extend(found.into_iter().filter(|k| k.ends_with(".json.gz"))),
             Err(e) => problems.push(format!("s3://{bucket}/{day_prefix}: {e}")),
         }
@@ -354,9 +360,8 @@ async fn s3_trail(
         futures::stream::iter(keys)
             .map(|key| {
                 let s3 = &s3;
-                let bucket = &bucket;
                 async move {
-                    let result = match s3::get(s3, bucket, &key).await {
+                    let result = match s3::get(s3, b, &key).await {
                         Ok(bytes) => tokio::task::spawn_blocking(move || {
                             let bytes: Vec<u8> = bytes;
                             cloudtrail::gunzip(&bytes).and_then(|j| cloudtrail::parse_all(&j))
@@ -384,7 +389,7 @@ async fn s3_trail(
         }
     }
     let (more, more_files, more_problems) =
-        crate::usage_input::other_regions(base, uri, account, &period).await;
+        crate::usage_input::other_regions(base, uri, owner, account, &period).await;
     usage.merge(&more);
     problems.extend(more_problems);
     (events, usage, files + more_files, problems)

@@ -21,6 +21,8 @@ struct Env {
     role: RoleArgs,
     #[command(flatten)]
     owners: keyguard_aws::settings_env::OwnerArgs,
+    #[command(flatten)]
+    buckets: keyguard_aws::settings_env::BucketOwnerArgs,
     /// The Config rule.
     #[arg(
         long,
@@ -100,6 +102,7 @@ async fn main() -> Result<(), Error> {
                     },
                     role: env.role.spec(),
                     organization: me.account.clone(),
+                    trail_owner: env.buckets.trail_bucket_owner.clone(),
                 },
                 filter: keyguard_aws::org::AccountFilter {
                     include: Vec::new(),
@@ -110,6 +113,7 @@ async fn main() -> Result<(), Error> {
                     s3_uri: env.s3_uri.clone(),
                     email_to: env.recipients.clone(),
                     sender: env.sender.clone(),
+                    bucket_owner: env.buckets.report(&me.account),
                 },
                 state: blank(&env.state_table).map(|t| StateTable::new(sdk, t)),
                 queue: blank(&env.queue_url),

@@ -117,7 +117,7 @@ pub async fn dispatch(r: &Reporter, kind: PeriodKind, as_of: DateTime<Utc>) -> R
             evidence,
         });
     }
-    let sink = Sink::new(&evidence, Some(&r.sdk))?;
+    let sink = Sink::new(&evidence, Some(&r.sdk), r.delivery.bucket_owner.as_deref())?;
     sink.put(&accounts_file(&accounts)).await?;
     sink.put(&collected_file(
         as_of,
@@ -294,10 +294,11 @@ async fn write_account(
         }
         TrailSource::S3(uri) => {
             files.extend(org_trail_files(r, uri, &account.id, period).await?);
+            let owner = r.live.trail_owner.as_deref();
             // us-east-1's files are in the slice (their usage is counted from them); the other
             // Regions' only as the account's aggregate.
             let (usage, _, problems) =
-                crate::usage_input::other_regions(&r.sdk, uri, &account.id, period).await;
+                crate::usage_input::other_regions(&r.sdk, uri, owner, &account.id, period).await;
             for p in problems {
                 warn!(problem = %p, "trail file");
             }
@@ -305,7 +306,11 @@ async fn write_account(
         }
         TrailSource::Folder(_) => {}
     }
-    let sink = Sink::new(&evidence_uri(r, period)?, Some(&r.sdk))?;
+    let sink = Sink::new(
+        &evidence_uri(r, period)?,
+        Some(&r.sdk),
+        r.delivery.bucket_owner.as_deref(),
+    )?;
     let mut manifest = keyguard_aws::manifest::Manifest::default();
     for f in &files {
         sink.put(f).await?;
@@ -325,6 +330,7 @@ async fn org_trail_files(
 ) -> Result<Vec<EvidenceFile>> {
     let client = s3::client(&r.sdk);
     let (bucket, prefix) = s3::split_uri(uri);
+    let b = s3::Bucket::new(&bucket, r.live.trail_owner.as_deref());
     let mut out = Vec::new();
     for day in period.days() {
         let day_prefix = format!(
@@ -336,11 +342,11 @@ async fn org_trail_files(
             },
             day.format("%Y/%m/%d")
         );
-        for key in s3::list_keys(&client, &bucket, &day_prefix).await? {
+        for key in s3::list_keys(&client, b, &day_prefix).await? {
             if !key.ends_with(".json.gz") {
                 continue;
             }
-            let bytes = s3::get(&client, &bucket, &key).await?;
+            let bytes = s3::get(&client, b, &key).await?;
             let name = key.rsplit('/').next().unwrap_or(&key).to_string();
             out.push(EvidenceFile {
                 path: format!(
@@ -367,7 +373,13 @@ pub async fn finalize(
     }
     let evidence = evidence_uri(r, period)?;
     let dir = tempfile::tempdir().map_err(|e| Error::Io(std::env::temp_dir(), e))?;
-    let copied = keyguard_aws::collect::download(&r.sdk, &evidence, dir.path()).await?;
+    let copied = keyguard_aws::collect::download(
+        &r.sdk,
+        &evidence,
+        dir.path(),
+        r.delivery.bucket_owner.as_deref(),
+    )
+    .await?;
     info!(copied, "evidence folder read");
     // Each slice as its account's invocation wrote it: the digests it recorded in the state
     // table, which whoever can write to the evidence prefix cannot change.
@@ -392,7 +404,7 @@ pub async fn finalize(
     manifest
         .accounts
         .retain(|a, _| !folder.failed_slices.contains_key(a));
-    Sink::new(&evidence, Some(&r.sdk))?
+    Sink::new(&evidence, Some(&r.sdk), r.delivery.bucket_owner.as_deref())?
         .put(&keyguard_aws::collect::manifest_file(&manifest))
         .await?;
     let options = crate::evidence::Options {

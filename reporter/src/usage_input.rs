@@ -24,31 +24,28 @@ const FETCHES: usize = 8;
 pub async fn other_regions(
     base: &aws_config::SdkConfig,
     uri: &str,
+    owner: Option<&str>,
     account: &str,
     period: &Period,
 ) -> (Usage, usize, Vec<String>) {
     let client = s3::client(base);
     let s3_client = &client;
     let (bucket, prefix) = s3::split_uri(uri);
+    let b = s3::Bucket::new(&bucket, owner);
     let root = if prefix.is_empty() {
         String::new()
     } else {
         format!("{prefix}/")
     };
     let mut problems = Vec::new();
-    let regions = match s3::list_prefixes(
-        s3_client,
-        &bucket,
-        &format!("{root}{account}/CloudTrail/"),
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(e) => {
-            problems.push(format!("s3://{bucket}/{root}{account}/CloudTrail/: {e}"));
-            return (Usage::default(), 0, problems);
-        }
-    };
+    let regions =
+        match s3::list_prefixes(s3_client, b, &format!("{root}{account}/CloudTrail/")).await {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(format!("s3://{bucket}/{root}{account}/CloudTrail/: {e}"));
+                return (Usage::default(), 0, problems);
+            }
+        };
     let mut keys = Vec::new();
     for region in regions
         .iter()
@@ -56,7 +53,7 @@ pub async fn other_regions(
     {
         for day in period.days() {
             let day_prefix = format!("{region}{}/", day.format("%Y/%m/%d"));
-            match s3::list_keys(s3_client, &bucket, &day_prefix).await {
+            match s3::list_keys(s3_client, b, &day_prefix).await {
                 Ok(found) => keys.extend(found.into_iter().filter(|k| k.ends_with(".json.gz"))),
                 Err(e) => problems.push(format!("s3://{bucket}/{day_prefix}: {e}")),
             }
@@ -64,20 +61,17 @@ pub async fn other_regions(
     }
     let files = keys.len();
     let parsed: Vec<(String, std::result::Result<Usage, String>)> = futures::stream::iter(keys)
-        .map(|key| {
-            let bucket = &bucket;
-            async move {
-                let result = match s3::get(s3_client, bucket, &key).await {
-                    Ok(bytes) => tokio::task::spawn_blocking(move || {
-                        cloudtrail::gunzip(&bytes).and_then(|j| cloudtrail::parse_all(&j))
-                    })
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| r.map(|p| p.usage).map_err(|e| e.to_string())),
-                    Err(e) => Err(e.to_string()),
-                };
-                (key, result)
-            }
+        .map(|key| async move {
+            let result = match s3::get(s3_client, b, &key).await {
+                Ok(bytes) => tokio::task::spawn_blocking(move || {
+                    cloudtrail::gunzip(&bytes).and_then(|j| cloudtrail::parse_all(&j))
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map(|p| p.usage).map_err(|e| e.to_string())),
+                Err(e) => Err(e.to_string()),
+            };
+            (key, result)
         })
         .buffer_unordered(FETCHES)
         .collect()

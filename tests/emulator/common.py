@@ -145,6 +145,10 @@ def json_response(start_response, status: int, payload, error_type: str | None =
 def error_response(start_response, call: Call, status: int, code: str, message: str):
     if call.target or call.service == "ses":
         return json_response(start_response, status, {"__type": code, "message": message, "Message": message}, code)
+    if call.service == "s3":  # rest-xml: a bare <Error>
+        body = f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{uuid.uuid4()}</RequestId></Error>".encode()
+        start_response(f"{status} Error", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+        return [body]
     body = (
         f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
         f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"

@@ -28,6 +28,8 @@ What it adds, inside the moto process (docs/rig.md says why):
 - Secrets scheduled for deletion refuse CreateSecret (of the same name), PutResourcePolicy,
   PutSecretValue and GetSecretValue with InvalidRequestException until RestoreSecret, as AWS does
   (moto lets them through, or answers ResourceExistsException).
+- S3's ExpectedBucketOwner (moto ignores it): a call whose x-amz-expected-bucket-owner is not the
+  bucket's account is denied (403 AccessDenied).
 - Sent email read-back (SESv2 SendEmail, SES SendEmail/SendRawEmail): GET /_rig/emails?account=A
 - Faults for the next N matching calls: POST /_rig/faults {"account"?, "action", "error",
   "status"?, "count"?, "skip"?, "failed_evaluations"?, "drop_response"?, "hang"?}; "skip" lets
@@ -453,6 +455,18 @@ def rig_api(environ, start_response, body: bytes):
     return json_response(start_response, 200, out)
 
 
+def wrong_bucket_owner(call: Call) -> bool:
+    """S3's ExpectedBucketOwner, which moto ignores: a call naming an expected owner (the
+    x-amz-expected-bucket-owner header) of a bucket owned by another account is denied."""
+    expected = call.environ.get("HTTP_X_AMZ_EXPECTED_BUCKET_OWNER")
+    if not expected:
+        return False
+    from moto.s3.models import s3_backends
+    bucket = call.path.lstrip("/").split("/")[0]
+    owner = s3_backends.bucket_accounts.get(bucket)
+    return owner is not None and owner[1] != expected
+
+
 class Rig:
     def __init__(self, app):
         self.app = app
@@ -491,6 +505,8 @@ class Rig:
             if not fault.get("resume"):
                 return error_response(start_response, call, 500, fault["error"], "interrupted by the rig")
             fault = None
+        if call.service == "s3" and wrong_bucket_owner(call):
+            return error_response(start_response, call, 403, "AccessDenied", "Access Denied")
         if secret_marked_for_deletion(call):
             return error_response(start_response, call, 400, "InvalidRequestException",
                                   "You can't perform this operation on the secret because it was marked for deletion.")

@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import boto3
+import botocore.exceptions
 from botocore.exceptions import ClientError
 
 here = Path(__file__).resolve().parent
@@ -323,6 +324,16 @@ try:
     check("org-trail files in S3 hold every recorded event", any("/CloudTrail/eu-west-1/" in k for k in keys)
           and all(k.startswith(f"AWSLogs/o-selftest/{acct}/CloudTrail/") for k in keys)
           and sum(1 for r in delivered if r.get("vpcEndpointId") == "vpce-0abc") == 120, (keys[:3], len(delivered)))
+    s3c = boto3.client("s3", **kw)
+    owner = s3c.get_bucket_acl(Bucket="org-trail")["Owner"].get("ID")
+    mine = s3c.list_objects_v2(Bucket="org-trail", ExpectedBucketOwner=acct)
+    try:
+        s3c.list_objects_v2(Bucket="org-trail", ExpectedBucketOwner="999999999999")
+        refused = None
+    except botocore.exceptions.ClientError as e:
+        refused = e.response["Error"]["Code"]
+    check("ExpectedBucketOwner: the owner passes, another account is denied",
+          mine["KeyCount"] > 0 and refused == "AccessDenied", (owner, refused))
 finally:
     proc.kill()
 print(f"rig self-test: {passed} passed, {failed} failed")

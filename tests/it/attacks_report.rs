@@ -370,3 +370,47 @@ async fn a_group_renamed_to_the_exemption_group_is_in_the_ledger() {
         "{ledger:?}"
     );
 }
+
+/// The report bucket's name is in another account (squatted, or a typo): S3 calls name the
+/// expected owner (the caller's account unless REPORT_BUCKET_OWNER says otherwise), so the report
+/// is refused rather than handed to that account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_bucket_of_another_account_gets_nothing() {
+    let org = Org::new(1).await;
+    let other = org.member(0).await;
+    let s3 = keyguard_aws::s3::client(&other);
+    let bucket = format!("squatted-{}", org.members[0]);
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let evidence = crate::support::repo_root().join("examples/acme");
+    let out = keyguard(
+        &[
+            "report",
+            "--weekly",
+            "--evidence",
+            evidence.to_str().unwrap(),
+            "--s3-uri",
+            &format!("s3://{bucket}/keyguard"),
+        ],
+        &org.env().await,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("AccessDenied"), "{stderr}");
+    let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    assert_eq!(listed.key_count(), Some(0), "nothing was written");
+    // Named as its owner, the same bucket takes the report: the refusal was the owner check.
+    let mut env = org.env().await;
+    env.push(("REPORT_BUCKET_OWNER", org.members[0].clone()));
+    let uri = format!("s3://{bucket}/keyguard");
+    let args = [
+        "report",
+        "--weekly",
+        "--evidence",
+        evidence.to_str().unwrap(),
+        "--s3-uri",
+        uri.as_str(),
+    ];
+    ok(&keyguard(&args, &env));
+    let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    assert!(listed.key_count().unwrap_or(0) > 0);
+}

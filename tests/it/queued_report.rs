@@ -72,9 +72,13 @@ async fn a_queued_report_gathers_each_accounts_evidence_then_reports_once() {
     assert_eq!(d.dead_letters().await.len(), 1, "the broken account, alone");
 
     // Each healthy account wrote its slice; the report was built once from the folder.
-    let keys = keyguard_aws::s3::list_keys(&s3, &bucket, "keyguard/")
-        .await
-        .unwrap();
+    let keys = keyguard_aws::s3::list_keys(
+        &s3,
+        keyguard_aws::s3::Bucket::new(&bucket, None),
+        "keyguard/",
+    )
+    .await
+    .unwrap();
     for i in 0..2 {
         let slice = format!(
             "keyguard/evidence/{}/{}/credential-report.csv",
@@ -87,9 +91,13 @@ async fn a_queued_report_gathers_each_accounts_evidence_then_reports_once() {
     let freshness_key = format!("keyguard/{period}/freshness.csv");
     assert!(keys.contains(&freshness_key), "{keys:#?}");
     let freshness = String::from_utf8(
-        keyguard_aws::s3::get(&s3, &bucket, &freshness_key)
-            .await
-            .unwrap(),
+        keyguard_aws::s3::get(
+            &s3,
+            keyguard_aws::s3::Bucket::new(&bucket, None),
+            &freshness_key,
+        )
+        .await
+        .unwrap(),
     )
     .unwrap();
     let broken_row = freshness
@@ -165,10 +173,12 @@ async fn reporter_of(org: &Org, d: &Deployment, bucket: &str) -> reporter::lambd
                 org_role_arn: None,
             },
             organization: org.management.clone(),
+            trail_owner: None,
         },
         filter: keyguard_aws::org::AccountFilter::default(),
         delivery: reporter::deliver::Delivery {
             s3_uri: Some(format!("s3://{bucket}/keyguard")),
+            bucket_owner: Some(org.management.clone()),
             ..Default::default()
         },
         state: Some(StateTable::new(&sdk, &d.table)),
@@ -235,7 +245,12 @@ async fn a_changed_evidence_slice_is_named_and_not_used() {
         let s3 = s3.clone();
         let bucket = bucket.clone();
         async move {
-            String::from_utf8(keyguard_aws::s3::get(&s3, &bucket, &key).await.unwrap()).unwrap()
+            String::from_utf8(
+                keyguard_aws::s3::get(&s3, keyguard_aws::s3::Bucket::new(&bucket, None), &key)
+                    .await
+                    .unwrap(),
+            )
+            .unwrap()
         }
     };
     let freshness = get(format!("keyguard/{period}/freshness.csv")).await;

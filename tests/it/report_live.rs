@@ -543,6 +543,7 @@ async fn live_report_against_the_rig() {
                 org_role_arn: None,
             },
             organization: org.management.clone(),
+            trail_owner: None,
         },
         filter: keyguard_aws::org::AccountFilter::default(),
         delivery: reporter::deliver::Delivery {
