@@ -29,11 +29,16 @@ async fn a_queued_report_gathers_each_accounts_evidence_then_reports_once() {
         )
         .await;
     }
-    // The central account's own users are part of the report too (read with the reporter's role).
+    // The central account's own users are part of the report too (read with the reporter's role),
+    // among them a never-used key due for its disable (where it is used is looked up).
+    let unused = crate::support::UserSpec {
+        keys: vec![(60, None, true)],
+        ..due("central-unused", "o@example.com")
+    };
     seed(
         &org.config,
         &org.management,
-        &[due("central-ci", "o@example.com")],
+        &[due("central-ci", "o@example.com"), unused],
         now,
     )
     .await;
