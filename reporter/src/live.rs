@@ -320,6 +320,20 @@ async fn followed_records(
     Ok((found, calls))
 }
 
+/// Where an organization trail keeps `account`'s us-east-1 log files of `day` under `prefix`
+/// (`AWSLogs/o-…`): `<prefix>/<account>/CloudTrail/us-east-1/YYYY/MM/DD/`.
+pub(crate) fn trail_day_prefix(prefix: &str, account: &str, day: chrono::NaiveDate) -> String {
+    let root = if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}/")
+    };
+    format!(
+        "{root}{account}/CloudTrail/{IAM_EVENTS_REGION}/{}/",
+        day.format("%Y/%m/%d")
+    )
+}
+
 /// One account's org-trail files of the period's days, read from the caller's account (the log
 /// archive bucket policy must allow it): the IAM events from us-east-1's, where keys are used
 /// from every Region's. Returns events, usage, files read and problems.
@@ -341,15 +355,7 @@ async fn s3_trail(
     let mut keys = Vec::new();
     let mut problems = Vec::new();
     for day in period.days() {
-        let day_prefix = format!(
-            "{}{account}/CloudTrail/{IAM_EVENTS_REGION}/{}/",
-            if prefix.is_empty() {
-                String::new()
-            } else {
-                format!("{prefix}/")
-            },
-            day.format("%Y/%m/%d")
-        );
+        let day_prefix = crate::live::trail_day_prefix(&prefix, account, day);
         match s3::list_keys(&s3, b, &day_prefix).await {
             Ok(found) => keys.extend(found.into_iter().filter(|k| k.ends_with(".json.gz"))),
             Err(e) => problems.push(format!("s3://{bucket}/{day_prefix}: {e}")),

@@ -333,15 +333,7 @@ async fn org_trail_files(
     let b = s3::Bucket::new(&bucket, r.live.trail_owner.as_deref());
     let mut out = Vec::new();
     for day in period.days() {
-        let day_prefix = format!(
-            "{}{account}/CloudTrail/{IAM_EVENTS_REGION}/{}/",
-            if prefix.is_empty() {
-                String::new()
-            } else {
-                format!("{prefix}/")
-            },
-            day.format("%Y/%m/%d")
-        );
+        let day_prefix = crate::live::trail_day_prefix(&prefix, account, day);
         for key in s3::list_keys(&client, b, &day_prefix).await? {
             if !key.ends_with(".json.gz") {
                 continue;

@@ -43,36 +43,42 @@ async fn live_report_with(
     )
 }
 
-/// The member's administrator replaces the rule's function with one that answers COMPLIANT for
-/// every user (here: writes those verdicts itself, as that function would). The report's
-/// headline would show the account clean; keyguard's own evaluation of what IAM returns
-/// disagrees, and the report says so, per user and for the account.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_member_rule_that_answers_compliant_is_a_disagreement_in_the_report() {
+/// One member account whose administrator (`mallory`) made `users` (name, key ages in days):
+/// the organization, the account, now, the administrator's SDK configuration and the users.
+async fn member_with(
+    users: &[(&str, i64)],
+) -> (
+    Org,
+    String,
+    DateTime<Utc>,
+    aws_config::SdkConfig,
+    std::collections::HashMap<String, crate::support::Seeded>,
+) {
     let org = Org::new(1).await;
     let member = org.members[0].clone();
     let now = Utc::now().trunc_subsecs(0);
     let admin = Rig::get()
         .as_role(&member, "AWSReservedSSO_Admin", "mallory")
         .await;
-    let users = seed(
-        &admin,
-        &member,
-        &[
-            UserSpec {
-                name: "hidden".into(),
-                keys: vec![(140, Some(1), true)],
-                ..Default::default()
-            },
-            UserSpec {
-                name: "fine".into(),
-                keys: vec![(10, Some(1), true)],
-                ..Default::default()
-            },
-        ],
-        now,
-    )
-    .await;
+    let specs: Vec<UserSpec> = users
+        .iter()
+        .map(|(name, age)| UserSpec {
+            name: (*name).into(),
+            keys: vec![(*age, Some(1), true)],
+            ..Default::default()
+        })
+        .collect();
+    let seeded = seed(&admin, &member, &specs, now).await;
+    (org, member, now, admin, seeded)
+}
+
+/// The member's administrator replaces the rule's function with one that answers COMPLIANT for
+/// every user (here: writes those verdicts itself, as that function would). The report's
+/// headline would show the account clean; keyguard's own evaluation of what IAM returns
+/// disagrees, and the report says so, per user and for the account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_rule_that_answers_compliant_is_a_disagreement_in_the_report() {
+    let (org, member, now, admin, users) = member_with(&[("hidden", 140), ("fine", 10)]).await;
     let config = aws_sdk_config::Client::new(&admin);
     let evaluations: Vec<Evaluation> = ["hidden", "fine"]
         .iter()
@@ -131,23 +137,7 @@ async fn a_member_rule_that_answers_compliant_is_a_disagreement_in_the_report() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exemption_without_end_is_a_finding_and_flagged_in_the_ledger() {
     use aws_sdk_iam::types::Tag;
-    let org = Org::new(1).await;
-    let member = org.members[0].clone();
-    let now = Utc::now().trunc_subsecs(0);
-    let admin = Rig::get()
-        .as_role(&member, "AWSReservedSSO_Admin", "mallory")
-        .await;
-    seed(
-        &admin,
-        &member,
-        &[UserSpec {
-            name: "forever".into(),
-            keys: vec![(120, Some(1), true)],
-            ..Default::default()
-        }],
-        now,
-    )
-    .await;
+    let (org, member, now, admin, _) = member_with(&[("forever", 120)]).await;
     let settings = keyguard_core::Settings::default();
     let iam = aws_sdk_iam::Client::new(&admin);
     iam.create_group()
@@ -324,23 +314,7 @@ async fn an_owner_tag_outside_the_organization_gets_no_mail() {
 /// patterns are in `patterns.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_renamed_to_the_exemption_group_is_in_the_ledger() {
-    let org = Org::new(1).await;
-    let member = org.members[0].clone();
-    let now = Utc::now().trunc_subsecs(0);
-    let admin = Rig::get()
-        .as_role(&member, "AWSReservedSSO_Admin", "mallory")
-        .await;
-    seed(
-        &admin,
-        &member,
-        &[UserSpec {
-            name: "contractor".into(),
-            keys: vec![(120, Some(1), true)],
-            ..Default::default()
-        }],
-        now,
-    )
-    .await;
+    let (org, _member, now, admin, _) = member_with(&[("contractor", 120)]).await;
     let group = keyguard_core::Settings::default().exemption_group;
     let iam = aws_sdk_iam::Client::new(&admin);
     iam.create_group()
