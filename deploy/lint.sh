@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Validates every CloudFormation template of deploy/ with cfn-lint and scans
+# Validates every CloudFormation template of deploy/ and the conformance pack of conformance-packs/ with cfn-lint and scans
 # them with checkov, both from PyPI (pinned in requirements-lint.txt, installed into deploy/.venv
 # on first use). Exits non-zero on any finding. Suppressions live next to the resource they
 # concern (Metadata.checkov.skip), each with its reason.
@@ -22,6 +22,7 @@ templates=(
   deploy/exemption-alarm.yaml
   deploy/notifications.yaml
   deploy/member-guard-scp.yaml
+  conformance-packs/keyguard-access-keys.yaml
 )
 # The checks are a function of these files alone: when they are byte for byte what last passed,
 # say so and stop (a one-line change elsewhere does not pay for the ~40 s of cfn-lint + checkov).

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Builds keyguard's three Lambda zips (rule-lambda, remediator, reporter; each a `bootstrap` for
 # the provided.al2023 runtime) with cargo-lambda, which links through zig against Amazon Linux
-# 2023's older glibc, and collects them with the templates in dist/.
+# 2023's older glibc, and collects them with the templates and the conformance pack in dist/.
 #
 #   deploy/package.sh [--arm64] [--out DIR] [--bucket BUCKET [--prefix keyguard/]]
 #
 # --arm64 needs the aarch64-unknown-linux-gnu Rust target (rustup target add ...); the default is
 # x86_64, which the templates default to (central.yaml's Architecture). With --bucket, the zips
-# are uploaded with `aws s3 cp` for central.yaml's ArtifactBucket/ArtifactPrefix.
+# are uploaded with `aws s3 cp` for central.yaml's ArtifactBucket/ArtifactPrefix, and the
+# conformance pack's template beside them (member-role.yaml's TemplateS3Uri).
 # cargo-lambda comes from PyPI (deploy/requirements-package.txt, installed into
 # deploy/.venv-package on first use).
 set -euo pipefail
@@ -50,7 +51,8 @@ if names != ["bootstrap"]:
 PY
   cp "$zip" "$out/$f.zip"
 done
-cp deploy/central.yaml deploy/member-role.yaml deploy/org-list-role.yaml deploy/exemption-alarm.yaml deploy/notifications.yaml "$out/"
+cp deploy/central.yaml deploy/member-role.yaml deploy/org-list-role.yaml deploy/exemption-alarm.yaml deploy/notifications.yaml \
+  deploy/member-guard-scp.yaml conformance-packs/keyguard-access-keys.yaml "$out/"
 echo "packaged in $out (${arch#--}):"
 for f in rule-lambda remediator reporter; do
   printf '  %-16s %s bytes\n' "$f.zip" "$(stat -c %s "$out/$f.zip")"
@@ -59,4 +61,6 @@ if [ -n "$bucket" ]; then
   for f in rule-lambda remediator reporter; do
     aws s3 cp "$out/$f.zip" "s3://$bucket/$prefix$f.zip"
   done
+  # member-role.yaml's conformance pack reads its template from here (TemplateS3Uri).
+  aws s3 cp "$out/keyguard-access-keys.yaml" "s3://$bucket/${prefix}keyguard-access-keys.yaml"
 fi

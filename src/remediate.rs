@@ -73,19 +73,12 @@ struct PlanCsvRow<'a> {
 fn masked(v: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     match v {
-        Value::String(s) if looks_like_key_id(&s) => Value::String(mask_key_id(&s)),
+        Value::String(s) if keyguard_core::text::is_access_key_id(&s) => Value::String(mask_key_id(&s)),
         Value::String(s) => Value::String(s),
         Value::Array(a) => Value::Array(a.into_iter().map(masked).collect()),
         Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, masked(v))).collect()),
         other => other,
     }
-}
-
-fn looks_like_key_id(s: &str) -> bool {
-    (s.starts_with("AKIA") || s.starts_with("ASIA"))
-        && (16..=128).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// A key id for display: masked when it is a real id, as-is for a slot name (`key1`).
@@ -523,6 +516,10 @@ pub struct RestoreArgs {
     /// The state table holding the users' leases and keyguard's records (or --no-lease).
     #[command(flatten)]
     scale: ScaleArgs,
+    /// The central stack's event bus (`EventBusName`): the restore is published as a `keyguard
+    /// key action` event, like the remediator's steps.
+    #[arg(long, env = "EVENT_BUS", value_name = "BUS")]
+    event_bus: Option<String>,
 }
 
 /// Runs `keyguard restore`.
@@ -540,6 +537,7 @@ pub async fn run_restore(args: RestoreArgs) -> Result<ExitCode> {
     let org = connect(&scope).await?;
     let mut r = Remediator::new(org.base, org.caller, settings, args.role.spec());
     args.scale.apply(&mut r);
+    r.notices.event_bus = args.event_bus.clone().filter(|b| !b.is_empty());
     let record = restore(
         &r,
         &args.account,

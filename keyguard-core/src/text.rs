@@ -42,6 +42,15 @@ pub fn csv_cell(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// Whether `s` has the shape of an access key id (`AKIA…` long-term, `ASIA…` a session's):
+/// 16–128 upper-case letters and digits (IAM's AccessKeyId constraints).
+pub fn is_access_key_id(s: &str) -> bool {
+    (s.starts_with("AKIA") || s.starts_with("ASIA"))
+        && (16..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

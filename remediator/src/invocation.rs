@@ -13,6 +13,7 @@ use crate::function::Remediator;
 use crate::member_request::requested;
 use crate::queued_sweep::{self, Dispatched};
 use crate::requests::Request;
+use crate::restore::restore_request;
 use crate::summary::{Requested, Summary};
 use crate::sweep::{single, sweep, sweep_accounts_until};
 
@@ -43,6 +44,12 @@ pub async fn handle(r: &Remediator, event: Value, now: DateTime<Utc>) -> Result<
         Request::ComplianceChange { account, user_id } => {
             requested(r, account, user_id, &inv).await.map(|(_, s)| s)
         }
+        Request::Restore {
+            account,
+            user,
+            key,
+            mode,
+        } => restore_request(r, account, user, key, mode, now).await,
         request => single(r, request, &inv).await,
     }
 }
@@ -71,6 +78,14 @@ pub async fn handle_invocation(r: &Remediator, event: Value, inv: Invocation) ->
         )),
         Request::ComplianceChange { account, user_id } => Ok(Answer::Requested(
             requested(r, account, user_id, &inv).await?.0,
+        )),
+        Request::Restore {
+            account,
+            user,
+            key,
+            mode,
+        } => Ok(Answer::Summary(
+            restore_request(r, account, user, key, mode, inv.now).await?,
         )),
         request => Ok(Answer::Summary(single(r, request, &inv).await?)),
     }

@@ -51,11 +51,14 @@ pub enum Request {
         /// Write or preview.
         mode: Mode,
     },
-    /// A member account's keyguard rule found a user NON_COMPLIANT: Config's `Config Rules
-    /// Compliance Change` event, forwarded by the member stack to the central request bus. The
-    /// account is the event's envelope `account`, which EventBridge sets to the account the event
-    /// came from (and no PutEvents caller can send a `source` starting with `aws.`); nothing in
-    /// the payload chooses it. The normal policy only, at most once per user per day.
+    /// A member account's request for one of its users: its keyguard rule found the user
+    /// NON_COMPLIANT (Config's `Config Rules Compliance Change` event, forwarded by the member
+    /// stack to the central request bus), or Config's remediation of the rule ran keyguard's SSM
+    /// document (a `keyguard remediation request` event it put on the bus). The account is the
+    /// event's envelope `account`, which EventBridge sets to the account the event came from (a
+    /// PutEvents entry has no account field, and no PutEvents caller can send a `source`
+    /// starting with `aws.`); nothing in the payload chooses it. The normal policy only, at most
+    /// once per user per day.
     ComplianceChange {
         /// The account EventBridge vouches for.
         account: String,
@@ -65,6 +68,18 @@ pub enum Request {
     /// The scheduled org-wide sweep (EventBridge `Scheduled Event`).
     Sweep {
         /// Write or preview.
+        mode: Mode,
+    },
+    /// An operator re-enables a key keyguard disabled (the runbook's "pipeline X broke"), under
+    /// the user's lease, with a `keyguard key action` event like every other step.
+    Restore {
+        /// The account.
+        account: String,
+        /// The user (by name).
+        user: String,
+        /// The disabled key to re-enable.
+        key: String,
+        /// `preview` only checks that the key can be restored.
         mode: Mode,
     },
     /// A person's request: one account, optionally one user and a forced rotation.
@@ -105,6 +120,9 @@ struct ManualEvent {
     leaked: bool,
     #[serde(default)]
     key: Option<String>,
+    /// The disabled key to re-enable (`restore`: nothing else may be asked with it).
+    #[serde(default)]
+    restore: Option<String>,
     #[serde(default)]
     mode: Mode,
 }
@@ -152,6 +170,9 @@ impl Request {
         if obj.get("detail-type").and_then(Value::as_str) == Some(COMPLIANCE_CHANGE) {
             return compliance_change(event);
         }
+        if obj.get("detail-type").and_then(Value::as_str) == Some(REMEDIATION_REQUEST) {
+            return remediation_request(event);
+        }
         if obj.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
             let mode = match obj.get("detail").and_then(|d| d.get("mode")) {
                 Some(m) => typed("scheduled event detail.mode", m.clone())?,
@@ -163,6 +184,9 @@ impl Request {
             Some("manual") => {
                 let e: ManualEvent = typed("manual event", event)?;
                 check_account(&e.account)?;
+                if let Some(key) = e.restore {
+                    return restore_request(e.account, e.user, key, e.force_rotate || e.leaked || e.key.is_some(), e.mode);
+                }
                 if (e.force_rotate || e.leaked) && e.user.is_none() {
                     return Err(Error::MalformedEvent(
                         "manual event: forceRotate and leaked need a user".into(),
@@ -211,6 +235,96 @@ impl Request {
 
 /// The `detail-type` of Config's compliance-change events on EventBridge.
 const COMPLIANCE_CHANGE: &str = "Config Rules Compliance Change";
+
+/// The `detail-type` and `source` of the event keyguard's SSM Automation document puts on the
+/// central request bus when Config remediates keyguard's rule (deploy/member-role.yaml's
+/// `keyguard-RequestRemediation`).
+pub const REMEDIATION_REQUEST: &str = "keyguard remediation request";
+/// See [`REMEDIATION_REQUEST`].
+pub const REMEDIATION_SOURCE: &str = "keyguard.remediation";
+
+#[derive(Deserialize)]
+struct RemediationEnvelope {
+    source: String,
+    account: String,
+    detail: RemediationDetail,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RemediationDetail {
+    resource_id: String,
+    resource_type: String,
+    #[serde(default)]
+    account_id: Option<String>,
+}
+
+/// Config's remediation through keyguard's document: the user of the account EventBridge
+/// names (the detail is the member's to write, so it chooses nothing else).
+fn remediation_request(event: Value) -> Result<Request> {
+    let e: RemediationEnvelope = typed("remediation request", event)?;
+    let bad = |why: String| Err(Error::MalformedEvent(format!("remediation request: {why}")));
+    if e.source != REMEDIATION_SOURCE {
+        return bad(format!("source {:?} is not {REMEDIATION_SOURCE}", e.source));
+    }
+    check_account(&e.account)?;
+    if e.detail.resource_type != "AWS::IAM::User" {
+        return bad(format!(
+            "resourceType {:?} is not AWS::IAM::User",
+            e.detail.resource_type
+        ));
+    }
+    if let Some(claimed) = e.detail.account_id.filter(|a| *a != e.account) {
+        return bad(format!(
+            "detail.accountId {claimed} is not the account the event came from ({})",
+            e.account
+        ));
+    }
+    let user_id = match user_id(e.detail.resource_id) {
+        Ok(id) => id,
+        Err(why) => return bad(why),
+    };
+    Ok(Request::ComplianceChange {
+        account: e.account,
+        user_id,
+    })
+}
+
+/// `restore` of a manual event: a user and a key, nothing forced with it.
+fn restore_request(
+    account: String,
+    user: Option<String>,
+    key: String,
+    forced: bool,
+    mode: Mode,
+) -> Result<Request> {
+    let bad = |why: &str| Err(Error::MalformedEvent(format!("manual event: {why}")));
+    let Some(user) = user else {
+        return bad("restore needs a user");
+    };
+    if forced {
+        return bad("restore re-enables a key: forceRotate, leaked and key do not go with it");
+    }
+    if !keyguard_core::text::is_access_key_id(&key) {
+        return bad("restore names an access key id (AKIA…)");
+    }
+    Ok(Request::Restore {
+        account,
+        user,
+        key,
+        mode,
+    })
+}
+
+/// IAM's UserIds are AIDA… (16–128 alphanumerics); only the shape matters here: the user is
+/// looked up by it in the event's account.
+fn user_id(id: String) -> std::result::Result<String, String> {
+    if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Err(format!("resourceId {id:?} is not an IAM UserId"))
+    } else {
+        Ok(id)
+    }
+}
 
 #[derive(Deserialize)]
 struct ComplianceEnvelope {
@@ -265,15 +379,13 @@ fn compliance_change(event: Value) -> Result<Request> {
             e.account
         ));
     }
-    let id = e.detail.resource_id;
-    // IAM's UserIds are AIDA… (16–128 alphanumerics); only the shape matters here: the user is
-    // looked up by it in the event's account.
-    if id.is_empty() || id.len() > 128 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return bad(format!("resourceId {id:?} is not an IAM UserId"));
-    }
+    let user_id = match user_id(e.detail.resource_id) {
+        Ok(id) => id,
+        Err(why) => return bad(why),
+    };
     Ok(Request::ComplianceChange {
         account: e.account,
-        user_id: id,
+        user_id,
     })
 }
 
@@ -347,6 +459,52 @@ mod tests {
         let mut no_account = compliance_change("444455556666", "AIDAUSER0000000001");
         no_account.as_object_mut().unwrap().remove("account");
         assert!(msg(no_account).contains("account"));
+    }
+
+    /// The event keyguard's SSM document puts on the request bus (deploy/member-role.yaml's
+    /// keyguard-RequestRemediation; tests/it/attacks.rs checks the fixture against it).
+    fn remediation_request(account: &str, user_id: &str) -> Value {
+        let text = include_str!("../fixtures/keyguard-remediation-request.json")
+            .replace("{{account}}", account)
+            .replace("{{user_id}}", user_id);
+        serde_json::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn a_config_remediation_acts_on_the_account_eventbridge_names() {
+        assert_eq!(
+            Request::parse(remediation_request("444455556666", "AIDAUSER0000000001")).unwrap(),
+            Request::ComplianceChange {
+                account: "444455556666".into(),
+                user_id: "AIDAUSER0000000001".into()
+            }
+        );
+        let msg = |v: Value| Request::parse(v).unwrap_err().to_string();
+        let mut other = remediation_request("444455556666", "AIDAUSER0000000001");
+        other["detail"]["accountId"] = "111122223333".into();
+        assert!(msg(other).contains("not the account the event came from"));
+        let mut source = remediation_request("444455556666", "AIDAUSER0000000001");
+        source["source"] = "keyguard".into();
+        assert!(msg(source).contains("is not keyguard.remediation"));
+        let mut forced = remediation_request("444455556666", "AIDAUSER0000000001");
+        forced["detail"]["forceRotate"] = true.into();
+        assert!(msg(forced).contains("forceRotate"), "unknown fields refused");
+        assert!(msg(remediation_request("444455556666", "A/B")).contains("not an IAM UserId"));
+    }
+
+    #[test]
+    fn a_manual_restore_names_a_user_and_a_key_and_nothing_else() {
+        let key = "AKIAIOSFODNN7EXAMPLE";
+        assert_eq!(
+            Request::parse(json!({"kind": "manual", "account": "111122223333", "user": "ci", "restore": key})).unwrap(),
+            Request::Restore { account: "111122223333".into(), user: "ci".into(), key: key.into(), mode: Mode::Auto }
+        );
+        let msg = |v: Value| Request::parse(v).unwrap_err().to_string();
+        assert!(msg(json!({"kind": "manual", "account": "111122223333", "restore": key})).contains("needs a user"));
+        assert!(msg(json!({"kind": "manual", "account": "111122223333", "user": "ci", "restore": key, "leaked": true}))
+            .contains("do not go with it"));
+        assert!(msg(json!({"kind": "manual", "account": "111122223333", "user": "ci", "restore": "../x"}))
+            .contains("access key id"));
     }
 
     #[test]

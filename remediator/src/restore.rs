@@ -5,7 +5,7 @@ use keyguard_aws::iam;
 use keyguard_aws::inventory::{read_keys_live, user_by_name};
 use keyguard_aws::sdk::for_account;
 use keyguard_core::{
-    mask_key_id, restorable, with_records, KeyStatus, Restorable, DISABLED_TAG_PREFIX,
+    mask_key_id, Account, restorable, with_records, KeyStatus, Restorable, DISABLED_TAG_PREFIX,
     RESTORED_TAG_PREFIX,
 };
 use tracing::info;
@@ -14,7 +14,9 @@ use crate::email_templates::day;
 use crate::error::{Error, Result};
 use crate::function::Remediator;
 use crate::lease::{self, Taken};
-use crate::summary::{ActionKind, ActionRecord, Outcome};
+use crate::key_events::publish_events;
+use crate::requests::Mode;
+use crate::summary::{AccountReport, ActionKind, ActionRecord, Outcome, Summary};
 use crate::user_records;
 
 /// Re-enables a disabled key still inside its recovery grace (the incident runbook: "pipeline X
@@ -56,7 +58,45 @@ pub async fn restore(
     if let (Some(table), Some(lease)) = (&r.state, &lease) {
         let _ = lease::release(table, lease).await; // it lapses on its own otherwise
     }
-    done
+    let record = done?;
+    if !dry_run {
+        // Like every other step: one `keyguard key action` event (with EVENT_BUS).
+        let account = Account {
+            id: account.to_string(),
+            name: String::new(),
+            email: None,
+        };
+        for note in publish_events(r, &account, std::slice::from_ref(&record), false).await {
+            tracing::warn!(account = %account.id, "{note}");
+        }
+    }
+    Ok(record)
+}
+
+/// The manual event's `restore` (an operator's direct invocation of the remediator): the same
+/// restore as `keyguard restore`, answered as a one-account run.
+pub(crate) async fn restore_request(
+    r: &Remediator,
+    account: String,
+    user: String,
+    key: String,
+    mode: Mode,
+    now: DateTime<Utc>,
+) -> Result<Summary> {
+    let dry_run = r.dry_run(mode);
+    let record = restore(r, &account, &user, &key, dry_run, now).await?;
+    Ok(Summary {
+        dry_run,
+        at: now,
+        accounts: vec![AccountReport {
+            account,
+            users: 0,
+            examined: 1,
+            actions: vec![record],
+            ..AccountReport::default()
+        }],
+        notes: vec![],
+    })
 }
 
 async fn restore_held(

@@ -186,8 +186,8 @@ pub(crate) async fn single(r: &Remediator, request: Request, inv: &Invocation) -
             forced,
             mode,
         ),
-        Request::Sweep { .. } | Request::ComplianceChange { .. } => {
-            unreachable!("sweeps and member requests are handled by the caller")
+        Request::Sweep { .. } | Request::ComplianceChange { .. } | Request::Restore { .. } => {
+            unreachable!("sweeps, member requests and restores are handled by the caller")
         }
     };
     let job = AccountJob {
