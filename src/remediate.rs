@@ -73,7 +73,9 @@ struct PlanCsvRow<'a> {
 fn masked(v: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     match v {
-        Value::String(s) if keyguard_core::text::is_access_key_id(&s) => Value::String(mask_key_id(&s)),
+        Value::String(s) if keyguard_core::text::is_access_key_id(&s) => {
+            Value::String(mask_key_id(&s))
+        }
         Value::String(s) => Value::String(s),
         Value::Array(a) => Value::Array(a.into_iter().map(masked).collect()),
         Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, masked(v))).collect()),

@@ -68,7 +68,7 @@ pub use function::{NoticeConfig, Remediator};
 pub use invocation::{handle, handle_invocation, Answer};
 pub use notice_pieces::{AccountPiece, UserPiece};
 pub use request_tally::{RequestTally, REQUESTS_PER_ACCOUNT_PER_DAY};
-pub use requests::{Forced, Mode, Request};
+pub use requests::{Forced, Mode, Request, REMEDIATION_REQUEST, REMEDIATION_SOURCE};
 pub use restore::restore;
 pub use settings::{NoticeArgs, ScaleArgs};
 pub use summary::{AccountReport, ActionKind, ActionRecord, Outcome, Requested, Summary};

@@ -488,7 +488,10 @@ mod tests {
         assert!(msg(source).contains("is not keyguard.remediation"));
         let mut forced = remediation_request("444455556666", "AIDAUSER0000000001");
         forced["detail"]["forceRotate"] = true.into();
-        assert!(msg(forced).contains("forceRotate"), "unknown fields refused");
+        assert!(
+            msg(forced).contains("forceRotate"),
+            "unknown fields refused"
+        );
         assert!(msg(remediation_request("444455556666", "A/B")).contains("not an IAM UserId"));
     }
 
@@ -496,15 +499,28 @@ mod tests {
     fn a_manual_restore_names_a_user_and_a_key_and_nothing_else() {
         let key = "AKIAIOSFODNN7EXAMPLE";
         assert_eq!(
-            Request::parse(json!({"kind": "manual", "account": "111122223333", "user": "ci", "restore": key})).unwrap(),
-            Request::Restore { account: "111122223333".into(), user: "ci".into(), key: key.into(), mode: Mode::Auto }
+            Request::parse(
+                json!({"kind": "manual", "account": "111122223333", "user": "ci", "restore": key})
+            )
+            .unwrap(),
+            Request::Restore {
+                account: "111122223333".into(),
+                user: "ci".into(),
+                key: key.into(),
+                mode: Mode::Auto
+            }
         );
         let msg = |v: Value| Request::parse(v).unwrap_err().to_string();
-        assert!(msg(json!({"kind": "manual", "account": "111122223333", "restore": key})).contains("needs a user"));
+        assert!(
+            msg(json!({"kind": "manual", "account": "111122223333", "restore": key}))
+                .contains("needs a user")
+        );
         assert!(msg(json!({"kind": "manual", "account": "111122223333", "user": "ci", "restore": key, "leaked": true}))
             .contains("do not go with it"));
-        assert!(msg(json!({"kind": "manual", "account": "111122223333", "user": "ci", "restore": "../x"}))
-            .contains("access key id"));
+        assert!(msg(
+            json!({"kind": "manual", "account": "111122223333", "user": "ci", "restore": "../x"})
+        )
+        .contains("access key id"));
     }
 
     #[test]

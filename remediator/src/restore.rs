@@ -5,7 +5,7 @@ use keyguard_aws::iam;
 use keyguard_aws::inventory::{read_keys_live, user_by_name};
 use keyguard_aws::sdk::for_account;
 use keyguard_core::{
-    mask_key_id, Account, restorable, with_records, KeyStatus, Restorable, DISABLED_TAG_PREFIX,
+    mask_key_id, restorable, with_records, Account, KeyStatus, Restorable, DISABLED_TAG_PREFIX,
     RESTORED_TAG_PREFIX,
 };
 use tracing::info;
@@ -13,8 +13,8 @@ use tracing::info;
 use crate::email_templates::day;
 use crate::error::{Error, Result};
 use crate::function::Remediator;
-use crate::lease::{self, Taken};
 use crate::key_events::publish_events;
+use crate::lease::{self, Taken};
 use crate::requests::Mode;
 use crate::summary::{AccountReport, ActionKind, ActionRecord, Outcome, Summary};
 use crate::user_records;

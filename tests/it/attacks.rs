@@ -20,6 +20,18 @@ fn compliance_change(account: &str, user_id: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// What keyguard's SSM document puts on the central request bus when Config remediates a user
+/// of `account` (the fixture `deploy_pack.rs` checks against the document).
+fn remediation_request(account: &str, user_id: &str) -> Value {
+    let text = std::fs::read_to_string(
+        repo_root().join("remediator/fixtures/keyguard-remediation-request.json"),
+    )
+    .unwrap()
+    .replace("{{account}}", account)
+    .replace("{{user_id}}", user_id);
+    serde_json::from_str(&text).unwrap()
+}
+
 fn now_inv() -> Invocation {
     Invocation {
         now: Utc::now().trunc_subsecs(0),
@@ -77,6 +89,61 @@ async fn a_member_cannot_make_keyguard_act_in_another_account() {
         .map(|(_, n)| n)
         .sum();
     assert_eq!(writes, 0, "{:?}", rig.calls(&a));
+}
+
+/// The attacker controls account B's Config and its remediation document, and "remediates" a
+/// user of account A: the request's account is B (EventBridge sets it), so A's user is looked
+/// for in B and nothing happens to A; a request claiming A in its detail is refused outright;
+/// A's own remediation of its user is served with the normal policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_config_remediation_for_another_accounts_user_is_refused() {
+    let org = Org::new(2).await;
+    let now = Utc::now().trunc_subsecs(0);
+    let (a, b) = (org.members[0].clone(), org.members[1].clone());
+    let cfg_a = org.member(0).await;
+    let seeded = seed(
+        &cfg_a,
+        &a,
+        &[spec("victim", vec![(95, Some(1), true)])],
+        now,
+    )
+    .await;
+    let victim = seeded["victim"].user_id.clone();
+    let r = remediator(&org, false).await;
+    let rig = Rig::get();
+    rig.reset_calls(&a);
+    let from_b = handle_invocation(&r, remediation_request(&b, &victim), now_inv())
+        .await
+        .unwrap();
+    let Answer::Requested(q) = &from_b else {
+        panic!("{from_b:?}")
+    };
+    assert!(q.account == b && q.done == 0, "{q:?}");
+    let mut claims_a = remediation_request(&b, &victim);
+    claims_a["detail"]["accountId"] = a.clone().into();
+    let refused = handle_invocation(&r, claims_a, now_inv()).await;
+    assert!(refused.is_err_and(|e| e
+        .to_string()
+        .contains("not the account the event came from")),);
+    assert!(
+        rig.calls(&a).is_empty(),
+        "nothing called in A: {:?}",
+        rig.calls(&a)
+    );
+    assert_eq!(
+        keys_of(&cfg_a).await["victim"].len(),
+        1,
+        "A's user untouched"
+    );
+    // A's own remediation: the normal policy (its key is 95 days old: rotated).
+    let own = handle_invocation(&r, remediation_request(&a, &victim), now_inv())
+        .await
+        .unwrap();
+    let Answer::Requested(q) = &own else {
+        panic!("{own:?}")
+    };
+    assert!(q.acted && q.done == 1, "{q:?}");
+    assert_eq!(keys_of(&cfg_a).await["victim"].len(), 2, "rotated");
 }
 
 /// A member floods the request bus with its own users' findings: each user is acted on once a

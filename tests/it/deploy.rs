@@ -1,5 +1,5 @@
-//! The deployment files against the code: the member stack's rule parameters are the rule's own
-//! type with the defaults of `docs/policy.md`, only keyguard's rules and the operator may invoke
+//! The deployment files against the code (the conformance pack's in `deploy_pack.rs`): only
+//! keyguard's rules and the operator may invoke
 //! the remediator, every keyguard role allows exactly the AWS actions its code calls (least
 //! privilege, from the emulator rig's call log of the integration tests), and the reporter writes
 //! only its own state-table items (`dynamodb:LeadingKeys`, against the keys the suite used).
@@ -12,8 +12,6 @@ use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use keyguard_core::Settings;
-use rule_lambda::RuleParameters;
 use serde_norway::Value;
 
 pub(crate) fn yaml(path: &str) -> Value {
@@ -90,101 +88,6 @@ pub(crate) fn glob(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|c| *c == '*')
 }
 
-// ------------------------------------------------------------------ the Config rule
-
-#[test]
-fn the_rules_parameters_round_trip_into_the_rules_parameter_type() {
-    let member = yaml("deploy/member-role.yaml");
-    let params = defaults(&member);
-    let rule = &member["Resources"]["AccessKeysRule"]["Properties"];
-    let input = resolve_refs(&rule["InputParameters"], &params);
-    // Config hands the rule its parameters as one JSON object of strings.
-    let json = serde_json::to_string(&input).unwrap();
-    let parsed = RuleParameters::parse(Some(&json)).unwrap_or_else(|e| panic!("{e}: {json}"));
-    let d = Settings::default();
-    assert_eq!(
-        parsed,
-        RuleParameters {
-            rotation_period: Some(d.rotation_period),
-            installation_grace_period: Some(d.installation_grace_period),
-            recovery_grace_period: Some(d.recovery_grace_period),
-            unused_key_period: Some(d.unused_key_period),
-            pending_action_warn_period: Some(d.pending_action_warn_period),
-            single_active_key: Some(d.single_active_key),
-            exemption_group: Some(d.exemption_group.clone()),
-            exemption_expiry_tag: Some(d.exemption_expiry_tag.clone()),
-            owner_email_tag: Some(d.owner_email_tag.clone()),
-            max_exemption_days: Some(d.max_exemption_days),
-        },
-        "every setting of the rule is a member-stack parameter with default of docs/policy.md"
-    );
-    assert_eq!(parsed.apply(&d).unwrap(), d);
-
-    // A renamed parameter would be refused by the rule, so this test would fail on drift.
-    let drifted = json.replace("RotationPeriod", "RotationDays");
-    let err = RuleParameters::parse(Some(&drifted))
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("RotationDays"), "{err}");
-
-    // Custom Lambda rule on IAM users, evaluated by this account's own function: on change (and
-    // oversized change) plus periodic.
-    assert_eq!(rule["Source"]["Owner"], "CUSTOM_LAMBDA");
-    let Value::Tagged(source) = &rule["Source"]["SourceIdentifier"] else {
-        panic!("the rule's function is a !GetAtt")
-    };
-    assert_eq!(tag_name(source), "GetAtt");
-    assert_eq!(source.value.as_str(), Some("RuleFunction.Arn"));
-    assert_eq!(
-        rule["Scope"]["ComplianceResourceTypes"],
-        serde_norway::from_str::<Value>("[AWS::IAM::User]").unwrap()
-    );
-    let kinds: BTreeSet<&str> = rule["Source"]["SourceDetails"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|d| d["MessageType"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        kinds,
-        BTreeSet::from([
-            "ConfigurationItemChangeNotification",
-            "OversizedConfigurationItemChangeNotification",
-            "ScheduledNotification"
-        ])
-    );
-
-    // Remediation is asked for only by forwarding Config's own NON_COMPLIANT results to the
-    // central request bus, switched off until AutomaticRemediation says so.
-    let forward = &member["Resources"]["ComplianceChangeForward"]["Properties"];
-    assert_eq!(params["AutomaticRemediation"], "false");
-    let pattern = &forward["EventPattern"];
-    assert_eq!(pattern["source"][0], "aws.config");
-    assert_eq!(pattern["detail-type"][0], "Config Rules Compliance Change");
-    assert_eq!(
-        pattern["detail"]["newEvaluationResult"]["complianceType"][0],
-        "NON_COMPLIANT"
-    );
-    for gone in [
-        "AccessKeysRemediation",
-        "RemediationDocument",
-        "RemediationAutomationRole",
-    ] {
-        assert!(
-            member["Resources"][gone].is_null(),
-            "{gone}: no SSM path to the remediator"
-        );
-    }
-
-    // Config of this account, and only of it, may invoke the function.
-    let permission = &member["Resources"]["ConfigInvokesRule"]["Properties"];
-    assert_eq!(permission["Principal"], "config.amazonaws.com");
-    let Value::Tagged(source_account) = &permission["SourceAccount"] else {
-        panic!("SourceAccount is !Ref AWS::AccountId")
-    };
-    assert_eq!(source_account.value.as_str(), Some("AWS::AccountId"));
-}
-
 /// Who may make the remediator act (issue 14): nothing from outside the central account but its
 /// own EventBridge rules (the schedule, the request bus's NON_COMPLIANT rule) and the operator
 /// role named at deployment; the request bus takes events only from the member accounts'
@@ -223,6 +126,7 @@ fn only_keyguards_rules_and_the_operator_may_invoke_the_remediator() {
         [
             "NonCompliantUserInvokesRemediator",
             "OperatorInvokesRemediator",
+            "RemediationRequestInvokesRemediator",
             "SweepInvokesRemediator"
         ]
     );
@@ -248,10 +152,31 @@ fn only_keyguards_rules_and_the_operator_may_invoke_the_remediator() {
             .ends_with(":role/keyguard-alarm-forwarder"),
         "{arn:?}"
     );
-    // Its one rule acts on Config's own events (no PutEvents caller can send source aws.*).
+    // Its rules act on Config's own events (no PutEvents caller can send source aws.*), and on
+    // the remediation document's requests, which only keyguard's remediation role of a member
+    // account may put, of one source and detail-type (deploy_pack.rs follows them through).
     let rule = &central["Resources"]["NonCompliantUserRule"]["Properties"];
     assert_eq!(rule["EventPattern"]["source"][0], "aws.config");
     assert_eq!(rule["Targets"].as_sequence().unwrap().len(), 1);
+    let policy = &central["Resources"]["RequestBusRemediationPolicy"]["Properties"]["Statement"];
+    assert_eq!(policy["Action"], "events:PutEvents");
+    assert!(!policy["Condition"]["StringEquals"]["aws:PrincipalOrgID"].is_null());
+    assert_eq!(
+        policy["Condition"]["StringEquals"]["events:detail-type"],
+        remediator::REMEDIATION_REQUEST
+    );
+    assert_eq!(
+        policy["Condition"]["ForAllValues:StringEquals"]["events:source"][0],
+        remediator::REMEDIATION_SOURCE
+    );
+    let Value::Tagged(arn) = &policy["Condition"]["ArnLike"]["aws:PrincipalArn"] else {
+        panic!("the bus policy names the remediation role")
+    };
+    assert!(arn
+        .value
+        .as_str()
+        .unwrap()
+        .ends_with(":role/keyguard-member-remediation-request"));
 }
 
 // ------------------------------------------------------------------ least privilege

@@ -169,6 +169,17 @@ fn member_resources() -> Vec<(String, &'static [&'static str])> {
                 ),
                 &["cloudwatch:DeleteAlarms", "cloudwatch:DisableAlarmActions"],
             ),
+            "AWS::Config::ConformancePack" => (
+                format!(
+                    "arn:aws:config:{REGION}:{ACCOUNT}:conformance-pack/{}/conformance-pack-0a1b2c3d4",
+                    name("ConformancePackName")
+                ),
+                &["config:DeleteConformancePack", "config:PutConformancePack"],
+            ),
+            "AWS::SSM::Document" => (
+                format!("arn:aws:ssm:{REGION}:{ACCOUNT}:document/{}", name("Name")),
+                &["ssm:UpdateDocument", "ssm:DeleteDocument", "ssm:UpdateDocumentDefaultVersion"],
+            ),
             "AWS::KMS::Alias" => (
                 format!("arn:aws:kms:{REGION}:{ACCOUNT}:{}", name("AliasName")),
                 &["kms:DeleteAlias", "kms:UpdateAlias"],
@@ -217,6 +228,23 @@ fn the_guard_denies_every_change_to_keyguards_member_resources_but_the_stacksets
                 "{action} on {arn} is closed in the central account"
             );
         }
+    }
+    // The pack's remediation (what Config's "Remediate" runs) is the StackSet's too.
+    let remediation = format!(
+        "arn:aws:config:{REGION}:{ACCOUNT}:remediation-configuration/keyguard-access-keys-conformance-pack-0a1b2c3d/5e6f"
+    );
+    for action in [
+        "config:PutRemediationConfigurations",
+        "config:DeleteRemediationConfiguration",
+    ] {
+        assert!(
+            denied(&scp, action, &remediation, &admin, ACCOUNT),
+            "{action}"
+        );
+        assert!(
+            !denied(&scp, action, &remediation, &stackset, ACCOUNT),
+            "{action}"
+        );
     }
     // A member administrator's own role named after keyguard's (passed off as keyguard in the
     // report once) cannot even be created.

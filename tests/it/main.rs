@@ -20,6 +20,7 @@ mod crash_safety;
 mod deploy;
 mod deploy_guard;
 mod deploy_limits;
+mod deploy_pack;
 mod house;
 mod ocsf;
 mod patterns;

@@ -173,6 +173,17 @@ fn compliance(rule: &str, compliance: &str) -> Json {
     e
 }
 
+/// The event keyguard's SSM document puts on the request bus (deploy_pack.rs checks the fixture
+/// against the document).
+fn remediation_request() -> Json {
+    serde_json::from_str(
+        &support::fixture("remediator/fixtures/keyguard-remediation-request.json")
+            .replace("{{account}}", "444455556666")
+            .replace("{{user_id}}", "AIDAEXAMPLEUSER00001"),
+    )
+    .unwrap()
+}
+
 fn alarm(name: &str, state: &str) -> Json {
     json!({
         "version": "0", "id": "c4c1", "detail-type": "CloudWatch Alarm State Change",
@@ -207,6 +218,7 @@ fn every_pattern_matches_the_events_it_is_for_and_no_near_miss() {
     let member_alarms = "member-role.yaml:RuleFunctionAlarmForward";
     let requests = "member-role.yaml:ComplianceChangeForward";
     let central = "central.yaml:NonCompliantUserRule";
+    let remediation = "central.yaml:RemediationRequestRule";
     let chat = "notifications.yaml:KeyActionsToChat";
     let tickets = "notifications.yaml:KeyActionsToTickets";
     let group = |name: &str, g: &str| iam_call(name, json!({"groupName": g, "userName": "ci"}));
@@ -415,6 +427,27 @@ fn every_pattern_matches_the_events_it_is_for_and_no_near_miss() {
             "NON_COMPLIANT keyguard user",
             compliance("keyguard-access-keys", "NON_COMPLIANT"),
             vec![requests, central],
+        ),
+        (
+            "NON_COMPLIANT user of the pack's copy of keyguard's rule",
+            compliance(
+                "keyguard-access-keys-conformance-pack-0a1b2c3d",
+                "NON_COMPLIANT",
+            ),
+            vec![requests, central],
+        ),
+        (
+            "NON_COMPLIANT user of the managed companion",
+            compliance(
+                "access-keys-rotated-conformance-pack-0a1b2c3d",
+                "NON_COMPLIANT",
+            ),
+            vec![],
+        ),
+        (
+            "Config's remediation through keyguard's document",
+            remediation_request(),
+            vec![remediation],
         ),
         (
             "COMPLIANT keyguard user",
