@@ -13,8 +13,10 @@ use keyguard_core::{Account, Compliance, ComplianceResult, KeyStatus};
 use serde::Serialize;
 
 use crate::config::compliance_results;
+use crate::conformance_pack::{pack_compliance, PACK_NAME};
 use crate::error::{Error, Result};
 use crate::evidence::{
+    PackFile, PACK_FILE,
     cli_time, user_detail, AccessKeyMetadata, AccessKeysFile, AccountsFile,
     AuthorizationDetailsFile, Collected, ComplianceFile, EvaluationResult, OrgAccount, Qualifier,
     ResultIdentifier, SecretsFile,
@@ -160,6 +162,21 @@ pub async fn account_files(
         Compliance::NonCompliant,
         Compliance::NotApplicable,
     ];
+    // keyguard's conformance pack (`aws configservice describe-conformance-pack-compliance`):
+    // each rule's verdict, and keyguard's rule by the name Config gave the pack's copy. An
+    // account without the pack (a loose rule) or a role without the permission costs nothing.
+    let mut rule = rule.to_string();
+    match pack_compliance(&config, PACK_NAME).await {
+        Ok(Some(rules)) => {
+            if let Some(name) = keyguard_core::pack::deployed_name(&rules, &rule) {
+                rule = name.to_string();
+            }
+            files.push(pack_file(account, rules));
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(account, "conformance pack not read: {e}"),
+    }
+    let rule = rule.as_str();
     match compliance_results(&config, rule, &all).await? {
         Some(results) => files.push(compliance_file(account, rule, results)),
         None => tracing::warn!(
@@ -169,6 +186,18 @@ pub async fn account_files(
         ),
     }
     Ok((files, users.len()))
+}
+
+/// `<account>/conformance-pack-compliance.json`: keyguard's pack's rules and their verdicts as
+/// `aws configservice describe-conformance-pack-compliance` prints them.
+pub fn pack_file(account: &str, rules: Vec<keyguard_core::pack::PackRule>) -> EvidenceFile {
+    json_file(
+        format!("{account}/{PACK_FILE}"),
+        &PackFile {
+            conformance_pack_name: PACK_NAME.into(),
+            conformance_pack_rule_compliance_list: rules,
+        },
+    )
 }
 
 /// `<account>/config-compliance.json`: the rule's results as

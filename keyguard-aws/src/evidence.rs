@@ -7,6 +7,7 @@
 //! <account-id>/account-authorization-details.json   aws iam get-account-authorization-details --filter User
 //! <account-id>/access-keys.json                     aws iam list-access-keys per user, merged (optional)
 //! <account-id>/config-compliance.json               aws configservice get-compliance-details-by-config-rule
+//! <account-id>/conformance-pack-compliance.json     aws configservice describe-conformance-pack-compliance (optional)
 //! cloudtrail/AWSLogs/…/*.json.gz                    the trail's own log files
 //! ```
 //!
@@ -123,6 +124,20 @@ pub struct AccessKeyMetadata {
     pub status: String,
     /// Creation time.
     pub create_date: String,
+}
+
+/// An account's `conformance-pack-compliance.json`.
+pub const PACK_FILE: &str = "conformance-pack-compliance.json";
+
+/// `aws configservice describe-conformance-pack-compliance` output.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct PackFile {
+    /// The pack's name.
+    pub conformance_pack_name: String,
+    /// Each rule's verdict.
+    #[serde(default)]
+    pub conformance_pack_rule_compliance_list: Vec<keyguard_core::pack::PackRule>,
 }
 
 /// `aws configservice get-compliance-details-by-config-rule` output.
@@ -410,6 +425,17 @@ impl Evidence {
         }
         let file: SecretsFile = read_json(&path)?;
         Ok(Some(file.secret_list.len()))
+    }
+
+    /// keyguard's conformance pack in one account (`conformance-pack-compliance.json`: each
+    /// rule's verdict); `None` when the file is absent (not collected, or no pack).
+    pub fn pack(&self, account: &str) -> Result<Option<Vec<keyguard_core::pack::PackRule>>> {
+        let path = self.account_dir(account).join(PACK_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let file: PackFile = read_json(&path)?;
+        Ok(Some(file.conformance_pack_rule_compliance_list))
     }
 
     /// The Config results of one account; `None` when the file is absent.

@@ -30,6 +30,7 @@
 pub mod cloudtrail;
 pub mod collect;
 pub mod config;
+pub mod conformance_pack;
 pub mod credential_report;
 pub mod email;
 mod error;

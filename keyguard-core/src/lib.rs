@@ -22,6 +22,7 @@ pub mod hold;
 pub mod model;
 pub mod ocsf;
 pub mod owner;
+pub mod pack;
 mod plan;
 pub mod records;
 mod settings;

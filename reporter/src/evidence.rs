@@ -71,6 +71,7 @@ pub fn inputs(evidence: &Evidence, opts: &Options, now: DateTime<Utc>) -> Result
                     Ok(None) => ConfigState::NotCollected,
                     Err(e) => ConfigState::Unreadable(e.to_string()),
                 },
+                pack: evidence.pack(&account.id).ok().flatten(),
             }
         })
         .collect();
@@ -129,6 +130,7 @@ fn failed_slice(account: &keyguard_core::Account, why: &str) -> AccountInput {
         root_keys: Vec::new(),
         secrets: None,
         config: ConfigState::Unreadable(why),
+        pack: None,
     }
 }
 

@@ -14,6 +14,8 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use keyguard_aws::cloudtrail as cloudtrail_api;
 use keyguard_aws::config::{self, compliance_results};
+use keyguard_aws::conformance_pack::{aggregate_rules, pack_compliance, PACK_NAME};
+use keyguard_core::pack::PackRule;
 use keyguard_aws::inventory::{read_inventory, ReportPolling};
 use keyguard_aws::org::per_account;
 use keyguard_aws::s3;
@@ -159,6 +161,7 @@ async fn read_account(
             root_keys: vec![],
             secrets: None,
             config: ConfigState::Unreadable("not read".into()),
+            pack: None,
         },
         events: Vec::new(),
         calls: 0,
@@ -172,7 +175,7 @@ async fn read_account(
             read.input.inventory = Err(why.clone());
             read.input.config = match &live.config {
                 ConfigSource::Aggregator(name) => {
-                    aggregate_results(base, name, &opts.rule_name, &id).await
+                    aggregate_results(base, name, &opts.rule_name, &id).await.0
                 }
                 ConfigSource::PerAccount => ConfigState::Unreadable(why.clone()),
             };
@@ -194,17 +197,9 @@ async fn read_account(
             .problems
             .push(format!("account {id}: secrets not listed: {e}")),
     }
-    read.input.config = match &live.config {
-        ConfigSource::PerAccount => {
-            let client = aws_sdk_config::Client::new(&cfg);
-            match compliance_results(&client, &opts.rule_name, &ALL_TYPES).await {
-                Ok(Some(r)) => ConfigState::Results(r),
-                Ok(None) => ConfigState::RuleMissing,
-                Err(e) => ConfigState::Unreadable(e.to_string()),
-            }
-        }
-        ConfigSource::Aggregator(name) => aggregate_results(base, name, &opts.rule_name, &id).await,
-    };
+    let (config, pack) = config_of(base, &cfg, &id, &opts.rule_name, &live.config).await;
+    read.input.config = config;
+    read.input.pack = pack;
     match &live.trail {
         TrailSource::LookupEvents => {
             match lookup_events(&cfg, period).await {
@@ -245,24 +240,73 @@ const ALL_TYPES: [Compliance; 3] = [
     Compliance::NotApplicable,
 ];
 
-/// One account's results through an aggregator. An aggregator cannot tell "no such rule in
-/// that account" from "no results yet": both read as not evaluated (the report says "no results
-/// yet").
+/// One account's Config results and keyguard's conformance pack there. keyguard's rule is
+/// read by the name Config gave the pack's copy of it (the pack's rules may carry a suffix);
+/// an account without the pack (a loose rule) is read by `rule` as it is.
+async fn config_of(
+    base: &SdkConfig,
+    cfg: &SdkConfig,
+    account: &str,
+    rule: &str,
+    source: &ConfigSource,
+) -> (ConfigState, Option<Vec<PackRule>>) {
+    match source {
+        ConfigSource::PerAccount => {
+            let client = aws_sdk_config::Client::new(cfg);
+            let pack = match pack_compliance(&client, PACK_NAME).await {
+                Ok(pack) => pack,
+                Err(e) => {
+                    tracing::warn!(account, "conformance pack not read: {e}");
+                    None
+                }
+            };
+            let name = pack
+                .as_deref()
+                .and_then(|p| keyguard_core::pack::deployed_name(p, rule))
+                .unwrap_or(rule);
+            let state = match compliance_results(&client, name, &ALL_TYPES).await {
+                Ok(Some(r)) => ConfigState::Results(r),
+                Ok(None) => ConfigState::RuleMissing,
+                Err(e) => ConfigState::Unreadable(e.to_string()),
+            };
+            (state, pack)
+        }
+        ConfigSource::Aggregator(name) => aggregate_results(base, name, rule, account).await,
+    }
+}
+
+/// One account's results through an aggregator, and its pack's rules (every rule of the
+/// account through the aggregator, keyguard's pack's among them). An aggregator cannot tell "no
+/// such rule in that account" from "no results yet": both read as not evaluated (the report
+/// says "no results yet").
 async fn aggregate_results(
     base: &SdkConfig,
     aggregator: &str,
     rule: &str,
     account: &str,
-) -> ConfigState {
+) -> (ConfigState, Option<Vec<PackRule>>) {
     let client = aws_sdk_config::Client::new(base);
     let region = base
         .region()
         .map(|r| r.to_string())
         .unwrap_or_else(|| IAM_EVENTS_REGION.into());
-    match config::aggregate_results(&client, aggregator, rule, account, &region).await {
+    let pack = match aggregate_rules(&client, aggregator, account, &region).await {
+        Ok(rules) => keyguard_core::pack::of_pack(rules, rule),
+        Err(e) => {
+            tracing::warn!(account, "the account's rules not read through the aggregator: {e}");
+            None
+        }
+    };
+    let name = pack
+        .as_deref()
+        .and_then(|p| keyguard_core::pack::deployed_name(p, rule))
+        .unwrap_or(rule);
+    let state = match config::aggregate_results(&client, aggregator, name, account, &region).await
+    {
         Ok(results) => ConfigState::Results(results),
         Err(e) => ConfigState::Unreadable(e.to_string()),
-    }
+    };
+    (state, pack)
 }
 
 /// One account's followed IAM events between `start` and `end` (LookupEvents, one `EventName`

@@ -38,6 +38,9 @@ pub struct AccountInput {
     pub secrets: Option<usize>,
     /// Its Config results.
     pub config: ConfigState,
+    /// keyguard's conformance pack there: each rule's verdict; `None` when not read or not
+    /// deployed (a loose rule).
+    pub pack: Option<Vec<keyguard_core::pack::PackRule>>,
 }
 
 /// Where the CloudTrail events came from and what could not be read.

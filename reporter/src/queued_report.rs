@@ -255,26 +255,53 @@ async fn write_account(
     )
     .await?;
     if let ConfigSource::Aggregator(name) = &r.live.config {
-        // Config's results come from the aggregator (the member role reads no Config).
-        files.retain(|f| !f.path.ends_with("config-compliance.json"));
+        // Config's results come from the aggregator (the member role reads no Config), keyguard's
+        // rule by the name of the pack's copy when the account has the pack.
+        files.retain(|f| {
+            !f.path.ends_with("config-compliance.json")
+                && !f.path.ends_with(keyguard_aws::evidence::PACK_FILE)
+        });
         let client = aws_sdk_config::Client::new(&r.sdk);
         let region = r
             .sdk
             .region()
             .map_or(IAM_EVENTS_REGION.to_string(), |r| r.to_string());
+        let rule = &r.options.rule_name;
+        let pack = match keyguard_aws::conformance_pack::aggregate_rules(
+            &client,
+            name,
+            &account.id,
+            &region,
+        )
+        .await
+        {
+            Ok(rules) => keyguard_core::pack::of_pack(rules, rule),
+            Err(e) => {
+                tracing::warn!(account = %account.id, "the account's rules not read through the aggregator: {e}");
+                None
+            }
+        };
+        let deployed = pack
+            .as_deref()
+            .and_then(|p| keyguard_core::pack::deployed_name(p, rule))
+            .unwrap_or(rule)
+            .to_string();
         let results = keyguard_aws::config::aggregate_results(
             &client,
             name,
-            &r.options.rule_name,
+            &deployed,
             &account.id,
             &region,
         )
         .await?;
         files.push(keyguard_aws::collect::compliance_file(
             &account.id,
-            &r.options.rule_name,
+            &deployed,
             results,
         ));
+        if let Some(pack) = pack {
+            files.push(keyguard_aws::collect::pack_file(&account.id, pack));
+        }
     }
     match &r.live.trail {
         TrailSource::LookupEvents => {

@@ -20,6 +20,10 @@ What it adds, inside the moto process (docs/rig.md says why):
   A rule exists in an account once evaluations were put for it there (or moto has it from
   PutConfigRule); queries for any other rule answer NoSuchConfigRuleException, as AWS does.
   GET /_rig/config/evaluations?account=A lists what is stored.
+- Config conformance packs (moto has none): PutConformancePack creates the template's rules as
+  `<name>-conformance-pack-<8 characters>`, DescribeConformancePackCompliance and
+  DescribeAggregateComplianceByConfigRules answer their verdicts from the stored evaluations
+  (packs.py).
 - CloudTrail LookupEvents built from the IAM write calls the server answered (us-east-1 only, as
   AWS records IAM there), with the secret access key removed as CloudTrail does.
 - A root access key (moto's credential report never has one): POST /_rig/iam/root-key
@@ -83,6 +87,7 @@ from cloudtrail import (IAM_WRITES, assumed_role, deliver, lookup_events, record
 from common import (CALL_LOG_DIR, CONFIG_PREFIX, Call, calls, calls_by_role, emails, error_response,
                     evaluations, faults, hung, iso, json_response, latency, lock, now, page, parse_time,
                     report_started, root_keys, trail)
+import packs
 from moto_fixes import (install_atomic_transactions, install_constant_time_queue,
                         install_keyed_queries, install_listed_services,
                         install_paged_account_lists, install_remembered_key_accounts)
@@ -161,7 +166,7 @@ def rule_of(token: str) -> str:
 
 
 def known_rule(account: str, region: str, rule: str) -> bool:
-    if (account, region, rule) in evaluations:
+    if (account, region, rule) in evaluations or rule in packs.rules_of(account, region):
         return True
     try:
         from moto.config.models import config_backends
@@ -189,6 +194,9 @@ def result_of(rule: str, e: dict) -> dict:
 
 
 def config_call(call: Call, start_response, fault: dict | None):
+    answered = packs.config_call(call, start_response)
+    if answered is not None:
+        return answered
     action = call.action
     req = call.json()
     acct, region = call.account, call.region

@@ -81,6 +81,27 @@ try:
         check("results are per account", e.response["Error"]["Code"] == "NoSuchConfigRuleException")
     agg = cfg.get_aggregate_compliance_details_by_config_rule(ConfigurationAggregatorName="a", ConfigRuleName="kg", AccountId=acct, AwsRegion="us-east-1")
     check("aggregate query", len(agg["AggregateEvaluationResults"]) == 100)
+    # A conformance pack: its rules named as Config names them, their verdicts from the evaluations.
+    body = (here.parent.parent / "conformance-packs" / "keyguard-access-keys.yaml").read_text()
+    cfg.put_conformance_pack(ConformancePackName="keyguard-access-keys", TemplateBody=body, ConformancePackInputParameters=[
+        {"ParameterName": "RuleFunctionArn", "ParameterValue": "arn:aws:lambda:us-east-1:000000000000:function:keyguard-rule-lambda"},
+        {"ParameterName": "RemediationRoleArn", "ParameterValue": "arn:aws:iam::000000000000:role/keyguard-member-remediation-request"}])
+    listed = cfg.describe_conformance_pack_compliance(ConformancePackName="keyguard-access-keys")["ConformancePackRuleComplianceList"]
+    names = sorted(r["ConfigRuleName"].split("-conformance-pack-")[0] for r in listed)
+    check("pack rules named as Config names them", names == ["access-keys-rotated", "iam-root-access-key-check", "iam-user-unused-credentials-check", "keyguard-access-keys"]
+          and all("-conformance-pack-" in r["ConfigRuleName"] for r in listed), listed)
+    ours = next(r["ConfigRuleName"] for r in listed if r["ConfigRuleName"].startswith("keyguard-access-keys"))
+    cfg.put_evaluations(Evaluations=[ev("u000", "NON_COMPLIANT", 300)], ResultToken=f"{ours}/1")
+    listed = {r["ConfigRuleName"]: r["ComplianceType"] for r in cfg.describe_conformance_pack_compliance(ConformancePackName="keyguard-access-keys")["ConformancePackRuleComplianceList"]}
+    check("pack verdicts from the evaluations", listed[ours] == "NON_COMPLIANT" and sorted(listed.values()).count("INSUFFICIENT_DATA") == 3, listed)
+    check("a pack's rule is a known rule", len(cfg.get_compliance_details_by_config_rule(ConfigRuleName=ours)["EvaluationResults"]) == 1)
+    by_rule = cfg.describe_aggregate_compliance_by_config_rules(ConfigurationAggregatorName="a", Filters={"AccountId": acct, "AwsRegion": "us-east-1"})["AggregateComplianceByConfigRules"]
+    check("aggregate rules of an account", {r["ConfigRuleName"] for r in by_rule} >= set(listed) | {"kg"}, by_rule)
+    try:
+        cfg.describe_conformance_pack_compliance(ConformancePackName="other")
+        check("no such pack", False)
+    except ClientError as e:
+        check("no such pack", e.response["Error"]["Code"] == "NoSuchConformancePackException")
 
     ct = boto3.client("cloudtrail", **kw)
     events = ct.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreateAccessKey"}])["Events"]
@@ -98,7 +119,7 @@ try:
     check("email read back", len(mails) == 1 and mails[0]["to"] == ["o@x.test"] and mails[0]["subject"] == "s", mails)
 
     calls = rig(f"/_rig/calls?account={acct}")
-    check("calls counted", calls.get("iam:CreateUser") == 1 and calls.get("config:PutEvaluations") == 3, calls)
+    check("calls counted", calls.get("iam:CreateUser") == 1 and calls.get("config:PutEvaluations") == 4, calls)
     by_role = rig("/_rig/calls/by-role")
     check("calls counted per assumed role", by_role.get("self", {}).get("iam:CreateUser") == 1, by_role)
     rig("/_rig/faults", {"account": acct, "action": "ListUsers", "error": "Throttling", "count": 1})

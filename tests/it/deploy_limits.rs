@@ -1,4 +1,5 @@
-//! The templates stay within AWS's limits for 10,000 accounts: template body, parameter values,
+//! The templates and the conformance pack stay within AWS's limits for 10,000 accounts: template
+//! body, parameter values,
 //! resources per template, and the remediator's resource policy, whatever the organization's
 //! size.
 
@@ -19,6 +20,8 @@ const RESOURCES_PER_TEMPLATE: usize = 500;
 const FUNCTION_POLICY_BYTES: usize = 20 * 1024;
 /// One `AddPermission` statement, generously (a service principal, a source ARN or account).
 const PERMISSION_STATEMENT_BYTES: usize = 400;
+/// PutConformancePack's ConformancePackInputParameters (at most 60).
+const PACK_INPUT_PARAMETERS: usize = 60;
 
 /// Resources after `Fn::ForEach` is expanded; a loop over a parameter (a list that grows with the
 /// organization) is refused outright.
@@ -83,6 +86,26 @@ fn the_templates_stay_within_aws_limits_for_ten_thousand_accounts() {
             ],
         ),
         ("deploy/org-list-role.yaml", &[]),
+        (
+            "deploy/notifications.yaml",
+            &[("EventBusName", "keyguard-events".into())],
+        ),
+        // Deployed by each account's member stack (PutConformancePack: a template body of at
+        // most 51,200 bytes, at most 60 input parameters, ConformancePackInputParameter values
+        // of at most 4,096 characters); its parameters are the member stack's, per account.
+        (
+            "conformance-packs/keyguard-access-keys.yaml",
+            &[
+                (
+                    "RuleFunctionArn",
+                    "arn:aws:lambda:us-east-1:100000009999:function:keyguard-rule-lambda".into(),
+                ),
+                (
+                    "RemediationRoleArn",
+                    "arn:aws:iam::100000009999:role/keyguard-member-remediation-request".into(),
+                ),
+            ],
+        ),
     ];
     for (file, params) in deployed {
         let body = support::fixture(file);
@@ -92,6 +115,11 @@ fn the_templates_stay_within_aws_limits_for_ten_thousand_accounts() {
             body.len()
         );
         let t = yaml(file);
+        assert!(
+            t["Parameters"].as_mapping().unwrap().len() <= PACK_INPUT_PARAMETERS
+                || !file.starts_with("conformance-packs/"),
+            "{file}: over the {PACK_INPUT_PARAMETERS} input parameters of a conformance pack"
+        );
         let resources = expanded_resources(&t);
         assert!(
             resources <= RESOURCES_PER_TEMPLATE,

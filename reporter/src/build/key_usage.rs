@@ -146,6 +146,7 @@ mod tests {
             root_keys: vec![],
             secrets: None,
             config: ConfigState::NotCollected,
+            pack: None,
         };
         let record = |successor_used: Option<i64>| UserRecord {
             user: User {

@@ -146,6 +146,7 @@ mod tests {
                 result("ANA", Compliance::NotApplicable, day_ago),
                 result("AOK", Compliance::Compliant, day_ago),
             ]),
+            pack: None,
         };
         let inv = vec![
             record("A140", 140, now),
