@@ -16,10 +16,9 @@ use crate::config::compliance_results;
 use crate::conformance_pack::{pack_compliance, PACK_NAME};
 use crate::error::{Error, Result};
 use crate::evidence::{
-    PackFile, PACK_FILE,
     cli_time, user_detail, AccessKeyMetadata, AccessKeysFile, AccountsFile,
-    AuthorizationDetailsFile, Collected, ComplianceFile, EvaluationResult, OrgAccount, Qualifier,
-    ResultIdentifier, SecretsFile,
+    AuthorizationDetailsFile, Collected, ComplianceFile, EvaluationResult, OrgAccount, PackFile,
+    Qualifier, ResultIdentifier, SecretsFile, PACK_FILE,
 };
 use crate::inventory::{
     credential_report, list_keys, parse_credential_report, users, ReportPolling,

@@ -37,15 +37,17 @@ pub async fn pack_compliance(
             }
             Err(e) => return Err(Error::sdk("DescribeConformancePackCompliance", e)),
         };
-        out.extend(page.conformance_pack_rule_compliance_list().iter().map(|r| {
-            PackRule {
-                rule: r.config_rule_name().unwrap_or_default().to_string(),
-                compliance: r
-                    .compliance_type()
-                    .map_or("INSUFFICIENT_DATA", |c| c.as_str())
-                    .to_string(),
-            }
-        }));
+        out.extend(
+            page.conformance_pack_rule_compliance_list()
+                .iter()
+                .map(|r| PackRule {
+                    rule: r.config_rule_name().unwrap_or_default().to_string(),
+                    compliance: r
+                        .compliance_type()
+                        .map_or("INSUFFICIENT_DATA", |c| c.as_str())
+                        .to_string(),
+                }),
+        );
     }
     Ok(Some(out))
 }

@@ -86,7 +86,10 @@ mod tests {
     #[test]
     fn the_packs_copy_of_a_rule_is_found_by_its_template_name() {
         let rules = [
-            rule("keyguard-access-keys-conformance-pack-0a1b2c3d", "COMPLIANT"),
+            rule(
+                "keyguard-access-keys-conformance-pack-0a1b2c3d",
+                "COMPLIANT",
+            ),
             rule("keyguard-access-keys-2", "NON_COMPLIANT"),
             rule("access-keys-rotated", "NON_COMPLIANT"),
         ];
@@ -94,7 +97,10 @@ mod tests {
             deployed_name(&rules, "keyguard-access-keys"),
             Some("keyguard-access-keys-conformance-pack-0a1b2c3d")
         );
-        assert_eq!(verdict(&rules, "access-keys-rotated"), Some("NON_COMPLIANT"));
+        assert_eq!(
+            verdict(&rules, "access-keys-rotated"),
+            Some("NON_COMPLIANT")
+        );
         assert_eq!(verdict(&rules, "iam-root-access-key-check"), None);
         assert_eq!(overall(&rules), "NON_COMPLIANT");
         assert_eq!(overall(&rules[..1]), "COMPLIANT");

@@ -15,11 +15,11 @@ use futures::StreamExt;
 use keyguard_aws::cloudtrail as cloudtrail_api;
 use keyguard_aws::config::{self, compliance_results};
 use keyguard_aws::conformance_pack::{aggregate_rules, pack_compliance, PACK_NAME};
-use keyguard_core::pack::PackRule;
 use keyguard_aws::inventory::{read_inventory, ReportPolling};
 use keyguard_aws::org::per_account;
 use keyguard_aws::s3;
 use keyguard_aws::sdk::{self, Caller, RoleSpec};
+use keyguard_core::pack::PackRule;
 use keyguard_core::{Account, Compliance};
 
 use crate::cloudtrail::{self, TrailEvent, FOLLOWED};
@@ -293,7 +293,10 @@ async fn aggregate_results(
     let pack = match aggregate_rules(&client, aggregator, account, &region).await {
         Ok(rules) => keyguard_core::pack::of_pack(rules, rule),
         Err(e) => {
-            tracing::warn!(account, "the account's rules not read through the aggregator: {e}");
+            tracing::warn!(
+                account,
+                "the account's rules not read through the aggregator: {e}"
+            );
             None
         }
     };
@@ -301,8 +304,7 @@ async fn aggregate_results(
         .as_deref()
         .and_then(|p| keyguard_core::pack::deployed_name(p, rule))
         .unwrap_or(rule);
-    let state = match config::aggregate_results(&client, aggregator, name, account, &region).await
-    {
+    let state = match config::aggregate_results(&client, aggregator, name, account, &region).await {
         Ok(results) => ConfigState::Results(results),
         Err(e) => ConfigState::Unreadable(e.to_string()),
     };

@@ -327,6 +327,29 @@ pub struct DisagreementRow {
     pub finding: String,
 }
 
+/// keyguard's conformance pack in one account beside keyguard's own evaluation.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackRow {
+    /// Account id.
+    pub account: String,
+    /// Account name.
+    pub account_name: String,
+    /// The pack's verdict (Config's console's).
+    pub pack: String,
+    /// keyguard's rule in the pack.
+    pub keyguard_rule: String,
+    /// `access-keys-rotated`.
+    pub access_keys_rotated: String,
+    /// `iam-user-unused-credentials-check`.
+    pub unused_credentials: String,
+    /// `iam-root-access-key-check`.
+    pub root_access_key: String,
+    /// keyguard's evaluation of what IAM returns, now.
+    pub keyguard_own: String,
+    /// Where the pack and IAM disagree, in words (empty: they agree).
+    pub finding: String,
+}
+
 /// An owner tag naming an address outside the organization's mail domains.
 #[derive(Debug, Clone, Serialize)]
 pub struct OutsideOwnerRow {
@@ -424,6 +447,8 @@ pub struct Report {
     pub non_compliant: Vec<NonCompliantRow>,
     /// 3a. Users Config calls compliant whom the policy, applied to IAM, finds NON_COMPLIANT.
     pub disagreements: Vec<DisagreementRow>,
+    /// keyguard's conformance pack per account, beside keyguard's own figures.
+    pub pack: Vec<PackRow>,
     /// 3a. Owner tags naming an address outside the organization's mail domains.
     pub outside_owners: Vec<OutsideOwnerRow>,
     /// Whether owner tags were checked (the domains were configured).

@@ -286,14 +286,9 @@ async fn write_account(
             .and_then(|p| keyguard_core::pack::deployed_name(p, rule))
             .unwrap_or(rule)
             .to_string();
-        let results = keyguard_aws::config::aggregate_results(
-            &client,
-            name,
-            &deployed,
-            &account.id,
-            &region,
-        )
-        .await?;
+        let results =
+            keyguard_aws::config::aggregate_results(&client, name, &deployed, &account.id, &region)
+                .await?;
         files.push(keyguard_aws::collect::compliance_file(
             &account.id,
             &deployed,

@@ -27,7 +27,7 @@ pub struct Rendered {
 }
 
 /// The CSV files and their headers: the documented, stable schema (README "Report CSV schema").
-pub const CSV_TABLES: [(&str, &[&str]); 13] = [
+pub const CSV_TABLES: [(&str, &[&str]); 14] = [
     (
         "summary.csv",
         &["metric", "label", "value", "previous", "change"],
@@ -66,6 +66,20 @@ pub const CSV_TABLES: [(&str, &[&str]); 13] = [
     (
         "outside-owners.csv",
         &["account", "account_name", "user", "address", "told_instead"],
+    ),
+    (
+        "conformance-pack.csv",
+        &[
+            "account",
+            "account_name",
+            "pack",
+            "keyguard_rule",
+            "access_keys_rotated",
+            "iam_user_unused_credentials",
+            "iam_root_access_key",
+            "keyguard_own",
+            "finding",
+        ],
     ),
     (
         "key-usage.csv",
@@ -195,6 +209,7 @@ struct Page<'a> {
     generated_by: String,
     non_compliant_count: usize,
     disagreement_count: usize,
+    pack_disagreement_count: usize,
     outside_owner_count: usize,
     key_usage_count: usize,
     stalled_count: usize,
@@ -218,6 +233,7 @@ pub fn html(report: &Report) -> Result<String> {
         generated_by: format!("keyguard {}", env!("CARGO_PKG_VERSION")),
         non_compliant_count: report.non_compliant.len(),
         disagreement_count: report.disagreements.len(),
+        pack_disagreement_count: report.pack.iter().filter(|p| !p.finding.is_empty()).count(),
         outside_owner_count: report.outside_owners.len(),
         key_usage_count: report.key_usage.len(),
         stalled_count: report.stalled.len(),
@@ -280,7 +296,9 @@ fn rows(report: &Report, table: &str) -> Vec<Vec<String>> {
             .collect(),
         "non-compliant-users.csv" => non_compliant_rows(report),
         "actions.csv" => action_rows(report),
-        "outside-owners.csv" | "disagreements.csv" => trust_rows(report, table),
+        "outside-owners.csv" | "disagreements.csv" | "conformance-pack.csv" => {
+            trust_rows(report, table)
+        }
         "key-usage.csv" => report
             .key_usage
             .iter()
@@ -392,7 +410,8 @@ fn action_rows(report: &Report) -> Vec<Vec<String>> {
 }
 
 /// The rows of the tables of what an account may have bent (`disagreements.csv`,
-/// `outside-owners.csv`).
+/// `outside-owners.csv`), and of its conformance pack beside keyguard's figures
+/// (`conformance-pack.csv`).
 fn trust_rows(report: &Report, table: &str) -> Vec<Vec<String>> {
     let t = csv_text;
     match table {
@@ -406,6 +425,23 @@ fn trust_rows(report: &Report, table: &str) -> Vec<Vec<String>> {
                     t(&r.user),
                     t(&r.address),
                     t(&r.told_instead),
+                ]
+            })
+            .collect(),
+        "conformance-pack.csv" => report
+            .pack
+            .iter()
+            .map(|r| {
+                vec![
+                    t(&r.account),
+                    t(&r.account_name),
+                    t(&r.pack),
+                    t(&r.keyguard_rule),
+                    t(&r.access_keys_rotated),
+                    t(&r.unused_credentials),
+                    t(&r.root_access_key),
+                    t(&r.keyguard_own),
+                    t(&r.finding),
                 ]
             })
             .collect(),

@@ -13,12 +13,12 @@ use crate::report::{csv, keyguard, ok, tmp};
 use crate::support::{seed, Org, Rig, UserSpec};
 
 /// The weekly live report of `org` in a fresh folder, with the CLI's stderr.
-async fn live_report(org: &Org, name: &str, now: DateTime<Utc>) -> (PathBuf, String) {
+pub(crate) async fn live_report(org: &Org, name: &str, now: DateTime<Utc>) -> (PathBuf, String) {
     live_report_with(org, name, now, &[]).await
 }
 
 /// [`live_report`] with more environment variables.
-async fn live_report_with(
+pub(crate) async fn live_report_with(
     org: &Org,
     name: &str,
     now: DateTime<Utc>,
@@ -45,7 +45,7 @@ async fn live_report_with(
 
 /// One member account whose administrator (`mallory`) made `users` (name, key ages in days):
 /// the organization, the account, now, the administrator's SDK configuration and the users.
-async fn member_with(
+pub(crate) async fn member_with(
     users: &[(&str, i64)],
 ) -> (
     Org,

@@ -23,6 +23,7 @@ mod deploy_limits;
 mod deploy_pack;
 mod house;
 mod ocsf;
+mod pack_report;
 mod patterns;
 mod queued_report;
 mod remediator;

@@ -9,6 +9,7 @@ mod controls;
 mod figures;
 mod key_usage;
 mod owners;
+mod pack;
 mod summary;
 mod thresholds;
 mod trail;
@@ -116,6 +117,8 @@ pub fn build(inputs: &Inputs) -> Result<Report> {
 
     let (key_usage, stalled) = key_usage::key_usage(&readable, &inputs.trail.usage, settings, now);
     let (disagreements, outside_owners) = trust(inputs, &readable, &mut problems);
+    let (pack, pack_problems) = pack::pack_rows(&readable, &inputs.rule_name, settings, now);
+    problems.extend(pack_problems);
     Ok(Report {
         key_usage,
         stalled,
@@ -143,6 +146,7 @@ pub fn build(inputs: &Inputs) -> Result<Report> {
             .chain(roots.iter().map(|(a, _, f)| root_row(a, f, now)))
             .collect(),
         disagreements,
+        pack,
         outside_owners,
         owners_checked: inputs.owner_domains.is_some(),
         actions,
