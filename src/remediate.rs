@@ -388,7 +388,11 @@ pub async fn run_remediate(args: RemediateArgs) -> Result<ExitCode> {
     let notices = args.notices.config()?;
     let now = args.as_of.unwrap_or_else(Utc::now);
     let org = connect(&args.scope).await?;
-    let accounts = org.accounts;
+    let accounts = if args.scope.accounts.is_empty() {
+        org.accounts // listed by the organization, names and emails with them
+    } else {
+        named_accounts(&org.base, &args.scope.role.spec(), org.accounts).await
+    };
     let started = std::time::Instant::now();
     let mut r = Remediator::new(org.base, org.caller, settings, args.scope.role.spec());
     r.notices = notices;
@@ -447,6 +451,34 @@ pub async fn run_remediate(args: RemediateArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The accounts named with `--account`, with their names and emails from the organization (one
+/// `DescribeAccount` each, through `--org-role-arn` when given), so that an owner without an
+/// address of its own is told at the account's email as in an organization-wide run; an account
+/// the organization cannot describe keeps its id alone (the admin is told).
+async fn named_accounts(
+    base: &aws_config::SdkConfig,
+    role: &keyguard_aws::sdk::RoleSpec,
+    accounts: Vec<keyguard_core::Account>,
+) -> Vec<keyguard_core::Account> {
+    keyguard_aws::org::per_account(accounts, |a| async move {
+        keyguard_aws::org::describe_account(base, role, &a.id).await
+    })
+    .await
+    .into_iter()
+    .map(|(a, found)| match found {
+        Ok(Some(named)) => named,
+        Ok(None) => a,
+        Err(e) => {
+            eprintln!(
+                "keyguard: account {}: DescribeAccount: {e}; its owners' fallback is the admin",
+                a.id
+            );
+            a
+        }
+    })
+    .collect()
 }
 
 fn print_summary(s: &Summary) {

@@ -202,6 +202,40 @@ pub async fn organization_accounts(
     list_accounts(&aws_sdk_organizations::Client::new(&org), filter).await
 }
 
+/// One account of the organization, its name and email (`DescribeAccount`, with `base`'s
+/// credentials or through [`RoleSpec::org_role_arn`] as the listings are): what a run that was
+/// given only the account's id needs for the owner notices' fallback to the account's email.
+/// `Ok(None)` when the organization has no such account.
+pub async fn describe_account(
+    base: &SdkConfig,
+    role: &RoleSpec,
+    id: &str,
+) -> Result<Option<Account>> {
+    use aws_sdk_organizations::operation::describe_account::DescribeAccountError;
+    let org = crate::sdk::for_organization(base, role).await?;
+    match aws_sdk_organizations::Client::new(&org)
+        .describe_account()
+        .account_id(id)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.account().map(|a| Account {
+            id: id.to_string(),
+            name: a.name().unwrap_or_default().to_string(),
+            email: a.email().map(str::to_string),
+        })),
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(DescribeAccountError::AccountNotFoundException(_))
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(Error::sdk("DescribeAccount", e)),
+    }
+}
+
 /// Runs `work` for every account, at most [`CONCURRENCY`](crate::CONCURRENCY) at a time, each in
 /// its own `account` tracing span, and returns each account's outcome, sorted by account id.
 /// `work` returns its own result type: one account's failure is that account's outcome and never

@@ -4,9 +4,7 @@
 //! A request that names no user of the account mails nobody; every request is counted in the
 //! day's tally, which the next daily digest shows.
 
-use keyguard_core::Account;
-
-use crate::account::{account_run, AccountJob, Invocation, Limits, Selection};
+use crate::account::{account_run, named_account, AccountJob, Invocation, Limits, Selection};
 use crate::error::Result;
 use crate::function::Remediator;
 use crate::request_tally::{count, Answered, REQUESTS_PER_ACCOUNT_PER_DAY};
@@ -70,12 +68,9 @@ pub(crate) async fn requested(
         }
     }
     let job = AccountJob {
-        // The event names only the id; the account's name and email are not needed to act.
-        account: Account {
-            id: account.clone(),
-            name: String::new(),
-            email: None,
-        },
+        // The event names only the id: the name and email (the owners' fallback) are the
+        // organization's.
+        account: named_account(r, account.clone()).await,
         selection: Selection::UserId(user_id),
         forced: Forced::No,
         mode: Mode::Auto,

@@ -9,7 +9,9 @@ use keyguard_aws::org::{organization_accounts, per_account, AccountFilter};
 use keyguard_core::Account;
 use tracing::Instrument;
 
-use crate::account::{account_run, AccountJob, AccountRun, Invocation, Limits, Selection};
+use crate::account::{
+    account_run, named_account, AccountJob, AccountRun, Invocation, Limits, Selection,
+};
 use crate::error::Result;
 use crate::function::Remediator;
 use crate::request_tally::RequestTally;
@@ -191,12 +193,9 @@ pub(crate) async fn single(r: &Remediator, request: Request, inv: &Invocation) -
         }
     };
     let job = AccountJob {
-        // The event names only the id; the account's name and email are not needed to act.
-        account: Account {
-            id: account,
-            name: String::new(),
-            email: None,
-        },
+        // The event names only the id: the name and email (the owners' fallback) are the
+        // organization's.
+        account: named_account(r, account).await,
         selection,
         forced,
         mode,

@@ -189,6 +189,8 @@ const CODE_ROLES: &[(&str, &str)] = &[
     ("keyguard-member-remediator", "deploy/member-role.yaml"),
     ("keyguard-member-reporter", "deploy/member-role.yaml"),
     ("keyguard-org-list", "deploy/org-list-role.yaml"),
+    // The operator's CLI (audit, plan, collect, report, usage, restore: tests/it/operator.rs).
+    ("keyguard-member", "deploy/member-role.yaml"),
 ];
 
 /// Actions a code role is granted that no API call of the code makes, each with its reason: AWS

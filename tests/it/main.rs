@@ -23,6 +23,8 @@ mod deploy_limits;
 mod deploy_pack;
 mod house;
 mod ocsf;
+mod operator;
+mod owner_fallback;
 mod pack_report;
 mod patterns;
 mod queued_report;

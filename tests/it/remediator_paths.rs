@@ -372,6 +372,7 @@ async fn the_cli_log_of_an_enforcing_run_holds_no_secret() {
     // Without the table's lease (or --no-lease) the CLI refuses to write.
     let refused = std::process::Command::new(env!("CARGO_BIN_EXE_keyguard"))
         .args(["remediate", "--account", &member, "--dry-run", "false"])
+        .args(["--member-role", "keyguard-member-remediator"])
         .envs(org.env().await)
         .output()
         .unwrap();
@@ -384,6 +385,7 @@ async fn the_cli_log_of_an_enforcing_run_holds_no_secret() {
     assert!(all_secrets(&cfg).await.is_empty(), "nothing written");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyguard"))
         .args(["remediate", "--account", &member, "--dry-run", "false"])
+        .args(["--member-role", "keyguard-member-remediator"])
         .args(["--state-table", TABLE])
         .args(["--notice-sender", SENDER, "--admin-emails", ADMIN])
         .envs(org.env().await)

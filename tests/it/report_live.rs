@@ -87,7 +87,8 @@ async fn live_report_against_the_rig() {
         .await
         .unwrap();
     // keyguard's role rotates etl (new key, old one disabled) and deletes old's disabled key.
-    let kg = aws_sdk_iam::Client::new(&as_role(&m0, "keyguard-member", "keyguard").await);
+    let kg =
+        aws_sdk_iam::Client::new(&as_role(&m0, "keyguard-member-remediator", "keyguard").await);
     let new_key = kg
         .create_access_key()
         .user_name("etl")
@@ -179,11 +180,11 @@ async fn live_report_against_the_rig() {
         .unwrap();
 
     // The CLI acts as the reporter does when deployed: its execution role centrally, its member
-    // role elsewhere; the keyguard actions above were made as `keyguard-member`.
+    // role elsewhere; the keyguard actions above were made as `keyguard-member-remediator`.
     let reporter_sdk = as_role(&org.management, "keyguard-reporter", "report").await;
     let mut env = support::env_of(&reporter_sdk).await;
     env.push(("KEYGUARD_MEMBER_ROLE", "keyguard-member-reporter".into()));
-    env.push(("KEYGUARD_ACTOR_ROLES", "keyguard-member".into()));
+    env.push(("KEYGUARD_ACTOR_ROLES", "keyguard-member-remediator".into()));
     let out_dir = tmp("live-report");
     let started = std::time::Instant::now();
     let out = keyguard(
