@@ -325,7 +325,7 @@ async fn live_report_against_the_rig() {
         rotation["key"],
         keyguard_core::mask_key_id(new_key.access_key_id())
     );
-    assert_eq!(rotation["by"], "keyguard-member/keyguard");
+    assert_eq!(rotation["by"], "keyguard-member-remediator/keyguard");
     // 5. Ledger: group created, user added (flagged), expiry set (flagged); expiring in 20 days.
     let ledger = csv(&dir.join("exemption-ledger.csv"));
     let mut changes: Vec<(&str, &str, &str)> = ledger
