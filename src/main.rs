@@ -4,11 +4,12 @@
 //! evaluates an organization (live, or from an evidence folder) exactly as the Config rule does;
 //! `collect` writes an evidence folder from a live organization; `plan`, `remediate` and `restore`
 //! run the remediator's library; `report` runs the reporter's; `usage` says where each key is
-//! used, from CloudTrail.
+//! used, from CloudTrail; `migrate` maps an aws-samples solution's stack parameters to keyguard's.
 
 mod audit;
 mod collect;
 mod format;
+mod migrate;
 mod progress;
 mod remediate;
 mod report;
@@ -48,6 +49,8 @@ enum Command {
     Report(report::ReportArgs),
     /// Where each access key is used: sources, agents, services, Regions (from CloudTrail).
     Usage(usage::UsageArgs),
+    /// Print keyguard's stack parameters for an aws-samples solution's (migrating from it).
+    Migrate(migrate::MigrateArgs),
     /// Print a shell completion script (e.g. `keyguard completions bash > /etc/bash_completion.d/keyguard`).
     Completions {
         /// The shell.
@@ -137,6 +140,7 @@ async fn main() -> ExitCode {
         Command::Restore(args) => remediate::run_restore(args).await,
         Command::Report(args) => report::run(args).await,
         Command::Usage(args) => usage::run(args).await,
+        Command::Migrate(args) => migrate::run(args),
         Command::Completions { shell } => completions(shell),
     };
     match result {

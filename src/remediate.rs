@@ -399,6 +399,7 @@ pub async fn run_remediate(args: RemediateArgs) -> Result<ExitCode> {
     r.kms_key_id = args.notices.secret_kms_key_id.clone();
     r.secret_readers = args.notices.secret_readers.clone();
     r.secret_delete_after_use_days = args.notices.secret_delete_days_after_use;
+    r.adopt_secrets = args.notices.adopt_aws_samples_secrets;
     r.key_usage = args.notices.key_usage;
     args.scale.apply(&mut r);
     let deadline = args.max_duration.map(|d| started + d);

@@ -83,6 +83,82 @@ pub async fn kept(sm: &aws_sdk_secretsmanager::Client) -> Result<Option<Vec<Kept
     Ok(Some(out))
 }
 
+/// A secret named as keyguard names a user's (`Account_<account>_User_<user>_AccessKey`, the
+/// aws-samples solution's naming too) that does not carry keyguard's `managed-by` tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UntaggedSecret {
+    /// Its name.
+    pub name: String,
+    /// When it was created.
+    pub created: Option<DateTime<Utc>>,
+}
+
+/// The secrets of the account of `sm` named as keyguard names a user's in `account` but not
+/// tagged `managed-by=keyguard` (ListSecrets filtered on the name's prefix, every page): what
+/// an earlier rotator, the aws-samples solution, left there.
+pub async fn untagged(
+    sm: &aws_sdk_secretsmanager::Client,
+    account: &str,
+) -> Result<Vec<UntaggedSecret>> {
+    use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
+    let prefix = format!("Account_{account}_User_");
+    let mut pages = sm
+        .list_secrets()
+        .filters(
+            Filter::builder()
+                .key(FilterNameStringType::Name)
+                .values(&prefix)
+                .build(),
+        )
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| Error::sdk("ListSecrets", e))?;
+        out.extend(
+            page.secret_list()
+                .iter()
+                // The name filter is a case-insensitive prefix match: keep the exact names.
+                .filter(|s| s.name().is_some_and(|n| user_of(account, n).is_some()))
+                .filter(|s| {
+                    !s.tags()
+                        .iter()
+                        .any(|t| t.key() == Some("managed-by") && t.value() == Some("keyguard"))
+                })
+                .map(|s| UntaggedSecret {
+                    name: s.name().unwrap_or_default().to_string(),
+                    created: s.created_date().map(crate::time::to_chrono),
+                }),
+        );
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// Tags the secret `name` as keyguard's for the user `user_id` (`managed-by=keyguard` and
+/// [`USER_ID_TAG`], one TagResource): from now on it is counted, retained and reused as one of
+/// keyguard's.
+pub async fn tag_as_keyguards(
+    sm: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    user_id: &str,
+) -> Result<()> {
+    let tag = |k: &str, v: &str| {
+        aws_sdk_secretsmanager::types::Tag::builder()
+            .key(k)
+            .value(v)
+            .build()
+    };
+    sm.tag_resource()
+        .secret_id(name)
+        .tags(tag("managed-by", "keyguard"))
+        .tags(tag(USER_ID_TAG, user_id))
+        .send()
+        .await
+        .map_err(|e| Error::sdk("TagResource", e))?;
+    Ok(())
+}
+
 /// How long a secret keyguard deletes can still be restored (`aws secretsmanager
 /// restore-secret`): Secrets Manager's recovery window, 7 to 30 days.
 pub const DELETE_RECOVERY_DAYS: i64 = 7;

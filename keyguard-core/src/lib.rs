@@ -19,6 +19,7 @@ mod annotation;
 mod error;
 mod evaluate;
 pub mod hold;
+pub mod migration;
 pub mod model;
 pub mod ocsf;
 pub mod owner;

@@ -219,6 +219,12 @@ async fn chosen_users(
             root.annotation
         ));
     }
+    // Migrating from aws-samples: its secrets become keyguard's before retention is decided.
+    if let Some(note) =
+        crate::secret_adoption::adopt(r, &ctx.iam, &ctx.sm, &account.id, &inv.users, dry_run).await
+    {
+        report.notes.push(note);
+    }
     // Triage on keyguard's records (one Query), not on what the tags claim.
     let kept = match &r.state {
         Some(table) => Some(crate::user_records::read_account(table, &account.id).await?),

@@ -32,6 +32,9 @@ pub struct Remediator {
     /// Delete a rotation's secret this many days after keyguard first saw its key used
     /// (`SECRET_DELETE_DAYS_AFTER_USE`); `None` keeps secrets.
     pub secret_delete_after_use_days: Option<u32>,
+    /// Adopt the aws-samples solution's secrets (`ADOPT_AWS_SAMPLES_SECRETS`):
+    /// [`crate::secret_adoption`].
+    pub adopt_secrets: bool,
     /// Which accounts a sweep covers (`EXCLUDED_ACCOUNTS`).
     pub filter: AccountFilter,
     /// The central state table, when deployed (`KEYGUARD_STATE_TABLE`).
@@ -67,6 +70,7 @@ impl Remediator {
             kms_key_id: None,
             secret_readers: vec!["self".into()],
             secret_delete_after_use_days: None,
+            adopt_secrets: false,
             filter: AccountFilter::default(),
             state: None,
             queue: None,

@@ -55,6 +55,7 @@ mod request_tally;
 mod requests;
 mod restore;
 mod run_notices;
+mod secret_adoption;
 mod settings;
 mod summary;
 mod sweep;

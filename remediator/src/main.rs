@@ -52,6 +52,7 @@ async fn main() -> Result<(), Error> {
             r.kms_key_id = env.notices.secret_kms_key_id.clone();
             r.secret_readers = env.notices.secret_readers.clone();
             r.secret_delete_after_use_days = env.notices.secret_delete_days_after_use;
+            r.adopt_secrets = env.notices.adopt_aws_samples_secrets;
             r.key_usage = env.notices.key_usage;
             env.scale.apply(&mut r);
             r.filter.exclude = env

@@ -43,6 +43,12 @@ pub struct NoticeArgs {
     /// owner installed it), restorable for 7 days; a secret costs $0.40 a month. Unset: kept.
     #[arg(long, env = "SECRET_DELETE_DAYS_AFTER_USE", value_name = "DAYS")]
     pub secret_delete_days_after_use: Option<u32>,
+    /// Adopt the secrets an earlier rotator (the aws-samples solution) left under keyguard's
+    /// names: each sweep tags `Account_<account>_User_<user>_AccessKey` secrets of existing users,
+    /// created after the user, as keyguard's, so that retention and the report's cost include
+    /// them (docs/migrating.md).
+    #[arg(long, env = "ADOPT_AWS_SAMPLES_SECRETS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub adopt_aws_samples_secrets: bool,
 }
 
 /// How the remediator is deployed, as flags and environment variables: the central state

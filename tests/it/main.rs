@@ -22,6 +22,7 @@ mod deploy_guard;
 mod deploy_limits;
 mod deploy_pack;
 mod house;
+mod migrate;
 mod ocsf;
 mod operator;
 mod owner_fallback;
