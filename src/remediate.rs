@@ -413,6 +413,8 @@ pub async fn run_remediate(args: RemediateArgs) -> Result<ExitCode> {
                 &if args.leaked {
                     Forced::Leaked {
                         key: args.key.clone(),
+                        rotate: true,
+                        because: None,
                     }
                 } else if args.force_rotate {
                     Forced::Rotate

@@ -254,6 +254,47 @@ pub async fn list_keys(iam: &aws_sdk_iam::Client, user_name: &str) -> Result<Opt
     }
 }
 
+/// The user of this account who holds the key `key_id`: GetAccessKeyLastUsed names the key's
+/// user, and that user's ListAccessKeys here confirms it (an id a payload names is not taken on
+/// its word: the emulator's GetAccessKeyLastUsed even answers for other accounts' keys). `None`
+/// when no user of this account holds it (deleted, or another account's).
+pub async fn key_holder(iam: &aws_sdk_iam::Client, key_id: &str) -> Result<Option<String>> {
+    use aws_sdk_iam::error::ProvideErrorMetadata;
+    let named = match iam
+        .get_access_key_last_used()
+        .access_key_id(key_id)
+        .send()
+        .await
+    {
+        Ok(out) => out.user_name().map(str::to_string),
+        Err(e) if matches!(e.code(), Some("NoSuchEntity" | "AccessDenied")) => None,
+        Err(e) => return Err(Error::sdk("GetAccessKeyLastUsed", e)),
+    };
+    let Some(user) = named else {
+        return Ok(None);
+    };
+    let mut pages = iam
+        .list_access_keys()
+        .user_name(&user)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(p) => p,
+            Err(e) if e.code() == Some("NoSuchEntity") => return Ok(None),
+            Err(e) => return Err(Error::sdk("ListAccessKeys", e)),
+        };
+        if page
+            .access_key_metadata()
+            .iter()
+            .any(|k| k.access_key_id() == Some(key_id))
+        {
+            return Ok(Some(user));
+        }
+    }
+    Ok(None)
+}
+
 /// When a key was last used, live (GetAccessKeyLastUsed); `None` when never.
 pub async fn last_used(iam: &aws_sdk_iam::Client, key_id: &str) -> Result<Option<DateTime<Utc>>> {
     let out = iam

@@ -51,6 +51,31 @@ pub fn is_access_key_id(s: &str) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
+/// `text` with every access key id in it (`AKIA…`/`ASIA…` and 16 upper-case letters or digits)
+/// masked as keyguard shows keys (`AKIA…WXYZ`): for text keyguard passes on from elsewhere (an
+/// AWS Health event's description names the key in full).
+pub fn mask_key_ids(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &text[i..];
+        let id_len = rest
+            .bytes()
+            .take_while(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            .count();
+        if (rest.starts_with("AKIA") || rest.starts_with("ASIA")) && id_len >= 20 {
+            out.push_str(&crate::annotation::mask_key_id(&rest[..id_len]));
+            i += id_len;
+        } else {
+            let c = rest.chars().next().expect("not at the end");
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +87,19 @@ mod tests {
         }
         assert_eq!(csv_cell("ci-deploy"), "ci-deploy");
         assert_eq!(csv_cell(""), "");
+    }
+
+    #[test]
+    fn key_ids_in_passed_on_text_are_masked() {
+        let masked = mask_key_ids("key AKIAIOSFODNN7EXAMPLE of ci, not AKIA1 nor é");
+        assert_eq!(
+            masked,
+            format!(
+                "key {} of ci, not AKIA1 nor é",
+                crate::annotation::mask_key_id("AKIAIOSFODNN7EXAMPLE")
+            )
+        );
+        assert!(!masked.contains("IOSFODNN7"));
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct Remediator {
     /// Adopt the aws-samples solution's secrets (`ADOPT_AWS_SAMPLES_SECRETS`):
     /// [`crate::secret_adoption`].
     pub adopt_secrets: bool,
+    /// What an AWS Health event of an exposed key does (`EXPOSED_KEY_RESPONSE`).
+    pub exposed_response: crate::settings::ExposedKeyResponse,
     /// Which accounts a sweep covers (`EXCLUDED_ACCOUNTS`).
     pub filter: AccountFilter,
     /// The central state table, when deployed (`KEYGUARD_STATE_TABLE`).
@@ -71,6 +73,7 @@ impl Remediator {
             secret_readers: vec!["self".into()],
             secret_delete_after_use_days: None,
             adopt_secrets: false,
+            exposed_response: crate::settings::ExposedKeyResponse::default(),
             filter: AccountFilter::default(),
             state: None,
             queue: None,

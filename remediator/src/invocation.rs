@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::account::Invocation;
 use crate::error::Result;
+use crate::exposure::exposed;
 use crate::function::Remediator;
 use crate::member_request::requested;
 use crate::queued_sweep::{self, Dispatched};
@@ -50,6 +51,7 @@ pub async fn handle(r: &Remediator, event: Value, now: DateTime<Utc>) -> Result<
             key,
             mode,
         } => restore_request(r, account, user, key, mode, now).await,
+        Request::Exposure(e) => exposed(r, e, &inv).await,
         request => single(r, request, &inv).await,
     }
 }
@@ -87,6 +89,7 @@ pub async fn handle_invocation(r: &Remediator, event: Value, inv: Invocation) ->
         } => Ok(Answer::Summary(
             restore_request(r, account, user, key, mode, inv.now).await?,
         )),
+        Request::Exposure(e) => Ok(Answer::Summary(exposed(r, e, &inv).await?)),
         request => Ok(Answer::Summary(single(r, request, &inv).await?)),
     }
 }

@@ -53,6 +53,7 @@ async fn main() -> Result<(), Error> {
             r.secret_readers = env.notices.secret_readers.clone();
             r.secret_delete_after_use_days = env.notices.secret_delete_days_after_use;
             r.adopt_secrets = env.notices.adopt_aws_samples_secrets;
+            r.exposed_response = env.notices.exposed_key_response;
             r.key_usage = env.notices.key_usage;
             env.scale.apply(&mut r);
             r.filter.exclude = env

@@ -36,6 +36,12 @@ pub enum Forced {
     Leaked {
         /// The leaked key (needed when the user has two active keys).
         key: Option<String>,
+        /// Rotate it (a successor for the configured readers) before the disable; `false`:
+        /// disable only (`EXPOSED_KEY_RESPONSE=disable`).
+        rotate: bool,
+        /// Why, in the owner's words (an AWS Health event's type and description); `None`: an
+        /// operator said so.
+        because: Option<String>,
     },
 }
 
@@ -65,6 +71,9 @@ pub enum Request {
         /// The IAM UserId (Config's resource id).
         user_id: String,
     },
+    /// AWS Health says keys of the account are exposed or compromised (forwarded by the member
+    /// stack; the account is the envelope's): the exposed-key response for each.
+    Exposure(crate::exposure_event::Exposure),
     /// The scheduled org-wide sweep (EventBridge `Scheduled Event`).
     Sweep {
         /// Write or preview.
@@ -173,6 +182,11 @@ impl Request {
         if obj.get("detail-type").and_then(Value::as_str) == Some(REMEDIATION_REQUEST) {
             return remediation_request(event);
         }
+        if obj.get("detail-type").and_then(Value::as_str)
+            == Some(crate::exposure_event::HEALTH_EVENT)
+        {
+            return crate::exposure_event::parse(event).map(Request::Exposure);
+        }
         if obj.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
             let mode = match obj.get("detail").and_then(|d| d.get("mode")) {
                 Some(m) => typed("scheduled event detail.mode", m.clone())?,
@@ -204,7 +218,11 @@ impl Request {
                         ))
                     }
                     (true, false, None) => Forced::Rotate,
-                    (false, true, key) => Forced::Leaked { key },
+                    (false, true, key) => Forced::Leaked {
+                        key,
+                        rotate: true,
+                        because: None,
+                    },
                     (false, false, None) => Forced::No,
                 };
                 Ok(Request::Manual {

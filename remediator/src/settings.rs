@@ -49,6 +49,22 @@ pub struct NoticeArgs {
     /// them (docs/migrating.md).
     #[arg(long, env = "ADOPT_AWS_SAMPLES_SECRETS", default_value_t = false, action = clap::ArgAction::Set)]
     pub adopt_aws_samples_secrets: bool,
+    /// What an AWS Health event of an exposed key does (`rotate-and-disable`, `disable`,
+    /// `notify`); the first two act even while DryRun is on (docs/security.md).
+    #[arg(long, env = "EXPOSED_KEY_RESPONSE", value_enum, default_value_t = ExposedKeyResponse::RotateAndDisable)]
+    pub exposed_key_response: ExposedKeyResponse,
+}
+
+/// What keyguard does when AWS Health says a key is exposed or compromised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ExposedKeyResponse {
+    /// A successor for the configured readers (never the user), and the key disabled at once.
+    #[default]
+    RotateAndDisable,
+    /// The key disabled at once, no successor.
+    Disable,
+    /// The owner and the admin told what keyguard would do; nothing written.
+    Notify,
 }
 
 /// How the remediator is deployed, as flags and environment variables: the central state

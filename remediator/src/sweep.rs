@@ -188,7 +188,10 @@ pub(crate) async fn single(r: &Remediator, request: Request, inv: &Invocation) -
             forced,
             mode,
         ),
-        Request::Sweep { .. } | Request::ComplianceChange { .. } | Request::Restore { .. } => {
+        Request::Sweep { .. }
+        | Request::ComplianceChange { .. }
+        | Request::Restore { .. }
+        | Request::Exposure(_) => {
             unreachable!("sweeps, member requests and restores are handled by the caller")
         }
     };

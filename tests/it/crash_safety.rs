@@ -609,7 +609,11 @@ async fn a_leaked_key_request_that_lost_its_lease_says_the_key_is_still_active()
     let mut r = remediator(&org, false).await;
     r.secret_readers = vec!["arn:aws:iam::{account}:role/ci-deployer".into()];
     r.lease_ttl = StdDuration::from_secs(5);
-    let leak = Forced::Leaked { key: None };
+    let leak = Forced::Leaked {
+        key: None,
+        rotate: true,
+        because: None,
+    };
     rig.pause(&org.management, "UpdateItem", 0); // the confirmation before the store
     let paused = {
         let (r, account, leak) = (r.clone(), account.clone(), leak.clone());

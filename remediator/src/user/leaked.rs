@@ -18,6 +18,8 @@ impl Ctx<'_> {
         w: &mut UserRun,
         keys: &[AccessKey],
         named: Option<&str>,
+        rotate: bool,
+        because: Option<&str>,
     ) -> Result<Vec<PlannedAction>> {
         let name = &w.user.name;
         let active: Vec<&AccessKey> = keys.iter().filter(|k| k.is_active()).collect();
@@ -47,7 +49,10 @@ impl Ctx<'_> {
             action,
             due: self.now,
             projected: false,
-            why: why.into(),
+            why: match because {
+                Some(b) => format!("{b}: {}", why.trim_start_matches("the key leaked: ")),
+                None => why.into(),
+            },
             successor: None,
         };
         let mut steps = Vec::new();
@@ -59,7 +64,9 @@ impl Ctx<'_> {
             ));
             return Ok(steps);
         }
-        if readers.is_empty() {
+        if !rotate {
+            // EXPOSED_KEY_RESPONSE=disable: the key is disabled, no successor is made.
+        } else if readers.is_empty() {
             w.notes.push(format!(
                 "{name}: no successor for the leaked key {}: SECRET_READERS names no reader but the \
                  user, who must not read it; configure the reader that installs it and rotate with \

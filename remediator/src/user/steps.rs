@@ -139,9 +139,13 @@ impl Ctx<'_> {
                     )))
                 }
             },
-            Forced::Leaked { key } => {
+            Forced::Leaked {
+                key,
+                rotate,
+                because,
+            } => {
                 w.leaked = true;
-                self.leaked_steps(w, keys, key.as_deref())?
+                self.leaked_steps(w, keys, key.as_deref(), *rotate, because.as_deref())?
             }
             Forced::No => p
                 .due(self.now)

@@ -1,0 +1,274 @@
+//! AWS Health's exposed-key events through the `remediator` bootstrap (the packaged Lambda)
+//! under a local Lambda Runtime API, against the rig: the key disabled at once and its successor
+//! stored for the configured readers even with DryRun on; a repeated delivery and an update of
+//! the event act once; the `AWS_RISK_IAM_QUARANTINE` variant acts; a member forwarding an event
+//! that names another account's key changes nothing there; `EXPOSED_KEY_RESPONSE=notify` writes
+//! nothing. Prints the time from the event's arrival to the key Inactive and the calls it took
+//! (docs/security.md carries the figure).
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+use std::time::Instant;
+
+use chrono::Utc;
+use serde_json::Value;
+use support::lambda::LocalLambda;
+use support::{fixture, seed, Org, Rig, UserSpec};
+
+/// AWS's sample Health event for `account`, naming `key`, of type `code`.
+fn health(account: &str, key: &str, code: &str) -> Value {
+    let text = fixture("remediator/fixtures/health-credentials-exposed.json")
+        .replace("123456789012", account)
+        .replace("AKIAIOSFODNN7EXAMPLE", key)
+        .replace("AWS_RISK_CREDENTIALS_EXPOSED", code);
+    serde_json::from_str(&text).unwrap()
+}
+
+async fn remediator_env(org: &Org, response: &str) -> Vec<(&'static str, String)> {
+    let mut env = support::env_of(
+        &Rig::get()
+            .as_role(
+                &org.management,
+                "keyguard-remediator",
+                "keyguard-remediator",
+            )
+            .await,
+    )
+    .await;
+    env.push(("KEYGUARD_STATE_TABLE", "keyguard-state".into()));
+    // DryRun is on: the exposed-key response acts anyway (AWS quarantined the key already).
+    env.push(("DRY_RUN_FLAG", "true".into()));
+    env.push(("KEYGUARD_EXECUTION_ROLE", "keyguard-remediator".into()));
+    env.push(("KEYGUARD_MEMBER_ROLE", "keyguard-member-remediator".into()));
+    env.push((
+        "SECRET_READERS",
+        "arn:aws:iam::{account}:role/ci-deployer".into(),
+    ));
+    env.push(("EXPOSED_KEY_RESPONSE", response.into()));
+    env.push(("EVENT_BUS", "keyguard-events".into()));
+    env
+}
+
+fn writes(calls: &std::collections::BTreeMap<String, u64>) -> u64 {
+    calls
+        .iter()
+        .filter(|(k, _)| k.contains("Create") || k.contains("Update") || k.contains("Delete"))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+#[tokio::test]
+async fn an_exposed_key_is_disabled_at_once_with_its_successor_stored_and_once_only() {
+    let org = Org::new(2).await;
+    let (a, b) = (org.members[0].clone(), org.members[1].clone());
+    let cfg = org.member(0).await;
+    let user = |name: &str| UserSpec {
+        name: name.into(),
+        keys: vec![(20, Some(0), true)],
+        ..UserSpec::default()
+    };
+    let users = seed(&cfg, &a, &[user("ci-deploy"), user("vendor")], Utc::now()).await;
+    support::create_table(&org.config, "keyguard-state").await;
+    aws_sdk_eventbridge::Client::new(&org.config)
+        .create_event_bus()
+        .name("keyguard-events")
+        .send()
+        .await
+        .unwrap();
+    let mut lambda = LocalLambda::start_as(
+        env!("CARGO_BIN_EXE_remediator").as_ref(),
+        &support::lambda::function_arn(&org.management, "keyguard-remediator"),
+        remediator_env(&org, "rotate-and-disable").await,
+    );
+    let rig = Rig::get();
+    let exposed = users["ci-deploy"].keys[0].clone();
+    let iam = aws_sdk_iam::Client::new(&cfg);
+    let status = |user: &'static str| {
+        let iam = iam.clone();
+        async move {
+            iam.list_access_keys()
+                .user_name(user)
+                .send()
+                .await
+                .unwrap()
+                .access_key_metadata()
+                .iter()
+                .map(|k| {
+                    (
+                        k.access_key_id().unwrap().to_string(),
+                        k.status().unwrap().as_str().to_string(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+
+    rig.reset_calls(&a);
+    rig.reset_calls(&org.management);
+    let started = Instant::now();
+    let answer = lambda
+        .invoke(&health(&a, &exposed, "AWS_RISK_CREDENTIALS_EXPOSED"))
+        .ok();
+    let took = started.elapsed();
+    let actions = answer["accounts"][0]["actions"].as_array().unwrap();
+    let done: Vec<(&str, &str)> = actions
+        .iter()
+        .map(|a| {
+            (
+                a["action"].as_str().unwrap(),
+                a["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(done, [("rotate", "done"), ("disable", "done")], "{answer}");
+    assert!(
+        actions[1]["why"]
+            .as_str()
+            .unwrap()
+            .starts_with("AWS Health AWS_RISK_CREDENTIALS_EXPOSED: "),
+        "{answer}"
+    );
+    assert!(
+        !answer.to_string().contains(&exposed),
+        "the key id is masked: {answer}"
+    );
+    let keys = status("ci-deploy").await;
+    assert_eq!(keys.len(), 2);
+    assert!(
+        keys.iter().any(|(id, s)| id == &exposed && s == "Inactive"),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter().any(|(id, s)| id != &exposed && s == "Active"),
+        "{keys:?}"
+    );
+    // The successor is stored, readable by the configured reader and not by the user.
+    let sm = aws_sdk_secretsmanager::Client::new(&cfg);
+    let policy = sm
+        .get_resource_policy()
+        .secret_id(keyguard_aws::secrets::secret_name(&a, "ci-deploy"))
+        .send()
+        .await
+        .unwrap();
+    let policy = policy.resource_policy().unwrap();
+    assert!(
+        policy.contains("role/ci-deployer") && !policy.contains(":user/ci-deploy"),
+        "{policy}"
+    );
+    let member_calls = rig.calls(&a);
+    let central_calls = rig.calls(&org.management);
+    assert_eq!(
+        central_calls.get("events:PutEvents").copied(),
+        Some(1),
+        "{central_calls:?}"
+    );
+    println!(
+        "exposed-key response: event → key Inactive in {} ms; {} calls in the member account, {} central ({} writes in the member)",
+        took.as_millis(),
+        member_calls.values().sum::<u64>(),
+        central_calls.values().sum::<u64>(),
+        writes(&member_calls)
+    );
+
+    // The same event delivered again, and an update of it (same ARN): answered once.
+    rig.reset_calls(&a);
+    let again = lambda
+        .invoke(&health(&a, &exposed, "AWS_RISK_CREDENTIALS_EXPOSED"))
+        .ok();
+    let mut update = health(&a, &exposed, "AWS_RISK_CREDENTIALS_EXPOSED");
+    update["detail"]["communicationId"] = "01b0993207d81a09dcd552ebd1e633e36cf1f09a-2".into();
+    update["detail"]["statusCode"] = "closed".into();
+    let updated = lambda.invoke(&update).ok();
+    for answer in [&again, &updated] {
+        assert!(answer.to_string().contains("answered already"), "{answer}");
+    }
+    assert_eq!(writes(&rig.calls(&a)), 0, "{:?}", rig.calls(&a));
+
+    // The quarantine variant (region global) acts too.
+    let vendor_key = users["vendor"].keys[0].clone();
+    let mut quarantine = health(&a, &vendor_key, "AWS_RISK_IAM_QUARANTINE");
+    quarantine["region"] = "global".into();
+    quarantine["detail"]["eventArn"] =
+        "arn:aws:health:global::event/RISK/AWS_RISK_IAM_QUARANTINE/AWS_RISK_IAM_QUARANTINE_YYYY"
+            .into();
+    let answer = lambda.invoke(&quarantine).ok();
+    assert!(
+        status("vendor")
+            .await
+            .iter()
+            .any(|(id, s)| id == &vendor_key && s == "Inactive"),
+        "{answer}"
+    );
+
+    // Member B forwards a Health event naming A's key: looked for in B, nothing happens in A.
+    let other = users["ci-deploy"].keys[0].clone();
+    rig.reset_calls(&a);
+    let mut forged = health(&b, &other, "AWS_RISK_CREDENTIALS_COMPROMISED");
+    forged["detail"]["eventArn"] = "arn:aws:health:global::event/RISK/x/B".into();
+    let answer = lambda.invoke(&forged).ok();
+    assert!(
+        answer
+            .to_string()
+            .contains("which no user of this account holds"),
+        "{answer}"
+    );
+    assert!(
+        rig.calls(&a).is_empty(),
+        "nothing called in A: {:?}",
+        rig.calls(&a)
+    );
+    // Claiming A in its detail is refused outright.
+    let mut claims = health(&b, &other, "AWS_RISK_CREDENTIALS_COMPROMISED");
+    claims["detail"]["affectedAccount"] = a.clone().into();
+    let (error_type, message) = lambda.invoke(&claims).err();
+    assert_eq!(error_type, "MalformedEvent", "{message}");
+}
+
+#[tokio::test]
+async fn notify_tells_and_writes_nothing() {
+    let org = Org::new(1).await;
+    let a = org.members[0].clone();
+    let cfg = org.member(0).await;
+    let users = seed(
+        &cfg,
+        &a,
+        &[UserSpec {
+            name: "ci".into(),
+            keys: vec![(20, Some(0), true)],
+            ..UserSpec::default()
+        }],
+        Utc::now(),
+    )
+    .await;
+    support::create_table(&org.config, "keyguard-state").await;
+    aws_sdk_eventbridge::Client::new(&org.config)
+        .create_event_bus()
+        .name("keyguard-events")
+        .send()
+        .await
+        .unwrap();
+    let mut lambda = LocalLambda::start_as(
+        env!("CARGO_BIN_EXE_remediator").as_ref(),
+        &support::lambda::function_arn(&org.management, "keyguard-remediator"),
+        remediator_env(&org, "notify").await,
+    );
+    let rig = Rig::get();
+    rig.reset_calls(&a);
+    let answer = lambda
+        .invoke(&health(
+            &a,
+            &users["ci"].keys[0],
+            "AWS_RISK_CREDENTIALS_EXPOSED",
+        ))
+        .ok();
+    assert_eq!(answer["dry_run"], true, "{answer}");
+    let outcomes: Vec<&str> = answer["accounts"][0]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["preview", "preview"], "{answer}");
+    assert_eq!(writes(&rig.calls(&a)), 0, "{:?}", rig.calls(&a));
+}
