@@ -58,17 +58,47 @@ fn writes(calls: &std::collections::BTreeMap<String, u64>) -> u64 {
         .sum()
 }
 
-#[tokio::test]
-async fn an_exposed_key_is_disabled_at_once_with_its_successor_stored_and_once_only() {
-    let org = Org::new(2).await;
-    let (a, b) = (org.members[0].clone(), org.members[1].clone());
+/// The keys of `user` as (id, status).
+async fn keys_of(cfg: &aws_config::SdkConfig, user: &str) -> Vec<(String, String)> {
+    aws_sdk_iam::Client::new(cfg)
+        .list_access_keys()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap()
+        .access_key_metadata()
+        .iter()
+        .map(|k| {
+            (
+                k.access_key_id().unwrap().to_string(),
+                k.status().unwrap().as_str().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// An organization of `members` accounts whose first has users `names` (one 20-day key each),
+/// the central table and bus, and the remediator's bootstrap with `response`.
+async fn deployed(
+    members: usize,
+    names: &[&str],
+    response: &str,
+) -> (
+    Org,
+    std::collections::HashMap<String, support::Seeded>,
+    LocalLambda,
+) {
+    let org = Org::new(members).await;
     let cfg = org.member(0).await;
-    let user = |name: &str| UserSpec {
-        name: name.into(),
-        keys: vec![(20, Some(0), true)],
-        ..UserSpec::default()
-    };
-    let users = seed(&cfg, &a, &[user("ci-deploy"), user("vendor")], Utc::now()).await;
+    let specs: Vec<UserSpec> = names
+        .iter()
+        .map(|n| UserSpec {
+            name: (*n).into(),
+            keys: vec![(20, Some(0), true)],
+            ..UserSpec::default()
+        })
+        .collect();
+    let users = seed(&cfg, &org.members[0], &specs, Utc::now()).await;
     support::create_table(&org.config, "keyguard-state").await;
     aws_sdk_eventbridge::Client::new(&org.config)
         .create_event_bus()
@@ -76,34 +106,21 @@ async fn an_exposed_key_is_disabled_at_once_with_its_successor_stored_and_once_o
         .send()
         .await
         .unwrap();
-    let mut lambda = LocalLambda::start_as(
+    let lambda = LocalLambda::start_as(
         env!("CARGO_BIN_EXE_remediator").as_ref(),
         &support::lambda::function_arn(&org.management, "keyguard-remediator"),
-        remediator_env(&org, "rotate-and-disable").await,
+        remediator_env(&org, response).await,
     );
+    (org, users, lambda)
+}
+
+#[tokio::test]
+async fn an_exposed_key_is_disabled_at_once_with_its_successor_stored() {
+    let (org, users, mut lambda) = deployed(1, &["ci-deploy"], "rotate-and-disable").await;
+    let a = org.members[0].clone();
+    let cfg = org.member(0).await;
     let rig = Rig::get();
     let exposed = users["ci-deploy"].keys[0].clone();
-    let iam = aws_sdk_iam::Client::new(&cfg);
-    let status = |user: &'static str| {
-        let iam = iam.clone();
-        async move {
-            iam.list_access_keys()
-                .user_name(user)
-                .send()
-                .await
-                .unwrap()
-                .access_key_metadata()
-                .iter()
-                .map(|k| {
-                    (
-                        k.access_key_id().unwrap().to_string(),
-                        k.status().unwrap().as_str().to_string(),
-                    )
-                })
-                .collect::<Vec<_>>()
-        }
-    };
-
     rig.reset_calls(&a);
     rig.reset_calls(&org.management);
     let started = Instant::now();
@@ -133,7 +150,7 @@ async fn an_exposed_key_is_disabled_at_once_with_its_successor_stored_and_once_o
         !answer.to_string().contains(&exposed),
         "the key id is masked: {answer}"
     );
-    let keys = status("ci-deploy").await;
+    let keys = keys_of(&cfg, "ci-deploy").await;
     assert_eq!(keys.len(), 2);
     assert!(
         keys.iter().any(|(id, s)| id == &exposed && s == "Inactive"),
@@ -144,8 +161,7 @@ async fn an_exposed_key_is_disabled_at_once_with_its_successor_stored_and_once_o
         "{keys:?}"
     );
     // The successor is stored, readable by the configured reader and not by the user.
-    let sm = aws_sdk_secretsmanager::Client::new(&cfg);
-    let policy = sm
+    let policy = aws_sdk_secretsmanager::Client::new(&cfg)
         .get_resource_policy()
         .secret_id(keyguard_aws::secrets::secret_name(&a, "ci-deploy"))
         .send()
@@ -170,8 +186,20 @@ async fn an_exposed_key_is_disabled_at_once_with_its_successor_stored_and_once_o
         central_calls.values().sum::<u64>(),
         writes(&member_calls)
     );
+}
 
-    // The same event delivered again, and an update of it (same ARN): answered once.
+/// The same event delivered again, and an update of it (same ARN), act once; the quarantine
+/// variant (region global) acts too.
+#[tokio::test]
+async fn a_repeated_or_updated_event_acts_once_and_the_quarantine_variant_acts() {
+    let (org, users, mut lambda) = deployed(1, &["ci", "vendor"], "rotate-and-disable").await;
+    let a = org.members[0].clone();
+    let cfg = org.member(0).await;
+    let rig = Rig::get();
+    let exposed = users["ci"].keys[0].clone();
+    lambda
+        .invoke(&health(&a, &exposed, "AWS_RISK_CREDENTIALS_EXPOSED"))
+        .ok();
     rig.reset_calls(&a);
     let again = lambda
         .invoke(&health(&a, &exposed, "AWS_RISK_CREDENTIALS_EXPOSED"))
@@ -184,8 +212,6 @@ async fn an_exposed_key_is_disabled_at_once_with_its_successor_stored_and_once_o
         assert!(answer.to_string().contains("answered already"), "{answer}");
     }
     assert_eq!(writes(&rig.calls(&a)), 0, "{:?}", rig.calls(&a));
-
-    // The quarantine variant (region global) acts too.
     let vendor_key = users["vendor"].keys[0].clone();
     let mut quarantine = health(&a, &vendor_key, "AWS_RISK_IAM_QUARANTINE");
     quarantine["region"] = "global".into();
@@ -194,19 +220,26 @@ async fn an_exposed_key_is_disabled_at_once_with_its_successor_stored_and_once_o
             .into();
     let answer = lambda.invoke(&quarantine).ok();
     assert!(
-        status("vendor")
+        keys_of(&cfg, "vendor")
             .await
             .iter()
             .any(|(id, s)| id == &vendor_key && s == "Inactive"),
         "{answer}"
     );
+}
 
-    // Member B forwards a Health event naming A's key: looked for in B, nothing happens in A.
-    let other = users["ci-deploy"].keys[0].clone();
+/// Member B forwards a Health event naming A's key: it is looked for in B and nothing happens
+/// in A; claiming A in its detail is refused outright.
+#[tokio::test]
+async fn a_member_forwarding_another_accounts_key_changes_nothing_there() {
+    let (org, users, mut lambda) = deployed(2, &["victim"], "rotate-and-disable").await;
+    let (a, b) = (org.members[0].clone(), org.members[1].clone());
+    let rig = Rig::get();
+    let key = users["victim"].keys[0].clone();
     rig.reset_calls(&a);
-    let mut forged = health(&b, &other, "AWS_RISK_CREDENTIALS_COMPROMISED");
-    forged["detail"]["eventArn"] = "arn:aws:health:global::event/RISK/x/B".into();
-    let answer = lambda.invoke(&forged).ok();
+    let answer = lambda
+        .invoke(&health(&b, &key, "AWS_RISK_CREDENTIALS_COMPROMISED"))
+        .ok();
     assert!(
         answer
             .to_string()
@@ -218,41 +251,21 @@ async fn an_exposed_key_is_disabled_at_once_with_its_successor_stored_and_once_o
         "nothing called in A: {:?}",
         rig.calls(&a)
     );
-    // Claiming A in its detail is refused outright.
-    let mut claims = health(&b, &other, "AWS_RISK_CREDENTIALS_COMPROMISED");
+    let mut claims = health(&b, &key, "AWS_RISK_CREDENTIALS_COMPROMISED");
     claims["detail"]["affectedAccount"] = a.clone().into();
     let (error_type, message) = lambda.invoke(&claims).err();
     assert_eq!(error_type, "MalformedEvent", "{message}");
+    assert!(keys_of(&org.member(0).await, "victim")
+        .await
+        .iter()
+        .all(|(_, s)| s == "Active"));
 }
 
+/// `EXPOSED_KEY_RESPONSE=notify`: previews of what the default would do, nothing written.
 #[tokio::test]
 async fn notify_tells_and_writes_nothing() {
-    let org = Org::new(1).await;
+    let (org, users, mut lambda) = deployed(1, &["ci"], "notify").await;
     let a = org.members[0].clone();
-    let cfg = org.member(0).await;
-    let users = seed(
-        &cfg,
-        &a,
-        &[UserSpec {
-            name: "ci".into(),
-            keys: vec![(20, Some(0), true)],
-            ..UserSpec::default()
-        }],
-        Utc::now(),
-    )
-    .await;
-    support::create_table(&org.config, "keyguard-state").await;
-    aws_sdk_eventbridge::Client::new(&org.config)
-        .create_event_bus()
-        .name("keyguard-events")
-        .send()
-        .await
-        .unwrap();
-    let mut lambda = LocalLambda::start_as(
-        env!("CARGO_BIN_EXE_remediator").as_ref(),
-        &support::lambda::function_arn(&org.management, "keyguard-remediator"),
-        remediator_env(&org, "notify").await,
-    );
     let rig = Rig::get();
     rig.reset_calls(&a);
     let answer = lambda
@@ -263,12 +276,21 @@ async fn notify_tells_and_writes_nothing() {
         ))
         .ok();
     assert_eq!(answer["dry_run"], true, "{answer}");
-    let outcomes: Vec<&str> = answer["accounts"][0]["actions"]
+    let outcomes: Vec<(&str, &str)> = answer["accounts"][0]["actions"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| a["outcome"].as_str().unwrap())
+        .map(|a| {
+            (
+                a["action"].as_str().unwrap(),
+                a["outcome"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(outcomes, ["preview", "preview"], "{answer}");
+    assert_eq!(
+        outcomes,
+        [("rotate", "preview"), ("disable", "preview")],
+        "{answer}"
+    );
     assert_eq!(writes(&rig.calls(&a)), 0, "{:?}", rig.calls(&a));
 }
