@@ -124,6 +124,7 @@ fn only_keyguards_rules_and_the_operator_may_invoke_the_remediator() {
     assert_eq!(
         permitted.keys().map(String::as_str).collect::<Vec<_>>(),
         [
+            "ExposedKeyInvokesRemediator",
             "NonCompliantUserInvokesRemediator",
             "OperatorInvokesRemediator",
             "RemediationRequestInvokesRemediator",

@@ -184,6 +184,18 @@ fn remediation_request() -> Json {
     .unwrap()
 }
 
+/// AWS's sample Health event of an exposed key (remediator/fixtures), of type `code`, changed by
+/// `edit`.
+fn health(code: &str, edit: impl FnOnce(&mut Json)) -> Json {
+    let mut e: Json = serde_json::from_str(
+        &support::fixture("remediator/fixtures/health-credentials-exposed.json")
+            .replace("AWS_RISK_CREDENTIALS_EXPOSED", code),
+    )
+    .unwrap();
+    edit(&mut e);
+    e
+}
+
 fn alarm(name: &str, state: &str) -> Json {
     json!({
         "version": "0", "id": "c4c1", "detail-type": "CloudWatch Alarm State Change",
@@ -219,6 +231,8 @@ fn every_pattern_matches_the_events_it_is_for_and_no_near_miss() {
     let requests = "member-role.yaml:ComplianceChangeForward";
     let central = "central.yaml:NonCompliantUserRule";
     let remediation = "central.yaml:RemediationRequestRule";
+    let exposed_member = "member-role.yaml:ExposedKeyForward";
+    let exposed_central = "central.yaml:ExposedKeyRule";
     let chat = "notifications.yaml:KeyActionsToChat";
     let tickets = "notifications.yaml:KeyActionsToTickets";
     let group = |name: &str, g: &str| iam_call(name, json!({"groupName": g, "userName": "ci"}));
@@ -445,6 +459,41 @@ fn every_pattern_matches_the_events_it_is_for_and_no_near_miss() {
             vec![],
         ),
         (
+            "AWS Health: a key exposed (AWS's sample)",
+            health("AWS_RISK_CREDENTIALS_EXPOSED", |_| {}),
+            vec![exposed_member, exposed_central],
+        ),
+        (
+            "AWS Health: the quarantine variant, region global",
+            health("AWS_RISK_IAM_QUARANTINE", |e| e["region"] = "global".into()),
+            vec![exposed_member, exposed_central],
+        ),
+        (
+            "AWS Health: an update of the event (closed)",
+            health("AWS_RISK_CREDENTIALS_COMPROMISED", |e| {
+                e["detail"]["statusCode"] = "closed".into()
+            }),
+            vec![exposed_member, exposed_central],
+        ),
+        (
+            "AWS Health: suspected exposure and compromise",
+            health("AWS_RISK_CREDENTIALS_EXPOSURE_SUSPECTED", |_| {}),
+            vec![exposed_member, exposed_central],
+        ),
+        (
+            "AWS Health: another RISK code",
+            health("AWS_RISK_OTHER_THING", |_| {}),
+            vec![],
+        ),
+        (
+            "AWS Health: an EC2 scheduled change",
+            health("AWS_RISK_CREDENTIALS_EXPOSED", |e| {
+                e["detail"]["service"] = "EC2".into();
+                e["detail"]["eventTypeCategory"] = "scheduledChange".into();
+            }),
+            vec![],
+        ),
+        (
             "Config's remediation through keyguard's document",
             remediation_request(),
             vec![remediation],
@@ -517,7 +566,10 @@ fn custom_events_dressed_as_aws_events_match_no_central_rule() {
         json!({"groupName": "IAMKeyRotationExemptionGroup", "userName": "ci"}),
     );
     forged_alarm["source"] = "custom.iam".into();
-    for forged in [forged_request, forged_alarm] {
+    let forged_health = health("AWS_RISK_CREDENTIALS_EXPOSED", |e| {
+        e["source"] = "keyguard.health".into()
+    });
+    for forged in [forged_request, forged_alarm, forged_health] {
         let got = q.matches_for_event(forged.to_string().as_bytes()).unwrap();
         assert!(got.is_empty(), "{got:?}");
     }
