@@ -13,6 +13,7 @@ use crate::exposure::exposed;
 use crate::function::Remediator;
 use crate::member_request::requested;
 use crate::queued_sweep::{self, Dispatched};
+use crate::reenabled::reenabled;
 use crate::requests::Request;
 use crate::restore::restore_request;
 use crate::summary::{Requested, Summary};
@@ -52,6 +53,7 @@ pub async fn handle(r: &Remediator, event: Value, now: DateTime<Utc>) -> Result<
             mode,
         } => restore_request(r, account, user, key, mode, now).await,
         Request::Exposure(e) => exposed(r, e, &inv).await,
+        Request::KeyReEnabled(e) => reenabled(r, e, &inv).await,
         request => single(r, request, &inv).await,
     }
 }
@@ -90,6 +92,7 @@ pub async fn handle_invocation(r: &Remediator, event: Value, inv: Invocation) ->
             restore_request(r, account, user, key, mode, inv.now).await?,
         )),
         Request::Exposure(e) => Ok(Answer::Summary(exposed(r, e, &inv).await?)),
+        Request::KeyReEnabled(e) => Ok(Answer::Summary(reenabled(r, e, &inv).await?)),
         request => Ok(Answer::Summary(single(r, request, &inv).await?)),
     }
 }

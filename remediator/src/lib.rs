@@ -53,6 +53,8 @@ mod owner_email;
 mod previews;
 mod queued_run;
 pub mod queued_sweep;
+mod reenable_event;
+mod reenabled;
 mod request_tally;
 mod requests;
 mod restore;

@@ -43,6 +43,15 @@ pub enum Forced {
         /// operator said so.
         because: Option<String>,
     },
+    /// The key was set Active by `by`, not by `keyguard restore`: when keyguard had disabled
+    /// it, its owner and the admin are told and keyguard's records follow (a fresh installation
+    /// grace, as after a restore).
+    ReEnabled {
+        /// The key.
+        key: String,
+        /// Who set it Active.
+        by: String,
+    },
 }
 
 /// What one invocation asks for.
@@ -71,6 +80,9 @@ pub enum Request {
         /// The IAM UserId (Config's resource id).
         user_id: String,
     },
+    /// A key set Active in a member account (CloudTrail's `UpdateAccessKey`, forwarded by the
+    /// member stack): told, and keyguard's records follow it, when keyguard had disabled it.
+    KeyReEnabled(crate::reenable_event::ReEnabled),
     /// AWS Health says keys of the account are exposed or compromised (forwarded by the member
     /// stack; the account is the envelope's): the exposed-key response for each.
     Exposure(crate::exposure_event::Exposure),
@@ -181,6 +193,9 @@ impl Request {
         }
         if obj.get("detail-type").and_then(Value::as_str) == Some(REMEDIATION_REQUEST) {
             return remediation_request(event);
+        }
+        if obj.get("detail-type").and_then(Value::as_str) == Some(crate::reenable_event::API_CALL) {
+            return crate::reenable_event::parse(event).map(Request::KeyReEnabled);
         }
         if obj.get("detail-type").and_then(Value::as_str)
             == Some(crate::exposure_event::HEALTH_EVENT)

@@ -63,6 +63,8 @@ pub enum ActionKind {
     Warn(Step),
     /// A disabled key re-enabled by an operator.
     Restore,
+    /// A key keyguard disabled, set Active by someone other than `keyguard restore`.
+    ReEnabled,
     /// The user could not be examined (its live read failed).
     Examine,
     /// keyguard's user tags could not be written.
@@ -93,6 +95,7 @@ impl ActionKind {
             ActionKind::DeleteSecret => "delete-secret",
             ActionKind::Warn(step) => return Cow::Owned(format!("warn:{}", step.as_str())),
             ActionKind::Restore => "restore",
+            ActionKind::ReEnabled => "re-enabled",
             ActionKind::Examine => "examine",
             ActionKind::Tag => "tag",
         })

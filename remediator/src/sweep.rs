@@ -191,7 +191,8 @@ pub(crate) async fn single(r: &Remediator, request: Request, inv: &Invocation) -
         Request::Sweep { .. }
         | Request::ComplianceChange { .. }
         | Request::Restore { .. }
-        | Request::Exposure(_) => {
+        | Request::Exposure(_)
+        | Request::KeyReEnabled(_) => {
             unreachable!("sweeps, member requests and restores are handled by the caller")
         }
     };

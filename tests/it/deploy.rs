@@ -125,6 +125,7 @@ fn only_keyguards_rules_and_the_operator_may_invoke_the_remediator() {
         permitted.keys().map(String::as_str).collect::<Vec<_>>(),
         [
             "ExposedKeyInvokesRemediator",
+            "KeyReEnabledInvokesRemediator",
             "NonCompliantUserInvokesRemediator",
             "OperatorInvokesRemediator",
             "RemediationRequestInvokesRemediator",

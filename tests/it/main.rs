@@ -29,6 +29,7 @@ mod owner_fallback;
 mod pack_report;
 mod patterns;
 mod queued_report;
+mod reenabled;
 mod remediator;
 mod remediator_paths;
 mod report;

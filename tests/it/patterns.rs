@@ -184,6 +184,17 @@ fn remediation_request() -> Json {
     .unwrap()
 }
 
+/// CloudTrail's UpdateAccessKey to Active through EventBridge (remediator/fixtures), changed by
+/// `edit`.
+fn reenable(edit: impl FnOnce(&mut Json)) -> Json {
+    let mut e: Json = serde_json::from_str(&support::fixture(
+        "remediator/fixtures/cloudtrail-update-access-key.json",
+    ))
+    .unwrap();
+    edit(&mut e);
+    e
+}
+
 /// AWS's sample Health event of an exposed key (remediator/fixtures), of type `code`, changed by
 /// `edit`.
 fn health(code: &str, edit: impl FnOnce(&mut Json)) -> Json {
@@ -233,6 +244,8 @@ fn every_pattern_matches_the_events_it_is_for_and_no_near_miss() {
     let remediation = "central.yaml:RemediationRequestRule";
     let exposed_member = "member-role.yaml:ExposedKeyForward";
     let exposed_central = "central.yaml:ExposedKeyRule";
+    let reenabled_member = "member-role.yaml:KeyReEnabledForward";
+    let reenabled_central = "central.yaml:KeyReEnabledRule";
     let chat = "notifications.yaml:KeyActionsToChat";
     let tickets = "notifications.yaml:KeyActionsToTickets";
     let group = |name: &str, g: &str| iam_call(name, json!({"groupName": g, "userName": "ci"}));
@@ -457,6 +470,21 @@ fn every_pattern_matches_the_events_it_is_for_and_no_near_miss() {
                 "NON_COMPLIANT",
             ),
             vec![],
+        ),
+        (
+            "UpdateAccessKey to Active",
+            reenable(|_| {}),
+            vec![reenabled_member, reenabled_central, alarm_bus],
+        ),
+        (
+            "UpdateAccessKey to Inactive",
+            reenable(|e| e["detail"]["requestParameters"]["status"] = "Inactive".into()),
+            vec![alarm_bus],
+        ),
+        (
+            "UpdateAccessKey to Active that failed",
+            reenable(|e| e["detail"]["errorCode"] = "AccessDenied".into()),
+            vec![alarm_bus],
         ),
         (
             "AWS Health: a key exposed (AWS's sample)",

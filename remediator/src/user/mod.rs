@@ -10,6 +10,7 @@
 mod leaked;
 mod live;
 mod mirror;
+mod reenabled;
 mod retention;
 mod rotation;
 mod run;

@@ -31,6 +31,10 @@ impl Ctx<'_> {
                 .push(format!("{}: the user no longer exists", w.user.name));
             return Ok(());
         };
+        if let Forced::ReEnabled { key, by } = forced {
+            self.reenabled(w, tags, &keys, key, by);
+            return Ok(());
+        }
         if !self.repair(w, tags, &mut keys).await? {
             return Ok(());
         }
@@ -147,6 +151,7 @@ impl Ctx<'_> {
                 w.leaked = true;
                 self.leaked_steps(w, keys, key.as_deref(), *rotate, because.as_deref())?
             }
+            Forced::ReEnabled { .. } => vec![], // answered before the plan
             Forced::No => p
                 .due(self.now)
                 .filter(|a| !matches!(a.action, Action::Notify { .. }))
