@@ -17,10 +17,10 @@ use tracing::{info, warn};
 
 use crate::account::{named_account, AccountJob, Invocation, Limits, Selection};
 use crate::error::Result;
+use crate::exposure_event::ExposedKeyResponse;
 use crate::exposure_event::Exposure;
 use crate::function::Remediator;
 use crate::requests::{Forced, Mode};
-use crate::settings::ExposedKeyResponse;
 use crate::summary::{AccountReport, Outcome, Summary};
 use crate::sweep::run_account_until;
 

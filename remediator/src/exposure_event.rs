@@ -20,6 +20,18 @@ pub const EXPOSURE_CODES: [&str; 5] = [
     "AWS_RISK_IAM_QUARANTINE",
 ];
 
+/// What keyguard does when AWS Health says a key is exposed or compromised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ExposedKeyResponse {
+    /// A successor for the configured readers (never the user), and the key disabled at once.
+    #[default]
+    RotateAndDisable,
+    /// The key disabled at once, no successor.
+    Disable,
+    /// The owner and the admin told what keyguard would do; nothing written.
+    Notify,
+}
+
 /// The `detail-type` of AWS Health's events on EventBridge.
 pub const HEALTH_EVENT: &str = "AWS Health Event";
 

@@ -36,7 +36,7 @@ pub struct Remediator {
     /// [`crate::secret_adoption`].
     pub adopt_secrets: bool,
     /// What an AWS Health event of an exposed key does (`EXPOSED_KEY_RESPONSE`).
-    pub exposed_response: crate::settings::ExposedKeyResponse,
+    pub exposed_response: crate::exposure_event::ExposedKeyResponse,
     /// Which accounts a sweep covers (`EXCLUDED_ACCOUNTS`).
     pub filter: AccountFilter,
     /// The central state table, when deployed (`KEYGUARD_STATE_TABLE`).
@@ -73,7 +73,7 @@ impl Remediator {
             secret_readers: vec!["self".into()],
             secret_delete_after_use_days: None,
             adopt_secrets: false,
-            exposed_response: crate::settings::ExposedKeyResponse::default(),
+            exposed_response: crate::exposure_event::ExposedKeyResponse::default(),
             filter: AccountFilter::default(),
             state: None,
             queue: None,

@@ -6,6 +6,7 @@ use keyguard_aws::state::StateTable;
 
 use crate::email_templates::valid_address;
 use crate::error::{Error, Result};
+use crate::exposure_event::ExposedKeyResponse;
 use crate::function::{NoticeConfig, Remediator};
 
 /// The remediator's own settings, as flags and environment variables (with the policy's
@@ -53,18 +54,6 @@ pub struct NoticeArgs {
     /// `notify`); the first two act even while DryRun is on (docs/security.md).
     #[arg(long, env = "EXPOSED_KEY_RESPONSE", value_enum, default_value_t = ExposedKeyResponse::RotateAndDisable)]
     pub exposed_key_response: ExposedKeyResponse,
-}
-
-/// What keyguard does when AWS Health says a key is exposed or compromised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum ExposedKeyResponse {
-    /// A successor for the configured readers (never the user), and the key disabled at once.
-    #[default]
-    RotateAndDisable,
-    /// The key disabled at once, no successor.
-    Disable,
-    /// The owner and the admin told what keyguard would do; nothing written.
-    Notify,
 }
 
 /// How the remediator is deployed, as flags and environment variables: the central state
