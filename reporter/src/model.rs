@@ -272,7 +272,8 @@ pub struct ActionRow {
     pub account: String,
     /// User name.
     pub user: String,
-    /// `rotation`/`created`, `disable`, `restore`, `delete`.
+    /// `rotation`/`created`, `disable`, `restore` (keyguard's), `re-enabled` (a person's, against
+    /// the policy), `delete`.
     pub action: String,
     /// The key, masked.
     pub key: String,

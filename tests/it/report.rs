@@ -236,10 +236,12 @@ fn weekly_report_of_the_bundled_example() {
         count(&actions, &[("action", "disable"), ("by_kind", "keyguard")]),
         5
     );
+    // A person setting a key Active is a re-enable against the policy, not keyguard's restore.
     assert_eq!(
-        count(&actions, &[("action", "restore"), ("by_kind", "person")]),
+        count(&actions, &[("action", "re-enabled"), ("by_kind", "person")]),
         1
     );
+    assert_eq!(count(&actions, &[("action", "restore")]), 0);
     assert_eq!(
         count(&actions, &[("action", "delete"), ("by_kind", "keyguard")]),
         4

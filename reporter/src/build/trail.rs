@@ -54,6 +54,9 @@ pub(super) fn actions(
             ("CreateAccessKey", _) if kind == "keyguard" => "rotation",
             ("CreateAccessKey", _) => "created",
             ("UpdateAccessKey", Some("Inactive")) => "disable",
+            // A person setting a key Active is against the policy (keyguard's restore is the
+            // runbook's way back, and it is keyguard's role).
+            ("UpdateAccessKey", Some("Active")) if kind == "person" => "re-enabled",
             ("UpdateAccessKey", Some("Active")) => "restore",
             ("DeleteAccessKey", _) => "delete",
             _ => continue,
@@ -70,7 +73,7 @@ pub(super) fn actions(
     }
     rows.sort_by(|a, b| (&a.time, &a.account, &a.user).cmp(&(&b.time, &b.account, &b.user)));
     let mut counts: Vec<(String, u64, u64)> =
-        ["rotation", "created", "disable", "restore", "delete"]
+        ["rotation", "created", "disable", "restore", "re-enabled", "delete"]
             .iter()
             .map(|a| {
                 let n = |k: &str| {
@@ -81,7 +84,7 @@ pub(super) fn actions(
                 (a.to_string(), n("keyguard"), n("person"))
             })
             .collect();
-    counts.retain(|c| c.0 != "created" || c.2 > 0 || c.1 > 0);
+    counts.retain(|c| !matches!(c.0.as_str(), "created" | "re-enabled") || c.2 > 0 || c.1 > 0);
     (rows, counts)
 }
 
