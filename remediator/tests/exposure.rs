@@ -47,6 +47,8 @@ async fn remediator_env(org: &Org, response: &str) -> Vec<(&'static str, String)
     ));
     env.push(("EXPOSED_KEY_RESPONSE", response.into()));
     env.push(("EVENT_BUS", "keyguard-events".into()));
+    env.push(("NOTICE_SENDER", "keyguard@security.example.com".into()));
+    env.push(("ADMIN_EMAILS", "cloud-admins@example.com".into()));
     env
 }
 
@@ -100,6 +102,11 @@ async fn deployed(
         .collect();
     let users = seed(&cfg, &org.members[0], &specs, Utc::now()).await;
     support::create_table(&org.config, "keyguard-state").await;
+    let _ = aws_sdk_sesv2::Client::new(&org.config)
+        .create_email_identity()
+        .email_identity("keyguard@security.example.com")
+        .send()
+        .await;
     aws_sdk_eventbridge::Client::new(&org.config)
         .create_event_bus()
         .name("keyguard-events")
@@ -178,6 +185,34 @@ async fn an_exposed_key_is_disabled_at_once_with_its_successor_stored() {
         central_calls.get("events:PutEvents").copied(),
         Some(1),
         "{central_calls:?}"
+    );
+    // The owner (here the account's email: the user has no owner tag) and the admin are told,
+    // with AWS's description, the key id masked.
+    let mails = rig.emails(&org.management);
+    let told: Vec<&str> = mails
+        .iter()
+        .filter(|m| {
+            m["text"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("AWS Health AWS_RISK_CREDENTIALS_EXPOSED")
+        })
+        .flat_map(|m| {
+            m["to"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+        })
+        .collect();
+    assert!(
+        told.contains(&format!("member-0@{}.example.com", org.management).as_str())
+            && told.contains(&"cloud-admins@example.com"),
+        "{told:?}"
+    );
+    assert!(
+        !serde_json::to_string(&mails).unwrap().contains(&exposed),
+        "no full key id in mail"
     );
     println!(
         "exposed-key response: event → key Inactive in {} ms; {} calls in the member account, {} central ({} writes in the member)",
