@@ -53,6 +53,10 @@ pub struct ReportArgs {
         default_value = "keyguard-access-keys"
     )]
     rule: String,
+    /// The most rows each table of the HTML page shows (the worst first where the table has an
+    /// order of badness); the CSVs hold every row, and the page says how many it left out.
+    #[arg(long, env = "REPORT_PAGE_ROWS", default_value_t = reporter::render::PAGE_ROWS)]
+    page_rows: usize,
     /// Live: read Config results through this aggregator (from the delegated-admin account)
     /// instead of per account through the member role.
     #[arg(long, value_name = "NAME", env = "CONFIG_AGGREGATOR")]
@@ -97,6 +101,7 @@ pub async fn run(args: ReportArgs) -> Result<ExitCode> {
         keyguard_roles: args.scope.role.keyguard_roles(),
         owner_domains: args.owners.domains(),
         accounts: args.scope.accounts.clone(),
+        page_rows: args.page_rows,
     };
     let source = Source::open(&args.evidence, &args.scope).await?;
     let now = source.as_of(args.as_of, "reporting");

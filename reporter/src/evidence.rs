@@ -39,6 +39,8 @@ pub struct Options {
     pub owner_domains: Option<keyguard_core::owner::OwnerDomains>,
     /// Only these accounts (empty: all).
     pub accounts: Vec<String>,
+    /// The most rows each table of the HTML page shows ([`crate::render::PAGE_ROWS`]).
+    pub page_rows: usize,
 }
 
 /// Reads every input of a report from an opened evidence folder. `now` is used only when
@@ -115,6 +117,7 @@ pub fn inputs(evidence: &Evidence, opts: &Options, now: DateTime<Utc>) -> Result
                 .and_then(|c| c.collector_account.clone()),
         ),
         owner_domains: opts.owner_domains.clone(),
+        page_rows: opts.page_rows,
         accounts,
         trail,
         history: Vec::new(),

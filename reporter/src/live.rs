@@ -139,6 +139,7 @@ pub async fn inputs(
             .clone()
             .in_central(Some(caller.account.clone())),
         owner_domains: opts.owner_domains.clone(),
+        page_rows: opts.page_rows,
         accounts,
         trail,
         history: Vec::new(),

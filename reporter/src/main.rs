@@ -30,6 +30,10 @@ struct Env {
         default_value = "keyguard-access-keys"
     )]
     rule: String,
+    /// The most rows each table of the HTML page shows (the worst first where the table has an
+    /// order of badness); the CSVs hold every row, and the page says how many it left out.
+    #[arg(long, env = "REPORT_PAGE_ROWS", default_value_t = reporter::render::PAGE_ROWS)]
+    page_rows: usize,
     /// Read Config results through this aggregator instead of per account.
     #[arg(long, env = "CONFIG_AGGREGATOR")]
     aggregator: Option<String>,
@@ -90,6 +94,7 @@ async fn main() -> Result<(), Error> {
                     keyguard_roles: env.role.keyguard_roles(),
                     owner_domains: env.owners.domains(),
                     accounts: Vec::new(),
+                    page_rows: env.page_rows,
                 },
                 live: LiveOptions {
                     config: env

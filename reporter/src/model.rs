@@ -78,6 +78,8 @@ pub struct Inputs {
     pub keyguard_roles: KeyguardRoles,
     /// The organization's mail domains owner tags must be at (`None`: not checked).
     pub owner_domains: Option<keyguard_core::owner::OwnerDomains>,
+    /// The most rows each table of the HTML page shows.
+    pub page_rows: usize,
     /// Every account in scope.
     pub accounts: Vec<AccountInput>,
     /// CloudTrail.
@@ -454,6 +456,9 @@ pub struct Report {
     pub outside_owners: Vec<OutsideOwnerRow>,
     /// Whether owner tags were checked (the domains were configured).
     pub owners_checked: bool,
+    /// The most rows each table of the HTML page shows (the CSVs hold every row).
+    #[serde(skip)]
+    pub page_rows: usize,
     /// 3b. Where the keys due for a step are used.
     pub key_usage: Vec<KeyUsageRow>,
     /// 3c. Rotations stalled on their old key.

@@ -160,6 +160,71 @@ pub const CSV_TABLES: [(&str, &[&str]); 14] = [
     ),
 ];
 
+/// The most rows each table of the HTML page shows by default (`REPORT_PAGE_ROWS`): with it the
+/// page of any organization stays a few megabytes (docs/performance.md), while the CSVs hold
+/// every row.
+pub const PAGE_ROWS: usize = 300;
+
+/// How bad a row of a page table is (higher first when the page cannot show all).
+type Badness = fn(&serde_json::Value) -> i64;
+
+/// The page's tables: the report's field, its CSV (where every row is), and how bad a row is
+/// when the page keeps the worst (`None`: the report's order).
+const PAGE_TABLES: [(&str, &str, Option<Badness>); 11] = [
+    ("problems", "", None),
+    (
+        "non_compliant",
+        "non-compliant-users.csv",
+        Some(|r| r["days_out_of_policy"].as_i64().unwrap_or(i64::MIN)),
+    ),
+    ("disagreements", "disagreements.csv", None),
+    (
+        "pack",
+        "conformance-pack.csv",
+        Some(|r| i64::from(r["finding"].as_str().is_some_and(|f| !f.is_empty()))),
+    ),
+    ("outside_owners", "outside-owners.csv", None),
+    (
+        "key_usage",
+        "key-usage.csv",
+        Some(|r| r["calls"].as_i64().unwrap_or(0)),
+    ),
+    ("stalled", "stalled-migrations.csv", None),
+    ("actions", "actions.csv", None),
+    ("ledger", "exemption-ledger.csv", None),
+    ("expiring", "exemptions-expiring.csv", None),
+    (
+        "freshness",
+        "freshness.csv",
+        Some(|r| i64::from(r["stale"].as_bool() == Some(true) || r["inventory"] != "read")),
+    ),
+];
+
+/// `page` with each of its tables cut to `rows` (the worst first where the table has an order
+/// of badness), and `omitted.<table>` saying what was left out and where it is.
+fn bounded(mut page: serde_json::Value, rows: usize) -> serde_json::Value {
+    let mut omitted = serde_json::Map::new();
+    for (table, csv, badness) in PAGE_TABLES {
+        let Some(list) = page.get_mut(table).and_then(|v| v.as_array_mut()) else {
+            continue;
+        };
+        let total = list.len();
+        if total > rows {
+            if let Some(bad) = badness {
+                // Stable: rows as bad as each other keep the report's order.
+                list.sort_by_key(|r| std::cmp::Reverse(bad(r)));
+            }
+            list.truncate(rows);
+        }
+        omitted.insert(
+            table.into(),
+            serde_json::json!({"more": total > rows, "shown": total.min(rows), "total": total, "csv": csv}),
+        );
+    }
+    page["omitted"] = serde_json::Value::Object(omitted);
+    page
+}
+
 /// The file name of the HTML report.
 pub const HTML_NAME: &str = "report.html";
 /// The file name of the findings in OCSF (one JSON array of Compliance Findings).
@@ -244,10 +309,20 @@ pub fn html(report: &Report) -> Result<String> {
             .count(),
         beyond_cap_grants: report.ledger.iter().filter(|l| l.beyond_cap).count(),
     };
-    hb.render("report", &page).map_err(|e| Error::Render {
-        message: format!("report template: {e}"),
+    let page = serde_json::to_value(&page).map_err(|e| Error::Render {
+        message: format!("report page: {e}"),
         source: Some(Box::new(e)),
-    })
+    })?;
+    let rows = if report.page_rows == 0 {
+        PAGE_ROWS
+    } else {
+        report.page_rows
+    };
+    hb.render("report", &bounded(page, rows))
+        .map_err(|e| Error::Render {
+            message: format!("report template: {e}"),
+            source: Some(Box::new(e)),
+        })
 }
 
 // ------------------------------------------------------------------ CSV

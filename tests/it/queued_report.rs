@@ -168,6 +168,7 @@ async fn reporter_of(org: &Org, d: &Deployment, bucket: &str) -> reporter::lambd
             },
             owner_domains: None,
             accounts: vec![],
+            page_rows: reporter::render::PAGE_ROWS,
         },
         live: reporter::live::LiveOptions {
             config: reporter::live::ConfigSource::PerAccount,

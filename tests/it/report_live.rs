@@ -534,6 +534,7 @@ async fn live_report_against_the_rig() {
             },
             owner_domains: None,
             accounts: Vec::new(),
+            page_rows: reporter::render::PAGE_ROWS,
         },
         live: reporter::live::LiveOptions {
             config: reporter::live::ConfigSource::Aggregator("org".into()),

@@ -149,6 +149,7 @@ pub fn build(inputs: &Inputs) -> Result<Report> {
         pack,
         outside_owners,
         owners_checked: inputs.owner_domains.is_some(),
+        page_rows: inputs.page_rows,
         actions,
         action_counts,
         ledger,
