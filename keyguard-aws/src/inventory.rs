@@ -267,7 +267,7 @@ pub async fn key_holder(iam: &aws_sdk_iam::Client, key_id: &str) -> Result<Optio
         .await
     {
         Ok(out) => out.user_name().map(str::to_string),
-        Err(e) if matches!(e.code(), Some("NoSuchEntity" | "AccessDenied")) => None,
+        Err(e) if e.code() == Some("NoSuchEntity") => None,
         Err(e) => return Err(Error::sdk("GetAccessKeyLastUsed", e)),
     };
     let Some(user) = named else {

@@ -93,6 +93,9 @@ pub struct UntaggedSecret {
     pub created: Option<DateTime<Utc>>,
 }
 
+/// The most ListSecrets pages [`untagged`] reads in one call.
+pub const UNTAGGED_PAGES: usize = 10;
+
 /// The secrets of the account of `sm` named as keyguard names a user's in `account` but not
 /// tagged `managed-by=keyguard` (ListSecrets filtered on the name's prefix, every page): what
 /// an earlier rotator, the aws-samples solution, left there.
@@ -113,8 +116,10 @@ pub async fn untagged(
         .into_paginator()
         .send();
     let mut out = Vec::new();
+    let mut read = 0;
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| Error::sdk("ListSecrets", e))?;
+        read += 1;
         out.extend(
             page.secret_list()
                 .iter()
@@ -130,6 +135,11 @@ pub async fn untagged(
                     created: s.created_date().map(crate::time::to_chrono),
                 }),
         );
+        // An account can hold any number of secrets named so: a sweep reads at most this many
+        // pages (1,000 secrets at ListSecrets' 100 a page) of them.
+        if read >= UNTAGGED_PAGES {
+            break;
+        }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)

@@ -105,12 +105,13 @@ pub struct RoleArgs {
     pub org_role_arn: Option<String>,
     /// keyguard's roles in every member account (deployed by its StackSet, guarded by
     /// deploy/member-guard-scp.yaml), besides --member-role: a session of one counts as keyguard
-    /// in the report only in the account the role is in (comma-separated).
+    /// in the report only in the account the role is in (comma-separated). The remediator's, and
+    /// the operator's (`keyguard restore` from the CLI runs as `keyguard-member`).
     #[arg(
         long,
         env = "KEYGUARD_ACTOR_ROLES",
         value_delimiter = ',',
-        default_value = "keyguard-member-remediator"
+        default_value = "keyguard-member-remediator,keyguard-member"
     )]
     pub actor_roles: Vec<String>,
     /// keyguard's roles in the central account (the remediator's execution role): a session of

@@ -41,8 +41,8 @@ pub use model::{
 pub use plan::{plan, Action, Plan, PlanNote, PlannedAction, Step};
 pub use records::{with_records, Records, RotationMark};
 pub use settings::{
-    DisableWhileInUse, Settings, DISABLED_TAG_PREFIX, FIRST_USED_TAG_PREFIX, RESTORED_TAG_PREFIX,
-    ROTATING_TAG, WARNED_TAG,
+    DisableWhileInUse, Settings, DISABLED_TAG_PREFIX, FIRST_USED_TAG_PREFIX, LEAKED_TAG_PREFIX,
+    RESTORED_TAG_PREFIX, ROTATING_TAG, WARNED_TAG,
 };
 pub use triage::{
     forced_rotation, leftovers, needs_attention, restorable, stale_tags, warned, warning_mark,

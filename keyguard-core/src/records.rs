@@ -16,7 +16,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::model::{parse_date_or_time, User};
 use crate::settings::{
-    DISABLED_TAG_PREFIX, FIRST_USED_TAG_PREFIX, RESTORED_TAG_PREFIX, ROTATING_TAG, WARNED_TAG,
+    DISABLED_TAG_PREFIX, FIRST_USED_TAG_PREFIX, LEAKED_TAG_PREFIX, RESTORED_TAG_PREFIX,
+    ROTATING_TAG, WARNED_TAG,
 };
 
 /// keyguard's records of one user: tag key → value.
@@ -30,6 +31,7 @@ pub fn is_record_key(key: &str) -> bool {
         || key.starts_with(DISABLED_TAG_PREFIX)
         || key.starts_with(RESTORED_TAG_PREFIX)
         || key.starts_with(FIRST_USED_TAG_PREFIX)
+        || key.starts_with(LEAKED_TAG_PREFIX)
 }
 
 /// The records a user's tags claim (trusting the tags: only without a state table).

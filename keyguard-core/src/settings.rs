@@ -13,6 +13,11 @@ pub const DISABLED_TAG_PREFIX: &str = "keyguard:disabled:";
 /// InstallationGracePeriod has passed, so the pipeline that broke has time to move to the new key.
 pub const RESTORED_TAG_PREFIX: &str = "keyguard:restored:";
 
+/// The user-tag prefix under which keyguard records that it disabled a key because it leaked
+/// (`keyguard:leaked:<AccessKeyId>` = RFC 3339 time): a leaked key set Active again by anyone but
+/// `keyguard restore` is disabled again at once.
+pub const LEAKED_TAG_PREFIX: &str = "keyguard:leaked:";
+
 /// The user tag set just before the remediator creates a key and removed once its secret is
 /// stored (RFC 3339 time). A run that finds it repairs an interrupted rotation
 /// (`docs/invariants.md#invariant-6`).

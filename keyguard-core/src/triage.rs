@@ -234,7 +234,8 @@ pub fn stale_tags(user: &User, keys: &[AccessKey]) -> Vec<String> {
             }
             let id = k
                 .strip_prefix(RESTORED_TAG_PREFIX)
-                .or_else(|| k.strip_prefix(crate::settings::FIRST_USED_TAG_PREFIX))?;
+                .or_else(|| k.strip_prefix(crate::settings::FIRST_USED_TAG_PREFIX))
+                .or_else(|| k.strip_prefix(crate::settings::LEAKED_TAG_PREFIX))?;
             key(id).is_none().then(|| k.clone())
         })
         .collect()

@@ -99,11 +99,22 @@ pub(crate) async fn exposed(r: &Remediator, e: Exposure, inv: &Invocation) -> Re
                 run_account_until(&acting, &job).await
             }
         };
+        let mut report = report;
         let failed =
             report.error.is_some() || report.actions.iter().any(|a| a.outcome == Outcome::Failed);
+        // Another run holds the user (a backup Region's delivery of the same event, a member's
+        // request): not answered yet. The invocation fails so that EventBridge delivers it
+        // again (the run holding the user may itself fail).
+        let busy = report.actions.iter().any(|a| a.outcome == Outcome::Skipped);
+        if !failed && busy {
+            report.error = Some(format!(
+                "{shown}: another keyguard run holds its user; the event is to be delivered again"
+            ));
+            report.error_type = Some("Busy");
+        }
         // Remembered once answered; a failure is left for EventBridge's retry (and a delivery
         // racing this one finds the key Inactive under the lease, so it does nothing twice).
-        if let (Some(table), false) = (&r.state, failed) {
+        if let (Some(table), false) = (&r.state, failed || busy) {
             table
                 .put_new(&pk, &sk, &e.code, &[], now + Duration::days(ANSWERED_DAYS))
                 .await?;

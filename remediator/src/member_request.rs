@@ -34,8 +34,23 @@ pub(crate) async fn requested(
     }
     if let Some(table) = &r.state {
         let day = inv.now.format("%Y-%m-%d");
-        // A member account can name any UserId: its requests are capped per day, so that a flood
-        // of made-up ids costs the central functions a bounded amount of work.
+        let first = table
+            .put_new(
+                &format!("asked#{account}"),
+                &format!("{user_id}#{day}"),
+                "",
+                &[],
+                inv.now + chrono::Duration::days(2),
+            )
+            .await?;
+        if !first {
+            tracing::info!(account, "asked for this user already today: nothing to do");
+            count(table, &account, inv.now, Answered::Repeat).await?;
+            return none(account);
+        }
+        // A member account can name any UserId: its distinct requests are capped per day (a repeat
+        // was answered above and does not count), so that a flood of made-up ids costs the
+        // central functions a bounded amount of work.
         let asked = table
             .add(
                 &format!("asked#{account}"),
@@ -50,20 +65,6 @@ pub(crate) async fn requested(
                 "over the day's request cap: left to the daily sweep"
             );
             count(table, &account, inv.now, Answered::OverCap).await?;
-            return none(account);
-        }
-        let first = table
-            .put_new(
-                &format!("asked#{account}"),
-                &format!("{user_id}#{day}"),
-                "",
-                &[],
-                inv.now + chrono::Duration::days(2),
-            )
-            .await?;
-        if !first {
-            tracing::info!(account, "asked for this user already today: nothing to do");
-            count(table, &account, inv.now, Answered::Repeat).await?;
             return none(account);
         }
     }

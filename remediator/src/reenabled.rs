@@ -13,6 +13,10 @@ use crate::requests::{Forced, Mode};
 use crate::summary::{AccountReport, Summary};
 use crate::sweep::run_account_until;
 
+/// Keys set Active an account gets answered a day; the rest are the daily sweep's (which drops
+/// their disable records and disables them again as the policy says).
+pub const REENABLED_PER_ACCOUNT_PER_DAY: i64 = 50;
+
 /// Answers one key set Active.
 pub(crate) async fn reenabled(r: &Remediator, e: ReEnabled, inv: &Invocation) -> Result<Summary> {
     let mut summary = Summary {
@@ -23,6 +27,23 @@ pub(crate) async fn reenabled(r: &Remediator, e: ReEnabled, inv: &Invocation) ->
     };
     if !r.filter.admits(&e.account) {
         return Ok(summary);
+    }
+    // A member can set its keys Active and Inactive in a loop: at most this many answers an
+    // account a day, counted before any call, so a loop costs a bounded amount of work and mail.
+    if let Some(table) = &r.state {
+        let day = inv.now.format("%Y-%m-%d");
+        let n = table
+            .add(
+                &format!("asked#{}", e.account),
+                &format!("#reenabled-{day}"),
+                &[("count", 1)],
+                Some(inv.now + chrono::Duration::days(2)),
+            )
+            .await?;
+        if n.get("count").copied().unwrap_or(0) > REENABLED_PER_ACCOUNT_PER_DAY {
+            tracing::warn!(account = %e.account, "over the day's cap of re-enabled keys: left to the sweep");
+            return Ok(summary);
+        }
     }
     let user = match e.user.clone() {
         Some(u) => Some(u),

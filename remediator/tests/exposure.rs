@@ -329,3 +329,52 @@ async fn notify_tells_and_writes_nothing() {
     );
     assert_eq!(writes(&rig.calls(&a)), 0, "{:?}", rig.calls(&a));
 }
+
+/// Another run holds the user (a backup Region's delivery of the same event, a member's request)
+/// when the event arrives: the invocation fails as `Busy` and nothing is remembered, so that
+/// EventBridge's next delivery answers it once the user is free.
+#[tokio::test]
+async fn a_user_held_by_another_run_is_answered_on_the_next_delivery() {
+    let (org, users, mut lambda) = deployed(1, &["ci"], "rotate-and-disable").await;
+    let a = org.members[0].clone();
+    let key = users["ci"].keys[0].clone();
+    let mut r = remediator::Remediator::new(
+        org.config.clone(),
+        keyguard_aws::sdk::Caller {
+            account: org.management.clone(),
+            partition: "aws".into(),
+            arn: String::new(),
+        },
+        keyguard_core::Settings::default(),
+        keyguard_aws::sdk::RoleSpec {
+            role_name: "keyguard-member-remediator".into(),
+            session_name: "keyguard".into(),
+            org_role_arn: None,
+        },
+    );
+    let table = keyguard_aws::state::StateTable::new(&org.config, "keyguard-state");
+    r.state = Some(table.clone());
+    let remediator::lease::Taken::Held(lease) =
+        remediator::lease::take(&r, &table, &a, "ci", "another-run")
+            .await
+            .unwrap()
+    else {
+        panic!("the lease is free")
+    };
+    let event = health(&a, &key, "AWS_RISK_CREDENTIALS_EXPOSED");
+    let (error_type, message) = lambda.invoke(&event).err();
+    assert!(
+        message.contains("another keyguard run holds its user"),
+        "{error_type}: {message}"
+    );
+    remediator::lease::release(&table, &lease).await.unwrap();
+    let answer = lambda.invoke(&event).ok();
+    assert!(!answer.to_string().contains("answered already"), "{answer}");
+    assert!(
+        keys_of(&org.member(0).await, "ci")
+            .await
+            .iter()
+            .any(|(id, s)| id == &key && s == "Inactive"),
+        "{answer}"
+    );
+}

@@ -1,8 +1,8 @@
 //! A key keyguard disabled that someone sets Active again without `keyguard restore`, against the
 //! rig: the CloudTrail event (as the member stack forwards it) makes the remediator tell the
-//! owner and the admin at once, keyguard's records follow (the disable record goes, a restore
-//! record gives a fresh installation grace), and the next sweep leaves the key alone; a restore
-//! through keyguard, and a key keyguard never disabled, change nothing.
+//! owner and the admin at once, keyguard's records follow (the disable record goes, no grace is
+//! given: the next sweep disables it again as the policy says), a leaked key is disabled again
+//! at once; a restore through keyguard, and a key keyguard never disabled, change nothing.
 
 use chrono::{Duration, SubsecRound, Utc};
 use keyguard_aws::state::StateTable;
@@ -81,7 +81,10 @@ async fn a_key_keyguard_disabled_set_active_by_a_person_is_told_and_followed() {
     assert_eq!(record.outcome, Outcome::Warned);
     assert!(
         record.why.contains("set Active again by arn:aws:sts::")
-            && record.why.contains("not by keyguard restore"),
+            && record.why.contains("not by keyguard restore")
+            && record
+                .why
+                .contains("disables it again when the policy says"),
         "{record:?}"
     );
     // The owner and the admin are told.
@@ -102,7 +105,7 @@ async fn a_key_keyguard_disabled_set_active_by_a_person_is_told_and_followed() {
             && told.iter().any(|a| a == crate::remediator::ADMIN),
         "{told:?}"
     );
-    // keyguard's records follow it: no disable record, a restore record.
+    // keyguard's records follow it: no disable record, and no grace (no restore record).
     let table = StateTable::new(&org.config, TABLE);
     let kept = remediator::user_records::read(&table, &member, "ci-deploy")
         .await
@@ -112,7 +115,7 @@ async fn a_key_keyguard_disabled_set_active_by_a_person_is_told_and_followed() {
         "{kept:?}"
     );
     assert!(
-        kept.contains_key(&format!("keyguard:restored:{old}")),
+        !kept.contains_key(&format!("keyguard:restored:{old}")),
         "{kept:?}"
     );
     // A key keyguard never disabled, set Active: nothing to say.
@@ -137,10 +140,10 @@ async fn a_key_keyguard_disabled_set_active_by_a_person_is_told_and_followed() {
             .all(|a| a.action.as_str() != "re-enabled"),
         "{s:#?}"
     );
-    // The next sweep leaves it active (its fresh installation grace).
+    // The next sweep disables it again, as the policy says (its successor is 15 days old).
     let sweep = scheduled_run(&r, member_account(&org, 0), now + Duration::hours(1)).await;
     assert!(
-        !sweep.actions.iter().any(|a| a.user == "ci-deploy"
+        sweep.actions.iter().any(|a| a.user == "ci-deploy"
             && a.action.as_str() == "disable"
             && a.outcome == Outcome::Done),
         "{sweep:#?}"
@@ -191,4 +194,61 @@ async fn keyguards_own_restore_is_not_a_reenable() {
             .all(|a| a.action.as_str() != "re-enabled"),
         "{s:#?}"
     );
+}
+
+/// A key keyguard disabled because it leaked, set Active again by a person: told, and disabled
+/// again at once (a leaked key gets no grace).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaked_key_set_active_again_is_disabled_again_at_once() {
+    let org = Org::new(1).await;
+    let member = org.members[0].clone();
+    let cfg = org.member(0).await;
+    let now = Utc::now().trunc_subsecs(0);
+    let seeded = seed(&cfg, &member, &[spec("ci", vec![(20, Some(0), true)])], now).await;
+    let mut r = remediator(&org, false).await;
+    r.secret_readers = vec!["arn:aws:iam::{account}:role/ci-deployer".into()];
+    let leaked = seeded["ci"].keys[0].clone();
+    let event = serde_json::json!({"kind": "manual", "account": member, "user": "ci", "leaked": true, "key": leaked});
+    remediator::handle(&r, event, now).await.unwrap();
+    let iam = aws_sdk_iam::Client::new(&cfg);
+    iam.update_access_key()
+        .user_name("ci")
+        .access_key_id(&leaked)
+        .status(aws_sdk_iam::types::StatusType::Active)
+        .send()
+        .await
+        .unwrap();
+    let answer = handle_invocation(
+        &r,
+        set_active(&member, "ci", &leaked),
+        Invocation {
+            now,
+            deadline: None,
+        },
+    )
+    .await
+    .unwrap();
+    let Answer::Summary(s) = answer else {
+        panic!("{answer:?}")
+    };
+    let done: Vec<(String, Outcome)> = s.accounts[0]
+        .actions
+        .iter()
+        .map(|a| (a.action.as_str().to_string(), a.outcome))
+        .collect();
+    assert_eq!(
+        done,
+        [
+            ("re-enabled".to_string(), Outcome::Warned),
+            ("disable".to_string(), Outcome::Done)
+        ],
+        "{s:#?}"
+    );
+    let keys = iam.list_access_keys().user_name("ci").send().await.unwrap();
+    let status = keys
+        .access_key_metadata()
+        .iter()
+        .find(|k| k.access_key_id() == Some(leaked.as_str()))
+        .and_then(|k| k.status().map(|s| s.as_str().to_string()));
+    assert_eq!(status.as_deref(), Some("Inactive"));
 }

@@ -1,61 +1,100 @@
 //! A key keyguard disabled that someone set Active again without `keyguard restore` (CloudTrail's
 //! `UpdateAccessKey` through EventBridge): against the policy, so its owner and the admin are told
-//! at once (a `re-enabled` record, `warned`, in the owner's notice, the digest and the events), and
-//! keyguard's records follow it as they follow a restore: the disable record goes, a restore
-//! record gives the key a fresh installation grace before keyguard disables it again. A key
-//! keyguard had not disabled (no disable record: a restore, or a key a person disabled and
-//! re-enabled before keyguard saw it) is left alone.
+//! at once (a `re-enabled` record, `warned`, in the owner's notice, the digest and the events).
+//! keyguard's records follow it: the disable record goes, so the policy disables the key again
+//! when it says (the recovery grace then starts again) — no grace is given, or a person could keep
+//! a key alive by re-enabling it. A key that was disabled because it leaked is disabled again at
+//! once. A key keyguard had not disabled (no disable record: a restore, or a key a person disabled
+//! and re-enabled before keyguard saw it) is left alone; so is one gone or Inactive again since.
 
-use keyguard_core::{mask_key_id, AccessKey, DISABLED_TAG_PREFIX, RESTORED_TAG_PREFIX};
+use keyguard_aws::iam;
+use keyguard_core::{mask_key_id, AccessKey, KeyStatus, DISABLED_TAG_PREFIX, LEAKED_TAG_PREFIX};
+use tracing::info;
 
-use crate::email_templates::day;
 use crate::summary::{ActionKind, Outcome};
 use crate::user::run::{Ctx, TagChanges, UserRun};
 
 impl Ctx<'_> {
     /// Answers a key set Active by `by` (see the module's doc), on the keys read live.
-    pub(super) fn reenabled(
+    pub(super) async fn reenabled(
         &self,
         w: &mut UserRun,
         tags: &mut TagChanges,
-        keys: &[AccessKey],
+        keys: &mut [AccessKey],
         key: &str,
         by: &str,
     ) {
-        let name = w.user.name.clone();
         let shown = mask_key_id(key);
-        let Some(live) = keys.iter().find(|k| k.id.as_deref() == Some(key)) else {
-            w.notes
-                .push(format!("{name}: {shown} set Active by {by} is gone since"));
+        let Some(live) = keys.iter_mut().find(|k| k.id.as_deref() == Some(key)) else {
+            info!(key = %shown, "set Active, and gone since");
             return;
         };
         if !live.is_active() {
-            w.notes.push(format!(
-                "{name}: {shown} set Active by {by} is Inactive again"
-            ));
+            info!(key = %shown, "set Active, and Inactive again since");
             return;
         }
         let disabled_key = format!("{DISABLED_TAG_PREFIX}{key}");
         let Some(disabled) = w.user.tags.get(&disabled_key).cloned() else {
-            tracing::info!(key = %shown, "set Active, but keyguard had not disabled it");
+            info!(key = %shown, "set Active, but keyguard had not disabled it");
             return;
         };
-        let until =
-            self.now + chrono::Duration::days(self.r.settings.installation_grace_period.into());
-        tags.unset.insert(disabled_key);
-        tags.set
-            .insert(format!("{RESTORED_TAG_PREFIX}{key}"), self.now.to_rfc3339());
+        let since = disabled.get(..10).unwrap_or(&disabled).to_string();
+        let now = self.now;
+        let leaked = w
+            .user
+            .tags
+            .contains_key(&format!("{LEAKED_TAG_PREFIX}{key}"));
+        if !leaked {
+            tags.unset.insert(disabled_key);
+            w.record(
+                key,
+                ActionKind::ReEnabled,
+                Outcome::Warned,
+                now,
+                format!(
+                    "set Active again by {by}, not by keyguard restore (keyguard had it disabled \
+                     since {since}): against the policy; keyguard disables it again when the \
+                     policy says, and its recovery grace starts again then"
+                ),
+            );
+            return;
+        }
         w.record(
             key,
             ActionKind::ReEnabled,
             Outcome::Warned,
-            self.now,
+            now,
             format!(
-                "set Active again by {by}, not by keyguard restore (keyguard has it disabled since {}): \
-                 against the policy; keyguard leaves it active until {} and then disables it again",
-                disabled.get(..10).unwrap_or(&disabled),
-                day(until)
+                "set Active again by {by}, not by keyguard restore: the key leaked and was \
+                 disabled {since}"
             ),
+        );
+        if !self.dry_run {
+            if let Err(e) =
+                iam::set_key_status(&self.iam, &w.user.name, key, KeyStatus::Inactive).await
+            {
+                w.record(
+                    key,
+                    ActionKind::Disable,
+                    Outcome::Failed,
+                    now,
+                    e.to_string(),
+                );
+                return;
+            }
+            live.status = KeyStatus::Inactive;
+        }
+        tags.set.insert(disabled_key, now.to_rfc3339());
+        w.record(
+            key,
+            ActionKind::Disable,
+            if self.dry_run {
+                Outcome::Preview
+            } else {
+                Outcome::Done
+            },
+            now,
+            "the key leaked and was set Active again: disabled again at once",
         );
     }
 }

@@ -8,7 +8,7 @@ use keyguard_aws::iam;
 use keyguard_core::hold::disable_hold;
 use keyguard_core::{
     mask_key_id, AccessKey, Action, KeyStatus, Plan, PlannedAction, Step, DISABLED_TAG_PREFIX,
-    RESTORED_TAG_PREFIX,
+    LEAKED_TAG_PREFIX, RESTORED_TAG_PREFIX,
 };
 
 use crate::summary::{ActionKind, Outcome};
@@ -276,6 +276,12 @@ impl Ctx<'_> {
         }
         tags.set
             .insert(format!("{DISABLED_TAG_PREFIX}{id}"), now.to_rfc3339());
+        if w.leaked {
+            // Set Active again by anyone but keyguard restore, a leaked key is disabled again
+            // at once (user/reenabled.rs).
+            tags.set
+                .insert(format!("{LEAKED_TAG_PREFIX}{id}"), now.to_rfc3339());
+        }
         let restored = format!("{RESTORED_TAG_PREFIX}{id}");
         if w.user.tags.contains_key(&restored) {
             tags.unset.insert(restored);

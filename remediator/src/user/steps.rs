@@ -32,7 +32,7 @@ impl Ctx<'_> {
             return Ok(());
         };
         if let Forced::ReEnabled { key, by } = forced {
-            self.reenabled(w, tags, &keys, key, by);
+            self.reenabled(w, tags, &mut keys, key, by).await;
             return Ok(());
         }
         if !self.repair(w, tags, &mut keys).await? {
@@ -66,12 +66,17 @@ impl Ctx<'_> {
             self.lost_leak(w, &due);
             return Ok(());
         }
-        self.warn(w, tags, &p, sent, &open);
+        // A leak's run does the leak's steps only (it may be an exposure response acting
+        // whatever DryRun says): the warnings and the secret's retention are the sweep's.
+        let leak = matches!(forced, Forced::Leaked { .. });
+        if !leak {
+            self.warn(w, tags, &p, sent, &open);
+        }
         // Not in the central account (its role keeps its secrets); never fatal to the user's run.
         if let Some(days) = self
             .r
             .secret_delete_after_use_days
-            .filter(|_| self.account.id != self.r.caller.account)
+            .filter(|_| self.account.id != self.r.caller.account && !leak)
         {
             if let Err(e) = self.secret_retention(w, tags, &keys, days).await {
                 let now = self.now;
