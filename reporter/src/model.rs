@@ -447,12 +447,24 @@ pub struct Report {
     /// 2. Compliance trend, oldest first, this period last.
     pub trend: Vec<TrendPoint>,
     /// 3. NON_COMPLIANT users.
+    ///
+    /// On the page through `render`'s bounded tables.
+    #[serde(skip)]
     pub non_compliant: Vec<NonCompliantRow>,
     /// 3a. Users Config calls compliant whom the policy, applied to IAM, finds NON_COMPLIANT.
+    ///
+    /// On the page through `render`'s bounded tables.
+    #[serde(skip)]
     pub disagreements: Vec<DisagreementRow>,
     /// keyguard's conformance pack per account, beside keyguard's own figures.
+    ///
+    /// On the page through `render`'s bounded tables.
+    #[serde(skip)]
     pub pack: Vec<PackRow>,
     /// 3a. Owner tags naming an address outside the organization's mail domains.
+    ///
+    /// On the page through `render`'s bounded tables.
+    #[serde(skip)]
     pub outside_owners: Vec<OutsideOwnerRow>,
     /// Whether owner tags were checked (the domains were configured).
     pub owners_checked: bool,
@@ -460,29 +472,51 @@ pub struct Report {
     #[serde(skip)]
     pub page_rows: usize,
     /// 3b. Where the keys due for a step are used.
+    ///
+    /// On the page through `render`'s bounded tables.
+    #[serde(skip)]
     pub key_usage: Vec<KeyUsageRow>,
     /// 3c. Rotations stalled on their old key.
+    ///
+    /// On the page through `render`'s bounded tables.
+    #[serde(skip)]
     pub stalled: Vec<StalledRow>,
     /// 4. Key actions in the period.
+    ///
+    /// On the page through `render`'s bounded tables.
+    #[serde(skip)]
     pub actions: Vec<ActionRow>,
     /// 4. Counts of actions by kind: `(action, by keyguard, by people)`.
     pub action_counts: Vec<(String, u64, u64)>,
     /// 5. Exemption ledger.
+    ///
+    /// On the page through `render`'s bounded tables.
+    #[serde(skip)]
     pub ledger: Vec<LedgerRow>,
     /// 5. Exemptions ending within 30 days.
+    ///
+    /// On the page through `render`'s bounded tables.
+    #[serde(skip)]
     pub expiring: Vec<ExpiringRow>,
     /// 6. Data freshness.
+    ///
+    /// On the page through `render`'s bounded tables.
+    #[serde(skip)]
     pub freshness: Vec<FreshnessRow>,
     /// 7. Control mapping.
     pub controls: Vec<ControlRow>,
     /// Where CloudTrail came from.
     pub trail_source: String,
     /// Inputs that could not be used, each a sentence (also printed on stderr by the CLI).
+    ///
+    /// On the page through `render`'s bounded tables.
+    #[serde(skip)]
     pub problems: Vec<String>,
     /// What the next report compares against.
     pub snapshot: Snapshot,
     /// Every evaluated user (and root user with an active key) as an OCSF Compliance Finding
     /// (`findings.ocsf.json`).
+    /// Each kept as its compact JSON text, not a JSON tree: a tenth of the memory, the same bytes.
     #[serde(skip)]
-    pub ocsf: Vec<serde_json::Value>,
+    pub ocsf: Vec<Box<serde_json::value::RawValue>>,
 }

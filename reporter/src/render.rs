@@ -165,64 +165,102 @@ pub const CSV_TABLES: [(&str, &[&str]); 14] = [
 /// every row.
 pub const PAGE_ROWS: usize = 300;
 
-/// How bad a row of a page table is (higher first when the page cannot show all).
-type Badness = fn(&serde_json::Value) -> i64;
+/// What a page table left out: shown / total and the CSV holding every row.
+#[derive(Serialize)]
+struct Omitted {
+    more: bool,
+    shown: usize,
+    total: usize,
+    csv: &'static str,
+}
 
-/// The page's tables: the report's field, its CSV (where every row is), and how bad a row is
-/// when the page keeps the worst (`None`: the report's order).
-const PAGE_TABLES: [(&str, &str, Option<Badness>); 11] = [
-    ("problems", "", None),
-    (
-        "non_compliant",
-        "non-compliant-users.csv",
-        Some(|r| r["days_out_of_policy"].as_i64().unwrap_or(i64::MIN)),
-    ),
-    ("disagreements", "disagreements.csv", None),
-    (
-        "pack",
-        "conformance-pack.csv",
-        Some(|r| i64::from(r["finding"].as_str().is_some_and(|f| !f.is_empty()))),
-    ),
-    ("outside_owners", "outside-owners.csv", None),
-    (
-        "key_usage",
-        "key-usage.csv",
-        Some(|r| r["calls"].as_i64().unwrap_or(0)),
-    ),
-    ("stalled", "stalled-migrations.csv", None),
-    ("actions", "actions.csv", None),
-    ("ledger", "exemption-ledger.csv", None),
-    ("expiring", "exemptions-expiring.csv", None),
-    (
-        "freshness",
-        "freshness.csv",
-        Some(|r| i64::from(r["stale"].as_bool() == Some(true) || r["inventory"] != "read")),
-    ),
-];
-
-/// `page` with each of its tables cut to `rows` (the worst first where the table has an order
-/// of badness), and `omitted.<table>` saying what was left out and where it is.
-fn bounded(mut page: serde_json::Value, rows: usize) -> serde_json::Value {
-    let mut omitted = serde_json::Map::new();
-    for (table, csv, badness) in PAGE_TABLES {
-        let Some(list) = page.get_mut(table).and_then(|v| v.as_array_mut()) else {
-            continue;
-        };
-        let total = list.len();
-        if total > rows {
-            if let Some(bad) = badness {
-                // Stable: rows as bad as each other keep the report's order.
-                list.sort_by_key(|r| std::cmp::Reverse(bad(r)));
-            }
-            list.truncate(rows);
+/// The at most `rows` rows of a table the page shows: the worst first (by `badness`, higher
+/// first; equal rows in the report's order) when it cannot show all, else the report's order.
+fn top<'a, T>(
+    all: &'a [T],
+    rows: usize,
+    csv: &'static str,
+    badness: Option<fn(&T) -> i64>,
+) -> (Vec<&'a T>, Omitted) {
+    let mut shown: Vec<&T> = all.iter().collect();
+    if all.len() > rows {
+        if let Some(bad) = badness {
+            shown.sort_by_key(|r| std::cmp::Reverse(bad(r)));
         }
-        omitted.insert(
-            table.into(),
-            serde_json::json!({"more": total > rows, "shown": total.min(rows), "total": total, "csv": csv}),
-        );
+        shown.truncate(rows);
     }
-    page["omitted"] = serde_json::Value::Object(omitted);
-    page
+    let omitted = Omitted {
+        more: all.len() > rows,
+        shown: shown.len(),
+        total: all.len(),
+        csv,
+    };
+    (shown, omitted)
+}
+
+/// The page's tables, each at most [`Report::page_rows`] rows (the CSVs hold every row), and
+/// what each left out. Only these rows are turned into the template's data: a page's memory does
+/// not grow with the organization.
+#[derive(Serialize)]
+struct Tables<'a> {
+    problems: Vec<&'a String>,
+    non_compliant: Vec<&'a NonCompliantRow>,
+    disagreements: Vec<&'a DisagreementRow>,
+    pack: Vec<&'a PackRow>,
+    outside_owners: Vec<&'a OutsideOwnerRow>,
+    key_usage: Vec<&'a KeyUsageRow>,
+    stalled: Vec<&'a StalledRow>,
+    actions: Vec<&'a ActionRow>,
+    ledger: Vec<&'a LedgerRow>,
+    expiring: Vec<&'a ExpiringRow>,
+    freshness: Vec<&'a FreshnessRow>,
+    omitted: std::collections::BTreeMap<&'static str, Omitted>,
+}
+
+impl<'a> Tables<'a> {
+    fn of(r: &'a Report, rows: usize) -> Self {
+        let mut omitted = std::collections::BTreeMap::new();
+        let mut take = |name: &'static str, o: Omitted| {
+            omitted.insert(name, o);
+        };
+        macro_rules! table {
+            ($field:ident, $csv:expr, $bad:expr) => {{
+                let (shown, o) = top(&r.$field, rows, $csv, $bad);
+                take(stringify!($field), o);
+                shown
+            }};
+        }
+        Tables {
+            problems: table!(problems, "", None),
+            non_compliant: table!(
+                non_compliant,
+                "non-compliant-users.csv",
+                Some(|x: &NonCompliantRow| x.days_out_of_policy.unwrap_or(i64::MIN))
+            ),
+            disagreements: table!(disagreements, "disagreements.csv", None),
+            pack: table!(
+                pack,
+                "conformance-pack.csv",
+                Some(|x: &PackRow| i64::from(!x.finding.is_empty()))
+            ),
+            outside_owners: table!(outside_owners, "outside-owners.csv", None),
+            key_usage: table!(
+                key_usage,
+                "key-usage.csv",
+                Some(|x: &KeyUsageRow| i64::try_from(x.calls).unwrap_or(i64::MAX))
+            ),
+            stalled: table!(stalled, "stalled-migrations.csv", None),
+            actions: table!(actions, "actions.csv", None),
+            ledger: table!(ledger, "exemption-ledger.csv", None),
+            expiring: table!(expiring, "exemptions-expiring.csv", None),
+            freshness: table!(
+                freshness,
+                "freshness.csv",
+                Some(|x: &FreshnessRow| i64::from(x.stale || x.inventory != "read"))
+            ),
+            omitted,
+        }
+    }
 }
 
 /// The file name of the HTML report.
@@ -269,6 +307,8 @@ pub fn render(report: &Report) -> Result<Vec<Rendered>> {
 struct Page<'a> {
     #[serde(flatten)]
     report: &'a Report,
+    #[serde(flatten)]
+    tables: Tables<'a>,
     age_chart: String,
     trend_chart: String,
     generated_by: String,
@@ -291,8 +331,14 @@ pub fn html(report: &Report) -> Result<String> {
             message: format!("report template: {e}"),
             source: Some(Box::new(e)),
         })?;
+    let rows = if report.page_rows == 0 {
+        PAGE_ROWS
+    } else {
+        report.page_rows
+    };
     let page = Page {
         report,
+        tables: Tables::of(report, rows),
         age_chart: age_chart(report)?,
         trend_chart: trend_chart(report)?,
         generated_by: format!("keyguard {}", env!("CARGO_PKG_VERSION")),
@@ -309,20 +355,10 @@ pub fn html(report: &Report) -> Result<String> {
             .count(),
         beyond_cap_grants: report.ledger.iter().filter(|l| l.beyond_cap).count(),
     };
-    let page = serde_json::to_value(&page).map_err(|e| Error::Render {
-        message: format!("report page: {e}"),
+    hb.render("report", &page).map_err(|e| Error::Render {
+        message: format!("report template: {e}"),
         source: Some(Box::new(e)),
-    })?;
-    let rows = if report.page_rows == 0 {
-        PAGE_ROWS
-    } else {
-        report.page_rows
-    };
-    hb.render("report", &bounded(page, rows))
-        .map_err(|e| Error::Render {
-            message: format!("report template: {e}"),
-            source: Some(Box::new(e)),
-        })
+    })
 }
 
 // ------------------------------------------------------------------ CSV
