@@ -34,6 +34,7 @@ mod remediator;
 mod remediator_paths;
 mod report;
 mod report_live;
+mod report_scale;
 mod root;
 mod rule_lambda;
 mod scale;

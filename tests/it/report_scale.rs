@@ -1,0 +1,96 @@
+//! The auditors' page at any size: an evidence folder of many accounts (`examples/scale.py`)
+//! reported with a small `REPORT_PAGE_ROWS`: each table of the page shows at most that many rows,
+//! the worst first, and says how many it left out and which CSV holds them; the CSVs and the
+//! OCSF findings are the same whatever the page shows. (The figures at 10,000 accounts are a
+//! benchmark: docs/performance.md.)
+
+use std::process::Command;
+
+use crate::report::{csv, keyguard, ok, tmp};
+use crate::support::repo_root;
+
+fn weekly(dir: &std::path::Path) -> std::path::PathBuf {
+    dir.join("weekly-2026-11-20")
+}
+
+#[test]
+fn the_page_shows_the_worst_rows_and_the_csvs_keep_every_row() {
+    let evidence = tmp("scale-evidence");
+    let made = Command::new("python3")
+        .arg(repo_root().join("examples/scale.py"))
+        .arg("40")
+        .arg(&evidence)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let report = |name: &str, rows: &str| {
+        let out = tmp(name);
+        ok(&keyguard(
+            &[
+                "report",
+                "--weekly",
+                "--evidence",
+                evidence.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &[("REPORT_PAGE_ROWS", rows.to_string())],
+        ));
+        weekly(&out)
+    };
+    let full = report("scale-full", "100000");
+    let small = report("scale-small", "25");
+    // Every file but the page is the same.
+    for entry in std::fs::read_dir(&full).unwrap() {
+        let name = entry.unwrap().file_name();
+        if name == "report.html" {
+            continue;
+        }
+        assert_eq!(
+            std::fs::read(full.join(&name)).unwrap(),
+            std::fs::read(small.join(&name)).unwrap(),
+            "{name:?} differs with a smaller page"
+        );
+    }
+    let rows = csv(&small.join("non-compliant-users.csv"));
+    assert!(rows.len() > 25, "{} rows", rows.len());
+    let page = std::fs::read_to_string(small.join("report.html")).unwrap();
+    assert!(
+        page.contains(&format!(
+            "This page shows the worst 25 of {}; every one is in <a href=\"non-compliant-users.csv\">",
+            rows.len()
+        )),
+        "the page says what it left out"
+    );
+    // The worst are the ones shown: the largest days out of policy.
+    let mut days: Vec<i64> = rows
+        .iter()
+        .filter_map(|r| r["days_out_of_policy"].parse().ok())
+        .collect();
+    days.sort_unstable_by(|a, b| b.cmp(a));
+    let shown_rows = page.matches("<tr><td>6000000000").count();
+    assert!(
+        shown_rows <= 25 * 4,
+        "{shown_rows} account rows across the bounded tables"
+    );
+    let worst = days[0];
+    assert!(
+        page.contains(&format!("<td class=\"num\">{worst}</td>")),
+        "the worst row is shown"
+    );
+    let full_page = std::fs::read_to_string(full.join("report.html")).unwrap();
+    assert!(
+        page.len() < full_page.len() / 2,
+        "{} vs {}",
+        page.len(),
+        full_page.len()
+    );
+    assert!(
+        !full_page.contains("This page shows"),
+        "a page that fits says nothing"
+    );
+}
