@@ -52,6 +52,28 @@ pub fn deployed_name<'a>(rules: &'a [PackRule], name: &str) -> Option<&'a str> {
         .find(|r| is_rule(r, name))
 }
 
+/// The name to read keyguard's verdicts by among an account's `rules`: the deployed copy of
+/// `name`, or `name` itself when none is there. More than one rule named like keyguard's (through
+/// an aggregator every rule of the account is listed, and a member can create a loose rule of the
+/// name next to the pack's) is an error: which one is keyguard's cannot be told by its name.
+pub fn keyguard_rule<'a>(rules: &'a [PackRule], name: &'a str) -> Result<&'a str, String> {
+    let found: Vec<&str> = rules
+        .iter()
+        .map(|r| r.rule.as_str())
+        .filter(|r| is_rule(r, name))
+        .collect();
+    match found.as_slice() {
+        [] => Ok(name),
+        [one] => Ok(one),
+        many => Err(format!(
+            "{} rules are named like keyguard's ({}): one may be a decoy the account made; \
+             Config's verdicts are not read",
+            many.len(),
+            many.join(", ")
+        )),
+    }
+}
+
 /// The verdict on the rule `name` (as in the template), if the pack has it.
 pub fn verdict<'a>(rules: &'a [PackRule], name: &str) -> Option<&'a str> {
     rules

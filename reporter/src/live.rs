@@ -261,10 +261,14 @@ async fn config_of(
                     None
                 }
             };
-            let name = pack
+            let name = match pack
                 .as_deref()
-                .and_then(|p| keyguard_core::pack::deployed_name(p, rule))
-                .unwrap_or(rule);
+                .map(|p| keyguard_core::pack::keyguard_rule(p, rule))
+            {
+                Some(Err(why)) => return (ConfigState::Unreadable(why), pack),
+                Some(Ok(name)) => name,
+                None => rule,
+            };
             let state = match compliance_results(&client, name, &ALL_TYPES).await {
                 Ok(Some(r)) => ConfigState::Results(r),
                 Ok(None) => ConfigState::RuleMissing,
@@ -301,11 +305,16 @@ async fn aggregate_results(
             None
         }
     };
-    let name = pack
+    let name = match pack
         .as_deref()
-        .and_then(|p| keyguard_core::pack::deployed_name(p, rule))
-        .unwrap_or(rule);
-    let state = match config::aggregate_results(&client, aggregator, name, account, &region).await {
+        .map(|p| keyguard_core::pack::keyguard_rule(p, rule))
+    {
+        Some(Err(why)) => return (ConfigState::Unreadable(why), pack),
+        Some(Ok(name)) => name.to_string(),
+        None => rule.to_string(),
+    };
+    let state = match config::aggregate_results(&client, aggregator, &name, account, &region).await
+    {
         Ok(results) => ConfigState::Results(results),
         Err(e) => ConfigState::Unreadable(e.to_string()),
     };

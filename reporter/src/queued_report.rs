@@ -281,19 +281,33 @@ async fn write_account(
                 None
             }
         };
-        let deployed = pack
+        match pack
             .as_deref()
-            .and_then(|p| keyguard_core::pack::deployed_name(p, rule))
-            .unwrap_or(rule)
-            .to_string();
-        let results =
-            keyguard_aws::config::aggregate_results(&client, name, &deployed, &account.id, &region)
+            .map(|p| keyguard_core::pack::keyguard_rule(p, rule))
+        {
+            // Which rule is keyguard's cannot be told: no verdicts in the slice (the report says
+            // "not collected" for the account; its pack's rows still show the rules).
+            Some(Err(why)) => tracing::warn!(account = %account.id, "{why}"),
+            found => {
+                let deployed = match found {
+                    Some(Ok(name)) => name.to_string(),
+                    _ => rule.to_string(),
+                };
+                let results = keyguard_aws::config::aggregate_results(
+                    &client,
+                    name,
+                    &deployed,
+                    &account.id,
+                    &region,
+                )
                 .await?;
-        files.push(keyguard_aws::collect::compliance_file(
-            &account.id,
-            &deployed,
-            results,
-        ));
+                files.push(keyguard_aws::collect::compliance_file(
+                    &account.id,
+                    &deployed,
+                    results,
+                ));
+            }
+        }
         if let Some(pack) = pack {
             files.push(keyguard_aws::collect::pack_file(&account.id, pack));
         }

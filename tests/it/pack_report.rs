@@ -196,3 +196,33 @@ async fn without_a_pack_the_report_says_nothing_of_it() {
     assert!(csv(&dir.join("conformance-pack.csv")).is_empty());
     assert!(!stderr.contains("conformance pack"), "{stderr}");
 }
+
+/// The member's administrator makes a loose rule named like keyguard's beside the pack's copy and
+/// answers COMPLIANT through it. Through an aggregator (which lists every rule of the account)
+/// the report cannot tell which is keyguard's: it reads the verdicts of neither and says so,
+/// rather than taking the decoy's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decoy_rule_named_like_keyguards_is_not_read_through_the_aggregator() {
+    let (org, member, now, admin, users) = member_with(&[("hidden", 140)]).await;
+    let rules = deploy_pack(&admin, &member).await;
+    verdicts(
+        &admin,
+        &rules["keyguard-access-keys"],
+        &["hidden"],
+        &users,
+        now,
+    )
+    .await;
+    verdicts(&admin, "keyguard-access-keys", &["hidden"], &users, now).await;
+    let (_, stderr) = crate::attacks_report::live_report_with(
+        &org,
+        "pack-decoy",
+        now,
+        &[("CONFIG_AGGREGATOR", "org")],
+    )
+    .await;
+    assert!(
+        stderr.contains("2 rules are named like keyguard's"),
+        "{stderr}"
+    );
+}
