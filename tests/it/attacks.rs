@@ -32,17 +32,18 @@ fn remediation_request(account: &str, user_id: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-fn now_inv() -> Invocation {
-    Invocation {
-        now: Utc::now().trunc_subsecs(0),
-        deadline: None,
-    }
+/// Two member accounts, A with a user `victim` whose only key is due for rotation, and the
+/// remediator; A's call counts reset.
+struct Two {
+    org: Org,
+    a: String,
+    b: String,
+    cfg_a: aws_config::SdkConfig,
+    victim: String,
+    r: remediator::Remediator,
 }
 
-/// The attacker controls account B and wants a key of account A rotated: the event's account is
-/// B (EventBridge sets it), so naming A's user, or A in the detail, does nothing to A.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_member_cannot_make_keyguard_act_in_another_account() {
+async fn two_accounts() -> Two {
     let org = Org::new(2).await;
     let now = Utc::now().trunc_subsecs(0);
     let (a, b) = (org.members[0].clone(), org.members[1].clone());
@@ -56,8 +57,37 @@ async fn a_member_cannot_make_keyguard_act_in_another_account() {
     .await;
     let victim = seeded["victim"].user_id.clone();
     let r = remediator(&org, false).await;
+    Rig::get().reset_calls(&a);
+    Two {
+        org,
+        a,
+        b,
+        cfg_a,
+        victim,
+        r,
+    }
+}
+
+fn now_inv() -> Invocation {
+    Invocation {
+        now: Utc::now().trunc_subsecs(0),
+        deadline: None,
+    }
+}
+
+/// The attacker controls account B and wants a key of account A rotated: the event's account is
+/// B (EventBridge sets it), so naming A's user, or A in the detail, does nothing to A.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_cannot_make_keyguard_act_in_another_account() {
+    let Two {
+        org: _org,
+        a,
+        b,
+        cfg_a,
+        victim,
+        r,
+    } = two_accounts().await;
     let rig = Rig::get();
-    rig.reset_calls(&a);
     // B's bus forwards an event about A's user: the remediator looks for it in B.
     let from_b = handle_invocation(&r, compliance_change(&b, &victim), now_inv()).await;
     let answered = format!("{from_b:?}");
@@ -97,21 +127,15 @@ async fn a_member_cannot_make_keyguard_act_in_another_account() {
 /// A's own remediation of its user is served with the normal policy.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_config_remediation_for_another_accounts_user_is_refused() {
-    let org = Org::new(2).await;
-    let now = Utc::now().trunc_subsecs(0);
-    let (a, b) = (org.members[0].clone(), org.members[1].clone());
-    let cfg_a = org.member(0).await;
-    let seeded = seed(
-        &cfg_a,
-        &a,
-        &[spec("victim", vec![(95, Some(1), true)])],
-        now,
-    )
-    .await;
-    let victim = seeded["victim"].user_id.clone();
-    let r = remediator(&org, false).await;
+    let Two {
+        org: _org,
+        a,
+        b,
+        cfg_a,
+        victim,
+        r,
+    } = two_accounts().await;
     let rig = Rig::get();
-    rig.reset_calls(&a);
     let from_b = handle_invocation(&r, remediation_request(&b, &victim), now_inv())
         .await
         .unwrap();

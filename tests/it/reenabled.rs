@@ -12,6 +12,27 @@ use serde_json::Value;
 use crate::remediator::{member_account, record_disabled, remediator, scheduled_run, spec, TABLE};
 use crate::support::{fixture, seed, Org, Rig};
 
+/// The remediator's answer to CloudTrail's UpdateAccessKey to Active of `key` of `user`.
+async fn answered(
+    r: &remediator::Remediator,
+    account: &str,
+    user: &str,
+    key: &str,
+    now: chrono::DateTime<Utc>,
+) -> remediator::Summary {
+    let inv = Invocation {
+        now,
+        deadline: None,
+    };
+    match handle_invocation(r, set_active(account, user, key), inv)
+        .await
+        .unwrap()
+    {
+        Answer::Summary(s) => s,
+        other => panic!("{other:?}"),
+    }
+}
+
 /// CloudTrail's UpdateAccessKey to Active of `key` of `user` in `account`, by `by`.
 fn set_active(account: &str, user: &str, key: &str) -> Value {
     let text = fixture("remediator/fixtures/cloudtrail-update-access-key.json")
@@ -63,16 +84,7 @@ async fn a_key_keyguard_disabled_set_active_by_a_person_is_told_and_followed() {
         .send()
         .await
         .unwrap();
-    let inv = || Invocation {
-        now,
-        deadline: None,
-    };
-    let answer = handle_invocation(&r, set_active(&member, "ci-deploy", &old), inv())
-        .await
-        .unwrap();
-    let Answer::Summary(s) = answer else {
-        panic!("{answer:?}")
-    };
+    let s = answered(&r, &member, "ci-deploy", &old, now).await;
     let record = s.accounts[0]
         .actions
         .iter()
@@ -127,12 +139,7 @@ async fn a_key_keyguard_disabled_set_active_by_a_person_is_told_and_followed() {
         .send()
         .await
         .unwrap();
-    let answer = handle_invocation(&r, set_active(&member, "untouched", &other), inv())
-        .await
-        .unwrap();
-    let Answer::Summary(s) = answer else {
-        panic!("{answer:?}")
-    };
+    let s = answered(&r, &member, "untouched", &other, now).await;
     assert!(
         s.accounts[0]
             .actions
@@ -174,19 +181,7 @@ async fn keyguards_own_restore_is_not_a_reenable() {
     remediator::restore(&r, &member, "broke", &old, false, now)
         .await
         .unwrap();
-    let answer = handle_invocation(
-        &r,
-        set_active(&member, "broke", &old),
-        Invocation {
-            now,
-            deadline: None,
-        },
-    )
-    .await
-    .unwrap();
-    let Answer::Summary(s) = answer else {
-        panic!("{answer:?}")
-    };
+    let s = answered(&r, &member, "broke", &old, now).await;
     assert!(
         s.accounts[0]
             .actions
@@ -218,19 +213,7 @@ async fn a_leaked_key_set_active_again_is_disabled_again_at_once() {
         .send()
         .await
         .unwrap();
-    let answer = handle_invocation(
-        &r,
-        set_active(&member, "ci", &leaked),
-        Invocation {
-            now,
-            deadline: None,
-        },
-    )
-    .await
-    .unwrap();
-    let Answer::Summary(s) = answer else {
-        panic!("{answer:?}")
-    };
+    let s = answered(&r, &member, "ci", &leaked, now).await;
     let done: Vec<(String, Outcome)> = s.accounts[0]
         .actions
         .iter()
