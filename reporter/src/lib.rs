@@ -27,6 +27,7 @@ mod function;
 pub mod lambda;
 pub mod live;
 pub mod model;
+mod page_tables;
 pub mod period;
 pub mod queued_report;
 pub mod render;
