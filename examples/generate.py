@@ -247,6 +247,7 @@ def config_results() -> None:
     for acct in sorted({r["account"] for r in rows}):
         if acct in NOT_EVALUATED:
             (OUT / acct / "config-compliance.json").unlink(missing_ok=True)
+            (OUT / acct / "conformance-pack-compliance.json").unlink(missing_ok=True)
             continue
         recorded = COLLECTED_AT - timedelta(days=STALE.get(acct, 0), hours=3)
         results = [{
@@ -260,6 +261,38 @@ def config_results() -> None:
             "Annotation": r["annotation"],
         } for r in rows if r["account"] == acct and r["user_name"] != "<root_account>"]  # Config evaluates IAM users only
         write(OUT / acct / "config-compliance.json", json.dumps({"EvaluationResults": results}, indent=4) + "\n")
+        ours = [r for r in rows if r["account"] == acct and r["user_name"] != "<root_account>"]
+        pack_results(acct, "NON_COMPLIANT" if any(r["compliance"] == "NON_COMPLIANT" for r in ours) else "COMPLIANT")
+
+
+def pack_results(acct: str, keyguard: str) -> None:
+    """keyguard's conformance pack in the account as Config would report it
+    (`aws configservice describe-conformance-pack-compliance`): keyguard's rule as evaluated,
+    and the AWS managed companions judged as AWS does, on the credential report (no exemptions,
+    no grace): a key over 90 days, a key unused for 45, the root user's key."""
+    rows = list(csv.DictReader((OUT / acct / "credential-report.csv").read_text().splitlines()))
+    def when(v: str):
+        return None if v in ("N/A", "no_information", "") else datetime.fromisoformat(v)
+    old = unused = root = False
+    for r in rows:
+        for n in ("1", "2"):
+            if r[f"access_key_{n}_active"] != "true":
+                continue
+            if r["user"] == "<root_account>":
+                root = True
+                continue
+            rotated = when(r[f"access_key_{n}_last_rotated"])
+            used = when(r[f"access_key_{n}_last_used_date"]) or rotated
+            old |= bool(rotated and COLLECTED_AT - rotated > timedelta(days=90))
+            unused |= bool(used and COLLECTED_AT - used > timedelta(days=45))
+    verdict = lambda bad: "NON_COMPLIANT" if bad else "COMPLIANT"  # noqa: E731
+    suffix = "-conformance-pack-" + hashlib.sha256(acct.encode()).hexdigest()[:8]
+    rules = [("keyguard-access-keys", keyguard), ("access-keys-rotated", verdict(old)),
+             ("iam-user-unused-credentials-check", verdict(unused)), ("iam-root-access-key-check", verdict(root))]
+    write(OUT / acct / "conformance-pack-compliance.json", json.dumps({
+        "ConformancePackName": "keyguard-access-keys",
+        "ConformancePackRuleComplianceList": [{"ConfigRuleName": name + suffix, "ComplianceType": c, "Controls": []} for name, c in rules],
+    }, indent=4) + "\n")
 
 
 def slice_of(rel: str) -> str | None:

@@ -74,9 +74,18 @@ fn the_page_shows_the_worst_rows_and_the_csvs_keep_every_row() {
     days.sort_unstable_by(|a, b| b.cmp(a));
     let shown_rows = page.matches("<tr><td>6000000000").count();
     assert!(
-        shown_rows <= 25 * 4,
-        "{shown_rows} account rows across the bounded tables"
+        shown_rows <= 25 * 10,
+        "{shown_rows} account rows across the ten bounded tables"
     );
+    // The per-account tables are bounded too (40 accounts, 25 shown).
+    for csv in ["freshness.csv", "conformance-pack.csv"] {
+        assert!(
+            page.contains(&format!(
+                "This page shows the first 25 of 40; every one is in <a href=\"{csv}\">"
+            )),
+            "{csv}"
+        );
+    }
     let worst = days[0];
     assert!(
         page.contains(&format!("<td class=\"num\">{worst}</td>")),
