@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs the emulator rig's Python packages into
-# tests/emulator/.venv (moto's server), Debian's chromium (the report's rendering
-# test) and cargo-machete (the unused-dependency check) when missing, then checks formatting,
+# tests/emulator/.venv (moto's server) and cfn-lint and checkov into deploy/.venv (both in the
+# background, beside the Rust build), Debian's chromium (the report's rendering test) and
+# cargo-machete (the unused-dependency check) when missing, then checks formatting,
 # unused dependencies and clippy, validates the CloudFormation templates (deploy/lint.sh: cfn-lint
 # and checkov in deploy/.venv), runs every test, and last the least-privilege test over the calls
 # the whole suite made.
@@ -15,8 +16,19 @@ target=${CARGO_TARGET_DIR:-$PWD/target}
 start=$(date +%s)
 step() { echo "== $* ($(( $(date +%s) - start ))s)"; }
 
-step "emulator rig: tests/emulator/setup.sh"
-tests/emulator/setup.sh
+# The Python tools (the rig's moto, cfn-lint and checkov) install beside the Rust build: each is
+# waited for just before its first use. Their output goes to a log shown if they fail.
+mkdir -p "$target/tmp"
+step "emulator rig and template checkers: installing in the background (tests/emulator/setup.sh, deploy/lint.sh --install)"
+tests/emulator/setup.sh > "$target/tmp/setup-rig.log" 2>&1 & rig_setup=$!
+deploy/lint.sh --install > "$target/tmp/setup-lint.log" 2>&1 & lint_setup=$!
+waited() { # pid, what, log
+  if ! wait "$1"; then
+    cat "$3" >&2
+    echo "$2 failed (log above)" >&2
+    exit 1
+  fi
+}
 
 if ! command -v chromium >/dev/null 2>&1; then
   step "headless Chromium for the report test: apt-get install chromium"
@@ -36,9 +48,6 @@ fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-step "emulator rig self-test"
-tests/emulator/.venv/bin/python tests/emulator/selftest.py | tee -a "$log"
-
 step "rustfmt"
 cargo fmt --all --check
 
@@ -51,7 +60,12 @@ python3 .ci/feature-sets.py
 step "clippy (warnings denied)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "emulator rig self-test"
+waited "$rig_setup" "tests/emulator/setup.sh" "$target/tmp/setup-rig.log"
+tests/emulator/.venv/bin/python tests/emulator/selftest.py | tee -a "$log"
+
 step "templates: cfn-lint and checkov (deploy/lint.sh)"
+waited "$lint_setup" "deploy/lint.sh --install" "$target/tmp/setup-lint.log"
 deploy/lint.sh
 
 step "tests"

@@ -2,7 +2,8 @@
 # Validates every CloudFormation template of deploy/ and the conformance pack of conformance-packs/ with cfn-lint and scans
 # them with checkov, both from PyPI (pinned in requirements-lint.txt, installed into deploy/.venv
 # on first use). Exits non-zero on any finding. Suppressions live next to the resource they
-# concern (Metadata.checkov.skip), each with its reason.
+# concern (Metadata.checkov.skip), each with its reason. `deploy/lint.sh --install` only makes
+# sure the venv is there (test.sh runs it beside the Rust build).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -13,6 +14,9 @@ if ! { [ -x "$venv/bin/checkov" ] && [ -f "$stamp" ] && cmp -s "$stamp" "$here/r
   "$python" -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements-lint.txt"
   cp "$here/requirements-lint.txt" "$stamp"
+fi
+if [ "${1:-}" = "--install" ]; then
+  exit 0
 fi
 cd "$root"
 templates=(
