@@ -604,7 +604,7 @@ fn custom_events_dressed_as_aws_events_match_no_central_rule() {
 }
 
 /// Both central buses take PutEvents only from the member accounts' forwarding role, inside the
-/// organization.
+/// organization, and only through keyguard's forwarding rules.
 #[test]
 fn the_central_buses_take_events_only_from_the_forwarding_role() {
     for (file, policy) in [
@@ -626,6 +626,15 @@ fn the_central_buses_take_events_only_from_the_forwarding_role() {
                 .as_str()
                 .unwrap()
                 .ends_with(":role/keyguard-alarm-forwarder"),
+            "{file}"
+        );
+        // ... through keyguard's own forwarding rules only (the guard SCP keeps keyguard-* rules
+        // the StackSet's).
+        let Value::Tagged(rules) = &s["Condition"]["ArnLike"]["aws:SourceArn"] else {
+            panic!("{file}: the policy names keyguard's forwarding rules")
+        };
+        assert!(
+            rules.value.as_str().unwrap().ends_with(":rule/keyguard-*"),
             "{file}"
         );
     }
