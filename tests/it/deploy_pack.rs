@@ -190,8 +190,8 @@ fn the_pack_holds_keyguards_rule_and_the_managed_companions() {
     );
 }
 
-/// Config's "Remediate" runs keyguard's document with the user's id; the document's one step
-/// puts one event on the central request bus, as a role that may do nothing else; the central
+/// Config's "Remediate" runs keyguard's document with the user's id; the document puts one event
+/// on the central request bus (failing when the bus refused it), as a role that may do nothing else; the central
 /// rule for it sends it to the remediator, which takes the account from the envelope
 /// (`attacks.rs` runs such an event naming another account's user).
 #[test]
@@ -220,7 +220,34 @@ fn config_remediation_only_asks_the_central_remediator_for_the_accounts_own_user
     let document = &member["Resources"]["RemediationRequestDocument"]["Properties"];
     assert_eq!(document["DocumentType"], "Automation");
     let steps = document["Content"]["mainSteps"].as_sequence().unwrap();
-    assert_eq!(steps.len(), 1, "one step: the request");
+    // The request, then a branch that fails the remediation when the bus refused the entry.
+    let actions: Vec<&str> = steps
+        .iter()
+        .map(|s| s["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "aws:executeAwsApi",
+            "aws:branch",
+            "aws:executeScript",
+            "aws:sleep"
+        ]
+    );
+    let choice = &steps[1]["inputs"]["Choices"][0];
+    assert_eq!(choice["Variable"], "{{ AskKeyguard.FailedEntryCount }}");
+    assert_eq!(
+        (
+            choice["NumericEquals"].as_u64(),
+            choice["NextStep"].as_str()
+        ),
+        (Some(0), Some("Done"))
+    );
+    assert_eq!(steps[1]["inputs"]["Default"], "Refused");
+    assert!(steps[2]["inputs"]["Script"]
+        .as_str()
+        .unwrap()
+        .contains("raise"));
     let inputs = &steps[0]["inputs"];
     assert_eq!(steps[0]["action"], "aws:executeAwsApi");
     assert_eq!(
