@@ -466,20 +466,13 @@ async fn named_accounts(
     accounts: Vec<keyguard_core::Account>,
 ) -> Vec<keyguard_core::Account> {
     keyguard_aws::org::per_account(accounts, |a| async move {
-        keyguard_aws::org::describe_account(base, role, &a.id).await
+        Ok::<_, std::convert::Infallible>(keyguard_aws::org::named(base, role, a).await)
     })
     .await
     .into_iter()
-    .map(|(a, found)| match found {
-        Ok(Some(named)) => named,
-        Ok(None) => a,
-        Err(e) => {
-            eprintln!(
-                "keyguard: account {}: DescribeAccount: {e}; its owners' fallback is the admin",
-                a.id
-            );
-            a
-        }
+    .map(|(_, named)| match named {
+        Ok(account) => account,
+        Err(never) => match never {},
     })
     .collect()
 }

@@ -301,7 +301,7 @@ impl Evidence {
                     })?
                     .file_name();
                 let name = name.to_string_lossy();
-                if name.len() == 12 && name.bytes().all(|b| b.is_ascii_digit()) {
+                if Account::is_id(&name) {
                     found.push(Account {
                         id: name.to_string(),
                         name: String::new(),

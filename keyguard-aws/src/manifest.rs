@@ -32,7 +32,7 @@ pub fn digest(bytes: &[u8]) -> String {
 /// trail file whose path names the account (`cloudtrail/AWSLogs/[o-…/]<account>/…`). `None` for
 /// the folder's own files (`accounts.json`, `collected.json`, the manifest).
 pub fn slice_of(path: &str) -> Option<&str> {
-    let is_account = |p: &&str| p.len() == 12 && p.bytes().all(|b| b.is_ascii_digit());
+    let is_account = |p: &&str| keyguard_core::Account::is_id(p);
     let mut parts = path.split('/');
     let first = parts.next()?;
     if is_account(&first) {

@@ -236,6 +236,24 @@ pub async fn describe_account(
     }
 }
 
+/// `account` with its name and email from the organization ([`describe_account`]), for a run
+/// given only an account's id: an owner without an address of its own is then told at the
+/// account's email. When the organization cannot say (no permission, not a member), `account`
+/// as it is, with a warning: the admin is told instead.
+pub async fn named(base: &SdkConfig, role: &RoleSpec, account: Account) -> Account {
+    match describe_account(base, role, &account.id).await {
+        Ok(Some(named)) => named,
+        Ok(None) => {
+            tracing::warn!(account = %account.id, "not an account of the organization: its owners' fallback is the admin");
+            account
+        }
+        Err(e) => {
+            tracing::warn!(account = %account.id, "DescribeAccount: {e}; its owners' fallback is the admin");
+            account
+        }
+    }
+}
+
 /// Runs `work` for every account, at most [`CONCURRENCY`](crate::CONCURRENCY) at a time, each in
 /// its own `account` tracing span, and returns each account's outcome, sorted by account id.
 /// `work` returns its own result type: one account's failure is that account's outcome and never

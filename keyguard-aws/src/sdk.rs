@@ -71,8 +71,7 @@ impl Caller {
         let parts: Vec<&str> = function_arn.split(':').collect();
         match parts.as_slice() {
             ["arn", partition, "lambda", _region, account, "function", name, ..]
-                if account.len() == 12
-                    && account.bytes().all(|b| b.is_ascii_digit())
+                if keyguard_core::Account::is_id(account)
                     && !partition.is_empty()
                     && !execution_role.trim().is_empty() =>
             {
@@ -137,7 +136,7 @@ pub async fn for_account(
     if account == caller.account {
         return Ok(base.clone());
     }
-    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+    if !keyguard_core::Account::is_id(account) {
         return Err(Error::Invalid(format!(
             "{account:?} is not a 12-digit account id"
         )));

@@ -176,7 +176,7 @@ pub struct BucketOwnerArgs {
 
 fn account_id(s: &str) -> Result<String, String> {
     let s = s.trim();
-    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+    if keyguard_core::Account::is_id(s) {
         Ok(s.to_string())
     } else {
         Err(format!("{s:?} is not a 12-digit account id"))

@@ -19,6 +19,13 @@ pub struct Account {
     pub email: Option<String>,
 }
 
+impl Account {
+    /// Whether `s` has the shape of an AWS account id: 12 digits.
+    pub fn is_id(s: &str) -> bool {
+        s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+    }
+}
+
 /// An IAM user as far as the policy cares.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct User {

@@ -88,25 +88,12 @@ impl keyguard_aws::progress::Outcome for AccountRun {
 /// owner without an address of its own is told at the account's email, as in a sweep. When the
 /// organization cannot say (no permission, not a member), the id alone: the admin is told.
 pub(crate) async fn named_account(r: &Remediator, id: String) -> Account {
-    match keyguard_aws::org::describe_account(&r.sdk, &r.role, &id).await {
-        Ok(Some(account)) => account,
-        Ok(None) => {
-            tracing::warn!(account = %id, "not an account of the organization: its owners' fallback is the admin");
-            Account {
-                id,
-                name: String::new(),
-                email: None,
-            }
-        }
-        Err(e) => {
-            tracing::warn!(account = %id, "DescribeAccount: {e}; its owners' fallback is the admin");
-            Account {
-                id,
-                name: String::new(),
-                email: None,
-            }
-        }
-    }
+    let account = Account {
+        id,
+        name: String::new(),
+        email: None,
+    };
+    keyguard_aws::org::named(&r.sdk, &r.role, account).await
 }
 
 /// Runs one account (no span: the caller gives one) and makes its notice pieces; publishes its

@@ -101,6 +101,18 @@ impl Error {
         }
     }
 
+    /// `v` read as a `T`, or a [`Error::MalformedPayload`] naming `what` and the path to what
+    /// did not fit: how every payload the remediator takes is read.
+    pub(crate) fn typed<T: for<'de> serde::Deserialize<'de>>(
+        what: &str,
+        v: serde_json::Value,
+    ) -> Result<T> {
+        serde_path_to_error::deserialize(v).map_err(|e| Error::MalformedPayload {
+            what: what.to_string(),
+            source: e,
+        })
+    }
+
     /// Wraps an SDK error of `operation` (access denials kept apart by keyguard-aws).
     pub fn aws<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
     where

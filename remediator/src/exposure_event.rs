@@ -91,16 +91,12 @@ struct Entity {
 
 /// Parses a Health event of exposed keys; anything else is an error that says why.
 pub(crate) fn parse(event: Value) -> Result<Exposure> {
-    let e: Envelope =
-        serde_path_to_error::deserialize(event).map_err(|e| Error::MalformedPayload {
-            what: "AWS Health event".into(),
-            source: e,
-        })?;
+    let e: Envelope = Error::typed("AWS Health event", event)?;
     let bad = |why: String| Err(Error::MalformedEvent(format!("AWS Health event: {why}")));
     if e.source != "aws.health" {
         return bad(format!("source {:?} is not aws.health", e.source));
     }
-    if !(e.account.len() == 12 && e.account.bytes().all(|b| b.is_ascii_digit())) {
+    if !keyguard_core::Account::is_id(&e.account) {
         return bad(format!("{:?} is not a 12-digit account id", e.account));
     }
     if e.detail.service != "RISK" || !EXPOSURE_CODES.contains(&e.detail.event_type_code.as_str()) {

@@ -181,11 +181,7 @@ pub async fn handle_batch(
     event: Value,
     inv: &Invocation,
 ) -> Result<SqsBatchResponse> {
-    let event: SqsEvent =
-        serde_path_to_error::deserialize(event).map_err(|e| Error::MalformedPayload {
-            what: "SQS event".into(),
-            source: e,
-        })?;
+    let event: SqsEvent = Error::typed("SQS event", event)?;
     let mut failures = SqsBatchResponse::default();
     for queue::Delivery { id, receives, body } in queue::deliveries(event) {
         let item: WorkItem = match serde_json::from_str(&body) {

@@ -62,16 +62,12 @@ struct Params {
 
 /// Parses CloudTrail's `UpdateAccessKey` to Active; anything else is an error that says why.
 pub(crate) fn parse(event: Value) -> Result<ReEnabled> {
-    let e: Envelope =
-        serde_path_to_error::deserialize(event).map_err(|e| Error::MalformedPayload {
-            what: "CloudTrail API call event".into(),
-            source: e,
-        })?;
+    let e: Envelope = Error::typed("CloudTrail API call event", event)?;
     let bad = |why: String| Err(Error::MalformedEvent(format!("CloudTrail API call: {why}")));
     if e.source != "aws.iam" || e.detail.event_source != "iam.amazonaws.com" {
         return bad(format!("source {:?} is not aws.iam", e.source));
     }
-    if !(e.account.len() == 12 && e.account.bytes().all(|b| b.is_ascii_digit())) {
+    if !keyguard_core::Account::is_id(&e.account) {
         return bad(format!("{:?} is not a 12-digit account id", e.account));
     }
     if e.detail.event_name != "UpdateAccessKey" {

@@ -148,13 +148,6 @@ struct ManualEvent {
     mode: Mode,
 }
 
-fn typed<T: for<'de> Deserialize<'de>>(what: &str, v: Value) -> Result<T> {
-    serde_path_to_error::deserialize(v).map_err(|e| Error::MalformedPayload {
-        what: what.to_string(),
-        source: e,
-    })
-}
-
 impl Request {
     /// Parses an invocation payload. Unknown shapes and fields are errors that say what was
     /// expected, so a misconfigured schedule or caller fails loudly instead of doing
@@ -166,7 +159,7 @@ impl Request {
             ));
         };
         if obj.contains_key("resourceId") {
-            let e: RemediationEvent = typed("remediation event", event)?;
+            let e: RemediationEvent = Error::typed("remediation event", event)?;
             if let Some(t) = e
                 .resource_type
                 .as_deref()
@@ -204,14 +197,14 @@ impl Request {
         }
         if obj.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
             let mode = match obj.get("detail").and_then(|d| d.get("mode")) {
-                Some(m) => typed("scheduled event detail.mode", m.clone())?,
+                Some(m) => Error::typed("scheduled event detail.mode", m.clone())?,
                 None => Mode::Auto,
             };
             return Ok(Request::Sweep { mode });
         }
         match obj.get("kind").and_then(Value::as_str) {
             Some("manual") => {
-                let e: ManualEvent = typed("manual event", event)?;
+                let e: ManualEvent = Error::typed("manual event", event)?;
                 check_account(&e.account)?;
                 if let Some(key) = e.restore {
                     return restore_request(e.account, e.user, key, e.force_rotate || e.leaked || e.key.is_some(), e.mode);
@@ -249,7 +242,7 @@ impl Request {
             }
             Some("sweep") => {
                 let mode = match obj.get("mode") {
-                    Some(m) => typed("sweep event mode", m.clone())?,
+                    Some(m) => Error::typed("sweep event mode", m.clone())?,
                     None => Mode::Auto,
                 };
                 Ok(Request::Sweep { mode })
@@ -295,32 +288,47 @@ struct RemediationDetail {
 /// Config's remediation through keyguard's document: the user of the account EventBridge
 /// names (the detail is the member's to write, so it chooses nothing else).
 fn remediation_request(event: Value) -> Result<Request> {
-    let e: RemediationEnvelope = typed("remediation request", event)?;
+    let e: RemediationEnvelope = Error::typed("remediation request", event)?;
     let bad = |why: String| Err(Error::MalformedEvent(format!("remediation request: {why}")));
     if e.source != REMEDIATION_SOURCE {
         return bad(format!("source {:?} is not {REMEDIATION_SOURCE}", e.source));
     }
-    check_account(&e.account)?;
-    if e.detail.resource_type != "AWS::IAM::User" {
+    member_user(
+        "remediation request",
+        e.account,
+        &e.detail.resource_type,
+        e.detail.resource_id,
+        ("detail.accountId", e.detail.account_id),
+    )
+}
+
+/// A member account's request for one of its users, from the envelope's `account` (EventBridge's)
+/// and the detail's resource (`what` names the event in errors): an IAM user by UserId, and a
+/// `claimed` account in the detail, when there is one, the envelope's.
+fn member_user(
+    what: &str,
+    account: String,
+    resource_type: &str,
+    resource_id: String,
+    claimed: (&str, Option<String>),
+) -> Result<Request> {
+    let bad = |why: String| Err(Error::MalformedEvent(format!("{what}: {why}")));
+    check_account(&account)?;
+    if resource_type != "AWS::IAM::User" {
         return bad(format!(
-            "resourceType {:?} is not AWS::IAM::User",
-            e.detail.resource_type
+            "resourceType {resource_type:?} is not AWS::IAM::User"
         ));
     }
-    if let Some(claimed) = e.detail.account_id.filter(|a| *a != e.account) {
+    let (field, claimed) = claimed;
+    if let Some(claimed) = claimed.filter(|a| *a != account) {
         return bad(format!(
-            "detail.accountId {claimed} is not the account the event came from ({})",
-            e.account
+            "{field} {claimed} is not the account the event came from ({account})"
         ));
     }
-    let user_id = match user_id(e.detail.resource_id) {
-        Ok(id) => id,
-        Err(why) => return bad(why),
-    };
-    Ok(Request::ComplianceChange {
-        account: e.account,
-        user_id,
-    })
+    match user_id(resource_id) {
+        Ok(user_id) => Ok(Request::ComplianceChange { account, user_id }),
+        Err(why) => bad(why),
+    }
 }
 
 /// `restore` of a manual event: a user and a key, nothing forced with it.
@@ -384,7 +392,7 @@ struct NewEvaluationResult {
 
 /// A compliance-change event: the user of the account EventBridge names, NON_COMPLIANT only.
 fn compliance_change(event: Value) -> Result<Request> {
-    let e: ComplianceEnvelope = typed("compliance-change event", event)?;
+    let e: ComplianceEnvelope = Error::typed("compliance-change event", event)?;
     let bad = |why: String| {
         Err(Error::MalformedEvent(format!(
             "compliance-change event: {why}"
@@ -393,37 +401,23 @@ fn compliance_change(event: Value) -> Result<Request> {
     if e.source != "aws.config" {
         return bad(format!("source {:?} is not aws.config", e.source));
     }
-    check_account(&e.account)?;
-    if e.detail.resource_type != "AWS::IAM::User" {
-        return bad(format!(
-            "resourceType {:?} is not AWS::IAM::User",
-            e.detail.resource_type
-        ));
-    }
     if e.detail.new_evaluation_result.compliance_type != "NON_COMPLIANT" {
         return bad(format!(
             "the user is {}: only NON_COMPLIANT users are remediated",
             e.detail.new_evaluation_result.compliance_type
         ));
     }
-    if let Some(claimed) = e.detail.aws_account_id.filter(|a| *a != e.account) {
-        return bad(format!(
-            "detail.awsAccountId {claimed} is not the account the event came from ({})",
-            e.account
-        ));
-    }
-    let user_id = match user_id(e.detail.resource_id) {
-        Ok(id) => id,
-        Err(why) => return bad(why),
-    };
-    Ok(Request::ComplianceChange {
-        account: e.account,
-        user_id,
-    })
+    member_user(
+        "compliance-change event",
+        e.account,
+        &e.detail.resource_type,
+        e.detail.resource_id,
+        ("detail.awsAccountId", e.detail.aws_account_id),
+    )
 }
 
 fn check_account(a: &str) -> Result<()> {
-    if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) {
+    if keyguard_core::Account::is_id(a) {
         Ok(())
     } else {
         Err(Error::MalformedEvent(format!(

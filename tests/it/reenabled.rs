@@ -12,6 +12,29 @@ use serde_json::Value;
 use crate::remediator::{member_account, record_disabled, remediator, scheduled_run, spec, TABLE};
 use crate::support::{fixture, seed, Org, Rig};
 
+/// What a person of the account does: sets `user`'s `key` Active (not `keyguard restore`).
+async fn a_person_sets_active(cfg: &aws_config::SdkConfig, user: &str, key: &str) {
+    aws_sdk_iam::Client::new(cfg)
+        .update_access_key()
+        .user_name(user)
+        .access_key_id(key)
+        .status(aws_sdk_iam::types::StatusType::Active)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// No `re-enabled` record in `s`: nothing was said.
+fn said_nothing(s: &remediator::Summary) {
+    assert!(
+        s.accounts[0]
+            .actions
+            .iter()
+            .all(|a| a.action.as_str() != "re-enabled"),
+        "{s:#?}"
+    );
+}
+
 /// The remediator's answer to CloudTrail's UpdateAccessKey to Active of `key` of `user`.
 async fn answered(
     r: &remediator::Remediator,
@@ -76,14 +99,7 @@ async fn a_key_keyguard_disabled_set_active_by_a_person_is_told_and_followed() {
     )
     .await;
     // Someone in the account sets it Active (not keyguard restore).
-    let iam = aws_sdk_iam::Client::new(&cfg);
-    iam.update_access_key()
-        .user_name("ci-deploy")
-        .access_key_id(&old)
-        .status(aws_sdk_iam::types::StatusType::Active)
-        .send()
-        .await
-        .unwrap();
+    a_person_sets_active(&cfg, "ci-deploy", &old).await;
     let s = answered(&r, &member, "ci-deploy", &old, now).await;
     let record = s.accounts[0]
         .actions
@@ -132,13 +148,7 @@ async fn a_key_keyguard_disabled_set_active_by_a_person_is_told_and_followed() {
     );
     // A key keyguard never disabled, set Active: nothing to say.
     let other = seeded["untouched"].keys[0].clone();
-    iam.update_access_key()
-        .user_name("untouched")
-        .access_key_id(&other)
-        .status(aws_sdk_iam::types::StatusType::Active)
-        .send()
-        .await
-        .unwrap();
+    a_person_sets_active(&cfg, "untouched", &other).await;
     let s = answered(&r, &member, "untouched", &other, now).await;
     assert!(
         s.accounts[0]
@@ -182,13 +192,7 @@ async fn keyguards_own_restore_is_not_a_reenable() {
         .await
         .unwrap();
     let s = answered(&r, &member, "broke", &old, now).await;
-    assert!(
-        s.accounts[0]
-            .actions
-            .iter()
-            .all(|a| a.action.as_str() != "re-enabled"),
-        "{s:#?}"
-    );
+    said_nothing(&s);
 }
 
 /// A key keyguard disabled because it leaked, set Active again by a person: told, and disabled
@@ -206,13 +210,7 @@ async fn a_leaked_key_set_active_again_is_disabled_again_at_once() {
     let event = serde_json::json!({"kind": "manual", "account": member, "user": "ci", "leaked": true, "key": leaked});
     remediator::handle(&r, event, now).await.unwrap();
     let iam = aws_sdk_iam::Client::new(&cfg);
-    iam.update_access_key()
-        .user_name("ci")
-        .access_key_id(&leaked)
-        .status(aws_sdk_iam::types::StatusType::Active)
-        .send()
-        .await
-        .unwrap();
+    a_person_sets_active(&cfg, "ci", &leaked).await;
     let s = answered(&r, &member, "ci", &leaked, now).await;
     let done: Vec<(String, Outcome)> = s.accounts[0]
         .actions
