@@ -33,6 +33,51 @@ pub struct AuditArgs {
     as_of: Option<DateTime<Utc>>,
     #[command(flatten)]
     format: FormatArg,
+    #[command(flatten)]
+    security_lake: SecurityLakeArgs,
+}
+
+/// Where `audit` also writes its findings for Amazon Security Lake (docs/security-lake.md).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SecurityLakeArgs {
+    /// Also write the findings as an Amazon Security Lake custom source: OCSF 1.3 Compliance
+    /// Findings in Parquet, one object per account and event day, under the source's location
+    /// (`s3://aws-security-data-lake-<region>-<id>/ext/keyguard/`, as CreateCustomLogSource
+    /// returned it) or a folder standing for it.
+    #[arg(long, value_name = "DIR|S3_URI", env = "SECURITY_LAKE_LOCATION")]
+    pub security_lake: Option<String>,
+    /// The role Security Lake made for the source to write through
+    /// (`AmazonSecurityLake-Provider-keyguard-<region>`); default: the caller's credentials.
+    #[arg(
+        long,
+        value_name = "ROLE_ARN",
+        env = "SECURITY_LAKE_ROLE_ARN",
+        requires = "security_lake"
+    )]
+    pub security_lake_role: Option<String>,
+    /// The external id the provider role's trust policy asks for.
+    #[arg(
+        long,
+        value_name = "ID",
+        env = "SECURITY_LAKE_EXTERNAL_ID",
+        requires = "security_lake_role"
+    )]
+    pub security_lake_external_id: Option<String>,
+}
+
+impl SecurityLakeArgs {
+    /// The destination, when `--security-lake` is given.
+    pub fn destination(&self) -> Result<Option<reporter::security_lake::Destination>> {
+        let Some(location) = &self.security_lake else {
+            return Ok(None);
+        };
+        Ok(Some(reporter::security_lake::Destination {
+            target: reporter::security_lake::Target::parse(location)?,
+            role_arn: self.security_lake_role.clone(),
+            external_id: self.security_lake_external_id.clone(),
+            bucket_owner: None,
+        }))
+    }
 }
 
 /// One account's outcome: its findings, or why it could not be read.
@@ -77,6 +122,7 @@ struct CsvRow<'a> {
 
 pub async fn run(args: AuditArgs) -> Result<ExitCode> {
     let settings = args.policy.settings.settings().context("settings")?;
+    let lake = args.security_lake.destination()?;
     let source = Source::open(&args.evidence, &args.scope).await?;
     let now = source.as_of(args.as_of, "evaluating");
     let outcomes = match &source {
@@ -102,6 +148,25 @@ pub async fn run(args: AuditArgs) -> Result<ExitCode> {
             ],
         )?,
         Format::Ocsf => format::print_json(&ocsf(&outcomes, now))?,
+    }
+    if let Some(lake) = lake {
+        let sdk = match (&source, &lake.target) {
+            (Source::Live(org), _) => Some(org.base.clone()),
+            (_, reporter::security_lake::Target::S3 { .. }) => Some(sdk::load().await),
+            _ => None,
+        };
+        let written = lake
+            .deliver(ocsf(&outcomes, now), sdk.as_ref())
+            .await
+            .context("writing to Security Lake")?;
+        for p in &written.problems {
+            eprintln!("keyguard: Security Lake: {p}; left out");
+        }
+        eprintln!(
+            "keyguard: {} findings written to Security Lake in {} object(s) (one per account and event day)",
+            written.rows,
+            written.objects.len()
+        );
     }
     for o in outcomes
         .iter()

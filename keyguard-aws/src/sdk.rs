@@ -145,26 +145,44 @@ pub async fn for_account(
         "arn:{}:iam::{account}:role/{}",
         caller.partition, role.role_name
     );
-    assume(base, &role_arn, &role.session_name).await
+    assume(base, &role_arn, &role.session_name, None).await
+}
+
+/// `base` with the credentials of a role another account made for keyguard to act through,
+/// named by its ARN and the external id that account's trust policy asks for (Security Lake's
+/// provider role of a custom source).
+pub async fn as_role(
+    base: &SdkConfig,
+    role_arn: &str,
+    external_id: Option<&str>,
+    session_name: &str,
+) -> Result<SdkConfig> {
+    assume(base, role_arn, session_name, external_id).await
 }
 
 /// The `SdkConfig` for Organizations calls: `base`, or with [`RoleSpec::org_role_arn`] set, that
 /// role's credentials (one AssumeRole).
 pub async fn for_organization(base: &SdkConfig, role: &RoleSpec) -> Result<SdkConfig> {
     match role.org_role_arn.as_deref().map(str::trim) {
-        Some(arn) if !arn.is_empty() => assume(base, arn, &role.session_name).await,
+        Some(arn) if !arn.is_empty() => assume(base, arn, &role.session_name, None).await,
         _ => Ok(base.clone()),
     }
 }
 
 /// `base` with the credentials of STS AssumeRole of `role_arn` (one hour, longer than any Lambda
 /// invocation).
-async fn assume(base: &SdkConfig, role_arn: &str, session_name: &str) -> Result<SdkConfig> {
+async fn assume(
+    base: &SdkConfig,
+    role_arn: &str,
+    session_name: &str,
+    external_id: Option<&str>,
+) -> Result<SdkConfig> {
     let sts = aws_sdk_sts::Client::new(base);
     let out = sts
         .assume_role()
         .role_arn(role_arn)
         .role_session_name(session_name)
+        .set_external_id(external_id.map(str::to_string))
         .duration_seconds(3600)
         .send()
         .await

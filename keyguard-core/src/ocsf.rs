@@ -16,6 +16,8 @@ use crate::model::{days_between, Account, Compliance, UserRecord};
 
 /// The OCSF schema version the findings follow.
 pub const OCSF_VERSION: &str = "1.5.0";
+/// The newest OCSF version Amazon Security Lake takes from a custom source (docs/security-lake.md).
+pub const SECURITY_LAKE_OCSF_VERSION: &str = "1.3.0";
 /// IAM is a global service; AWS records it in us-east-1.
 const IAM_REGION: &str = "us-east-1";
 
@@ -137,4 +139,74 @@ pub fn compliance_finding(
             },
         }],
     })
+}
+
+/// `finding` (an OCSF 1.5 Compliance Finding of [`compliance_finding`]) as OCSF 1.3, the version
+/// Amazon Security Lake takes from a custom source. Every attribute keyguard sets exists in 1.3
+/// with the same type and enum values (checked against both schemas: docs/security-lake.md), so
+/// the finding keeps all of them; what differs is mapped:
+///
+/// - `metadata.version` is `1.3.0`;
+/// - the `cloud` profile is declared (`metadata.profiles`) and its required `cloud` object set
+///   (`provider` AWS, the resource's Region, its account): Security Lake partitions and queries
+///   by them, and 1.3's `compliance.standards` and `finding_info.title`, required there and
+///   optional in 1.5, are always set by [`compliance_finding`].
+pub fn security_lake_finding(mut finding: Value) -> Value {
+    let resource = &finding["resources"][0];
+    let cloud = json!({
+        "provider": "AWS",
+        "region": resource["region"].as_str().unwrap_or(IAM_REGION),
+        "account": resource["owner"]["account"].clone(),
+    });
+    finding["cloud"] = cloud;
+    finding["metadata"]["version"] = SECURITY_LAKE_OCSF_VERSION.into();
+    finding["metadata"]["profiles"] = json!(["cloud"]);
+    finding
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AccessKey, KeyStatus, User};
+    use crate::Settings;
+
+    #[test]
+    fn the_security_lake_finding_is_the_same_finding_in_1_3() {
+        let now = "2026-11-20T12:00:00Z".parse().unwrap();
+        let record = UserRecord {
+            user: User {
+                name: "ci+deploy@x".into(),
+                user_id: "AIDAEXAMPLE".into(),
+                path: "/ci/".into(),
+                ..User::default()
+            },
+            keys: vec![AccessKey {
+                id: Some("AKIAIOSFODNN7EXAMPLE".into()),
+                slot: 1,
+                status: KeyStatus::Active,
+                created: "2026-08-01T00:00:00Z".parse().unwrap(),
+                last_used: None,
+            }],
+        };
+        let account = Account {
+            id: "111122223333".into(),
+            name: "prod".into(),
+            email: None,
+        };
+        let f = crate::evaluate(&record.user, &record.keys, &Settings::default(), now);
+        let v15 = compliance_finding(&account, &record, &f, now, "0.1.0");
+        let v13 = security_lake_finding(v15.clone());
+        assert_eq!(v13["metadata"]["version"], "1.3.0");
+        assert_eq!(v13["metadata"]["profiles"], json!(["cloud"]));
+        assert_eq!(v13["cloud"]["provider"], "AWS");
+        assert_eq!(v13["cloud"]["region"], "us-east-1");
+        assert_eq!(v13["cloud"]["account"]["uid"], "111122223333");
+        // Nothing else changed: every other attribute is the 1.5 finding's.
+        let mut back = v13.clone();
+        back.as_object_mut().unwrap().remove("cloud");
+        back["metadata"].as_object_mut().unwrap().remove("profiles");
+        back["metadata"]["version"] = OCSF_VERSION.into();
+        assert_eq!(back, v15);
+        assert!(!v13.to_string().contains("AKIAIOSFODNN7EXAMPLE"));
+    }
 }

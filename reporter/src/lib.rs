@@ -17,6 +17,8 @@
 //!   → S3 and email), or handed out to the queue;
 //! - [`queued_report`]: a report at organization scale: one invocation per account writes its
 //!   slice of the evidence folder in S3, the last one's follow-up builds and delivers the report.
+//! - [`security_lake`]: the findings as an Amazon Security Lake custom source writes them (OCSF
+//!   1.3 Parquet, one object per account and event day).
 
 pub mod build;
 pub mod cloudtrail;
@@ -32,6 +34,7 @@ pub mod period;
 pub mod queued_report;
 pub mod render;
 mod scheduled;
+pub mod security_lake;
 pub mod usage_input;
 
 pub use build::build;

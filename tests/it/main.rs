@@ -39,5 +39,6 @@ mod root;
 mod rule_lambda;
 mod scale;
 mod secret_retention;
+mod security_lake;
 mod usage_cli;
 mod usage_hold;

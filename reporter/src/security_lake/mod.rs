@@ -1,0 +1,278 @@
+//! Amazon Security Lake: keyguard's findings as a custom source writes them, with no conversion
+//! step (docs/security-lake.md; "Collecting data from custom sources in Security Lake",
+//! <https://docs.aws.amazon.com/security-lake/latest/userguide/custom-sources.html>).
+//!
+//! One OCSF 1.3 Compliance Finding per evaluated user ([`keyguard_core::ocsf::security_lake_finding`]),
+//! one Parquet object per account and event day ([`parquet_file`]), under the custom source's
+//! location as Security Lake partitions it:
+//! `<location>/region=<region>/accountId=<account>/eventDay=<YYYYMMDD>/keyguard-<YYYYMMDD>.parquet`.
+//! The location is what `CreateCustomLogSource` returned as `provider.location`
+//! (`s3://aws-security-data-lake-<region>-<id>/ext/keyguard/`), or a folder standing for it. The
+//! object's name is the day's, so a second run on the same day replaces the day's findings
+//! rather than doubling them.
+
+pub mod parquet_file;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use aws_config::SdkConfig;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use keyguard_aws::s3;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// The media type of the objects.
+pub const CONTENT_TYPE: &str = "application/vnd.apache.parquet";
+
+/// Where the objects go: the custom source's location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A local folder standing for the location.
+    Folder(PathBuf),
+    /// `s3://bucket/prefix` (the prefix ends in `ext/<source>/`, perhaps with a version).
+    S3 {
+        /// The Security Lake bucket.
+        bucket: String,
+        /// The source's prefix, without a trailing `/`.
+        prefix: String,
+    },
+}
+
+impl Target {
+    /// `s3://bucket/prefix` or a folder.
+    pub fn parse(s: &str) -> Result<Target> {
+        if s.starts_with("s3://") {
+            let (bucket, prefix) = s3::split_uri(s);
+            if bucket.is_empty() {
+                return Err(Error::InvalidParameter(format!(
+                    "{s:?} names no bucket; expected the custom source's location \
+                     (s3://aws-security-data-lake-<region>-<id>/ext/keyguard/)"
+                )));
+            }
+            return Ok(Target::S3 {
+                bucket,
+                prefix: prefix.trim_end_matches('/').to_string(),
+            });
+        }
+        if s.trim().is_empty() {
+            return Err(Error::InvalidParameter(
+                "the Security Lake location is empty".into(),
+            ));
+        }
+        Ok(Target::Folder(PathBuf::from(s)))
+    }
+}
+
+/// Where and as whom a run writes to Security Lake (the CLI's `--security-lake…` options, the
+/// reporter's `SECURITY_LAKE_…` settings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    /// The custom source's location.
+    pub target: Target,
+    /// The role Security Lake made for the source to write through
+    /// (`AmazonSecurityLake-Provider-keyguard-<region>`); `None`: the caller's own credentials.
+    pub role_arn: Option<String>,
+    /// The external id the provider role's trust policy asks for.
+    pub external_id: Option<String>,
+    /// The account that must own the bucket (S3's ExpectedBucketOwner).
+    pub bucket_owner: Option<String>,
+}
+
+/// What a delivery wrote, and what it left out.
+#[derive(Debug, Clone, Default)]
+pub struct Written {
+    /// One line per object written.
+    pub objects: Vec<String>,
+    /// The findings written.
+    pub rows: usize,
+    /// Findings left out, each with why.
+    pub problems: Vec<String>,
+}
+
+impl Destination {
+    /// Writes `findings` (OCSF 1.5) to the location, through the provider role when one is set.
+    pub async fn deliver(
+        &self,
+        findings: impl IntoIterator<Item = Value>,
+        sdk: Option<&SdkConfig>,
+    ) -> Result<Written> {
+        let (objects, problems) = objects(findings)?;
+        let assumed = match (&self.target, &self.role_arn, sdk) {
+            (Target::S3 { .. }, Some(arn), Some(base)) => Some(
+                keyguard_aws::sdk::as_role(
+                    base,
+                    arn,
+                    self.external_id.as_deref(),
+                    "keyguard-security-lake",
+                )
+                .await?,
+            ),
+            _ => None,
+        };
+        let written = write(
+            &self.target,
+            &objects,
+            assumed.as_ref().or(sdk),
+            self.bucket_owner.as_deref(),
+        )
+        .await?;
+        Ok(Written {
+            objects: written,
+            rows: objects.iter().map(|o| o.rows).sum(),
+            problems,
+        })
+    }
+}
+
+/// One object: an account's findings of one event day.
+#[derive(Debug, Clone)]
+pub struct Object {
+    /// Its path under the location (`region=…/accountId=…/eventDay=…/keyguard-….parquet`).
+    pub path: String,
+    /// The findings it holds.
+    pub rows: usize,
+    /// The Parquet bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// The partition of a Security Lake finding: Region, account, event day (UTC), each checked
+/// to be what it should (they become path segments).
+fn partition(f: &Value) -> std::result::Result<(String, String, String), String> {
+    let region = f["cloud"]["region"].as_str().unwrap_or_default();
+    let account = f["cloud"]["account"]["uid"].as_str().unwrap_or_default();
+    let time = f["time"]
+        .as_i64()
+        .and_then(DateTime::<Utc>::from_timestamp_millis);
+    let region_ok = !region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    match (region_ok, keyguard_core::Account::is_id(account), time) {
+        (true, true, Some(t)) => Ok((
+            region.to_string(),
+            account.to_string(),
+            t.format("%Y%m%d").to_string(),
+        )),
+        _ => Err(format!(
+            "finding {}: no Region, 12-digit account or time to partition it by",
+            f["metadata"]["uid"]
+        )),
+    }
+}
+
+/// `findings` (OCSF 1.5, as [`keyguard_core::ocsf::compliance_finding`] makes them) as Security
+/// Lake objects, one per account and event day, in path order. A finding that cannot be
+/// partitioned is named in the problems and left out; the others are written.
+pub fn objects(findings: impl IntoIterator<Item = Value>) -> Result<(Vec<Object>, Vec<String>)> {
+    let mut groups: BTreeMap<(String, String, String), Vec<Value>> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for f in findings {
+        let f = keyguard_core::ocsf::security_lake_finding(f);
+        match partition(&f) {
+            Ok(key) => groups.entry(key).or_default().push(f),
+            Err(why) => problems.push(why),
+        }
+    }
+    let objects = groups
+        .into_iter()
+        .map(|((region, account, day), rows)| {
+            let n = rows.len();
+            Ok(Object {
+                path: format!(
+                    "region={region}/accountId={account}/eventDay={day}/keyguard-{day}.parquet"
+                ),
+                rows: n,
+                bytes: parquet_file::encode(rows)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((objects, problems))
+}
+
+/// Writes `objects` to `target` (S3 with `sdk`, `bucket_owner` as S3's ExpectedBucketOwner),
+/// a bounded number at a time. Returns one line per object written.
+pub async fn write(
+    target: &Target,
+    objects: &[Object],
+    sdk: Option<&SdkConfig>,
+    bucket_owner: Option<&str>,
+) -> Result<Vec<String>> {
+    match target {
+        Target::Folder(dir) => objects
+            .iter()
+            .map(|o| {
+                let path = dir.join(&o.path);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| Error::Io(parent.into(), e))?;
+                }
+                std::fs::write(&path, &o.bytes).map_err(|e| Error::Io(path.clone(), e))?;
+                Ok(path.display().to_string())
+            })
+            .collect(),
+        Target::S3 { bucket, prefix } => {
+            let cfg = sdk.ok_or_else(|| {
+                Error::InvalidParameter("writing to Security Lake needs AWS credentials".into())
+            })?;
+            let client = s3::client(cfg);
+            let b = s3::Bucket::new(bucket, bucket_owner);
+            let results: Vec<Result<String>> = futures::stream::iter(objects)
+                .map(|o| {
+                    let client = &client;
+                    let key = if prefix.is_empty() {
+                        o.path.clone()
+                    } else {
+                        format!("{prefix}/{}", o.path)
+                    };
+                    async move {
+                        s3::put(client, b, &key, CONTENT_TYPE, o.bytes.clone())
+                            .await
+                            .map_err(|source| Error::Deliver {
+                                to: format!("s3://{bucket}/{key}"),
+                                source,
+                            })?;
+                        Ok(format!("s3://{bucket}/{key}"))
+                    }
+                })
+                .buffer_unordered(keyguard_aws::CONCURRENCY)
+                .collect()
+                .await;
+            results.into_iter().collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_a_location_in_s3_or_a_folder() {
+        assert_eq!(
+            Target::parse("s3://lake/ext/keyguard/").unwrap(),
+            Target::S3 {
+                bucket: "lake".into(),
+                prefix: "ext/keyguard".into()
+            }
+        );
+        assert_eq!(
+            Target::parse("out/lake").unwrap(),
+            Target::Folder("out/lake".into())
+        );
+        assert!(Target::parse("s3://").is_err());
+        assert!(Target::parse(" ").is_err());
+    }
+
+    #[test]
+    fn a_finding_without_a_12_digit_account_is_named_not_written() {
+        let bad = serde_json::json!({
+            "time": 0, "metadata": {"uid": "x"},
+            "resources": [{"region": "us-east-1", "owner": {"account": {"uid": "../../etc"}}}],
+        });
+        let (objects, problems) = objects([bad]).unwrap();
+        assert!(objects.is_empty());
+        assert!(problems[0].contains("12-digit account"), "{problems:?}");
+    }
+}

@@ -1,0 +1,231 @@
+//! Findings for Amazon Security Lake as a custom source writes them: `keyguard audit
+//! --security-lake` to a folder and to S3 in the rig (through the provider role), every object
+//! read back by readers of its own (`tests/emulator/lake_check.py`: pyarrow, OCSF 1.3's schema
+//! export, jsonschema): partitions, zstd, order by time, page and row-group limits, the Arrow
+//! schema against OCSF 1.3's Compliance Finding and every record against its JSON Schema.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::report::{keyguard, ok, tmp};
+use crate::support::{self, env_of, repo_root, rig_python, Org};
+
+/// lake_check.py's verdict on a location folder.
+fn check(location: &Path) -> Value {
+    let out = Command::new(rig_python())
+        .arg(repo_root().join("tests/emulator/lake_check.py"))
+        .arg(location)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn no_problems(verdict: &Value) {
+    assert_eq!(
+        verdict["problems"].as_array().unwrap().len(),
+        0,
+        "{}",
+        verdict["problems"]
+    );
+}
+
+/// The example's users as `audit --format ocsf` names them (the root user's included).
+fn example_users() -> BTreeSet<String> {
+    let out = keyguard(
+        &["audit", "--format", "ocsf", "--evidence", "examples/acme"],
+        &[],
+    );
+    let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    findings
+        .iter()
+        .map(|f| f["resources"][0]["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn every_user_of_the_example_lands_in_one_object_per_account_and_day() {
+    let lake = tmp("lake-folder");
+    let location = lake.join("ext/keyguard");
+    let out = keyguard(
+        &[
+            "audit",
+            "--format",
+            "json",
+            "--evidence",
+            "examples/acme",
+            "--security-lake",
+            location.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let stderr = ok(&out);
+    assert!(
+        stderr.contains("57 findings written to Security Lake in 4 object(s)"),
+        "{stderr}"
+    );
+    // stdout keeps its format: only the JSON rows.
+    serde_json::from_slice::<Value>(&out.stdout).expect("only JSON on stdout");
+    let verdict = check(&location);
+    no_problems(&verdict);
+    assert_eq!(verdict["objects"], 4, "one per account (one event day)");
+    assert_eq!(verdict["rows"], 57);
+    let users: BTreeSet<String> = verdict["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(users, example_users(), "every user, each once");
+    assert!(location
+        .join("region=us-east-1/accountId=310987654321/eventDay=20261120/keyguard-20261120.parquet")
+        .is_file());
+    // A second run on the same day replaces the day's objects: no finding twice.
+    ok(&keyguard(
+        &[
+            "audit",
+            "--format",
+            "json",
+            "--evidence",
+            "examples/acme",
+            "--security-lake",
+            location.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    assert_eq!(check(&location)["rows"], 57);
+    // No key id in full in any record: lake_check.py names one as a problem.
+}
+
+/// An account of 20,000 users over two event days: each day's object holds many pages and
+/// still keeps every page under 1 MB, in order, every record valid.
+#[test]
+fn a_large_account_keeps_the_page_and_row_group_limits() {
+    let account = keyguard_core::Account {
+        id: "123456789012".into(),
+        name: "big".into(),
+        email: None,
+    };
+    let settings = keyguard_core::Settings::default();
+    let days = [
+        "2026-11-19T23:59:59Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap(),
+        "2026-11-20T00:00:00Z".parse().unwrap(),
+    ];
+    let findings: Vec<Value> = (0..20_000)
+        .map(|i| {
+            let record = keyguard_core::UserRecord {
+                user: keyguard_core::User {
+                    name: format!("svc+{i:05}=a,b.c@d-e"),
+                    user_id: format!("AIDA{i:016}"),
+                    path: "/ci/<b>,x/".into(),
+                    ..keyguard_core::User::default()
+                },
+                keys: vec![keyguard_core::AccessKey {
+                    id: Some(format!("AKIA{i:016}")),
+                    slot: 1,
+                    status: keyguard_core::KeyStatus::Active,
+                    created: "2026-06-01T00:00:00Z".parse().unwrap(),
+                    last_used: None,
+                }],
+            };
+            let now = days[i % 2];
+            let f = keyguard_core::evaluate(&record.user, &record.keys, &settings, now);
+            keyguard_core::ocsf::compliance_finding(&account, &record, &f, now, "test")
+        })
+        .collect();
+    let (objects, problems) = reporter::security_lake::objects(findings).unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(objects.len(), 2, "one per event day");
+    let location = tmp("lake-large");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(reporter::security_lake::write(
+        &reporter::security_lake::Target::Folder(location.clone()),
+        &objects,
+        None,
+        None,
+    ))
+    .unwrap();
+    let verdict = check(&location);
+    no_problems(&verdict);
+    assert_eq!(verdict["rows"], 20_000);
+    assert_eq!(verdict["objects"], 2);
+}
+
+/// To S3 through Security Lake's provider role (assumed with its external id): the objects land
+/// under the source's prefix only, and read back the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn to_s3_through_the_provider_role_under_the_sources_prefix() {
+    let org = Org::new(1).await;
+    let lake_account = org.members[0].clone();
+    let lake = support::Rig::get().account_config(&lake_account).await;
+    let bucket = format!("aws-security-data-lake-us-east-1-{lake_account}");
+    let s3 = keyguard_aws::s3::client(&lake);
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let iam = aws_sdk_iam::Client::new(&lake);
+    let role = iam
+        .create_role()
+        .role_name("AmazonSecurityLake-Provider-keyguard-us-east-1")
+        .assume_role_policy_document(
+            serde_json::json!({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": {"AWS": format!("arn:aws:iam::{}:root", org.management)},
+                    "Action": "sts:AssumeRole",
+                    "Condition": {"StringEquals": {"sts:ExternalId": "keyguard-lake"}},
+                }],
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let role_arn = role.role().unwrap().arn().to_string();
+    let out = keyguard(
+        &[
+            "audit",
+            "--format",
+            "json",
+            "--evidence",
+            "examples/acme",
+            "--security-lake",
+            &format!("s3://{bucket}/ext/keyguard/"),
+            "--security-lake-role",
+            &role_arn,
+            "--security-lake-external-id",
+            "keyguard-lake",
+        ],
+        &env_of(&org.config).await,
+    );
+    let stderr = ok(&out);
+    assert!(stderr.contains("in 4 object(s)"), "{stderr}");
+    let keys = keyguard_aws::s3::list_keys(&s3, keyguard_aws::s3::Bucket::new(&bucket, None), "")
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    let location = tmp("lake-s3");
+    for key in &keys {
+        assert!(
+            key.starts_with("ext/keyguard/region=us-east-1/accountId="),
+            "{key}"
+        );
+        let bytes = keyguard_aws::s3::get(&s3, keyguard_aws::s3::Bucket::new(&bucket, None), key)
+            .await
+            .unwrap();
+        let path = location.join(key.strip_prefix("ext/keyguard/").unwrap());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    let verdict = check(&location);
+    no_problems(&verdict);
+    assert_eq!(verdict["rows"], 57);
+}
