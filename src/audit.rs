@@ -34,50 +34,7 @@ pub struct AuditArgs {
     #[command(flatten)]
     format: FormatArg,
     #[command(flatten)]
-    security_lake: SecurityLakeArgs,
-}
-
-/// Where `audit` also writes its findings for Amazon Security Lake (docs/security-lake.md).
-#[derive(Debug, Clone, clap::Args)]
-pub struct SecurityLakeArgs {
-    /// Also write the findings as an Amazon Security Lake custom source: OCSF 1.3 Compliance
-    /// Findings in Parquet, one object per account and event day, under the source's location
-    /// (`s3://aws-security-data-lake-<region>-<id>/ext/keyguard/`, as CreateCustomLogSource
-    /// returned it) or a folder standing for it.
-    #[arg(long, value_name = "DIR|S3_URI", env = "SECURITY_LAKE_LOCATION")]
-    pub security_lake: Option<String>,
-    /// The role Security Lake made for the source to write through
-    /// (`AmazonSecurityLake-Provider-keyguard-<region>`); default: the caller's credentials.
-    #[arg(
-        long,
-        value_name = "ROLE_ARN",
-        env = "SECURITY_LAKE_ROLE_ARN",
-        requires = "security_lake"
-    )]
-    pub security_lake_role: Option<String>,
-    /// The external id the provider role's trust policy asks for.
-    #[arg(
-        long,
-        value_name = "ID",
-        env = "SECURITY_LAKE_EXTERNAL_ID",
-        requires = "security_lake_role"
-    )]
-    pub security_lake_external_id: Option<String>,
-}
-
-impl SecurityLakeArgs {
-    /// The destination, when `--security-lake` is given.
-    pub fn destination(&self) -> Result<Option<reporter::security_lake::Destination>> {
-        let Some(location) = &self.security_lake else {
-            return Ok(None);
-        };
-        Ok(Some(reporter::security_lake::Destination {
-            target: reporter::security_lake::Target::parse(location)?,
-            role_arn: self.security_lake_role.clone(),
-            external_id: self.security_lake_external_id.clone(),
-            bucket_owner: None,
-        }))
-    }
+    security_lake: reporter::security_lake::Args,
 }
 
 /// One account's outcome: its findings, or why it could not be read.

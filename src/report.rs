@@ -46,6 +46,8 @@ pub struct ReportArgs {
     /// The verified SES identity the report is sent from.
     #[arg(long, value_name = "ADDRESS", env = "NOTICE_SENDER")]
     sender: Option<String>,
+    #[command(flatten)]
+    security_lake: reporter::security_lake::Args,
     /// The Config rule whose results the report reads.
     #[arg(
         long,
@@ -87,8 +89,18 @@ pub async fn run(args: ReportArgs) -> Result<ExitCode> {
     } else {
         PeriodKind::Weekly
     };
-    if args.out.is_none() && args.s3_uri.is_none() && args.email_to.is_empty() {
-        bail!("nowhere to deliver the report: give --out DIR, --s3-uri or --email-to");
+    let lake = args.security_lake.destination()?;
+    let lake_in_s3 = matches!(
+        lake,
+        Some(reporter::security_lake::Destination {
+            target: reporter::security_lake::Target::S3 { .. },
+            ..
+        })
+    );
+    if args.out.is_none() && args.s3_uri.is_none() && args.email_to.is_empty() && lake.is_none() {
+        bail!(
+            "nowhere to deliver the report: give --out DIR, --s3-uri, --email-to or --security-lake"
+        );
     }
     if !args.email_to.is_empty() && args.sender.is_none() {
         bail!("--email-to needs --sender (a verified SES identity)");
@@ -112,7 +124,9 @@ pub async fn run(args: ReportArgs) -> Result<ExitCode> {
     // S3 and email need AWS even when the data comes from an evidence folder.
     let (delivery_sdk, caller) = match &source {
         Source::Live(org) => (Some(org.base.clone()), Some(org.caller.account.clone())),
-        Source::Evidence(..) if args.s3_uri.is_some() || !args.email_to.is_empty() => {
+        Source::Evidence(..)
+            if args.s3_uri.is_some() || !args.email_to.is_empty() || lake_in_s3 =>
+        {
             let org = connect(&args.scope).await?;
             (Some(org.base), Some(org.caller.account))
         }
@@ -155,6 +169,7 @@ pub async fn run(args: ReportArgs) -> Result<ExitCode> {
         email_to: args.email_to.clone(),
         sender: args.sender.clone(),
         bucket_owner: caller.and_then(|c| args.scope.buckets.report(&c)),
+        security_lake: lake,
     };
     let (report, written) = deliver::produce(inputs, &delivery, delivery_sdk.as_ref()).await?;
     for p in &report.problems {

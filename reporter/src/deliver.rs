@@ -30,6 +30,8 @@ pub struct Delivery {
     /// The account that must own the `s3_uri` bucket (S3's ExpectedBucketOwner; reports, their
     /// history and a queued report's evidence).
     pub bucket_owner: Option<String>,
+    /// Amazon Security Lake: the findings as its custom source's objects.
+    pub security_lake: Option<crate::security_lake::Destination>,
 }
 
 /// Earlier reports of `kind`: from the local folder if given, else from S3. Problems (an
@@ -142,7 +144,32 @@ pub async fn deliver(
         send(cfg, sender, &d.email_to, report, &files).await?;
         done.push(format!("email to {}", d.email_to.join(", ")));
     }
+    if let Some(lake) = &d.security_lake {
+        done.push(to_security_lake(report, lake, sdk).await?);
+    }
     Ok(done)
+}
+
+/// The report's findings to Security Lake; one line: how many, in how many objects, where.
+async fn to_security_lake(
+    report: &Report,
+    lake: &crate::security_lake::Destination,
+    sdk: Option<&SdkConfig>,
+) -> Result<String> {
+    let findings = report
+        .ocsf
+        .iter()
+        .map(|raw| serde_json::from_str(raw.get()).expect("the report's own JSON"));
+    let written = lake.deliver(findings, sdk).await?;
+    for p in &written.problems {
+        tracing::warn!(problem = %p, "left out of Security Lake");
+    }
+    Ok(format!(
+        "Security Lake: {} findings in {} object(s) under {}",
+        written.rows,
+        written.objects.len(),
+        lake.target
+    ))
 }
 
 async fn upload(

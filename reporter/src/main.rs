@@ -40,6 +40,8 @@ struct Env {
     /// `lookup` or `s3://bucket/AWSLogs/o-xxxx`.
     #[arg(long, env = "TRAIL_SOURCE", default_value = "lookup")]
     trail: String,
+    #[command(flatten)]
+    security_lake: reporter::security_lake::Args,
     /// Where reports are uploaded.
     #[arg(long, env = "REPORT_S3_URI")]
     s3_uri: Option<String>,
@@ -119,6 +121,7 @@ async fn main() -> Result<(), Error> {
                     email_to: env.recipients.clone(),
                     sender: env.sender.clone(),
                     bucket_owner: env.buckets.report(&me.account),
+                    security_lake: env.security_lake.destination().map_err(Diagnostic::from)?,
                 },
                 state: blank(&env.state_table).map(|t| StateTable::new(sdk, t)),
                 queue: blank(&env.queue_url),

@@ -50,9 +50,13 @@ pub fn parse(event: &serde_json::Value) -> Result<(PeriodKind, Option<NaiveDate>
 /// Handles one invocation at `now`.
 pub async fn handle(r: &Reporter, event: serde_json::Value, now: DateTime<Utc>) -> Result<Outcome> {
     let (kind, as_of) = parse(&event)?;
-    if r.delivery.s3_uri.is_none() && r.delivery.email_to.is_empty() {
+    if r.delivery.s3_uri.is_none()
+        && r.delivery.email_to.is_empty()
+        && r.delivery.security_lake.is_none()
+    {
         return Err(Error::InvalidParameter(
-            "nowhere to deliver: set REPORT_S3_URI and/or REPORT_RECIPIENTS".into(),
+            "nowhere to deliver: set REPORT_S3_URI, REPORT_RECIPIENTS and/or SECURITY_LAKE_LOCATION"
+                .into(),
         ));
     }
     let accounts = organization_accounts(&r.sdk, &r.live.role, &r.filter).await?;

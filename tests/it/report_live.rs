@@ -558,7 +558,9 @@ async fn live_report_against_the_rig() {
     };
     let fixture: serde_json::Value =
         serde_json::from_str(&support::fixture("reporter/fixtures/weekly.json")).unwrap();
-    let outcome = reporter::lambda::handle(&r, fixture, now).await.unwrap();
+    let outcome = reporter::lambda::handle(&r, fixture.clone(), now)
+        .await
+        .unwrap();
     assert_eq!(
         outcome.delivered,
         [format!(
@@ -578,4 +580,32 @@ async fn live_report_against_the_rig() {
         text.contains("users,IAM users (fewer is better),6,"),
         "aggregator results read the same: {text}"
     );
+
+    // With a Security Lake location, the scheduled run also writes the findings there: one
+    // object per account, every record read back valid.
+    let lake = reporter::lambda::Reporter {
+        delivery: reporter::deliver::Delivery {
+            security_lake: Some(reporter::security_lake::Destination {
+                target: reporter::security_lake::Target::parse("s3://reports/lake/ext/keyguard/")
+                    .unwrap(),
+                role_arn: None,
+                external_id: None,
+                bucket_owner: None,
+            }),
+            ..Default::default()
+        },
+        ..r
+    };
+    let outcome = reporter::lambda::handle(&lake, fixture, now).await.unwrap();
+    assert_eq!(outcome.delivered.len(), 1, "{:?}", outcome.delivered);
+    assert!(
+        outcome.delivered[0].starts_with("Security Lake: "),
+        "{:?}",
+        outcome.delivered
+    );
+    let location =
+        crate::security_lake::download(&org.config, "reports", "lake/ext/keyguard/").await;
+    let verdict = crate::security_lake::check(&location);
+    assert_eq!(verdict["problems"], serde_json::json!([]), "{verdict}");
+    assert!(verdict["rows"].as_u64().unwrap() >= 6, "{verdict}");
 }

@@ -14,7 +14,7 @@ use crate::report::{keyguard, ok, tmp};
 use crate::support::{self, env_of, repo_root, rig_python, Org};
 
 /// lake_check.py's verdict on a location folder.
-fn check(location: &Path) -> Value {
+pub(crate) fn check(location: &Path) -> Value {
     let out = Command::new(rig_python())
         .arg(repo_root().join("tests/emulator/lake_check.py"))
         .arg(location)
@@ -212,20 +212,31 @@ async fn to_s3_through_the_provider_role_under_the_sources_prefix() {
         .await
         .unwrap();
     assert_eq!(keys.len(), 4, "{keys:?}");
-    let location = tmp("lake-s3");
-    for key in &keys {
-        assert!(
-            key.starts_with("ext/keyguard/region=us-east-1/accountId="),
-            "{key}"
-        );
-        let bytes = keyguard_aws::s3::get(&s3, keyguard_aws::s3::Bucket::new(&bucket, None), key)
-            .await
-            .unwrap();
-        let path = location.join(key.strip_prefix("ext/keyguard/").unwrap());
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, bytes).unwrap();
-    }
+    assert!(
+        keys.iter()
+            .all(|k| k.starts_with("ext/keyguard/region=us-east-1/accountId=")),
+        "{keys:?}"
+    );
+    let location = download(&lake, &bucket, "ext/keyguard/").await;
     let verdict = check(&location);
     no_problems(&verdict);
     assert_eq!(verdict["rows"], 57);
+}
+
+/// Every object under `prefix` of `bucket`, into a fresh folder standing for the location.
+pub(crate) async fn download(
+    config: &aws_config::SdkConfig,
+    bucket: &str,
+    prefix: &str,
+) -> std::path::PathBuf {
+    let s3 = &keyguard_aws::s3::client(config);
+    let b = keyguard_aws::s3::Bucket::new(bucket, None);
+    let location = tmp(&format!("lake-{bucket}"));
+    for key in keyguard_aws::s3::list_keys(s3, b, prefix).await.unwrap() {
+        let bytes = keyguard_aws::s3::get(s3, b, &key).await.unwrap();
+        let path = location.join(key.strip_prefix(prefix).unwrap());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    location
 }

@@ -41,6 +41,15 @@ pub enum Target {
     },
 }
 
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Folder(dir) => write!(f, "{}", dir.display()),
+            Target::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
 impl Target {
     /// `s3://bucket/prefix` or a folder.
     pub fn parse(s: &str) -> Result<Target> {
@@ -124,6 +133,46 @@ impl Destination {
             rows: objects.iter().map(|o| o.rows).sum(),
             problems,
         })
+    }
+}
+
+/// Where a run also writes its findings for Amazon Security Lake: `keyguard audit`'s and
+/// `keyguard report`'s options, the reporter function's `SECURITY_LAKE_…` settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Also write the findings as an Amazon Security Lake custom source: OCSF 1.3 Compliance
+    /// Findings in Parquet, one object per account and event day, under the source's location
+    /// (`s3://aws-security-data-lake-<region>-<id>/ext/keyguard/`, as CreateCustomLogSource
+    /// returned it) or a folder standing for it.
+    #[arg(long, value_name = "DIR|S3_URI", env = "SECURITY_LAKE_LOCATION")]
+    pub security_lake: Option<String>,
+    /// The role Security Lake made for the source to write through
+    /// (`AmazonSecurityLake-Provider-keyguard-<region>`); default: the caller's credentials.
+    #[arg(long, value_name = "ROLE_ARN", env = "SECURITY_LAKE_ROLE_ARN")]
+    pub security_lake_role: Option<String>,
+    /// The external id the provider role's trust policy asks for.
+    #[arg(long, value_name = "ID", env = "SECURITY_LAKE_EXTERNAL_ID")]
+    pub security_lake_external_id: Option<String>,
+    /// The account that must own the lake's bucket (S3's ExpectedBucketOwner): the Security
+    /// Lake delegated administrator's.
+    #[arg(long, value_name = "ACCOUNT", env = "SECURITY_LAKE_BUCKET_OWNER")]
+    pub security_lake_bucket_owner: Option<String>,
+}
+
+impl Args {
+    /// The destination, when `--security-lake` is given: the location switches the rest on
+    /// (blank counts as not given: a template parameter left empty).
+    pub fn destination(&self) -> Result<Option<Destination>> {
+        let blank = |s: &Option<String>| s.clone().filter(|v| !v.trim().is_empty());
+        let Some(location) = blank(&self.security_lake) else {
+            return Ok(None);
+        };
+        Ok(Some(Destination {
+            target: Target::parse(&location)?,
+            role_arn: blank(&self.security_lake_role),
+            external_id: blank(&self.security_lake_external_id),
+            bucket_owner: blank(&self.security_lake_bucket_owner),
+        }))
     }
 }
 
