@@ -150,14 +150,31 @@ pub async fn for_account(
 
 /// `base` with the credentials of a role another account made for keyguard to act through,
 /// named by its ARN and the external id that account's trust policy asks for (Security Lake's
-/// provider role of a custom source).
+/// provider role of a custom source), narrowed by `session_policy` (an IAM policy document: the
+/// session may do only what both it and the role allow).
 pub async fn as_role(
     base: &SdkConfig,
     role_arn: &str,
     external_id: Option<&str>,
     session_name: &str,
+    session_policy: &str,
 ) -> Result<SdkConfig> {
-    assume(base, role_arn, session_name, external_id).await
+    assume(
+        base,
+        role_arn,
+        session_name,
+        Some(Assumed {
+            external_id,
+            session_policy,
+        }),
+    )
+    .await
+}
+
+/// What an AssumeRole of a role outside keyguard's own adds.
+struct Assumed<'a> {
+    external_id: Option<&'a str>,
+    session_policy: &'a str,
 }
 
 /// The `SdkConfig` for Organizations calls: `base`, or with [`RoleSpec::org_role_arn`] set, that
@@ -175,14 +192,19 @@ async fn assume(
     base: &SdkConfig,
     role_arn: &str,
     session_name: &str,
-    external_id: Option<&str>,
+    outside: Option<Assumed<'_>>,
 ) -> Result<SdkConfig> {
     let sts = aws_sdk_sts::Client::new(base);
     let out = sts
         .assume_role()
         .role_arn(role_arn)
         .role_session_name(session_name)
-        .set_external_id(external_id.map(str::to_string))
+        .set_external_id(
+            outside
+                .as_ref()
+                .and_then(|o| o.external_id.map(str::to_string)),
+        )
+        .set_policy(outside.as_ref().map(|o| o.session_policy.to_string()))
         .duration_seconds(3600)
         .send()
         .await

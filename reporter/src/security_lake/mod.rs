@@ -110,12 +110,13 @@ impl Destination {
     ) -> Result<Written> {
         let (objects, problems) = objects(findings)?;
         let assumed = match (&self.target, &self.role_arn, sdk) {
-            (Target::S3 { .. }, Some(arn), Some(base)) => Some(
+            (Target::S3 { bucket, prefix }, Some(arn), Some(base)) => Some(
                 keyguard_aws::sdk::as_role(
                     base,
                     arn,
                     self.external_id.as_deref(),
                     "keyguard-security-lake",
+                    &session_policy(arn, bucket, prefix),
                 )
                 .await?,
             ),
@@ -174,6 +175,26 @@ impl Args {
             bucket_owner: blank(&self.security_lake_bucket_owner),
         }))
     }
+}
+
+/// The provider role's session narrowed to what keyguard does with it: PutObject under the
+/// source's own prefix (whatever else Security Lake's policy on the role allows).
+fn session_policy(role_arn: &str, bucket: &str, prefix: &str) -> String {
+    let partition = role_arn.split(':').nth(1).unwrap_or("aws");
+    let under = if prefix.is_empty() {
+        "*".to_string()
+    } else {
+        format!("{prefix}/*")
+    };
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": "s3:PutObject",
+            "Resource": format!("arn:{partition}:s3:::{bucket}/{under}"),
+        }],
+    })
+    .to_string()
 }
 
 /// One object: an account's findings of one event day.
@@ -312,6 +333,21 @@ mod tests {
         );
         assert!(Target::parse("s3://").is_err());
         assert!(Target::parse(" ").is_err());
+    }
+
+    #[test]
+    fn the_provider_session_may_only_put_under_the_sources_prefix() {
+        let p: Value = serde_json::from_str(&session_policy(
+            "arn:aws-us-gov:iam::111122223333:role/AmazonSecurityLake-Provider-keyguard-us-gov-west-1",
+            "lake",
+            "ext/keyguard",
+        ))
+        .unwrap();
+        assert_eq!(p["Statement"][0]["Action"], "s3:PutObject");
+        assert_eq!(
+            p["Statement"][0]["Resource"],
+            "arn:aws-us-gov:s3:::lake/ext/keyguard/*"
+        );
     }
 
     #[test]
