@@ -26,6 +26,7 @@ templates=(
   deploy/exemption-alarm.yaml
   deploy/notifications.yaml
   deploy/member-guard-scp.yaml
+  deploy/security-lake-source.yaml
   conformance-packs/keyguard-access-keys.yaml
 )
 # The checks are a function of these files alone: when they are byte for byte what last passed,

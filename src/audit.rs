@@ -113,7 +113,7 @@ pub async fn run(args: AuditArgs) -> Result<ExitCode> {
             _ => None,
         };
         let written = lake
-            .deliver(ocsf(&outcomes, now), sdk.as_ref())
+            .deliver(ocsf_each(&outcomes, now), sdk.as_ref())
             .await
             .context("writing to Security Lake")?;
         for p in &written.problems {
@@ -254,10 +254,18 @@ fn print_table(outcomes: &[AccountOutcome], now: DateTime<Utc>) {
 
 /// One OCSF Compliance Finding per evaluated user (the root user's included).
 pub fn ocsf(outcomes: &[AccountOutcome], now: DateTime<Utc>) -> Vec<serde_json::Value> {
+    ocsf_each(outcomes, now).collect()
+}
+
+/// [`ocsf`], one finding at a time.
+fn ocsf_each(
+    outcomes: &[AccountOutcome],
+    now: DateTime<Utc>,
+) -> impl Iterator<Item = serde_json::Value> + '_ {
     outcomes
         .iter()
         .filter_map(|o| o.result.as_ref().ok().map(|found| (o, found)))
-        .flat_map(|(o, found)| {
+        .flat_map(move |(o, found)| {
             found.iter().map(move |e| {
                 keyguard_core::ocsf::compliance_finding(
                     &o.account,
@@ -268,7 +276,6 @@ pub fn ocsf(outcomes: &[AccountOutcome], now: DateTime<Utc>) -> Vec<serde_json::
                 )
             })
         })
-        .collect()
 }
 
 fn rows(outcomes: &[AccountOutcome]) -> Vec<Row<'_>> {

@@ -142,14 +142,14 @@ fn a_large_account_keeps_the_page_and_row_group_limits() {
             keyguard_core::ocsf::compliance_finding(&account, &record, &f, now, "test")
         })
         .collect();
-    let (objects, problems) = reporter::security_lake::objects(findings).unwrap();
+    let (parts, problems) = reporter::security_lake::parts(findings);
     assert!(problems.is_empty(), "{problems:?}");
-    assert_eq!(objects.len(), 2, "one per event day");
+    assert_eq!(parts.len(), 2, "one per event day");
     let location = tmp("lake-large");
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(reporter::security_lake::write(
         &reporter::security_lake::Target::Folder(location.clone()),
-        &objects,
+        parts,
         None,
         None,
     ))

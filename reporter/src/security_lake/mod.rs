@@ -108,7 +108,8 @@ impl Destination {
         findings: impl IntoIterator<Item = Value>,
         sdk: Option<&SdkConfig>,
     ) -> Result<Written> {
-        let (objects, problems) = objects(findings)?;
+        let (parts, problems) = parts(findings);
+        let rows = parts.iter().map(|p| p.findings.len()).sum();
         let assumed = match (&self.target, &self.role_arn, sdk) {
             (Target::S3 { bucket, prefix }, Some(arn), Some(base)) => Some(
                 keyguard_aws::sdk::as_role(
@@ -124,14 +125,14 @@ impl Destination {
         };
         let written = write(
             &self.target,
-            &objects,
+            parts,
             assumed.as_ref().or(sdk),
             self.bucket_owner.as_deref(),
         )
         .await?;
         Ok(Written {
             objects: written,
-            rows: objects.iter().map(|o| o.rows).sum(),
+            rows,
             problems,
         })
     }
@@ -197,15 +198,27 @@ fn session_policy(role_arn: &str, bucket: &str, prefix: &str) -> String {
     .to_string()
 }
 
-/// One object: an account's findings of one event day.
+/// One object to be: an account's findings of one event day, each kept as its JSON text (a JSON
+/// tree holds ten times the memory) and encoded as the object is written, so a run holds the
+/// findings' text and the few objects in flight, never every object's bytes.
 #[derive(Debug, Clone)]
-pub struct Object {
+pub struct Part {
     /// Its path under the location (`region=…/accountId=…/eventDay=…/keyguard-….parquet`).
     pub path: String,
-    /// The findings it holds.
-    pub rows: usize,
-    /// The Parquet bytes.
-    pub bytes: Vec<u8>,
+    /// Its findings (OCSF 1.3), as JSON text.
+    pub findings: Vec<String>,
+}
+
+impl Part {
+    /// The Parquet bytes ([`parquet_file::encode`]).
+    pub fn encode(self) -> Result<Vec<u8>> {
+        let findings = self
+            .findings
+            .iter()
+            .map(|f| serde_json::from_str(f).expect("JSON this module wrote"))
+            .collect();
+        parquet_file::encode(findings)
+    }
 }
 
 /// The partition of a Security Lake finding: Region, account, event day (UTC), each checked
@@ -234,51 +247,47 @@ fn partition(f: &Value) -> std::result::Result<(String, String, String), String>
 }
 
 /// `findings` (OCSF 1.5, as [`keyguard_core::ocsf::compliance_finding`] makes them) as Security
-/// Lake objects, one per account and event day, in path order. A finding that cannot be
+/// Lake findings, one part per account and event day, in path order. A finding that cannot be
 /// partitioned is named in the problems and left out; the others are written.
-pub fn objects(findings: impl IntoIterator<Item = Value>) -> Result<(Vec<Object>, Vec<String>)> {
-    let mut groups: BTreeMap<(String, String, String), Vec<Value>> = BTreeMap::new();
+pub fn parts(findings: impl IntoIterator<Item = Value>) -> (Vec<Part>, Vec<String>) {
+    let mut groups: BTreeMap<(String, String, String), Vec<String>> = BTreeMap::new();
     let mut problems = Vec::new();
     for f in findings {
         let f = keyguard_core::ocsf::security_lake_finding(f);
         match partition(&f) {
-            Ok(key) => groups.entry(key).or_default().push(f),
+            Ok(key) => groups.entry(key).or_default().push(f.to_string()),
             Err(why) => problems.push(why),
         }
     }
-    let objects = groups
+    let parts = groups
         .into_iter()
-        .map(|((region, account, day), rows)| {
-            let n = rows.len();
-            Ok(Object {
-                path: format!(
-                    "region={region}/accountId={account}/eventDay={day}/keyguard-{day}.parquet"
-                ),
-                rows: n,
-                bytes: parquet_file::encode(rows)?,
-            })
+        .map(|((region, account, day), findings)| Part {
+            path: format!(
+                "region={region}/accountId={account}/eventDay={day}/keyguard-{day}.parquet"
+            ),
+            findings,
         })
-        .collect::<Result<Vec<_>>>()?;
-    Ok((objects, problems))
+        .collect();
+    (parts, problems)
 }
 
-/// Writes `objects` to `target` (S3 with `sdk`, `bucket_owner` as S3's ExpectedBucketOwner),
-/// a bounded number at a time. Returns one line per object written.
+/// Encodes and writes `parts` to `target` (S3 with `sdk`, `bucket_owner` as S3's
+/// ExpectedBucketOwner), a bounded number at a time. Returns one line per object written.
 pub async fn write(
     target: &Target,
-    objects: &[Object],
+    parts: Vec<Part>,
     sdk: Option<&SdkConfig>,
     bucket_owner: Option<&str>,
 ) -> Result<Vec<String>> {
     match target {
-        Target::Folder(dir) => objects
-            .iter()
-            .map(|o| {
-                let path = dir.join(&o.path);
+        Target::Folder(dir) => parts
+            .into_iter()
+            .map(|p| {
+                let path = dir.join(&p.path);
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent).map_err(|e| Error::Io(parent.into(), e))?;
                 }
-                std::fs::write(&path, &o.bytes).map_err(|e| Error::Io(path.clone(), e))?;
+                std::fs::write(&path, p.encode()?).map_err(|e| Error::Io(path.clone(), e))?;
                 Ok(path.display().to_string())
             })
             .collect(),
@@ -288,16 +297,17 @@ pub async fn write(
             })?;
             let client = s3::client(cfg);
             let b = s3::Bucket::new(bucket, bucket_owner);
-            let results: Vec<Result<String>> = futures::stream::iter(objects)
-                .map(|o| {
+            let results: Vec<Result<String>> = futures::stream::iter(parts)
+                .map(|p| {
                     let client = &client;
                     let key = if prefix.is_empty() {
-                        o.path.clone()
+                        p.path.clone()
                     } else {
-                        format!("{prefix}/{}", o.path)
+                        format!("{prefix}/{}", p.path)
                     };
                     async move {
-                        s3::put(client, b, &key, CONTENT_TYPE, o.bytes.clone())
+                        let bytes = p.encode()?;
+                        s3::put(client, b, &key, CONTENT_TYPE, bytes)
                             .await
                             .map_err(|source| Error::Deliver {
                                 to: format!("s3://{bucket}/{key}"),
@@ -356,8 +366,8 @@ mod tests {
             "time": 0, "metadata": {"uid": "x"},
             "resources": [{"region": "us-east-1", "owner": {"account": {"uid": "../../etc"}}}],
         });
-        let (objects, problems) = objects([bad]).unwrap();
-        assert!(objects.is_empty());
+        let (parts, problems) = parts([bad]);
+        assert!(parts.is_empty());
         assert!(problems[0].contains("12-digit account"), "{problems:?}");
     }
 }
