@@ -106,24 +106,33 @@ pub async fn run(args: AuditArgs) -> Result<ExitCode> {
         )?,
         Format::Ocsf => format::print_json(&ocsf(&outcomes, now))?,
     }
+    let mut lake_failed = false;
     if let Some(lake) = lake {
         let sdk = match (&source, &lake.target) {
             (Source::Live(org), _) => Some(org.base.clone()),
             (_, reporter::security_lake::Target::S3 { .. }) => Some(sdk::load().await),
             _ => None,
         };
-        let written = lake
-            .deliver(ocsf_each(&outcomes, now), sdk.as_ref())
-            .await
-            .context("writing to Security Lake")?;
-        for p in &written.problems {
-            eprintln!("keyguard: Security Lake: {p}; left out");
+        match lake.deliver(ocsf_each(&outcomes, now), sdk.as_ref()).await {
+            Ok(written) => {
+                for p in &written.problems {
+                    eprintln!("keyguard: Security Lake: {p}; left out");
+                }
+                lake_failed = !written.problems.is_empty();
+                eprintln!(
+                    "keyguard: {} findings written to Security Lake in {} object(s) (one per account and event day)",
+                    written.rows,
+                    written.objects.len()
+                );
+            }
+            Err(e) => {
+                lake_failed = true;
+                eprintln!(
+                    "keyguard: Security Lake not written: {}",
+                    keyguard_aws::chain(&e)
+                );
+            }
         }
-        eprintln!(
-            "keyguard: {} findings written to Security Lake in {} object(s) (one per account and event day)",
-            written.rows,
-            written.objects.len()
-        );
     }
     for o in outcomes
         .iter()
@@ -134,7 +143,7 @@ pub async fn run(args: AuditArgs) -> Result<ExitCode> {
             o.0.account.id, o.1
         );
     }
-    Ok(if failed > 0 {
+    Ok(if failed > 0 || lake_failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -18,8 +18,18 @@ use crate::model::{days_between, Account, Compliance, UserRecord};
 pub const OCSF_VERSION: &str = "1.5.0";
 /// The newest OCSF version Amazon Security Lake takes from a custom source (docs/security-lake.md).
 pub const SECURITY_LAKE_OCSF_VERSION: &str = "1.3.0";
-/// IAM is a global service; AWS records it in us-east-1.
+/// IAM is a global service; AWS records it in us-east-1 (in the China and GovCloud partitions,
+/// in their first Region).
 const IAM_REGION: &str = "us-east-1";
+
+/// The Region IAM is recorded in for `partition`.
+fn iam_region(partition: &str) -> &'static str {
+    match partition {
+        "aws-cn" => "cn-north-1",
+        "aws-us-gov" => "us-gov-west-1",
+        _ => IAM_REGION,
+    }
+}
 
 /// The controls a reason fails: CIS AWS Foundations v1.4.0–v4.0.1 and Security Hub.
 fn controls(r: &Reason) -> &'static [&'static str] {
@@ -122,7 +132,7 @@ pub fn compliance_finding(
             "type": if root { "AWS::::Account" } else { "AWS::IAM::User" },
             "uid": arn,
             "name": finding.user_name,
-            "region": IAM_REGION,
+            "region": iam_region(arn.split(':').nth(1).unwrap_or("aws")),
             "cloud_partition": arn.split(':').nth(1).unwrap_or("aws"),
             "data": {"keys": keys, "user_id": finding.user_id},
             "owner": {
@@ -208,5 +218,12 @@ mod tests {
         back["metadata"]["version"] = OCSF_VERSION.into();
         assert_eq!(back, v15);
         assert!(!v13.to_string().contains("AKIAIOSFODNN7EXAMPLE"));
+
+        // A GovCloud user is recorded in GovCloud's IAM Region, and partitioned there.
+        let mut gov = record.clone();
+        gov.user.arn = "arn:aws-us-gov:iam::111122223333:user/ci/ci+deploy@x".into();
+        let v13 = security_lake_finding(compliance_finding(&account, &gov, &f, now, "0.1.0"));
+        assert_eq!(v13["cloud"]["region"], "us-gov-west-1");
+        assert_eq!(v13["resources"][0]["cloud_partition"], "aws-us-gov");
     }
 }

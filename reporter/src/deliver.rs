@@ -144,8 +144,17 @@ pub async fn deliver(
         send(cfg, sender, &d.email_to, report, &files).await?;
         done.push(format!("email to {}", d.email_to.join(", ")));
     }
+    // Last, and never fatal: the report is delivered whatever Security Lake says (a retry of the
+    // invocation would send the auditors the same email again); what failed is in the line.
     if let Some(lake) = &d.security_lake {
-        done.push(to_security_lake(report, lake, sdk).await?);
+        done.push(match to_security_lake(report, lake, sdk).await {
+            Ok(line) => line,
+            Err(e) => {
+                let why = keyguard_aws::chain(&e);
+                tracing::error!(error = %why, "Security Lake not written");
+                format!("Security Lake: not written: {why}")
+            }
+        });
     }
     Ok(done)
 }
@@ -162,13 +171,17 @@ async fn to_security_lake(
         .map(|raw| serde_json::from_str(raw.get()).expect("the report's own JSON"));
     let written = lake.deliver(findings, sdk).await?;
     for p in &written.problems {
-        tracing::warn!(problem = %p, "left out of Security Lake");
+        tracing::error!(problem = %p, "left out of Security Lake");
     }
     Ok(format!(
-        "Security Lake: {} findings in {} object(s) under {}",
+        "Security Lake: {} findings in {} object(s) under {}{}",
         written.rows,
         written.objects.len(),
-        lake.target
+        lake.target,
+        match written.left_out {
+            0 => String::new(),
+            n => format!("; {n} findings left out (why: the log)"),
+        }
     ))
 }
 

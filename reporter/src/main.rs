@@ -121,7 +121,7 @@ async fn main() -> Result<(), Error> {
                     email_to: env.recipients.clone(),
                     sender: env.sender.clone(),
                     bucket_owner: env.buckets.report(&me.account),
-                    security_lake: env.security_lake.destination().map_err(Diagnostic::from)?,
+                    security_lake: lambda_lake(&env.security_lake).map_err(Diagnostic::from)?,
                 },
                 state: blank(&env.state_table).map(|t| StateTable::new(sdk, t)),
                 queue: blank(&env.queue_url),
@@ -135,4 +135,22 @@ async fn main() -> Result<(), Error> {
         },
     ))
     .await
+}
+
+/// The function's Security Lake destination: only S3 (a folder would be the function's own disk).
+fn lambda_lake(
+    args: &reporter::security_lake::Args,
+) -> Result<Option<reporter::security_lake::Destination>, reporter::Error> {
+    let lake = args.destination()?;
+    if let Some(reporter::security_lake::Destination {
+        target: reporter::security_lake::Target::Folder(dir),
+        ..
+    }) = &lake
+    {
+        return Err(reporter::Error::InvalidParameter(format!(
+            "SECURITY_LAKE_LOCATION {} is not s3://…: the function writes only to Security Lake's bucket",
+            dir.display()
+        )));
+    }
+    Ok(lake)
 }

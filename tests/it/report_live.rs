@@ -583,11 +583,19 @@ async fn live_report_against_the_rig() {
 
     // With a Security Lake location, the scheduled run also writes the findings there: one
     // object per account, every record read back valid.
+    let lake_bucket = format!("aws-security-data-lake-us-east-1-{}", org.management);
+    s3.create_bucket()
+        .bucket(&lake_bucket)
+        .send()
+        .await
+        .unwrap();
     let lake = reporter::lambda::Reporter {
         delivery: reporter::deliver::Delivery {
             security_lake: Some(reporter::security_lake::Destination {
-                target: reporter::security_lake::Target::parse("s3://reports/lake/ext/keyguard/")
-                    .unwrap(),
+                target: reporter::security_lake::Target::parse(&format!(
+                    "s3://{lake_bucket}/ext/keyguard/"
+                ))
+                .unwrap(),
                 role_arn: None,
                 external_id: None,
                 bucket_owner: None,
@@ -603,8 +611,7 @@ async fn live_report_against_the_rig() {
         "{:?}",
         outcome.delivered
     );
-    let location =
-        crate::security_lake::download(&org.config, "reports", "lake/ext/keyguard/").await;
+    let location = crate::security_lake::download(&org.config, &lake_bucket, "ext/keyguard/").await;
     let verdict = crate::security_lake::check(&location);
     assert_eq!(verdict["problems"], serde_json::json!([]), "{verdict}");
     assert!(verdict["rows"].as_u64().unwrap() >= 6, "{verdict}");

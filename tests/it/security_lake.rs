@@ -147,13 +147,15 @@ fn a_large_account_keeps_the_page_and_row_group_limits() {
     assert_eq!(parts.len(), 2, "one per event day");
     let location = tmp("lake-large");
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(reporter::security_lake::write(
-        &reporter::security_lake::Target::Folder(location.clone()),
-        parts,
-        None,
-        None,
-    ))
-    .unwrap();
+    let written = rt
+        .block_on(reporter::security_lake::write(
+            &reporter::security_lake::Target::Folder(location.clone()),
+            parts,
+            None,
+            None,
+        ))
+        .unwrap();
+    assert!(written.iter().all(|(_, w)| w.is_ok()));
     let verdict = check(&location);
     no_problems(&verdict);
     assert_eq!(verdict["rows"], 20_000);
@@ -239,4 +241,61 @@ pub(crate) async fn download(
         std::fs::write(path, bytes).unwrap();
     }
     location
+}
+
+/// A lake that cannot be written (here: no such bucket) costs only the lake: `audit` prints
+/// every finding and says which objects were not written (exit 1), and `report` still delivers
+/// the report, its line saying what was left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lake_that_refuses_costs_the_lake_not_the_run() {
+    let org = Org::new(0).await;
+    let env = env_of(&org.config).await;
+    let location = format!("s3://no-such-lake-{}/ext/keyguard/", org.management);
+    let out = keyguard(
+        &[
+            "audit",
+            "--format",
+            "json",
+            "--evidence",
+            "examples/acme",
+            "--security-lake",
+            &location,
+        ],
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), 57, "every finding printed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.matches("findings not written").count(),
+        4,
+        "one line per object: {stderr}"
+    );
+    let dir = tmp("lake-refused-report");
+    let out = keyguard(
+        &[
+            "report",
+            "--weekly",
+            "--evidence",
+            "examples/acme",
+            "--out",
+            dir.to_str().unwrap(),
+            "--security-lake",
+            &location,
+        ],
+        &env,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("Security Lake: 0 findings in 0 object(s)")
+            && stdout.contains("57 findings left out"),
+        "{stdout}"
+    );
+    assert!(dir.join("weekly-2026-11-20/report.html").is_file());
 }

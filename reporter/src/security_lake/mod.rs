@@ -51,27 +51,46 @@ impl std::fmt::Display for Target {
 }
 
 impl Target {
-    /// `s3://bucket/prefix` or a folder.
+    /// `s3://bucket/ext/<source>/…` (a custom source's location: under `ext/`, no empty or `..`
+    /// segment) or a folder.
     pub fn parse(s: &str) -> Result<Target> {
-        if s.starts_with("s3://") {
-            let (bucket, prefix) = s3::split_uri(s);
-            if bucket.is_empty() {
+        let s = s.trim();
+        if s.len() >= 5 && s[..5].eq_ignore_ascii_case("s3://") {
+            let (bucket, prefix) = s3::split_uri(&format!("s3://{}", &s[5..]));
+            let prefix = prefix.trim_end_matches('/').to_string();
+            let segments: Vec<&str> = prefix.split('/').collect();
+            if bucket.is_empty()
+                || segments.len() < 2
+                || segments[0] != "ext"
+                || segments
+                    .iter()
+                    .any(|p| p.is_empty() || *p == "." || *p == "..")
+            {
                 return Err(Error::InvalidParameter(format!(
-                    "{s:?} names no bucket; expected the custom source's location \
-                     (s3://aws-security-data-lake-<region>-<id>/ext/keyguard/)"
+                    "{s:?} is not a custom source's location: expected \
+                     s3://aws-security-data-lake-<region>-<id>/ext/<source>/ (CreateCustomLogSource's \
+                     provider.location)"
                 )));
             }
-            return Ok(Target::S3 {
-                bucket,
-                prefix: prefix.trim_end_matches('/').to_string(),
-            });
+            return Ok(Target::S3 { bucket, prefix });
         }
-        if s.trim().is_empty() {
+        if s.is_empty() {
             return Err(Error::InvalidParameter(
                 "the Security Lake location is empty".into(),
             ));
         }
         Ok(Target::Folder(PathBuf::from(s)))
+    }
+
+    /// The Region of a Security Lake bucket, from its name (`aws-security-data-lake-<region>-<id>`);
+    /// `None` for another name.
+    pub fn region(&self) -> Option<String> {
+        let Target::S3 { bucket, .. } = self else {
+            return None;
+        };
+        let rest = bucket.strip_prefix("aws-security-data-lake-")?;
+        let (region, id) = rest.rsplit_once('-')?;
+        (!id.is_empty() && region.split('-').count() >= 3).then(|| region.to_string())
     }
 }
 
@@ -90,14 +109,17 @@ pub struct Destination {
     pub bucket_owner: Option<String>,
 }
 
-/// What a delivery wrote, and what it left out.
+/// What a delivery wrote, and what it left out (findings that could not be partitioned, objects
+/// that could not be written: each costs itself, never the rest).
 #[derive(Debug, Clone, Default)]
 pub struct Written {
     /// One line per object written.
     pub objects: Vec<String>,
     /// The findings written.
     pub rows: usize,
-    /// Findings left out, each with why.
+    /// The findings left out.
+    pub left_out: usize,
+    /// Why: each finding that could not be partitioned, each object that could not be written.
     pub problems: Vec<String>,
 }
 
@@ -108,8 +130,11 @@ impl Destination {
         findings: impl IntoIterator<Item = Value>,
         sdk: Option<&SdkConfig>,
     ) -> Result<Written> {
-        let (parts, problems) = parts(findings);
-        let rows = parts.iter().map(|p| p.findings.len()).sum();
+        let (parts, mut problems) = parts(findings);
+        let mut done = Written {
+            left_out: problems.len(),
+            ..Written::default()
+        };
         let assumed = match (&self.target, &self.role_arn, sdk) {
             (Target::S3 { bucket, prefix }, Some(arn), Some(base)) => Some(
                 keyguard_aws::sdk::as_role(
@@ -123,18 +148,30 @@ impl Destination {
             ),
             _ => None,
         };
-        let written = write(
+        for (n, outcome) in write(
             &self.target,
             parts,
             assumed.as_ref().or(sdk),
             self.bucket_owner.as_deref(),
         )
-        .await?;
-        Ok(Written {
-            objects: written,
-            rows,
-            problems,
-        })
+        .await?
+        {
+            match outcome {
+                Ok(place) => {
+                    done.objects.push(place);
+                    done.rows += n;
+                }
+                Err(e) => {
+                    done.left_out += n;
+                    problems.push(format!(
+                        "{n} findings not written: {}",
+                        keyguard_aws::chain(&e)
+                    ));
+                }
+            }
+        }
+        done.problems = problems;
+        Ok(done)
     }
 }
 
@@ -179,7 +216,8 @@ impl Args {
 }
 
 /// The provider role's session narrowed to what keyguard does with it: PutObject under the
-/// source's own prefix (whatever else Security Lake's policy on the role allows).
+/// source's own prefix, and the data key of an object S3 encrypts with the lake's KMS key
+/// (whatever else Security Lake's policy on the role allows).
 fn session_policy(role_arn: &str, bucket: &str, prefix: &str) -> String {
     let partition = role_arn.split(':').nth(1).unwrap_or("aws");
     let under = if prefix.is_empty() {
@@ -189,11 +227,21 @@ fn session_policy(role_arn: &str, bucket: &str, prefix: &str) -> String {
     };
     serde_json::json!({
         "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Action": "s3:PutObject",
-            "Resource": format!("arn:{partition}:s3:::{bucket}/{under}"),
-        }],
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": format!("arn:{partition}:s3:::{bucket}/{under}"),
+            },
+            // A lake encrypted with a customer managed key: S3 asks KMS for the object's data key
+            // on the writer's behalf.
+            {
+                "Effect": "Allow",
+                "Action": "kms:GenerateDataKey",
+                "Resource": "*",
+                "Condition": {"StringLike": {"kms:ViaService": "s3.*.amazonaws.com"}},
+            },
+        ],
     })
     .to_string()
 }
@@ -271,55 +319,67 @@ pub fn parts(findings: impl IntoIterator<Item = Value>) -> (Vec<Part>, Vec<Strin
     (parts, problems)
 }
 
-/// Encodes and writes `parts` to `target` (S3 with `sdk`, `bucket_owner` as S3's
-/// ExpectedBucketOwner), a bounded number at a time. Returns one line per object written.
+/// What writing one object came to: its findings, and the place written or the error.
+pub type ObjectOutcome = (usize, Result<String>);
+
+/// Encodes and writes `parts` to `target` (S3 with `sdk`, in the lake bucket's Region when its
+/// name says it, `bucket_owner` as S3's ExpectedBucketOwner), a bounded number at a time. Each
+/// object succeeds or fails on its own.
 pub async fn write(
     target: &Target,
     parts: Vec<Part>,
     sdk: Option<&SdkConfig>,
     bucket_owner: Option<&str>,
-) -> Result<Vec<String>> {
+) -> Result<Vec<ObjectOutcome>> {
     match target {
-        Target::Folder(dir) => parts
+        Target::Folder(dir) => Ok(parts
             .into_iter()
             .map(|p| {
+                let n = p.findings.len();
                 let path = dir.join(&p.path);
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| Error::Io(parent.into(), e))?;
-                }
-                std::fs::write(&path, p.encode()?).map_err(|e| Error::Io(path.clone(), e))?;
-                Ok(path.display().to_string())
+                let written = (|| {
+                    if let Some(parent) = path.parent() {
+                        std::fs::create_dir_all(parent).map_err(|e| Error::Io(parent.into(), e))?;
+                    }
+                    std::fs::write(&path, p.encode()?).map_err(|e| Error::Io(path.clone(), e))?;
+                    Ok(path.display().to_string())
+                })();
+                (n, written)
             })
-            .collect(),
+            .collect()),
         Target::S3 { bucket, prefix } => {
             let cfg = sdk.ok_or_else(|| {
                 Error::InvalidParameter("writing to Security Lake needs AWS credentials".into())
             })?;
-            let client = s3::client(cfg);
+            let cfg = match target.region() {
+                Some(r) => cfg.to_builder().region(aws_config::Region::new(r)).build(),
+                None => cfg.clone(),
+            };
+            let client = s3::client(&cfg);
             let b = s3::Bucket::new(bucket, bucket_owner);
-            let results: Vec<Result<String>> = futures::stream::iter(parts)
+            Ok(futures::stream::iter(parts)
                 .map(|p| {
                     let client = &client;
-                    let key = if prefix.is_empty() {
-                        p.path.clone()
-                    } else {
-                        format!("{prefix}/{}", p.path)
-                    };
+                    let key = format!("{prefix}/{}", p.path);
                     async move {
-                        let bytes = p.encode()?;
-                        s3::put(client, b, &key, CONTENT_TYPE, bytes)
-                            .await
-                            .map_err(|source| Error::Deliver {
-                                to: format!("s3://{bucket}/{key}"),
-                                source,
-                            })?;
-                        Ok(format!("s3://{bucket}/{key}"))
+                        let n = p.findings.len();
+                        let written = async {
+                            let bytes = p.encode()?;
+                            s3::put(client, b, &key, CONTENT_TYPE, bytes)
+                                .await
+                                .map_err(|source| Error::Deliver {
+                                    to: format!("s3://{bucket}/{key}"),
+                                    source,
+                                })?;
+                            Ok(format!("s3://{bucket}/{key}"))
+                        }
+                        .await;
+                        (n, written)
                     }
                 })
                 .buffer_unordered(keyguard_aws::CONCURRENCY)
                 .collect()
-                .await;
-            results.into_iter().collect()
+                .await)
         }
     }
 }
@@ -343,6 +403,28 @@ mod tests {
         );
         assert!(Target::parse("s3://").is_err());
         assert!(Target::parse(" ").is_err());
+        // Only a custom source's prefix: never the bucket's root, another tree, or a way out.
+        for bad in [
+            "s3://lake",
+            "s3://lake/",
+            "s3://lake/ext/",
+            "s3://lake/aws/ROUTE53/",
+            "s3://lake/ext/../aws/x/",
+            "s3://lake/ext//x/",
+        ] {
+            assert!(Target::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            Target::parse(" S3://lake/ext/keyguard/1.0/").unwrap(),
+            Target::S3 {
+                bucket: "lake".into(),
+                prefix: "ext/keyguard/1.0".into()
+            }
+        );
+        let lake =
+            Target::parse("s3://aws-security-data-lake-eu-west-1-abc123/ext/keyguard/").unwrap();
+        assert_eq!(lake.region().as_deref(), Some("eu-west-1"));
+        assert_eq!(Target::parse("s3://lake/ext/k/").unwrap().region(), None);
     }
 
     #[test]
