@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use reporter::deliver::{self, Delivery};
-use reporter::evidence::{self as from_evidence, Options};
+use reporter::evidence::Options;
 use reporter::live::{self, ConfigSource, LiveOptions, TrailSource};
 use reporter::PeriodKind;
 
@@ -59,6 +59,10 @@ pub struct ReportArgs {
     /// order of badness); the CSVs hold every row, and the page says how many it left out.
     #[arg(long, env = "REPORT_PAGE_ROWS", default_value_t = reporter::render::PAGE_ROWS)]
     page_rows: usize,
+    /// An evidence folder's accounts built at once: a larger folder is built a shard at a time,
+    /// so memory does not grow with the organization (docs/performance.md).
+    #[arg(long, env = "REPORT_SHARD_ACCOUNTS", default_value_t = reporter::sharded::SHARD_ACCOUNTS, value_parser = clap::value_parser!(usize))]
+    shard_accounts: usize,
     /// Live: read Config results through this aggregator (from the delegated-admin account)
     /// instead of per account through the member role.
     #[arg(long, value_name = "NAME", env = "CONFIG_AGGREGATOR")]
@@ -132,37 +136,6 @@ pub async fn run(args: ReportArgs) -> Result<ExitCode> {
         }
         Source::Evidence(..) => (None, None),
     };
-    let inputs = match &source {
-        Source::Evidence(evidence, _) => from_evidence::inputs(evidence, &opts, now)?,
-        Source::Live(org) => {
-            let trail = if args.trail == "lookup" {
-                TrailSource::LookupEvents
-            } else if let Some(uri) = args.trail.strip_prefix("s3://") {
-                TrailSource::S3(uri.to_string())
-            } else {
-                TrailSource::Folder(PathBuf::from(&args.trail))
-            };
-            let live = LiveOptions {
-                config: match &args.aggregator {
-                    Some(name) => ConfigSource::Aggregator(name.clone()),
-                    None => ConfigSource::PerAccount,
-                },
-                trail,
-                role: args.scope.role.spec(),
-                organization: org.caller.account.clone(),
-                trail_owner: args.scope.buckets.trail_bucket_owner.clone(),
-            };
-            live::inputs(
-                &org.base,
-                &org.caller,
-                org.accounts.clone(),
-                &opts,
-                &live,
-                now,
-            )
-            .await?
-        }
-    };
     let delivery = Delivery {
         out: args.out.clone(),
         s3_uri: args.s3_uri.clone(),
@@ -171,7 +144,51 @@ pub async fn run(args: ReportArgs) -> Result<ExitCode> {
         bucket_owner: caller.and_then(|c| args.scope.buckets.report(&c)),
         security_lake: lake,
     };
-    let (report, written) = deliver::produce(inputs, &delivery, delivery_sdk.as_ref()).await?;
+    let (report, written) = match &source {
+        Source::Evidence(evidence, _) => {
+            deliver::produce_from_folder(
+                evidence,
+                &opts,
+                now,
+                None,
+                &delivery,
+                delivery_sdk.as_ref(),
+                args.shard_accounts,
+            )
+            .await?
+        }
+        Source::Live(org) => {
+            let inputs = {
+                let trail = if args.trail == "lookup" {
+                    TrailSource::LookupEvents
+                } else if let Some(uri) = args.trail.strip_prefix("s3://") {
+                    TrailSource::S3(uri.to_string())
+                } else {
+                    TrailSource::Folder(PathBuf::from(&args.trail))
+                };
+                let live = LiveOptions {
+                    config: match &args.aggregator {
+                        Some(name) => ConfigSource::Aggregator(name.clone()),
+                        None => ConfigSource::PerAccount,
+                    },
+                    trail,
+                    role: args.scope.role.spec(),
+                    organization: org.caller.account.clone(),
+                    trail_owner: args.scope.buckets.trail_bucket_owner.clone(),
+                };
+                live::inputs(
+                    &org.base,
+                    &org.caller,
+                    org.accounts.clone(),
+                    &opts,
+                    &live,
+                    now,
+                )
+                .await?
+            };
+            deliver::produce(inputs, &delivery, delivery_sdk.as_ref()).await?
+        }
+    };
     for p in &report.problems {
         eprintln!("keyguard: {p}");
     }

@@ -115,6 +115,30 @@ pub async fn get(s3: &aws_sdk_s3::Client, bucket: Bucket<'_>, key: &str) -> Resu
     Ok(body.into_bytes().to_vec())
 }
 
+/// PutObject of the file at `path` with `content_type`, streamed from the disk (one request: S3
+/// takes up to 5 GB in a single PutObject).
+pub async fn put_file(
+    s3: &aws_sdk_s3::Client,
+    bucket: Bucket<'_>,
+    key: &str,
+    content_type: &str,
+    path: &std::path::Path,
+) -> Result<()> {
+    let body = aws_sdk_s3::primitives::ByteStream::from_path(path)
+        .await
+        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    s3.put_object()
+        .bucket(bucket.name)
+        .set_expected_bucket_owner(bucket.owner.map(str::to_string))
+        .key(key)
+        .content_type(content_type)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| Error::sdk("PutObject", e))?;
+    Ok(())
+}
+
 /// PutObject of `bytes` with `content_type`.
 pub async fn put(
     s3: &aws_sdk_s3::Client,

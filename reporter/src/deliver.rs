@@ -10,8 +10,12 @@ use futures::StreamExt;
 use crate::error::{Error, Result};
 use crate::model::{Report, Snapshot};
 use crate::period::PeriodKind;
-use crate::render::{render, Rendered, HTML_NAME, SNAPSHOT_NAME};
+use crate::render::{render, Body, Rendered, HTML_NAME, SNAPSHOT_NAME};
 use keyguard_aws::{email, s3};
+
+/// The largest CSV attached to the email (SESv2 takes messages up to 40 MB; a CSV is attached
+/// base64, a third larger).
+pub const ATTACHMENT_MAX: u64 = 5_000_000;
 
 /// Earlier reports read back, at most.
 pub const HISTORY_MAX: usize = 24;
@@ -117,22 +121,37 @@ pub async fn deliver(
     d: &Delivery,
     sdk: Option<&SdkConfig>,
 ) -> Result<Vec<String>> {
-    let files = render(report)?;
+    deliver_files(report, &render(report)?, None, d, sdk).await
+}
+
+/// [`deliver`] of files already rendered; Security Lake is written from `finding_lines` (one
+/// finding a line) when given, else from the report's findings.
+pub async fn deliver_files(
+    report: &Report,
+    files: &[Rendered],
+    finding_lines: Option<&std::path::Path>,
+    d: &Delivery,
+    sdk: Option<&SdkConfig>,
+) -> Result<Vec<String>> {
     let id = report.period.id();
     let mut done = Vec::new();
     if let Some(out) = &d.out {
         let dir = out.join(&id);
         std::fs::create_dir_all(&dir).map_err(|e| Error::Io(dir.clone(), e))?;
-        for f in &files {
+        for f in files {
             let path = dir.join(&f.name);
-            std::fs::write(&path, &f.bytes).map_err(|e| Error::Io(path.clone(), e))?;
+            match &f.body {
+                Body::Bytes(b) => std::fs::write(&path, b),
+                Body::File(from) => std::fs::copy(from, &path).map(|_| ()),
+            }
+            .map_err(|e| Error::Io(path.clone(), e))?;
         }
         done.push(dir.display().to_string());
     }
     if let Some(uri) = &d.s3_uri {
         let cfg =
             sdk.ok_or_else(|| Error::InvalidParameter("S3 delivery needs AWS credentials".into()))?;
-        done.push(upload(cfg, uri, d.bucket_owner.as_deref(), &id, &files).await?);
+        done.push(upload(cfg, uri, d.bucket_owner.as_deref(), &id, files).await?);
     }
     if !d.email_to.is_empty() {
         let cfg = sdk.ok_or_else(|| {
@@ -141,20 +160,22 @@ pub async fn deliver(
         let sender = d.sender.as_deref().ok_or_else(|| {
             Error::InvalidParameter("email delivery needs a sender (NOTICE_SENDER)".into())
         })?;
-        send(cfg, sender, &d.email_to, report, &files).await?;
+        send(cfg, sender, &d.email_to, report, files).await?;
         done.push(format!("email to {}", d.email_to.join(", ")));
     }
     // Last, and never fatal: the report is delivered whatever Security Lake says (a retry of the
     // invocation would send the auditors the same email again); what failed is in the line.
     if let Some(lake) = &d.security_lake {
-        done.push(match to_security_lake(report, lake, sdk).await {
-            Ok(line) => line,
-            Err(e) => {
-                let why = keyguard_aws::chain(&e);
-                tracing::error!(error = %why, "Security Lake not written");
-                format!("Security Lake: not written: {why}")
-            }
-        });
+        done.push(
+            match to_security_lake(report, finding_lines, lake, sdk).await {
+                Ok(line) => line,
+                Err(e) => {
+                    let why = keyguard_aws::chain(&e);
+                    tracing::error!(error = %why, "Security Lake not written");
+                    format!("Security Lake: not written: {why}")
+                }
+            },
+        );
     }
     Ok(done)
 }
@@ -162,14 +183,30 @@ pub async fn deliver(
 /// The report's findings to Security Lake; one line: how many, in how many objects, where.
 async fn to_security_lake(
     report: &Report,
+    finding_lines: Option<&std::path::Path>,
     lake: &crate::security_lake::Destination,
     sdk: Option<&SdkConfig>,
 ) -> Result<String> {
-    let findings = report
-        .ocsf
-        .iter()
-        .map(|raw| serde_json::from_str(raw.get()).expect("the report's own JSON"));
-    let written = lake.deliver(findings, sdk).await?;
+    let written = match finding_lines {
+        None => {
+            // Grouped by account (the report lists the root users' findings last).
+            let mut texts: Vec<&str> = report.ocsf.iter().map(|raw| raw.get()).collect();
+            texts.sort_by_cached_key(|f| crate::security_lake::account_of_text(f));
+            let findings = texts
+                .into_iter()
+                .map(|t| serde_json::from_str(t).expect("the report's own JSON"));
+            lake.deliver(findings, sdk).await?
+        }
+        Some(path) => {
+            use std::io::BufRead;
+            let file = std::fs::File::open(path).map_err(|e| Error::Io(path.into(), e))?;
+            let findings = std::io::BufReader::new(file)
+                .lines()
+                .map_while(std::result::Result::ok)
+                .map(|l| serde_json::from_str(&l).expect("the report's own JSON"));
+            lake.deliver(findings, sdk).await?
+        }
+    };
     for p in &written.problems {
         tracing::error!(problem = %p, "left out of Security Lake");
     }
@@ -201,12 +238,14 @@ async fn upload(
     ordered.extend(files.iter().filter(|f| f.name == SNAPSHOT_NAME));
     for f in ordered {
         let key = format!("{base}/{}", f.name);
-        s3::put(&s3, b, &key, f.content_type, f.bytes.clone())
-            .await
-            .map_err(|source| Error::Deliver {
-                to: format!("s3://{bucket}/{key}"),
-                source,
-            })?;
+        match &f.body {
+            Body::Bytes(bytes) => s3::put(&s3, b, &key, f.content_type, bytes.clone()).await,
+            Body::File(path) => s3::put_file(&s3, b, &key, f.content_type, path).await,
+        }
+        .map_err(|source| Error::Deliver {
+            to: format!("s3://{bucket}/{key}"),
+            source,
+        })?;
     }
     Ok(format!("s3://{bucket}/{base}/"))
 }
@@ -216,7 +255,8 @@ pub fn mime(sender: &str, to: &[String], report: &Report, files: &[Rendered]) ->
     let html = files
         .iter()
         .find(|f| f.name == HTML_NAME)
-        .map(|f| String::from_utf8_lossy(&f.bytes).into_owned())
+        .and_then(|f| f.body.bytes().ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();
     let text = {
         let mut t = format!(
@@ -240,6 +280,16 @@ pub fn mime(sender: &str, to: &[String], report: &Report, files: &[Rendered]) ->
         t.push_str(
             "\nThe full report is the HTML part of this email; every table is attached as CSV.\n",
         );
+        for f in files
+            .iter()
+            .filter(|f| f.name.ends_with(".csv") && f.body.size() > ATTACHMENT_MAX)
+        {
+            t.push_str(&format!(
+                "{} ({} MB) is too large to attach: it is in the report's folder.\n",
+                f.name,
+                f.body.size() / 1_000_000
+            ));
+        }
         t
     };
     let mut msg = mail_builder::MessageBuilder::new()
@@ -251,8 +301,13 @@ pub fn mime(sender: &str, to: &[String], report: &Report, files: &[Rendered]) ->
         ))
         .text_body(text)
         .html_body(html);
+    // Every CSV up to ATTACHMENT_MAX (SES takes 40 MB a message): a larger one stays in the
+    // report's folder or S3, and the text says so.
     for f in files.iter().filter(|f| f.name.ends_with(".csv")) {
-        msg = msg.attachment("text/csv", f.name.clone(), f.bytes.clone());
+        if f.body.size() > ATTACHMENT_MAX {
+            continue;
+        }
+        msg = msg.attachment("text/csv", f.name.clone(), f.body.bytes()?.into_owned());
     }
     msg.write_to_vec().map_err(|e| Error::Render {
         message: format!("email: {e}"),
@@ -275,6 +330,43 @@ async fn send(
             to: format!("email to {}", to.join(", ")),
             source,
         })
+}
+
+/// The whole run of an evidence folder: earlier reports from the delivery place, the report
+/// built in shards of `shard` accounts ([`crate::sharded`], one build when the folder holds at
+/// most one shard), rendered and delivered. Returns the report and the places written.
+pub async fn produce_from_folder(
+    evidence: &keyguard_aws::evidence::Evidence,
+    opts: &crate::evidence::Options,
+    now: chrono::DateTime<chrono::Utc>,
+    organization: Option<String>,
+    d: &Delivery,
+    sdk: Option<&SdkConfig>,
+    shard: usize,
+) -> Result<(Report, Vec<String>)> {
+    let in_scope = crate::evidence::in_scope(evidence, opts).count();
+    if in_scope <= shard {
+        let mut inputs = crate::evidence::inputs(evidence, opts, now)?;
+        if let Some(o) = organization {
+            inputs.organization = o;
+        }
+        return produce(inputs, d, sdk).await;
+    }
+    let (history, problems) = history(d, sdk, opts.kind).await;
+    let work = tempfile::tempdir().map_err(|e| Error::Io(std::env::temp_dir(), e))?;
+    let (mut report, mut files) =
+        crate::sharded::report(evidence, opts, now, history, shard, work.path())?;
+    if !problems.is_empty() || organization.is_some() {
+        report.problems.extend(problems);
+        if let Some(o) = organization {
+            report.organization = o;
+        }
+        // The page names the organization and lists the problems: render it again.
+        files[0].body = crate::render::Body::Bytes(crate::render::html(&report)?.into_bytes());
+    }
+    let lines = work.path().join(crate::sharded::FINDING_LINES);
+    let written = deliver_files(&report, &files, Some(&lines), d, sdk).await?;
+    Ok((report, written))
 }
 
 /// The whole run after the inputs are read: earlier reports from the delivery place, the report

@@ -46,37 +46,50 @@ pub struct Options {
 /// Reads every input of a report from an opened evidence folder. `now` is used only when
 /// neither `as_of` nor the folder's `collected.json` gives the report date.
 pub fn inputs(evidence: &Evidence, opts: &Options, now: DateTime<Utc>) -> Result<Inputs> {
-    let dir = evidence.root();
-    let as_of = opts
-        .as_of
-        .or(evidence.collected.as_ref().map(|c| c.collected_at))
-        .unwrap_or(now);
-    let accounts = evidence
+    let accounts = in_scope(evidence, opts)
+        .map(|a| account_input(evidence, a))
+        .collect();
+    Ok(inputs_of(evidence, opts, now, accounts, trail(evidence)))
+}
+
+/// The folder's accounts in scope of `opts`, in the folder's order (by id).
+pub fn in_scope<'a>(
+    evidence: &'a Evidence,
+    opts: &'a Options,
+) -> impl Iterator<Item = &'a keyguard_core::Account> + 'a {
+    evidence
         .accounts
         .iter()
         .filter(|a| opts.accounts.is_empty() || opts.accounts.contains(&a.id))
-        .map(|account| {
-            if let Some(why) = evidence.failed_slices.get(&account.id) {
-                return failed_slice(account, why);
-            }
-            let inv = evidence.inventory(&account.id);
-            AccountInput {
-                account: account.clone(),
-                root_keys: inv
-                    .as_ref()
-                    .map(|i| i.root_keys.clone())
-                    .unwrap_or_default(),
-                inventory: inv.map(|inv| inv.users).map_err(|e| e.to_string()),
-                secrets: evidence.secrets_kept(&account.id).ok().flatten(),
-                config: match evidence.compliance(&account.id) {
-                    Ok(Some(results)) => ConfigState::Results(results),
-                    Ok(None) => ConfigState::NotCollected,
-                    Err(e) => ConfigState::Unreadable(e.to_string()),
-                },
-                pack: evidence.pack(&account.id).ok().flatten(),
-            }
-        })
-        .collect();
+}
+
+/// One account's inputs from its slice.
+pub fn account_input(evidence: &Evidence, account: &keyguard_core::Account) -> AccountInput {
+    if let Some(why) = evidence.failed_slices.get(&account.id) {
+        return failed_slice(account, why);
+    }
+    let inv = evidence.inventory(&account.id);
+    AccountInput {
+        account: account.clone(),
+        root_keys: inv
+            .as_ref()
+            .map(|i| i.root_keys.clone())
+            .unwrap_or_default(),
+        inventory: inv.map(|inv| inv.users).map_err(|e| e.to_string()),
+        secrets: evidence.secrets_kept(&account.id).ok().flatten(),
+        config: match evidence.compliance(&account.id) {
+            Ok(Some(results)) => ConfigState::Results(results),
+            Ok(None) => ConfigState::NotCollected,
+            Err(e) => ConfigState::Unreadable(e.to_string()),
+        },
+        pack: evidence.pack(&account.id).ok().flatten(),
+    }
+}
+
+/// The folder's CloudTrail: its trail files (but those of slices that failed the manifest), what
+/// of the folder's integrity the report says, and the accounts' own aggregates of key usage.
+pub fn trail(evidence: &Evidence) -> TrailInput {
+    let dir = evidence.root();
     let mut trail = trail_folder_except(&dir.join(TRAIL_DIR), &evidence.failed_slices);
     trail.problems.extend(slice_problems(evidence));
     // The accounts' own aggregates of where keys are used (queued report slices, collect).
@@ -98,12 +111,28 @@ pub fn inputs(evidence: &Evidence, opts: &Options, now: DateTime<Utc>) -> Result
                 .push(format!("{}: {e}; the file was skipped", path.display())),
         }
     }
+    trail
+}
+
+/// The report's inputs of `accounts` (some or all of the folder's) and `trail`.
+pub fn inputs_of(
+    evidence: &Evidence,
+    opts: &Options,
+    now: DateTime<Utc>,
+    accounts: Vec<AccountInput>,
+    trail: TrailInput,
+) -> Inputs {
+    let dir = evidence.root();
+    let as_of = opts
+        .as_of
+        .or(evidence.collected.as_ref().map(|c| c.collected_at))
+        .unwrap_or(now);
     let organization = dir
         .canonicalize()
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| dir.display().to_string());
-    Ok(Inputs {
+    Inputs {
         organization,
         as_of,
         period: Period::of(opts.kind, as_of.date_naive()),
@@ -121,7 +150,7 @@ pub fn inputs(evidence: &Evidence, opts: &Options, now: DateTime<Utc>) -> Result
         accounts,
         trail,
         history: Vec::new(),
-    })
+    }
 }
 
 /// An account whose slice does not match the manifest: named, not used.

@@ -35,6 +35,7 @@ pub mod queued_report;
 pub mod render;
 mod scheduled;
 pub mod security_lake;
+pub mod sharded;
 pub mod usage_input;
 
 pub use build::build;

@@ -519,4 +519,19 @@ pub struct Report {
     /// Each kept as its compact JSON text, not a JSON tree: a tenth of the memory, the same bytes.
     #[serde(skip)]
     pub ocsf: Vec<Box<serde_json::value::RawValue>>,
+    /// The Active keys' ages: days → keys (what a report built in shards merges its mean and
+    /// 90th percentile from).
+    #[serde(skip)]
+    pub key_age_days: std::collections::BTreeMap<i64, u64>,
+    /// A table's row count when the report holds only some of its rows (a report built in
+    /// shards keeps the page's rows; the CSV holds all): by CSV name.
+    #[serde(skip)]
+    pub totals: std::collections::BTreeMap<&'static str, usize>,
+}
+
+impl Report {
+    /// The rows `table` (a CSV name) has in all, whether or not the report holds them all.
+    pub fn total(&self, table: &'static str, held: usize) -> usize {
+        self.totals.get(table).copied().unwrap_or(held)
+    }
 }

@@ -21,23 +21,28 @@ pub(crate) struct Omitted {
 
 /// The at most `rows` rows of a table the page shows: the worst first (by `badness`, higher
 /// first; equal rows in the report's order) when it cannot show all, else the report's order.
+///
+/// `total` is the table's row count, `all.len()` unless the report holds only some rows (a
+/// report built in shards holds the page's worst rows already, chosen the same way:
+/// [`crate::sharded`]).
 fn top<'a, T>(
     all: &'a [T],
+    total: usize,
     rows: usize,
     csv: &'static str,
     badness: Option<fn(&T) -> i64>,
 ) -> (Vec<&'a T>, Omitted) {
     let mut shown: Vec<&T> = all.iter().collect();
-    if all.len() > rows {
+    if total > rows {
         if let Some(bad) = badness {
             shown.sort_by_key(|r| std::cmp::Reverse(bad(r)));
         }
         shown.truncate(rows);
     }
     let omitted = Omitted {
-        more: all.len() > rows,
+        more: total > rows,
         shown: shown.len(),
-        total: all.len(),
+        total,
         csv,
     };
     (shown, omitted)
@@ -70,7 +75,7 @@ impl<'a> Tables<'a> {
         };
         macro_rules! table {
             ($field:ident, $csv:expr, $bad:expr) => {{
-                let (shown, o) = top(&r.$field, rows, $csv, $bad);
+                let (shown, o) = top(&r.$field, r.total($csv, r.$field.len()), rows, $csv, $bad);
                 take(stringify!($field), o);
                 shown
             }};
@@ -80,30 +85,40 @@ impl<'a> Tables<'a> {
             non_compliant: table!(
                 non_compliant,
                 "non-compliant-users.csv",
-                Some(|x: &NonCompliantRow| x.days_out_of_policy.unwrap_or(i64::MIN))
+                Some(badness::non_compliant)
             ),
             disagreements: table!(disagreements, "disagreements.csv", None),
-            pack: table!(
-                pack,
-                "conformance-pack.csv",
-                Some(|x: &PackRow| i64::from(!x.finding.is_empty()))
-            ),
+            pack: table!(pack, "conformance-pack.csv", Some(badness::pack)),
             outside_owners: table!(outside_owners, "outside-owners.csv", None),
-            key_usage: table!(
-                key_usage,
-                "key-usage.csv",
-                Some(|x: &KeyUsageRow| i64::try_from(x.calls).unwrap_or(i64::MAX))
-            ),
+            key_usage: table!(key_usage, "key-usage.csv", Some(badness::key_usage)),
             stalled: table!(stalled, "stalled-migrations.csv", None),
             actions: table!(actions, "actions.csv", None),
             ledger: table!(ledger, "exemption-ledger.csv", None),
             expiring: table!(expiring, "exemptions-expiring.csv", None),
-            freshness: table!(
-                freshness,
-                "freshness.csv",
-                Some(|x: &FreshnessRow| i64::from(x.stale || x.inventory != "read"))
-            ),
+            freshness: table!(freshness, "freshness.csv", Some(badness::freshness)),
             omitted,
         }
+    }
+}
+
+/// How bad a row is, for the tables the page shows the worst of (higher first).
+pub(crate) mod badness {
+    use crate::model::{FreshnessRow, KeyUsageRow, NonCompliantRow, PackRow};
+
+    /// The longest out of policy first.
+    pub(crate) fn non_compliant(x: &NonCompliantRow) -> i64 {
+        x.days_out_of_policy.unwrap_or(i64::MIN)
+    }
+    /// Accounts whose pack disagrees with keyguard first.
+    pub(crate) fn pack(x: &PackRow) -> i64 {
+        i64::from(!x.finding.is_empty())
+    }
+    /// The most used keys first.
+    pub(crate) fn key_usage(x: &KeyUsageRow) -> i64 {
+        i64::try_from(x.calls).unwrap_or(i64::MAX)
+    }
+    /// Stale or unreadable accounts first.
+    pub(crate) fn freshness(x: &FreshnessRow) -> i64 {
+        i64::from(x.stale || x.inventory != "read")
     }
 }

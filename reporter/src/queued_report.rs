@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, warn, Instrument};
 
-use crate::deliver::produce;
+use crate::deliver::produce_from_folder;
 use crate::error::{Error, Result};
 use crate::function::Reporter;
 use crate::live::{ConfigSource, TrailSource, IAM_EVENTS_REGION};
@@ -440,9 +440,16 @@ pub async fn finalize(
         as_of: Some(as_of),
         ..r.options.clone()
     };
-    let mut inputs = crate::evidence::inputs(&folder, &options, as_of)?;
-    inputs.organization = r.live.organization.clone();
-    let (report, delivered) = produce(inputs, &r.delivery, Some(&r.sdk)).await?;
+    let (report, delivered) = produce_from_folder(
+        &folder,
+        &options,
+        as_of,
+        Some(r.live.organization.clone()),
+        &r.delivery,
+        Some(&r.sdk),
+        crate::sharded::SHARD_ACCOUNTS,
+    )
+    .await?;
     runs.claim(run, "finalized").await?;
     for p in &report.problems {
         warn!(problem = %p, "report input");

@@ -15,7 +15,7 @@ use crate::model::*;
 
 const REPORT_HTML: &str = include_str!("../../report-templates/report.html.hbs");
 
-/// One rendered file: its name and bytes.
+/// One rendered file: its name and contents.
 #[derive(Debug, Clone)]
 pub struct Rendered {
     /// File name (no directory).
@@ -23,7 +23,37 @@ pub struct Rendered {
     /// MIME type.
     pub content_type: &'static str,
     /// Contents.
-    pub bytes: Vec<u8>,
+    pub body: Body,
+}
+
+/// A rendered file's contents: in memory, or (a report built in shards: the full tables and
+/// the OCSF findings) a file written as the shards were built.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// The bytes.
+    Bytes(Vec<u8>),
+    /// A file holding them.
+    File(std::path::PathBuf),
+}
+
+impl Body {
+    /// The bytes (a file's read).
+    pub fn bytes(&self) -> Result<std::borrow::Cow<'_, [u8]>> {
+        match self {
+            Body::Bytes(b) => Ok(std::borrow::Cow::Borrowed(b)),
+            Body::File(p) => std::fs::read(p)
+                .map(std::borrow::Cow::Owned)
+                .map_err(|e| Error::Io(p.clone(), e)),
+        }
+    }
+
+    /// Its size in bytes.
+    pub fn size(&self) -> u64 {
+        match self {
+            Body::Bytes(b) => b.len() as u64,
+            Body::File(p) => std::fs::metadata(p).map_or(0, |m| m.len()),
+        }
+    }
 }
 
 /// The CSV files and their headers: the documented, stable schema (README "Report CSV schema").
@@ -165,6 +195,14 @@ pub const CSV_TABLES: [(&str, &[&str]); 14] = [
 /// every row.
 pub const PAGE_ROWS: usize = 300;
 
+/// The page's counts of rows of a kind ([`Report::totals`]): the pack's rows with a finding, the
+/// ledger's grants while overdue and beyond the cap.
+pub const PACK_FINDINGS: &str = "conformance-pack.csv#findings";
+/// See [`PACK_FINDINGS`].
+pub const OVERDUE_GRANTS: &str = "exemption-ledger.csv#overdue";
+/// See [`PACK_FINDINGS`].
+pub const BEYOND_CAP_GRANTS: &str = "exemption-ledger.csv#beyond-cap";
+
 /// The file name of the HTML report.
 pub const HTML_NAME: &str = "report.html";
 /// The file name of the findings in OCSF (one JSON array of Compliance Findings).
@@ -177,30 +215,32 @@ pub fn render(report: &Report) -> Result<Vec<Rendered>> {
     let mut out = vec![Rendered {
         name: HTML_NAME.into(),
         content_type: "text/html; charset=utf-8",
-        bytes: html(report)?.into_bytes(),
+        body: Body::Bytes(html(report)?.into_bytes()),
     }];
     for (name, bytes) in csvs(report)? {
         out.push(Rendered {
             name,
             content_type: "text/csv; charset=utf-8",
-            bytes,
+            body: Body::Bytes(bytes),
         });
     }
     out.push(Rendered {
         name: OCSF_NAME.into(),
         content_type: "application/json",
-        bytes: serde_json::to_vec(&report.ocsf).map_err(|e| Error::Render {
+        body: Body::Bytes(serde_json::to_vec(&report.ocsf).map_err(|e| Error::Render {
             message: format!("{OCSF_NAME}: {e}"),
             source: Some(Box::new(e)),
-        })?,
+        })?),
     });
     out.push(Rendered {
         name: SNAPSHOT_NAME.into(),
         content_type: "application/json",
-        bytes: serde_json::to_vec_pretty(&report.snapshot).map_err(|e| Error::Render {
-            message: format!("summary.json: {e}"),
-            source: Some(Box::new(e)),
-        })?,
+        body: Body::Bytes(serde_json::to_vec_pretty(&report.snapshot).map_err(|e| {
+            Error::Render {
+                message: format!("summary.json: {e}"),
+                source: Some(Box::new(e)),
+            }
+        })?),
     });
     Ok(out)
 }
@@ -244,18 +284,27 @@ pub fn html(report: &Report) -> Result<String> {
         age_chart: age_chart(report)?,
         trend_chart: trend_chart(report)?,
         generated_by: format!("keyguard {}", env!("CARGO_PKG_VERSION")),
-        non_compliant_count: report.non_compliant.len(),
-        disagreement_count: report.disagreements.len(),
-        pack_disagreement_count: report.pack.iter().filter(|p| !p.finding.is_empty()).count(),
-        outside_owner_count: report.outside_owners.len(),
-        key_usage_count: report.key_usage.len(),
-        stalled_count: report.stalled.len(),
-        overdue_grants: report
-            .ledger
-            .iter()
-            .filter(|l| l.granted_while_overdue)
-            .count(),
-        beyond_cap_grants: report.ledger.iter().filter(|l| l.beyond_cap).count(),
+        non_compliant_count: report.total("non-compliant-users.csv", report.non_compliant.len()),
+        disagreement_count: report.total("disagreements.csv", report.disagreements.len()),
+        pack_disagreement_count: report.total(
+            PACK_FINDINGS,
+            report.pack.iter().filter(|p| !p.finding.is_empty()).count(),
+        ),
+        outside_owner_count: report.total("outside-owners.csv", report.outside_owners.len()),
+        key_usage_count: report.total("key-usage.csv", report.key_usage.len()),
+        stalled_count: report.total("stalled-migrations.csv", report.stalled.len()),
+        overdue_grants: report.total(
+            OVERDUE_GRANTS,
+            report
+                .ledger
+                .iter()
+                .filter(|l| l.granted_while_overdue)
+                .count(),
+        ),
+        beyond_cap_grants: report.total(
+            BEYOND_CAP_GRANTS,
+            report.ledger.iter().filter(|l| l.beyond_cap).count(),
+        ),
     };
     hb.render("report", &page).map_err(|e| Error::Render {
         message: format!("report template: {e}"),
@@ -274,7 +323,8 @@ fn num<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
 
-fn rows(report: &Report, table: &str) -> Vec<Vec<String>> {
+/// The rows of the CSV `table`, formatted (text cells neutralised for spreadsheets).
+pub(crate) fn rows(report: &Report, table: &str) -> Vec<Vec<String>> {
     let t = csv_text;
     match table {
         "summary.csv" => report

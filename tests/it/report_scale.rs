@@ -13,6 +13,50 @@ fn weekly(dir: &std::path::Path) -> std::path::PathBuf {
     dir.join("weekly-2026-11-20")
 }
 
+/// Every file of two report folders is the same, byte for byte.
+fn same_files(a: &std::path::Path, b: &std::path::Path) {
+    let names = |d: &std::path::Path| {
+        let mut n: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(a), names(b));
+    for name in names(a) {
+        assert!(
+            std::fs::read(a.join(&name)).unwrap() == std::fs::read(b.join(&name)).unwrap(),
+            "{name:?} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
+    }
+}
+
+/// The example built one account at a time writes exactly what one build writes: the CSVs, the
+/// OCSF findings, the page, the snapshot (the ordered tables merged from the shards, the root
+/// users' findings last, the figures from the merged key ages).
+#[test]
+fn the_example_built_in_shards_is_the_example_built_at_once() {
+    let one = tmp("shards-one");
+    let shards = tmp("shards-each");
+    for (out, shard) in [(&one, "1000"), (&shards, "1")] {
+        ok(&keyguard(
+            &[
+                "report",
+                "--weekly",
+                "--evidence",
+                "examples/acme",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &[("REPORT_SHARD_ACCOUNTS", shard.to_string())],
+        ));
+    }
+    same_files(&weekly(&one), &weekly(&shards));
+}
+
 #[test]
 fn the_page_shows_the_worst_rows_and_the_csvs_keep_every_row() {
     let evidence = tmp("scale-evidence");
@@ -27,7 +71,7 @@ fn the_page_shows_the_worst_rows_and_the_csvs_keep_every_row() {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let report = |name: &str, rows: &str| {
+    let report = |name: &str, rows: &str, shard: &str| {
         let out = tmp(name);
         ok(&keyguard(
             &[
@@ -38,12 +82,23 @@ fn the_page_shows_the_worst_rows_and_the_csvs_keep_every_row() {
                 "--out",
                 out.to_str().unwrap(),
             ],
-            &[("REPORT_PAGE_ROWS", rows.to_string())],
+            &[
+                ("REPORT_PAGE_ROWS", rows.to_string()),
+                ("REPORT_SHARD_ACCOUNTS", shard.to_string()),
+            ],
         ));
         weekly(&out)
     };
-    let full = report("scale-full", "100000");
-    let small = report("scale-small", "25");
+    let full = report("scale-full", "100000", "1000");
+    let small = report("scale-small", "25", "1000");
+    // Built 7 accounts at a time (six shards), in bounded memory: every file the same as one
+    // build's, the page included.
+    for (one, shards) in [
+        (&full, report("scale-full-sharded", "100000", "7")),
+        (&small, report("scale-small-sharded", "25", "7")),
+    ] {
+        same_files(one, &shards);
+    }
     // Every file but the page is the same.
     for entry in std::fs::read_dir(&full).unwrap() {
         let name = entry.unwrap().file_name();

@@ -267,3 +267,44 @@ async fn a_lake_that_refuses_costs_the_lake_not_the_run() {
     );
     assert!(dir.join("weekly-2026-11-20/report.html").is_file());
 }
+
+/// `report --security-lake`, built at once and one account at a time: the same objects, every
+/// user once (the report lists the root users last; each account's findings still make one
+/// object, never one written over another).
+#[test]
+fn the_report_writes_every_user_once_built_at_once_or_in_shards() {
+    for shard in ["1000", "1"] {
+        let lake = tmp(&format!("lake-report-{shard}"));
+        let out = tmp(&format!("lake-report-out-{shard}"));
+        let run = keyguard(
+            &[
+                "report",
+                "--weekly",
+                "--evidence",
+                "examples/acme",
+                "--out",
+                out.to_str().unwrap(),
+                "--security-lake",
+                lake.to_str().unwrap(),
+            ],
+            &[("REPORT_SHARD_ACCOUNTS", shard.to_string())],
+        );
+        ok(&run);
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            stdout.contains("Security Lake: 57 findings in 4 object(s)")
+                && !stdout.contains("left out"),
+            "{stdout}"
+        );
+        let verdict = check(&lake);
+        no_problems(&verdict);
+        assert_eq!(verdict["rows"], 57);
+        let users: BTreeSet<String> = verdict["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(users, example_users());
+    }
+}

@@ -149,6 +149,8 @@ pub(super) struct KeyFigures {
     pub(super) p90: Option<f64>,
     pub(super) over: u64,
     pub(super) buckets: [u64; 5],
+    /// Active keys by age in days.
+    pub(super) ages: std::collections::BTreeMap<i64, u64>,
 }
 
 pub(super) fn key_stats(
@@ -169,6 +171,9 @@ pub(super) fn key_stats(
         }
     }
     fig.active = ages.len() as u64;
+    for a in &ages {
+        *fig.ages.entry(*a).or_default() += 1;
+    }
     if ages.is_empty() {
         return Ok(fig);
     }

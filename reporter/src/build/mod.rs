@@ -8,8 +8,10 @@
 mod controls;
 mod figures;
 mod key_usage;
+pub mod merge;
 mod owners;
 mod pack;
+pub(crate) use pack::missing_pack_problem;
 mod summary;
 mod thresholds;
 mod trail;
@@ -108,11 +110,7 @@ pub fn build(inputs: &Inputs) -> Result<Report> {
         .collect();
     let ledger = ledger(inputs, &events_in_period, &users_by_name);
     if events_in_period.is_empty() {
-        problems.push(format!(
-            "no followed CloudTrail events in {} (source: {}): the actions and the exemption ledger are empty",
-            inputs.period.label(),
-            if inputs.trail.source.is_empty() { "none" } else { &inputs.trail.source }
-        ));
+        problems.push(no_events_problem(inputs));
     }
 
     let (key_usage, stalled) = key_usage::key_usage(&readable, &inputs.trail.usage, settings, now);
@@ -160,6 +158,8 @@ pub fn build(inputs: &Inputs) -> Result<Report> {
         problems,
         snapshot,
         ocsf: ocsf_of(&findings, now),
+        key_age_days: keys.ages.clone(),
+        totals: std::collections::BTreeMap::new(),
     })
 }
 
@@ -200,13 +200,26 @@ fn trust(
         .map(|d| owners::outside_owners(readable, settings, d))
         .unwrap_or_default();
     if !outside_owners.is_empty() {
-        problems.push(format!(
-            "{} owner tag(s) name an address outside the organization's mail domains; keyguard \
-             does not mail there (see \"Owner addresses outside the organization\")",
-            outside_owners.len()
-        ));
+        problems.push(outside_owners_problem(outside_owners.len()));
     }
     (disagreements, outside_owners)
+}
+
+/// What the report says when the period has no followed CloudTrail event.
+pub(crate) fn no_events_problem(inputs: &Inputs) -> String {
+    format!(
+        "no followed CloudTrail events in {} (source: {}): the actions and the exemption ledger are empty",
+        inputs.period.label(),
+        if inputs.trail.source.is_empty() { "none" } else { &inputs.trail.source }
+    )
+}
+
+/// What the report says of `n` owner tags outside the organization's mail domains.
+pub(crate) fn outside_owners_problem(n: usize) -> String {
+    format!(
+        "{n} owner tag(s) name an address outside the organization's mail domains; keyguard \
+         does not mail there (see \"Owner addresses outside the organization\")"
+    )
 }
 
 /// What the report says of each account's inputs that cannot be used as they are.

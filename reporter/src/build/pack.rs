@@ -95,11 +95,16 @@ pub(super) fn pack_rows(
         });
     }
     if !rows.is_empty() && without > 0 {
-        problems.push(format!(
-            "{without} account(s) have no keyguard-access-keys conformance pack (or it could not be read)"
-        ));
+        problems.push(missing_pack_problem(without));
     }
     (rows, problems)
+}
+
+/// What the report says of `n` accounts read without keyguard's conformance pack.
+pub(crate) fn missing_pack_problem(n: usize) -> String {
+    format!(
+        "{n} account(s) have no keyguard-access-keys conformance pack (or it could not be read)"
+    )
 }
 
 #[cfg(test)]

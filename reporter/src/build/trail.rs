@@ -43,6 +43,16 @@ pub(super) fn masked(id: Option<&str>) -> String {
     id.map(mask_key_id).unwrap_or_default()
 }
 
+/// The kinds of key actions, in the order the report counts them.
+pub(super) const ACTIONS: [&str; 6] = [
+    "rotation",
+    "created",
+    "disable",
+    "restore",
+    "re-enabled",
+    "delete",
+];
+
 pub(super) fn actions(
     events: &[&TrailEvent],
     roles: &KeyguardRoles,
@@ -72,24 +82,17 @@ pub(super) fn actions(
         });
     }
     rows.sort_by(|a, b| (&a.time, &a.account, &a.user).cmp(&(&b.time, &b.account, &b.user)));
-    let mut counts: Vec<(String, u64, u64)> = [
-        "rotation",
-        "created",
-        "disable",
-        "restore",
-        "re-enabled",
-        "delete",
-    ]
-    .iter()
-    .map(|a| {
-        let n = |k: &str| {
-            rows.iter()
-                .filter(|r| r.action == *a && r.by_kind == k)
-                .count() as u64
-        };
-        (a.to_string(), n("keyguard"), n("person"))
-    })
-    .collect();
+    let mut counts: Vec<(String, u64, u64)> = ACTIONS
+        .iter()
+        .map(|a| {
+            let n = |k: &str| {
+                rows.iter()
+                    .filter(|r| r.action == *a && r.by_kind == k)
+                    .count() as u64
+            };
+            (a.to_string(), n("keyguard"), n("person"))
+        })
+        .collect();
     counts.retain(|c| !matches!(c.0.as_str(), "created" | "re-enabled") || c.2 > 0 || c.1 > 0);
     (rows, counts)
 }

@@ -130,11 +130,6 @@ impl Destination {
         findings: impl IntoIterator<Item = Value>,
         sdk: Option<&SdkConfig>,
     ) -> Result<Written> {
-        let (parts, mut problems) = parts(findings);
-        let mut done = Written {
-            left_out: problems.len(),
-            ..Written::default()
-        };
         let assumed = match (&self.target, &self.role_arn, sdk) {
             (Target::S3 { bucket, prefix }, Some(arn), Some(base)) => Some(
                 keyguard_aws::sdk::as_role(
@@ -148,14 +143,50 @@ impl Destination {
             ),
             _ => None,
         };
-        for (n, outcome) in write(
-            &self.target,
-            parts,
-            assumed.as_ref().or(sdk),
-            self.bucket_owner.as_deref(),
-        )
-        .await?
-        {
+        let sdk = assumed.as_ref().or(sdk);
+        let mut done = Written::default();
+        // A run of findings of one account at a time (callers give them grouped by account): a
+        // run's memory is one account's findings, whatever the organization's size. An account
+        // seen again after its run was written is left out, never written over its own object.
+        let mut run: Vec<Value> = Vec::new();
+        let mut written: std::collections::HashSet<Option<String>> = Default::default();
+        let mut findings = findings.into_iter().peekable();
+        while let Some(f) = findings.next() {
+            let account = account_of(&f).map(str::to_string);
+            if written.contains(&account) {
+                done.left_out += 1;
+                done.problems.push(format!(
+                    "finding {}: its account's findings came apart; left out rather than \
+                     written over the account's object",
+                    f["metadata"]["uid"]
+                ));
+                continue;
+            }
+            run.push(f);
+            if findings
+                .peek()
+                .is_some_and(|next| account_of(next) == account.as_deref())
+            {
+                continue;
+            }
+            self.write_run(std::mem::take(&mut run), sdk, &mut done)
+                .await?;
+            written.insert(account);
+        }
+        Ok(done)
+    }
+
+    /// One run of findings partitioned, encoded and written, its outcome added to `done`.
+    async fn write_run(
+        &self,
+        run: Vec<Value>,
+        sdk: Option<&SdkConfig>,
+        done: &mut Written,
+    ) -> Result<()> {
+        let (parts, problems) = parts(run);
+        done.left_out += problems.len();
+        done.problems.extend(problems);
+        for (n, outcome) in write(&self.target, parts, sdk, self.bucket_owner.as_deref()).await? {
             match outcome {
                 Ok(place) => {
                     done.objects.push(place);
@@ -163,15 +194,14 @@ impl Destination {
                 }
                 Err(e) => {
                     done.left_out += n;
-                    problems.push(format!(
+                    done.problems.push(format!(
                         "{n} findings not written: {}",
                         keyguard_aws::chain(&e)
                     ));
                 }
             }
         }
-        done.problems = problems;
-        Ok(done)
+        Ok(())
     }
 }
 
@@ -267,6 +297,19 @@ impl Part {
             .collect();
         parquet_file::encode(findings)
     }
+}
+
+/// The account a finding (OCSF 1.5) is of.
+fn account_of(f: &Value) -> Option<&str> {
+    f["resources"][0]["owner"]["account"]["uid"].as_str()
+}
+
+/// The account a finding's JSON text is of (to group findings by account before
+/// [`Destination::deliver`]).
+pub fn account_of_text(f: &str) -> Option<String> {
+    serde_json::from_str::<Value>(f)
+        .ok()
+        .and_then(|v| account_of(&v).map(str::to_string))
 }
 
 /// The partition of a Security Lake finding: Region, account, event day (UTC), each checked
