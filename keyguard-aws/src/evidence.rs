@@ -312,6 +312,7 @@ impl Evidence {
             found
         };
         accounts.sort_by(|a, b| a.id.cmp(&b.id));
+        accounts.dedup_by(|a, b| a.id == b.id);
         if accounts.is_empty() {
             return Err(Error::Evidence {
                 path: dir.into(),

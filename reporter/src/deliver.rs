@@ -16,6 +16,8 @@ use keyguard_aws::{email, s3};
 /// The largest CSV attached to the email (SESv2 takes messages up to 40 MB; a CSV is attached
 /// base64, a third larger).
 pub const ATTACHMENT_MAX: u64 = 5_000_000;
+/// The most bytes of CSV one email attaches.
+pub const ATTACHMENTS_MAX: u64 = 25_000_000;
 
 /// Earlier reports read back, at most.
 pub const HISTORY_MAX: usize = 24;
@@ -200,11 +202,16 @@ async fn to_security_lake(
         Some(path) => {
             use std::io::BufRead;
             let file = std::fs::File::open(path).map_err(|e| Error::Io(path.into(), e))?;
+            let mut unread = None;
             let findings = std::io::BufReader::new(file)
                 .lines()
-                .map_while(std::result::Result::ok)
+                .map_while(|l| l.map_err(|e| unread = Some(e)).ok())
                 .map(|l| serde_json::from_str(&l).expect("the report's own JSON"));
-            lake.deliver(findings, sdk).await?
+            let written = lake.deliver(findings, sdk).await?;
+            if let Some(e) = unread {
+                return Err(Error::Io(path.into(), e));
+            }
+            written
         }
     };
     for p in &written.problems {
@@ -250,6 +257,29 @@ async fn upload(
     Ok(format!("s3://{bucket}/{base}/"))
 }
 
+/// The CSVs the email attaches: each up to ATTACHMENT_MAX, the smallest first, at most
+/// ATTACHMENTS_MAX in all (SESv2 takes messages up to 40 MB; base64 is a third larger).
+fn attached(files: &[Rendered]) -> impl Iterator<Item = &Rendered> {
+    let mut csvs: Vec<&Rendered> = files
+        .iter()
+        .filter(|f| f.name.ends_with(".csv") && f.body.size() <= ATTACHMENT_MAX)
+        .collect();
+    csvs.sort_by_key(|f| f.body.size());
+    let mut total = 0;
+    let mut out = Vec::new();
+    for f in csvs {
+        total += f.body.size();
+        if total > ATTACHMENTS_MAX {
+            break;
+        }
+        out.push(f);
+    }
+    // In the report's order.
+    files
+        .iter()
+        .filter(move |f| out.iter().any(|o| std::ptr::eq(*o, *f)))
+}
+
 /// The email: the HTML report as the body, a short text part, every CSV attached.
 pub fn mime(sender: &str, to: &[String], report: &Report, files: &[Rendered]) -> Result<Vec<u8>> {
     let html = files
@@ -280,12 +310,13 @@ pub fn mime(sender: &str, to: &[String], report: &Report, files: &[Rendered]) ->
         t.push_str(
             "\nThe full report is the HTML part of this email; every table is attached as CSV.\n",
         );
+        let attached: Vec<&str> = attached(files).map(|f| f.name.as_str()).collect();
         for f in files
             .iter()
-            .filter(|f| f.name.ends_with(".csv") && f.body.size() > ATTACHMENT_MAX)
+            .filter(|f| f.name.ends_with(".csv") && !attached.contains(&f.name.as_str()))
         {
             t.push_str(&format!(
-                "{} ({} MB) is too large to attach: it is in the report's folder.\n",
+                "{} ({} MB) is not attached (too large): it is in the report's folder.\n",
                 f.name,
                 f.body.size() / 1_000_000
             ));
@@ -303,10 +334,7 @@ pub fn mime(sender: &str, to: &[String], report: &Report, files: &[Rendered]) ->
         .html_body(html);
     // Every CSV up to ATTACHMENT_MAX (SES takes 40 MB a message): a larger one stays in the
     // report's folder or S3, and the text says so.
-    for f in files.iter().filter(|f| f.name.ends_with(".csv")) {
-        if f.body.size() > ATTACHMENT_MAX {
-            continue;
-        }
+    for f in attached(files) {
         msg = msg.attachment("text/csv", f.name.clone(), f.body.bytes()?.into_owned());
     }
     msg.write_to_vec().map_err(|e| Error::Render {
@@ -352,16 +380,13 @@ pub async fn produce_from_folder(
         }
         return produce(inputs, d, sdk).await;
     }
-    let (history, problems) = history(d, sdk, opts.kind).await;
+    let earlier = history(d, sdk, opts.kind).await;
     let work = tempfile::tempdir().map_err(|e| Error::Io(std::env::temp_dir(), e))?;
     let (mut report, mut files) =
-        crate::sharded::report(evidence, opts, now, history, shard, work.path())?;
-    if !problems.is_empty() || organization.is_some() {
-        report.problems.extend(problems);
-        if let Some(o) = organization {
-            report.organization = o;
-        }
-        // The page names the organization and lists the problems: render it again.
+        crate::sharded::report(evidence, opts, now, earlier, shard, work.path())?;
+    if let Some(o) = organization {
+        // The page names the organization: render it again.
+        report.organization = o;
         files[0].body = crate::render::Body::Bytes(crate::render::html(&report)?.into_bytes());
     }
     let lines = work.path().join(crate::sharded::FINDING_LINES);

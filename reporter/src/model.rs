@@ -527,6 +527,10 @@ pub struct Report {
     /// shards keeps the page's rows; the CSV holds all): by CSV name.
     #[serde(skip)]
     pub totals: std::collections::BTreeMap<&'static str, usize>,
+    /// Where each kind of problem ends in `problems` (`crate::build::PROBLEM_KINDS`): how a
+    /// report built in shards lists them in one build's order.
+    #[serde(skip)]
+    pub problem_ends: [usize; crate::build::PROBLEM_KINDS],
 }
 
 impl Report {

@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use keyguard_aws::evidence::Evidence;
 
 use crate::build::merge::{add_figures, finish_figures};
-use crate::build::{missing_pack_problem, no_events_problem, outside_owners_problem};
+use crate::build::{
+    missing_pack_problem, no_events_problem, outside_owners_problem, PROBLEM_KINDS,
+};
 use crate::error::{Error, Result};
 use crate::evidence::{account_input, in_scope, inputs_of, trail, Options};
 use crate::model::*;
@@ -25,6 +27,9 @@ use crate::render::{BEYOND_CAP_GRANTS, OVERDUE_GRANTS, PACK_FINDINGS, SNAPSHOT_N
 
 /// Accounts built at once: at ~6 KB a user, 200 accounts of 100 users hold ~120 MB.
 pub const SHARD_ACCOUNTS: usize = 200;
+/// The most shards of one report (more accounts make larger shards): the merge holds one open
+/// file per shard, and Lambda allows 1,024.
+pub const MAX_SHARDS: usize = 500;
 
 /// The tables ordered across accounts, merged from the shards by each row's order key.
 const MERGED: [&str; 4] = [
@@ -319,17 +324,19 @@ fn header(table: &str) -> &'static [&'static str] {
 }
 
 /// The report of `evidence` built in shards of `shard` accounts, and its files (the per-user
-/// CSVs and the findings in `work`, the rest in memory). `history` is the earlier reports.
+/// CSVs and the findings in `work`, the rest in memory). `history` is the earlier reports,
+/// `problems` what reading them said (first among the problems, as in one build).
 pub fn report(
     evidence: &Evidence,
     opts: &Options,
     now: chrono::DateTime<chrono::Utc>,
-    history: Vec<Snapshot>,
+    (history, problems): (Vec<Snapshot>, Vec<String>),
     shard: usize,
     work: &Path,
 ) -> Result<(Report, Vec<Rendered>)> {
     let accounts: Vec<&keyguard_core::Account> = in_scope(evidence, opts).collect();
     let mut all_trail = trail(evidence);
+    all_trail.problems.extend(problems);
     let mut spill = Spill::new(work)?;
     let n = if opts.page_rows == 0 {
         crate::render::PAGE_ROWS
@@ -350,61 +357,92 @@ pub fn report(
         counts: BTreeMap::new(),
     };
     let in_any: BTreeSet<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
+    // The trail's events by account, once (events of no account in scope: the first shard's).
+    let mut events: std::collections::HashMap<String, Vec<crate::cloudtrail::TrailEvent>> =
+        std::collections::HashMap::new();
+    for e in std::mem::take(&mut all_trail.events) {
+        let key = if in_any.contains(e.account.as_str()) {
+            e.account.clone()
+        } else {
+            String::new()
+        };
+        events.entry(key).or_default().push(e);
+    }
     let mut merged: Option<Report> = None;
     let mut no_events = (0, String::new());
     // Accounts with keyguard's pack, and read without it.
     let mut packs = (0usize, 0usize);
-    let chunks: Vec<&[&keyguard_core::Account]> = accounts.chunks(shard.max(1)).collect();
+    // The shards' problems by kind (crate::build::PROBLEM_KINDS), listed in one build's order.
+    let mut kinds: [Vec<String>; PROBLEM_KINDS] = Default::default();
+    // At most MAX_SHARDS shards (each is one open file while the tables are merged).
+    let shard = shard.max(1).max(accounts.len().div_ceil(MAX_SHARDS));
+    let chunks: Vec<&[&keyguard_core::Account]> = accounts.chunks(shard).collect();
     for (i, chunk) in chunks.iter().enumerate() {
-        let ids: BTreeSet<&str> = chunk.iter().map(|a| a.id.as_str()).collect();
-        // Each shard its accounts' events (the first also those of no account in scope), the
-        // trail's problems once.
-        let events = all_trail
-            .events
-            .iter()
-            .filter(|e| {
-                ids.contains(e.account.as_str()) || (i == 0 && !in_any.contains(e.account.as_str()))
-            })
-            .cloned()
-            .collect();
+        let mut shard_events: Vec<crate::cloudtrail::TrailEvent> = Vec::new();
+        if i == 0 {
+            shard_events.extend(events.remove("").unwrap_or_default());
+        }
+        for a in chunk.iter() {
+            shard_events.extend(events.remove(&a.id).unwrap_or_default());
+        }
+        // Each account's events in the trail's order (every order the build makes across
+        // events breaks its ties within one account).
+        let shard_accounts: Vec<AccountInput> =
+            chunk.iter().map(|a| account_input(evidence, a)).collect();
+        // Each shard the usage of its own users' keys (moved out: held once).
+        let mut usage = keyguard_core::usage::Usage::default();
+        for a in &shard_accounts {
+            for k in a
+                .inventory
+                .iter()
+                .flatten()
+                .flat_map(|r| &r.keys)
+                .chain(&a.root_keys)
+                .filter_map(|k| k.id.as_deref())
+            {
+                if let Some(u) = all_trail.usage.keys.remove(k) {
+                    usage.keys.insert(k.to_string(), u);
+                }
+            }
+        }
         let shard_trail = TrailInput {
             source: all_trail.source.clone(),
-            events,
+            events: shard_events,
             files: all_trail.files,
             problems: if i == 0 {
                 std::mem::take(&mut all_trail.problems)
             } else {
                 Vec::new()
             },
-            usage: all_trail.usage.clone(),
+            usage,
         };
-        let shard_accounts = chunk.iter().map(|a| account_input(evidence, a)).collect();
         let mut inputs = inputs_of(evidence, opts, now, shard_accounts, shard_trail);
         inputs.history = history.clone();
         let mut r = crate::build(&inputs)?;
-        let none = no_events_problem(&inputs);
-        let outside = outside_owners_problem(r.outside_owners.len());
         let read = usize::try_from(r.snapshot.kpis.accounts_read).unwrap_or(usize::MAX);
         let no_pack = missing_pack_problem(read.saturating_sub(r.pack.len()));
         packs.0 += r.pack.len();
         packs.1 += read.saturating_sub(r.pack.len());
-        r.problems.retain(|p| {
-            if *p == none {
-                no_events.0 += 1;
-                no_events.1 = none.clone();
-                false
-            } else {
-                *p != outside && *p != no_pack
+        let mut start = 0;
+        for (kind, end) in r.problem_ends.iter().enumerate() {
+            let section = r.problems.get(start..*end).unwrap_or_default();
+            start = *end;
+            match kind {
+                // Said once for the organization, below.
+                2 => no_events.0 += usize::from(!section.is_empty()),
+                4 => {}
+                5 => kinds[5].extend(section.iter().filter(|p| **p != no_pack).cloned()),
+                _ => kinds[kind].extend(section.iter().cloned()),
             }
-        });
+        }
+        if no_events.1.is_empty() {
+            no_events.1 = no_events_problem(&inputs);
+        }
         spill.add(&r)?;
         keep(&mut page, &mut r, i);
         match &mut merged {
             None => merged = Some(r),
-            Some(m) => {
-                add_figures(m, &r);
-                m.problems.append(&mut r.problems);
-            }
+            Some(m) => add_figures(m, &r),
         }
     }
     let Some(mut merged) = merged else {
@@ -415,15 +453,16 @@ pub fn report(
         return Ok((r, files));
     };
     if no_events.0 == chunks.len() {
-        merged.problems.push(no_events.1);
+        kinds[2].push(no_events.1);
     }
     let outside = page.outside_owners.total;
     if outside > 0 {
-        merged.problems.push(outside_owners_problem(outside));
+        kinds[4].push(outside_owners_problem(outside));
     }
     if packs.0 > 0 && packs.1 > 0 {
-        merged.problems.push(missing_pack_problem(packs.1));
+        kinds[5].push(missing_pack_problem(packs.1));
     }
+    merged.problems = kinds.concat();
     let previous_period = merged.period.previous();
     let previous = history
         .iter()

@@ -43,13 +43,17 @@ pub fn build(inputs: &Inputs) -> Result<Report> {
     let now = inputs.as_of;
     let settings = &inputs.settings;
     let mut problems: Vec<String> = inputs.trail.problems.clone();
+    // Where each kind of problem ends in `problems` (Report::problem_ends).
+    let mut ends = [0usize; PROBLEM_KINDS];
 
     let readable: Vec<(&AccountInput, &Vec<UserRecord>)> = inputs
         .accounts
         .iter()
         .filter_map(|a| a.inventory.as_ref().ok().map(|inv| (a, inv)))
         .collect();
+    ends[0] = problems.len();
     problems.extend(input_problems(inputs));
+    ends[1] = problems.len();
 
     let compliance = compliance_frame(inputs, &readable)?;
     let keys = key_stats(&readable, settings, now)?;
@@ -112,11 +116,13 @@ pub fn build(inputs: &Inputs) -> Result<Report> {
     if events_in_period.is_empty() {
         problems.push(no_events_problem(inputs));
     }
+    ends[2] = problems.len();
 
     let (key_usage, stalled) = key_usage::key_usage(&readable, &inputs.trail.usage, settings, now);
-    let (disagreements, outside_owners) = trust(inputs, &readable, &mut problems);
+    let (disagreements, outside_owners) = trust(inputs, &readable, &mut problems, &mut ends);
     let (pack, pack_problems) = pack::pack_rows(&readable, &inputs.rule_name, settings, now);
     problems.extend(pack_problems);
+    ends[5] = problems.len();
     Ok(Report {
         key_usage,
         stalled,
@@ -159,6 +165,7 @@ pub fn build(inputs: &Inputs) -> Result<Report> {
         snapshot,
         ocsf: ocsf_of(&findings, now),
         key_age_days: keys.ages.clone(),
+        problem_ends: ends,
         totals: std::collections::BTreeMap::new(),
     })
 }
@@ -190,10 +197,12 @@ fn trust(
     inputs: &Inputs,
     readable: &[(&AccountInput, &Vec<UserRecord>)],
     problems: &mut Vec<String>,
+    ends: &mut [usize; PROBLEM_KINDS],
 ) -> (Vec<DisagreementRow>, Vec<OutsideOwnerRow>) {
     let settings = &inputs.settings;
     let disagreements = verdicts::disagreements(readable, settings, inputs.as_of);
     problems.extend(verdicts::per_account(&disagreements));
+    ends[3] = problems.len();
     let outside_owners = inputs
         .owner_domains
         .as_ref()
@@ -202,8 +211,15 @@ fn trust(
     if !outside_owners.is_empty() {
         problems.push(outside_owners_problem(outside_owners.len()));
     }
+    ends[4] = problems.len();
     (disagreements, outside_owners)
 }
+
+/// The kinds of problems, in the order the report lists them: the trail's (and the earlier
+/// reports'), each account's inputs, no events in the period, Config's disagreements per
+/// account, owner tags outside the organization, the conformance pack's (its missing-pack count
+/// last).
+pub const PROBLEM_KINDS: usize = 6;
 
 /// What the report says when the period has no followed CloudTrail event.
 pub(crate) fn no_events_problem(inputs: &Inputs) -> String {

@@ -145,10 +145,12 @@ impl Destination {
         };
         let sdk = assumed.as_ref().or(sdk);
         let mut done = Written::default();
-        // A run of findings of one account at a time (callers give them grouped by account): a
-        // run's memory is one account's findings, whatever the organization's size. An account
-        // seen again after its run was written is left out, never written over its own object.
-        let mut run: Vec<Value> = Vec::new();
+        // Runs of findings of one account (callers give them grouped by account), written
+        // CONCURRENCY accounts at a time: a batch's memory is a few accounts' findings, whatever
+        // the organization's size. An account seen again after its run was written is left out,
+        // never written over its own object.
+        let mut batch: Vec<Value> = Vec::new();
+        let mut accounts_in_batch = 0;
         let mut written: std::collections::HashSet<Option<String>> = Default::default();
         let mut findings = findings.into_iter().peekable();
         while let Some(f) = findings.next() {
@@ -162,21 +164,26 @@ impl Destination {
                 ));
                 continue;
             }
-            run.push(f);
+            batch.push(f);
             if findings
                 .peek()
                 .is_some_and(|next| account_of(next) == account.as_deref())
             {
                 continue;
             }
-            self.write_run(std::mem::take(&mut run), sdk, &mut done)
-                .await?;
             written.insert(account);
+            accounts_in_batch += 1;
+            if accounts_in_batch == keyguard_aws::CONCURRENCY || findings.peek().is_none() {
+                self.write_run(std::mem::take(&mut batch), sdk, &mut done)
+                    .await?;
+                accounts_in_batch = 0;
+            }
         }
         Ok(done)
     }
 
-    /// One run of findings partitioned, encoded and written, its outcome added to `done`.
+    /// Findings of a few whole accounts partitioned, encoded and written, the outcome added to
+    /// `done`.
     async fn write_run(
         &self,
         run: Vec<Value>,
