@@ -421,6 +421,12 @@ pub struct ControlRow {
     pub failing_users: u64,
 }
 
+/// The kinds of problems, in the order the report lists them: the trail's (and the earlier
+/// reports'), each account's inputs, no events in the period, Config's disagreements per
+/// account, owner tags outside the organization, the conformance pack's (its missing-pack count
+/// last).
+pub const PROBLEM_KINDS: usize = 6;
+
 /// A finished report: every section, ready to render.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -527,10 +533,10 @@ pub struct Report {
     /// shards keeps the page's rows; the CSV holds all): by CSV name.
     #[serde(skip)]
     pub totals: std::collections::BTreeMap<&'static str, usize>,
-    /// Where each kind of problem ends in `problems` (`crate::build::PROBLEM_KINDS`): how a
+    /// Where each kind of problem ends in `problems` ([`PROBLEM_KINDS`]): how a
     /// report built in shards lists them in one build's order.
     #[serde(skip)]
-    pub problem_ends: [usize; crate::build::PROBLEM_KINDS],
+    pub problem_ends: [usize; PROBLEM_KINDS],
 }
 
 impl Report {

@@ -15,9 +15,7 @@ use std::path::{Path, PathBuf};
 use keyguard_aws::evidence::Evidence;
 
 use crate::build::merge::{add_figures, finish_figures};
-use crate::build::{
-    missing_pack_problem, no_events_problem, outside_owners_problem, PROBLEM_KINDS,
-};
+use crate::build::{missing_pack_problem, no_events_problem, outside_owners_problem};
 use crate::error::{Error, Result};
 use crate::evidence::{account_input, in_scope, inputs_of, trail, Options};
 use crate::model::*;
@@ -372,50 +370,15 @@ pub fn report(
     let mut no_events = (0, String::new());
     // Accounts with keyguard's pack, and read without it.
     let mut packs = (0usize, 0usize);
-    // The shards' problems by kind (crate::build::PROBLEM_KINDS), listed in one build's order.
+    // The shards' problems by kind (PROBLEM_KINDS), listed in one build's order.
     let mut kinds: [Vec<String>; PROBLEM_KINDS] = Default::default();
     // At most MAX_SHARDS shards (each is one open file while the tables are merged).
     let shard = shard.max(1).max(accounts.len().div_ceil(MAX_SHARDS));
     let chunks: Vec<&[&keyguard_core::Account]> = accounts.chunks(shard).collect();
     for (i, chunk) in chunks.iter().enumerate() {
-        let mut shard_events: Vec<crate::cloudtrail::TrailEvent> = Vec::new();
-        if i == 0 {
-            shard_events.extend(events.remove("").unwrap_or_default());
-        }
-        for a in chunk.iter() {
-            shard_events.extend(events.remove(&a.id).unwrap_or_default());
-        }
-        // Each account's events in the trail's order (every order the build makes across
-        // events breaks its ties within one account).
         let shard_accounts: Vec<AccountInput> =
             chunk.iter().map(|a| account_input(evidence, a)).collect();
-        // Each shard the usage of its own users' keys (moved out: held once).
-        let mut usage = keyguard_core::usage::Usage::default();
-        for a in &shard_accounts {
-            for k in a
-                .inventory
-                .iter()
-                .flatten()
-                .flat_map(|r| &r.keys)
-                .chain(&a.root_keys)
-                .filter_map(|k| k.id.as_deref())
-            {
-                if let Some(u) = all_trail.usage.keys.remove(k) {
-                    usage.keys.insert(k.to_string(), u);
-                }
-            }
-        }
-        let shard_trail = TrailInput {
-            source: all_trail.source.clone(),
-            events: shard_events,
-            files: all_trail.files,
-            problems: if i == 0 {
-                std::mem::take(&mut all_trail.problems)
-            } else {
-                Vec::new()
-            },
-            usage,
-        };
+        let shard_trail = shard_trail(&mut all_trail, &mut events, chunk, &shard_accounts, i);
         let mut inputs = inputs_of(evidence, opts, now, shard_accounts, shard_trail);
         inputs.history = history.clone();
         let mut r = crate::build(&inputs)?;
@@ -472,6 +435,52 @@ pub fn report(
     finish_page(&mut merged, page);
     let files = spill.finish()?;
     Ok((merged.clone(), rendered(&merged, &files)?))
+}
+
+/// A shard's trail: its accounts' events (the first shard's also those of no account in scope),
+/// its users' key usage (moved out of the organization's: held once), the trail's problems once.
+fn shard_trail(
+    all: &mut TrailInput,
+    events: &mut std::collections::HashMap<String, Vec<crate::cloudtrail::TrailEvent>>,
+    chunk: &[&keyguard_core::Account],
+    accounts: &[AccountInput],
+    i: usize,
+) -> TrailInput {
+    let mut shard_events = Vec::new();
+    if i == 0 {
+        shard_events.extend(events.remove("").unwrap_or_default());
+    }
+    // Each account's events in the trail's order (every order the build makes across events
+    // breaks its ties within one account).
+    for a in chunk {
+        shard_events.extend(events.remove(&a.id).unwrap_or_default());
+    }
+    let mut usage = keyguard_core::usage::Usage::default();
+    for a in accounts {
+        for k in a
+            .inventory
+            .iter()
+            .flatten()
+            .flat_map(|r| &r.keys)
+            .chain(&a.root_keys)
+            .filter_map(|k| k.id.as_deref())
+        {
+            if let Some(u) = all.usage.keys.remove(k) {
+                usage.keys.insert(k.to_string(), u);
+            }
+        }
+    }
+    TrailInput {
+        source: all.source.clone(),
+        events: shard_events,
+        files: all.files,
+        problems: if i == 0 {
+            std::mem::take(&mut all.problems)
+        } else {
+            Vec::new()
+        },
+        usage,
+    }
 }
 
 /// A shard's rows of every table into the page's, counted.

@@ -42,18 +42,14 @@ pub use thresholds::{
 pub fn build(inputs: &Inputs) -> Result<Report> {
     let now = inputs.as_of;
     let settings = &inputs.settings;
-    let mut problems: Vec<String> = inputs.trail.problems.clone();
     // Where each kind of problem ends in `problems` (Report::problem_ends).
     let mut ends = [0usize; PROBLEM_KINDS];
-
+    let mut problems = first_problems(inputs, &mut ends);
     let readable: Vec<(&AccountInput, &Vec<UserRecord>)> = inputs
         .accounts
         .iter()
         .filter_map(|a| a.inventory.as_ref().ok().map(|inv| (a, inv)))
         .collect();
-    ends[0] = problems.len();
-    problems.extend(input_problems(inputs));
-    ends[1] = problems.len();
 
     let compliance = compliance_frame(inputs, &readable)?;
     let keys = key_stats(&readable, settings, now)?;
@@ -113,9 +109,11 @@ pub fn build(inputs: &Inputs) -> Result<Report> {
         })
         .collect();
     let ledger = ledger(inputs, &events_in_period, &users_by_name);
-    if events_in_period.is_empty() {
-        problems.push(no_events_problem(inputs));
-    }
+    problems.extend(
+        events_in_period
+            .is_empty()
+            .then(|| no_events_problem(inputs)),
+    );
     ends[2] = problems.len();
 
     let (key_usage, stalled) = key_usage::key_usage(&readable, &inputs.trail.usage, settings, now);
@@ -215,11 +213,14 @@ fn trust(
     (disagreements, outside_owners)
 }
 
-/// The kinds of problems, in the order the report lists them: the trail's (and the earlier
-/// reports'), each account's inputs, no events in the period, Config's disagreements per
-/// account, owner tags outside the organization, the conformance pack's (its missing-pack count
-/// last).
-pub const PROBLEM_KINDS: usize = 6;
+/// The trail's problems and each account's inputs', `ends` marking where each kind ends.
+fn first_problems(inputs: &Inputs, ends: &mut [usize; PROBLEM_KINDS]) -> Vec<String> {
+    let mut problems = inputs.trail.problems.clone();
+    ends[0] = problems.len();
+    problems.extend(input_problems(inputs));
+    ends[1] = problems.len();
+    problems
+}
 
 /// What the report says when the period has no followed CloudTrail event.
 pub(crate) fn no_events_problem(inputs: &Inputs) -> String {
