@@ -127,16 +127,7 @@ pub async fn put_file(
     let body = aws_sdk_s3::primitives::ByteStream::from_path(path)
         .await
         .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
-    s3.put_object()
-        .bucket(bucket.name)
-        .set_expected_bucket_owner(bucket.owner.map(str::to_string))
-        .key(key)
-        .content_type(content_type)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| Error::sdk("PutObject", e))?;
-    Ok(())
+    put_body(s3, bucket, key, content_type, body).await
 }
 
 /// PutObject of `bytes` with `content_type`.
@@ -147,12 +138,22 @@ pub async fn put(
     content_type: &str,
     bytes: Vec<u8>,
 ) -> Result<()> {
+    put_body(s3, bucket, key, content_type, bytes.into()).await
+}
+
+async fn put_body(
+    s3: &aws_sdk_s3::Client,
+    bucket: Bucket<'_>,
+    key: &str,
+    content_type: &str,
+    body: aws_sdk_s3::primitives::ByteStream,
+) -> Result<()> {
     s3.put_object()
         .bucket(bucket.name)
         .set_expected_bucket_owner(bucket.owner.map(str::to_string))
         .key(key)
         .content_type(content_type)
-        .body(bytes.into())
+        .body(body)
         .send()
         .await
         .map_err(|e| Error::sdk("PutObject", e))?;

@@ -196,6 +196,18 @@ impl Spill {
         self.dir.join(format!("{table}.{shard:06}"))
     }
 
+    /// One finding into the array.
+    fn finding(&mut self, text: &str) -> Result<()> {
+        if self.findings > 0 {
+            self.ocsf.write_all(b",").map_err(io(&self.dir))?;
+        }
+        self.ocsf
+            .write_all(text.as_bytes())
+            .map_err(io(&self.dir))?;
+        self.findings += 1;
+        Ok(())
+    }
+
     /// One shard's rows and findings, written.
     fn add(&mut self, r: &Report) -> Result<()> {
         for name in MERGED {
@@ -222,13 +234,7 @@ impl Spill {
             if is_root(text) {
                 self.roots.push(text.to_string());
             } else {
-                if self.findings > 0 {
-                    self.ocsf.write_all(b",").map_err(io(&self.dir))?;
-                }
-                self.ocsf
-                    .write_all(text.as_bytes())
-                    .map_err(io(&self.dir))?;
-                self.findings += 1;
+                self.finding(text)?;
             }
         }
         let mut by_account: Vec<&str> = r.ocsf.iter().map(|f| f.get()).collect();
@@ -291,13 +297,7 @@ impl Spill {
             out.insert(name, self.dir.join(name));
         }
         for text in std::mem::take(&mut self.roots) {
-            if self.findings > 0 {
-                self.ocsf.write_all(b",").map_err(io(&self.dir))?;
-            }
-            self.ocsf
-                .write_all(text.as_bytes())
-                .map_err(io(&self.dir))?;
-            self.findings += 1;
+            self.finding(&text)?;
         }
         self.ocsf.write_all(b"]").map_err(io(&self.dir))?;
         self.ocsf.flush().map_err(io(&self.dir))?;

@@ -48,6 +48,16 @@ fn no_problems(verdict: &Value) {
     );
 }
 
+/// The users lake_check.py read, each once.
+fn users_in(verdict: &Value) -> BTreeSet<String> {
+    verdict["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap().to_string())
+        .collect()
+}
+
 /// The example's users as `audit --format ocsf` names them (the root user's included).
 fn example_users() -> BTreeSet<String> {
     let out = keyguard(
@@ -77,13 +87,7 @@ fn every_user_of_the_example_lands_in_one_object_per_account_and_day() {
     no_problems(&verdict);
     assert_eq!(verdict["objects"], 4, "one per account (one event day)");
     assert_eq!(verdict["rows"], 57);
-    let users: BTreeSet<String> = verdict["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u.as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(users, example_users(), "every user, each once");
+    assert_eq!(users_in(&verdict), example_users(), "every user, each once");
     assert!(location
         .join("region=us-east-1/accountId=310987654321/eventDay=20261120/keyguard-20261120.parquet")
         .is_file());
@@ -299,12 +303,6 @@ fn the_report_writes_every_user_once_built_at_once_or_in_shards() {
         let verdict = check(&lake);
         no_problems(&verdict);
         assert_eq!(verdict["rows"], 57);
-        let users: BTreeSet<String> = verdict["users"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| u.as_str().unwrap().to_string())
-            .collect();
-        assert_eq!(users, example_users());
+        assert_eq!(users_in(&verdict), example_users());
     }
 }
