@@ -192,11 +192,14 @@ async fn to_security_lake(
     let written = match finding_lines {
         None => {
             // Grouped by account (the report lists the root users' findings last).
-            let mut texts: Vec<&str> = report.ocsf.iter().map(|raw| raw.get()).collect();
-            texts.sort_by_cached_key(|f| crate::security_lake::account_of_text(f));
-            let findings = texts
-                .into_iter()
-                .map(|t| serde_json::from_str(t).expect("the report's own JSON"));
+            let mut findings: Vec<serde_json::Value> = report
+                .ocsf
+                .iter()
+                .map(|raw| serde_json::from_str(raw.get()).expect("the report's own JSON"))
+                .collect();
+            findings.sort_by(|a, b| {
+                crate::security_lake::account_of(a).cmp(&crate::security_lake::account_of(b))
+            });
             lake.deliver(findings, sdk).await?
         }
         Some(path) => {
@@ -258,8 +261,9 @@ async fn upload(
 }
 
 /// The CSVs the email attaches: each up to ATTACHMENT_MAX, the smallest first, at most
-/// ATTACHMENTS_MAX in all (SESv2 takes messages up to 40 MB; base64 is a third larger).
-fn attached(files: &[Rendered]) -> impl Iterator<Item = &Rendered> {
+/// ATTACHMENTS_MAX in all (SESv2 takes messages up to 40 MB; base64 is a third larger); in the
+/// report's order.
+fn attached(files: &[Rendered]) -> Vec<&Rendered> {
     let mut csvs: Vec<&Rendered> = files
         .iter()
         .filter(|f| f.name.ends_with(".csv") && f.body.size() <= ATTACHMENT_MAX)
@@ -274,10 +278,10 @@ fn attached(files: &[Rendered]) -> impl Iterator<Item = &Rendered> {
         }
         out.push(f);
     }
-    // In the report's order.
     files
         .iter()
-        .filter(move |f| out.iter().any(|o| std::ptr::eq(*o, *f)))
+        .filter(|f| out.iter().any(|o| std::ptr::eq(*o, *f)))
+        .collect()
 }
 
 /// The email: the HTML report as the body, a short text part, every CSV attached.
@@ -288,6 +292,7 @@ pub fn mime(sender: &str, to: &[String], report: &Report, files: &[Rendered]) ->
         .and_then(|f| f.body.bytes().ok())
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();
+    let attach = attached(files);
     let text = {
         let mut t = format!(
             "IAM access key compliance — {} — {} report for {}\n\n",
@@ -310,10 +315,9 @@ pub fn mime(sender: &str, to: &[String], report: &Report, files: &[Rendered]) ->
         t.push_str(
             "\nThe full report is the HTML part of this email; every table is attached as CSV.\n",
         );
-        let attached: Vec<&str> = attached(files).map(|f| f.name.as_str()).collect();
         for f in files
             .iter()
-            .filter(|f| f.name.ends_with(".csv") && !attached.contains(&f.name.as_str()))
+            .filter(|f| f.name.ends_with(".csv") && !attach.iter().any(|a| std::ptr::eq(*a, *f)))
         {
             t.push_str(&format!(
                 "{} ({} MB) is not attached (too large): it is in the report's folder.\n",
@@ -332,9 +336,8 @@ pub fn mime(sender: &str, to: &[String], report: &Report, files: &[Rendered]) ->
         ))
         .text_body(text)
         .html_body(html);
-    // Every CSV up to ATTACHMENT_MAX (SES takes 40 MB a message): a larger one stays in the
-    // report's folder or S3, and the text says so.
-    for f in attached(files) {
+    // The CSVs not attached stay in the report's folder or S3, and the text says so.
+    for f in attach {
         msg = msg.attachment("text/csv", f.name.clone(), f.body.bytes()?.into_owned());
     }
     msg.write_to_vec().map_err(|e| Error::Render {
@@ -382,13 +385,14 @@ pub async fn produce_from_folder(
     }
     let earlier = history(d, sdk, opts.kind).await;
     let work = tempfile::tempdir().map_err(|e| Error::Io(std::env::temp_dir(), e))?;
-    let (mut report, mut files) =
-        crate::sharded::report(evidence, opts, now, earlier, shard, work.path())?;
-    if let Some(o) = organization {
-        // The page names the organization: render it again.
-        report.organization = o;
-        files[0].body = crate::render::Body::Bytes(crate::render::html(&report)?.into_bytes());
-    }
+    let (report, files) = crate::sharded::report(
+        evidence,
+        opts,
+        (now, organization),
+        earlier,
+        shard,
+        work.path(),
+    )?;
     let lines = work.path().join(crate::sharded::FINDING_LINES);
     let written = deliver_files(&report, &files, Some(&lines), d, sdk).await?;
     Ok((report, written))

@@ -322,12 +322,13 @@ fn header(table: &str) -> &'static [&'static str] {
 }
 
 /// The report of `evidence` built in shards of `shard` accounts, and its files (the per-user
-/// CSVs and the findings in `work`, the rest in memory). `history` is the earlier reports,
-/// `problems` what reading them said (first among the problems, as in one build).
+/// CSVs and the findings in `work`, the rest in memory), at `now`, of `organization` when given
+/// (else the folder's name). `history` is the earlier reports, `problems` what reading them said
+/// (first among the problems, as in one build).
 pub fn report(
     evidence: &Evidence,
     opts: &Options,
-    now: chrono::DateTime<chrono::Utc>,
+    (now, organization): (chrono::DateTime<chrono::Utc>, Option<String>),
     (history, problems): (Vec<Snapshot>, Vec<String>),
     shard: usize,
     work: &Path,
@@ -381,6 +382,9 @@ pub fn report(
         let shard_trail = shard_trail(&mut all_trail, &mut events, chunk, &shard_accounts, i);
         let mut inputs = inputs_of(evidence, opts, now, shard_accounts, shard_trail);
         inputs.history = history.clone();
+        if let Some(o) = &organization {
+            inputs.organization.clone_from(o);
+        }
         let mut r = crate::build(&inputs)?;
         let read = usize::try_from(r.snapshot.kpis.accounts_read).unwrap_or(usize::MAX);
         let no_pack = missing_pack_problem(read.saturating_sub(r.pack.len()));
@@ -410,7 +414,8 @@ pub fn report(
     }
     let Some(mut merged) = merged else {
         // No account in scope: one build says so.
-        let inputs = inputs_of(evidence, opts, now, Vec::new(), all_trail);
+        let mut inputs = inputs_of(evidence, opts, now, Vec::new(), all_trail);
+        inputs.organization = organization.unwrap_or(inputs.organization);
         let r = crate::build(&Inputs { history, ..inputs })?;
         let files = crate::render::render(&r)?;
         return Ok((r, files));
@@ -433,8 +438,8 @@ pub fn report(
         .map(|s| &s.kpis);
     finish_figures(&mut merged, previous);
     finish_page(&mut merged, page);
-    let files = spill.finish()?;
-    Ok((merged.clone(), rendered(&merged, &files)?))
+    let files = rendered(&merged, &spill.finish()?)?;
+    Ok((merged, files))
 }
 
 /// A shard's trail: its accounts' events (the first shard's also those of no account in scope),

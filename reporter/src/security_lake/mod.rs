@@ -283,31 +283,26 @@ fn session_policy(role_arn: &str, bucket: &str, prefix: &str) -> String {
     .to_string()
 }
 
-/// One object to be: an account's findings of one event day, each kept as its JSON text (a JSON
-/// tree holds ten times the memory) and encoded as the object is written, so a run holds the
-/// findings' text and the few objects in flight, never every object's bytes.
+/// One object to be: an account's findings of one event day, encoded as the object is written
+/// (a run holds a few accounts' findings and the objects in flight, never every object's bytes).
 #[derive(Debug, Clone)]
 pub struct Part {
     /// Its path under the location (`region=…/accountId=…/eventDay=…/keyguard-….parquet`).
     pub path: String,
-    /// Its findings (OCSF 1.3), as JSON text.
-    pub findings: Vec<String>,
+    /// Its findings (OCSF 1.3).
+    pub findings: Vec<Value>,
 }
 
 impl Part {
     /// The Parquet bytes ([`parquet_file::encode`]).
     pub fn encode(self) -> Result<Vec<u8>> {
-        let findings = self
-            .findings
-            .iter()
-            .map(|f| serde_json::from_str(f).expect("JSON this module wrote"))
-            .collect();
-        parquet_file::encode(findings)
+        parquet_file::encode(self.findings)
     }
 }
 
-/// The account a finding (OCSF 1.5) is of.
-fn account_of(f: &Value) -> Option<&str> {
+/// The account a finding (OCSF 1.5) is of (findings go to [`Destination::deliver`] grouped by
+/// it).
+pub fn account_of(f: &Value) -> Option<&str> {
     f["resources"][0]["owner"]["account"]["uid"].as_str()
 }
 
@@ -348,12 +343,12 @@ fn partition(f: &Value) -> std::result::Result<(String, String, String), String>
 /// Lake findings, one part per account and event day, in path order. A finding that cannot be
 /// partitioned is named in the problems and left out; the others are written.
 pub fn parts(findings: impl IntoIterator<Item = Value>) -> (Vec<Part>, Vec<String>) {
-    let mut groups: BTreeMap<(String, String, String), Vec<String>> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String, String), Vec<Value>> = BTreeMap::new();
     let mut problems = Vec::new();
     for f in findings {
         let f = keyguard_core::ocsf::security_lake_finding(f);
         match partition(&f) {
-            Ok(key) => groups.entry(key).or_default().push(f.to_string()),
+            Ok(key) => groups.entry(key).or_default().push(f),
             Err(why) => problems.push(why),
         }
     }
